@@ -1,0 +1,64 @@
+"""lkpersist: session persistence for LiveKit voice agents.
+
+The store side (``open_store``, the models, the errors) imports without livekit. ``SessionPersistence``
+(the agent-side controller) is loaded on first access so that ``lkpersist sessions ...`` starts fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lkpersist.clock import Clock, SystemClock, VirtualClock
+from lkpersist.exceptions import (
+    CorruptRecordError,
+    DecryptionError,
+    InvalidInputError,
+    InvalidStoreURLError,
+    LkPersistError,
+    SessionNotFoundError,
+    StoreError,
+    StoreUnavailableError,
+)
+from lkpersist.models import ConnectResult, CorruptRecord, Page, PurgeResult, Session, Turn
+from lkpersist.stores import open_store
+from lkpersist.stores.base import SessionStore
+from lkpersist.ttl import DEFAULT_TTL_POLICY, TTLPolicy
+
+if TYPE_CHECKING:
+    from lkpersist.agent.controller import SessionPersistence
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_TTL_POLICY",
+    "Clock",
+    "ConnectResult",
+    "CorruptRecord",
+    "CorruptRecordError",
+    "DecryptionError",
+    "InvalidInputError",
+    "InvalidStoreURLError",
+    "LkPersistError",
+    "Page",
+    "PurgeResult",
+    "Session",
+    "SessionNotFoundError",
+    "SessionPersistence",
+    "SessionStore",
+    "StoreError",
+    "StoreUnavailableError",
+    "SystemClock",
+    "TTLPolicy",
+    "Turn",
+    "VirtualClock",
+    "__version__",
+    "open_store",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SessionPersistence":
+        from lkpersist.agent.controller import SessionPersistence
+
+        return SessionPersistence
+    raise AttributeError(f"module 'lkpersist' has no attribute {name!r}")

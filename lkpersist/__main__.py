@@ -1,0 +1,5 @@
+"""``python -m lkpersist`` runs the CLI."""
+
+from lkpersist.cli import main
+
+main()

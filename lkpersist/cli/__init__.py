@@ -1,0 +1,61 @@
+"""The ``lkpersist`` command: a thin Typer layer over the library.
+
+Each noun is a sub-app in its own module (``sessions``, ``simulate``, ...), composed here. Commands parse,
+call one library function and render; errors from the library are turned into one line on stderr and
+the documented exit code by :func:`lkpersist.cli._runner.run_with_store`.
+
+Exit codes: 0 ok; 1 the thing asked for did not hold; 2 usage error; 3 store unreachable or unusable.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lkpersist import __version__
+from lkpersist.cli import sessions
+from lkpersist.cli._runner import CLIState
+from lkpersist.stores import ENV_STORE
+
+app = typer.Typer(
+    name="lkpersist",
+    help="Session persistence for LiveKit voice agents: inspect, purge and simulate sessions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(sessions.app, name="sessions")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"lkpersist {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            envvar=ENV_STORE,
+            help="Store URL: sqlite:///path.db, redis://host:port/db, rediss://, redis+sentinel://, "
+            "redis+cluster://, memory://. Default: a SQLite file in the user's state directory.",
+            show_envvar=True,
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Session persistence for LiveKit voice agents."""
+    ctx.obj = CLIState(store_url=store)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,78 @@
+"""The one error family of lkpersist.
+
+Every error the library raises on purpose derives from :class:`LkPersistError`, so an agent or a script
+can catch one type. Backend exceptions (redis, sqlite3) are translated at the store boundary with
+``raise ... from exc``; nothing outside ``lkpersist.stores`` sees a ``redis.ConnectionError``.
+
+::
+
+    LkPersistError
+    ├── InvalidInputError          bad identity, duration, option value (CLI exit 2)
+    │   └── InvalidStoreURLError   a store URL we cannot parse or do not support (CLI exit 3)
+    ├── StoreError                 the store cannot be used (CLI exit 3)
+    │   ├── StoreUnavailableError  unreachable, refused, timed out, wrong credentials
+    │   ├── CorruptRecordError     a stored record cannot be decoded; names the record
+    │   └── DecryptionError        a record cannot be decrypted with the configured keys
+    └── SessionNotFoundError       the asked-for session does not exist or has expired (CLI exit 1)
+
+The CLI maps these to its documented exit codes through :attr:`LkPersistError.exit_code`.
+"""
+
+from __future__ import annotations
+
+
+class LkPersistError(Exception):
+    """Root of every error lkpersist raises on purpose."""
+
+    exit_code: int = 3
+
+
+class InvalidInputError(LkPersistError, ValueError):
+    """A value given by the caller (identity, duration, option) is not acceptable."""
+
+    exit_code = 2
+
+
+class InvalidStoreURLError(InvalidInputError):
+    """A store URL that cannot be parsed or names an unsupported backend.
+
+    It exits 3, not 2: an unusable store is a store problem for scripts, whatever its cause.
+    """
+
+    exit_code = 3
+
+
+class StoreError(LkPersistError):
+    """The store cannot be used as asked."""
+
+    exit_code = 3
+
+
+class StoreUnavailableError(StoreError):
+    """The store is unreachable, refused the credentials, or timed out."""
+
+
+class CorruptRecordError(StoreError):
+    """A stored record cannot be decoded. ``identity`` names it (or the raw key when unknown)."""
+
+    def __init__(self, identity: str, reason: str) -> None:
+        self.identity = identity
+        self.reason = reason
+        super().__init__(f"corrupt session record {identity!r}: {reason}")
+
+
+class DecryptionError(StoreError):
+    """A record cannot be decrypted with the configured keys (wrong key, missing key, tampered data)."""
+
+
+class SessionNotFoundError(LkPersistError, KeyError):
+    """The asked-for session does not exist, or has expired."""
+
+    exit_code = 1
+
+    def __init__(self, identity: str) -> None:
+        self.identity = identity
+        super().__init__(identity)
+
+    def __str__(self) -> str:
+        return f"session not found: {self.identity!r}"

@@ -1,0 +1,85 @@
+"""Backends side by side, chosen by URL.
+
+``open_store(url)`` is the one way in. Backends are imported lazily so that opening a SQLite store never
+imports redis, and nothing here imports livekit.
+
+==============================================  ==============================================
+``sqlite:///relative/path.db``                  SQLite file (the default, shared across processes)
+``sqlite:////absolute/path.db``
+``memory://``                                   this process only
+``redis://[user:pass@]host:port/db``            Redis; ``rediss://`` for TLS
+``redis+sentinel://h:p[,h:p]/service[/db]``     Redis behind Sentinel
+``redis+cluster://h:p[,h:p]``                   Redis Cluster
+==============================================  ==============================================
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from lkpersist.exceptions import InvalidStoreURLError
+from lkpersist.stores.base import SessionStore
+
+ENV_STORE = "LKPERSIST_STORE"
+_REDIS_SCHEMES = ("redis", "rediss", "redis+sentinel", "redis+cluster")
+
+
+def default_store_url() -> str:
+    """A SQLite file in the user's state directory, so the agent and the CLI share it with no setup."""
+    from platformdirs import user_state_dir
+
+    return "sqlite:///" + str(Path(user_state_dir("lkpersist")) / "sessions.db")
+
+
+def resolve_store_url(explicit: str | None = None) -> str:
+    """``--store`` wins, then ``LKPERSIST_STORE``, then the default SQLite file."""
+    return explicit or os.environ.get(ENV_STORE) or default_store_url()
+
+
+def open_store(url: str | None = None, **options: Any) -> SessionStore:
+    """Return a store for ``url`` (see the module table). ``options``: clock, ttl_policy, max_turns, ...
+
+    Connecting is lazy: an unreachable server surfaces as StoreUnavailableError on first use.
+    """
+    url = resolve_store_url(url)
+    scheme = _scheme_of(url)
+    if scheme == "memory":
+        from lkpersist.stores.memory import MemoryStore
+
+        return MemoryStore(**options)
+    if scheme == "sqlite":
+        from lkpersist.stores.sqlite import SQLiteStore
+
+        return SQLiteStore.from_url(url, **options)
+    if scheme in _REDIS_SCHEMES:
+        from lkpersist.stores.redis import RedisStore
+
+        return RedisStore.from_url(url, **options)
+    raise InvalidStoreURLError(
+        f"unsupported store URL scheme {scheme!r} in {redact_url(url)!r}: "
+        "use sqlite:///path, memory://, redis://, rediss://, redis+sentinel:// or redis+cluster://"
+    )
+
+
+def _scheme_of(url: str) -> str:
+    if "://" not in url:
+        raise InvalidStoreURLError(f"invalid store URL {redact_url(url)!r}: expected scheme://..., e.g. sqlite:///sessions.db")
+    return url.split("://", 1)[0].lower()
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, for messages and logs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+__all__ = ["ENV_STORE", "SessionStore", "default_store_url", "open_store", "redact_url", "resolve_store_url"]

@@ -1,0 +1,212 @@
+"""The storage contract every backend implements (memory, SQLite, Redis, ...).
+
+A backend subclasses :class:`SessionStore` and implements the abstract methods; behaviour that can be
+stated once (pagination into a stream, ``require``, argument checks) lives here so backends never
+repeat it. The lifecycle rules themselves live in :mod:`lkpersist.models`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any
+
+from lkpersist.clock import Clock, SystemClock
+from lkpersist.exceptions import InvalidInputError, SessionNotFoundError
+from lkpersist.models import (
+    DEFAULT_MAX_TURNS,
+    STATUSES,
+    ConnectResult,
+    CorruptRecord,
+    Page,
+    PurgeResult,
+    Session,
+    Status,
+    Turn,
+    validate_identity,
+)
+from lkpersist.ttl import DEFAULT_TTL_POLICY, TTLPolicy
+
+DEFAULT_PAGE_SIZE = 500
+PURGE_BATCH = 1000
+
+
+class SessionStore(ABC):
+    """Per-participant sessions and their recent conversation turns.
+
+    All methods are coroutines and safe to call concurrently from one event loop; every mutating
+    method is atomic across processes sharing the same backing store.
+    """
+
+    scheme: str = ""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        ttl_policy: TTLPolicy = DEFAULT_TTL_POLICY,
+        max_turns: int = DEFAULT_MAX_TURNS,
+    ) -> None:
+        if max_turns < 1:
+            raise InvalidInputError("max_turns must be at least 1")
+        self.clock: Clock = clock or SystemClock()
+        self.ttl_policy = ttl_policy
+        self.max_turns = max_turns
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def connect(self, identity: str) -> ConnectResult:
+        """Mark the participant connected; start a new session if absent or expired."""
+
+    @abstractmethod
+    async def disconnect(self, identity: str) -> Session | None:
+        """Mark the participant gone and start the expiry countdown; None if no live session."""
+
+    @abstractmethod
+    async def heartbeat(self, identity: str) -> bool:
+        """Refresh a live session's presence; False if there is no live session to refresh."""
+
+    @abstractmethod
+    async def claim_greeting(self, identity: str) -> bool:
+        """Atomically take the right to greet this visit; True for exactly one caller per return."""
+
+    # --- reads and edits ---------------------------------------------------------------------------
+
+    @abstractmethod
+    async def get(self, identity: str) -> Session | None:
+        """Return the live session, or None when absent or expired."""
+
+    @abstractmethod
+    async def update(
+        self,
+        identity: str,
+        *,
+        language: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> Session:
+        """Atomically merge metadata/context and set language; raise SessionNotFoundError if absent."""
+
+    @abstractmethod
+    async def delete(self, identity: str) -> bool:
+        """Remove the session and its turns, expired or not; False if there was nothing."""
+
+    @abstractmethod
+    async def append_turn(self, identity: str, turn: Turn) -> bool:
+        """Record a turn, keeping the newest ``max_turns``; False if its item_id was already recorded."""
+
+    @abstractmethod
+    async def recent_turns(self, identity: str, limit: int | None = None) -> list[Turn]:
+        """Return the newest turns of a live session, oldest first."""
+
+    # --- listing and housekeeping ------------------------------------------------------------------
+
+    @abstractmethod
+    async def list_page(
+        self, status: Status = "active", limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page:
+        """Return one page of sessions, newest ``last_seen`` first, in a stable order."""
+
+    @abstractmethod
+    async def count(self, status: Status = "active") -> int:
+        """Count sessions without loading them."""
+
+    @abstractmethod
+    async def purge(self, *, older_than: float | None = None, dry_run: bool = False) -> PurgeResult:
+        """Delete expired sessions (and, with ``older_than`` seconds, those last seen before that), in chunks."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections and files."""
+
+    # --- shared behaviour --------------------------------------------------------------------------
+
+    async def require(self, identity: str) -> Session:
+        """Return the live session or raise SessionNotFoundError."""
+        session = await self.get(identity)
+        if session is None:
+            raise SessionNotFoundError(identity)
+        return session
+
+    async def iter_sessions(
+        self, status: Status = "active", page_size: int = DEFAULT_PAGE_SIZE
+    ) -> AsyncIterator[Session | CorruptRecord]:
+        """Stream every matching session page by page; memory stays bounded by ``page_size``."""
+        check_status(status)
+        cursor: str | None = None
+        while True:
+            page = await self.list_page(status, page_size, cursor)
+            for item in page.items:
+                yield item
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    async def __aenter__(self) -> SessionStore:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+
+def check_status(status: str) -> Status:
+    if status not in STATUSES:
+        raise InvalidInputError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+    return status  # type: ignore[return-value]
+
+
+def check_limit(limit: int) -> int:
+    if limit < 1:
+        raise InvalidInputError("limit must be at least 1")
+    return limit
+
+
+def encode_cursor(last_seen_ms: int, tiebreak: str) -> str:
+    """Pagination cursors are opaque to callers: the (last_seen, tiebreak) position of the last item."""
+    raw = json.dumps([last_seen_ms, tiebreak], ensure_ascii=False).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        last_seen_ms, tiebreak = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+        return int(last_seen_ms), str(tiebreak)
+    except (ValueError, TypeError, UnicodeError) as exc:
+        raise InvalidInputError(f"invalid cursor {cursor!r}") from exc
+
+
+def purge_cutoff(now: float, older_than: float | None) -> float | None:
+    """The last_seen before which ``older_than`` purges a session; validates the duration."""
+    if older_than is None:
+        return None
+    if older_than < 0:
+        raise InvalidInputError("older_than must not be negative")
+    return now - older_than
+
+
+def should_purge(session: Session, now: float, cutoff: float | None) -> bool:
+    """The one purge rule: expired, or last seen before the cutoff."""
+    return session.is_expired(now) or (cutoff is not None and session.last_seen < cutoff)
+
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "PURGE_BATCH",
+    "SessionStore",
+    "check_limit",
+    "check_status",
+    "decode_cursor",
+    "encode_cursor",
+    "purge_cutoff",
+    "should_purge",
+    "validate_identity",
+]

@@ -1,0 +1,179 @@
+"""``memory://``: sessions in this process only. For tests, the simulation and single-process demos.
+
+An asyncio lock makes each operation atomic within the event loop; nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from typing import Any
+
+from lkpersist.clock import to_ms
+from lkpersist.exceptions import SessionNotFoundError
+from lkpersist.models import (
+    ConnectResult,
+    Page,
+    PurgeResult,
+    Session,
+    Status,
+    Turn,
+    connect_transition,
+    disconnect_transition,
+    greeting_owed,
+    heartbeat_transition,
+    merge_update,
+    validate_identity,
+)
+from lkpersist.stores.base import (
+    DEFAULT_PAGE_SIZE,
+    SessionStore,
+    check_limit,
+    check_status,
+    decode_cursor,
+    encode_cursor,
+    purge_cutoff,
+    should_purge,
+)
+
+
+class MemoryStore(SessionStore):
+    """A dict of sessions and an ordered dict of turns per identity, guarded by one asyncio lock."""
+
+    scheme = "memory"
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._sessions: dict[str, Session] = {}
+        self._turns: dict[str, OrderedDict[str, Turn]] = {}
+        self._lock = asyncio.Lock()
+        self._anonymous_turns = 0
+
+    def _live(self, identity: str) -> Session | None:
+        session = self._sessions.get(identity)
+        if session is None or session.is_expired(self.now()):
+            return None
+        return session
+
+    async def connect(self, identity: str) -> ConnectResult:
+        validate_identity(identity)
+        async with self._lock:
+            result = connect_transition(self._sessions.get(identity), identity, self.now(), self.ttl_policy)
+            if not result.returning:
+                self._turns.pop(identity, None)
+            self._sessions[identity] = result.session
+            return result
+
+    async def disconnect(self, identity: str) -> Session | None:
+        validate_identity(identity)
+        async with self._lock:
+            current = self._live(identity)
+            if current is None:
+                return None
+            self._sessions[identity] = disconnect_transition(current, self.now())
+            return self._sessions[identity]
+
+    async def heartbeat(self, identity: str) -> bool:
+        validate_identity(identity)
+        async with self._lock:
+            current = self._live(identity)
+            if current is None:
+                return False
+            self._sessions[identity] = heartbeat_transition(current, self.now())
+            return True
+
+    async def claim_greeting(self, identity: str) -> bool:
+        validate_identity(identity)
+        async with self._lock:
+            current = self._live(identity)
+            if current is None or not greeting_owed(current):
+                return False
+            current.greeted_epoch = current.disconnect_count
+            return True
+
+    async def get(self, identity: str) -> Session | None:
+        validate_identity(identity)
+        session = self._live(identity)
+        return None if session is None else Session.from_dict(session.to_dict())
+
+    async def update(
+        self,
+        identity: str,
+        *,
+        language: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> Session:
+        validate_identity(identity)
+        async with self._lock:
+            current = self._live(identity)
+            if current is None:
+                raise SessionNotFoundError(identity)
+            updated = merge_update(current, language=language, metadata=metadata, context=context)
+            self._sessions[identity] = updated
+            return Session.from_dict(updated.to_dict())
+
+    async def delete(self, identity: str) -> bool:
+        validate_identity(identity)
+        async with self._lock:
+            self._turns.pop(identity, None)
+            return self._sessions.pop(identity, None) is not None
+
+    async def append_turn(self, identity: str, turn: Turn) -> bool:
+        validate_identity(identity)
+        async with self._lock:
+            if self._live(identity) is None:
+                raise SessionNotFoundError(identity)
+            turns = self._turns.setdefault(identity, OrderedDict())
+            key = turn.item_id
+            if key is None:
+                self._anonymous_turns += 1
+                key = f"\0anon{self._anonymous_turns}"
+            elif key in turns:
+                return False
+            turns[key] = turn
+            while len(turns) > self.max_turns:
+                turns.popitem(last=False)
+            return True
+
+    async def recent_turns(self, identity: str, limit: int | None = None) -> list[Turn]:
+        validate_identity(identity)
+        if self._live(identity) is None:
+            return []
+        turns = list(self._turns.get(identity, {}).values())
+        return turns if limit is None else turns[-check_limit(limit):]
+
+    async def list_page(
+        self, status: Status = "active", limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page:
+        check_status(status)
+        check_limit(limit)
+        now = self.now()
+        ordered = sorted(self._sessions.values(), key=lambda s: (-to_ms(s.last_seen), s.identity))
+        if cursor is not None:
+            last_ms, last_identity = decode_cursor(cursor)
+            ordered = [s for s in ordered if (-to_ms(s.last_seen), s.identity) > (-last_ms, last_identity)]
+        matching = [s for s in ordered if s.matches(status, now)]
+        items = [Session.from_dict(s.to_dict()) for s in matching[:limit]]
+        more = len(matching) > limit
+        next_cursor = encode_cursor(to_ms(items[-1].last_seen), items[-1].identity) if more else None
+        return Page(items=list(items), next_cursor=next_cursor)
+
+    async def count(self, status: Status = "active") -> int:
+        check_status(status)
+        now = self.now()
+        return sum(1 for s in self._sessions.values() if s.matches(status, now))
+
+    async def purge(self, *, older_than: float | None = None, dry_run: bool = False) -> PurgeResult:
+        async with self._lock:
+            now = self.now()
+            cutoff = purge_cutoff(now, older_than)
+            doomed = [i for i, s in self._sessions.items() if should_purge(s, now, cutoff)]
+            if not dry_run:
+                for identity in doomed:
+                    self._sessions.pop(identity, None)
+                    self._turns.pop(identity, None)
+            return PurgeResult(purged=len(doomed), dry_run=dry_run)
+
+    async def close(self) -> None:
+        """Nothing to release; the data lives as long as this object."""

@@ -1,0 +1,133 @@
+"""Test infrastructure: a real Redis for the session, real SQLite files, a virtual clock.
+
+Unless ``LKPERSIST_TEST_REDIS_URL`` names a Redis to use, the suite starts its own ``redis-server`` (from
+PATH) on a free loopback port and stops it afterwards. A missing redis-server is a test failure with an
+install hint, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from lkpersist.clock import VirtualClock
+from lkpersist.stores import open_store
+from lkpersist.stores.base import SessionStore
+
+REDIS_URL_ENV = "LKPERSIST_TEST_REDIS_URL"
+BACKENDS = ("memory", "sqlite", "redis")
+T0 = 1_800_000_000.0  # a fixed virtual "now" (2027-01-15) so expiry arithmetic is exact
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def redis_server_binary() -> str:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail(
+            "redis-server not found on PATH: install it (Debian/Ubuntu: apt-get install redis-server; "
+            f"macOS: brew install redis) or set {REDIS_URL_ENV}=redis://host:port/db",
+            pytrace=False,
+        )
+    return binary
+
+
+def start_redis_server(*extra: str, port: int | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a throwaway redis-server on loopback and wait until it answers PING."""
+    port = port or free_port()
+    proc = subprocess.Popen(
+        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(64).startswith((b"+PONG", b"-NOAUTH")):
+                    return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"redis-server did not start on port {port}")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The Redis every Redis test uses: given by env, or started for this test session."""
+    given = os.environ.get(REDIS_URL_ENV)
+    if given:
+        yield given
+        return
+    proc, port = start_redis_server()
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock(T0)
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own; its keys are removed afterwards (never a FLUSHDB)."""
+    import redis
+
+    prefix = f"lkptest-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.unlink(*keys[start:start + 1000])
+    finally:
+        client.close()
+
+
+def store_url_for(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "memory":
+        return "memory://"
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'sessions.db'}"
+    redis_url = request.getfixturevalue("redis_url")
+    prefix = request.getfixturevalue("redis_prefix")
+    separator = "&" if "?" in redis_url else "?"
+    return f"{redis_url}{separator}prefix={prefix}"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    return store_url_for(backend, tmp_path, request)
+
+
+@pytest.fixture
+async def store(store_url: str, clock: VirtualClock) -> AsyncIterator[SessionStore]:
+    """A fresh store of each backend on a virtual clock."""
+    opened = open_store(store_url, clock=clock)
+    try:
+        yield opened
+    finally:
+        await opened.close()
