@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from lkpersist.clock import Clock, SystemClock
+from lkpersist.codec import PLAIN, ValueCodec
 from lkpersist.exceptions import InvalidInputError, SessionNotFoundError
 from lkpersist.models import (
     DEFAULT_MAX_TURNS,
@@ -49,12 +50,14 @@ class SessionStore(ABC):
         clock: Clock | None = None,
         ttl_policy: TTLPolicy = DEFAULT_TTL_POLICY,
         max_turns: int = DEFAULT_MAX_TURNS,
+        codec: ValueCodec = PLAIN,
     ) -> None:
         if max_turns < 1:
             raise InvalidInputError("max_turns must be at least 1")
         self.clock: Clock = clock or SystemClock()
         self.ttl_policy = ttl_policy
         self.max_turns = max_turns
+        self.codec = codec
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
