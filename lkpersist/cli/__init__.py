@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from lkpersist import __version__
-from lkpersist.cli import sessions
+from lkpersist.cli import encrypt, sessions, token
 from lkpersist.cli._runner import CLIState
 from lkpersist.stores import ENV_STORE
 
@@ -26,6 +26,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(sessions.app, name="sessions")
+app.add_typer(encrypt.app, name="encrypt")
+app.command("token")(token.token)
 
 
 def _print_version(value: bool) -> None:

@@ -198,6 +198,10 @@ def test_keys_from_env_keep_order_and_drop_duplicates() -> None:
     assert keys_from_env(env) == [NEW, OLD]
 
 
+def test_parse_keys_accepts_commas_newlines_and_comments() -> None:
+    assert parse_keys(f"{NEW}, # the new one\n# retired below\n{OLD}\n", "test") == [NEW, OLD]
+
+
 def test_key_file_allows_comments_and_blank_lines(tmp_path: Path) -> None:
     path = tmp_path / "keys"
     path.write_text(f"# current key\n{NEW}\n\n  {OLD}   # retired 2026-01\n")
