@@ -1,0 +1,102 @@
+"""Every Redis key lkpersist touches is built here, and nowhere else.
+
+Layout (``P`` is the prefix, ``B`` the identity's bucket, ``ID`` the encoded identity)::
+
+    P:{bB}:s:ID      hash   the session record (short fields, integer milliseconds)
+    P:{bB}:m:ID      hash   metadata, one field per top-level key (codec-encoded JSON)
+    P:{bB}:x:ID      hash   context, same form
+    P:{bB}:t:ID      list   turns, oldest first (framed: item id outside the encoded payload)
+    P:{bB}:k:ID      set    item ids of the stored turns (idempotent appends)
+    P:{bB}:seen      zset   bucket index: ID scored by last_seen ms
+    P:{bB}:deadline  zset   bucket index: ID scored by deadline ms
+
+``ID`` is the identity's UTF-8 bytes in unpadded base64url: it can never contain ``{ } * ? [ ] :`` or
+whitespace, so it cannot break the hash tag, a SCAN pattern or an ACL key pattern, and it decodes back
+to the exact identity. The hash tag is the *bucket*, not the identity, so a session and its bucket's
+index zsets share a Redis Cluster slot and one Lua script updates them atomically.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import zlib
+from typing import NamedTuple
+
+from lkpersist.exceptions import InvalidInputError
+
+DEFAULT_PREFIX = "lkpersist"
+BUCKETS = 256
+_FORBIDDEN_IN_PREFIX = set("{}*?[]\\ \t\r\n")
+
+
+class IdentityKeys(NamedTuple):
+    """The keys of one identity, in the order every per-identity Lua script expects them (KEYS[1..7])."""
+
+    session: str
+    metadata: str
+    context: str
+    turns: str
+    item_ids: str
+    seen: str
+    deadline: str
+
+
+class KeyLayout:
+    """Builds keys for one prefix; the only place that knows the key format."""
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX, buckets: int = BUCKETS) -> None:
+        self.prefix = check_prefix(prefix)
+        self.buckets = buckets
+
+    def encode_identity(self, identity: str) -> str:
+        """The key-safe, reversible form of ``identity``."""
+        return base64.urlsafe_b64encode(identity.encode("utf-8")).rstrip(b"=").decode("ascii")
+
+    @staticmethod
+    def decode_identity(encoded: str | bytes) -> str:
+        """The identity back from its encoded form; raises ValueError when it is not one of ours."""
+        raw = encoded.encode("ascii") if isinstance(encoded, str) else encoded
+        try:
+            return base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4)).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise ValueError(f"not an encoded identity: {raw[:40]!r}") from exc
+
+    def bucket_of(self, encoded: str) -> int:
+        return zlib.crc32(encoded.encode("ascii")) % self.buckets
+
+    def bucket_tag(self, bucket: int) -> str:
+        return f"{self.prefix}:{{b{bucket}}}"
+
+    def seen_key(self, bucket: int) -> str:
+        return f"{self.bucket_tag(bucket)}:seen"
+
+    def deadline_key(self, bucket: int) -> str:
+        return f"{self.bucket_tag(bucket)}:deadline"
+
+    def keys_for_encoded(self, encoded: str) -> IdentityKeys:
+        bucket = self.bucket_of(encoded)
+        tag = self.bucket_tag(bucket)
+        return IdentityKeys(
+            session=f"{tag}:s:{encoded}",
+            metadata=f"{tag}:m:{encoded}",
+            context=f"{tag}:x:{encoded}",
+            turns=f"{tag}:t:{encoded}",
+            item_ids=f"{tag}:k:{encoded}",
+            seen=self.seen_key(bucket),
+            deadline=self.deadline_key(bucket),
+        )
+
+    def keys_for(self, identity: str) -> tuple[str, IdentityKeys]:
+        """The encoded identity (the index member) and every key of ``identity``."""
+        encoded = self.encode_identity(identity)
+        return encoded, self.keys_for_encoded(encoded)
+
+
+def check_prefix(prefix: str) -> str:
+    """A prefix must not break hash tags, glob patterns (SCAN, ACL ``~prefix*``) or the separator."""
+    if not prefix or _FORBIDDEN_IN_PREFIX & set(prefix):
+        raise InvalidInputError(
+            f"invalid Redis key prefix {prefix!r}: use a non-empty name without {{ }} * ? [ ] \\ or spaces"
+        )
+    return prefix

@@ -1,0 +1,84 @@
+"""Converting between Redis replies and Session/Turn objects (the Python half of the key layout).
+
+Personal values (language, metadata and context values, turn payloads) go through the store's codec;
+operational fields are plain integers the Lua scripts read. Anything that does not decode raises
+CorruptRecordError naming the identity.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from lkpersist.clock import from_ms
+from lkpersist.codec import ValueCodec
+from lkpersist.exceptions import CorruptRecordError
+from lkpersist.models import SCHEMA_VERSION, Session, Turn
+
+Flat = Sequence[bytes]
+
+
+def pairs(flat: Flat) -> dict[bytes, bytes]:
+    """An HGETALL reply as returned by Lua (field, value, field, value, ...) as a dict."""
+    items = iter(flat)
+    return dict(zip(items, items, strict=True))
+
+
+def encode_json_value(codec: ValueCodec, value: Any) -> str:
+    return codec.encode(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+def session_from_reply(identity: str, reply: Sequence[Flat], codec: ValueCodec) -> Session | None:
+    """Build a Session from a {session, metadata, context} reply; None when the session hash is absent."""
+    fields, metadata, context = pairs(reply[0]), reply[1], reply[2]
+    if not fields:
+        return None
+    try:
+        return _session(identity, fields, _json_hash(metadata, codec), _json_hash(context, codec), codec)
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise CorruptRecordError(identity, f"undecodable session data ({type(exc).__name__}: {exc})") from exc
+
+
+def _session(
+    identity: str, f: dict[bytes, bytes], metadata: dict[str, Any], context: dict[str, Any], codec: ValueCodec
+) -> Session:
+    expires = f.get(b"e")
+    language = f.get(b"L")
+    return Session(
+        identity=identity,
+        joined_at=from_ms(int(f[b"j"])),
+        last_seen=from_ms(int(f[b"l"])),
+        reconnect_count=int(f[b"r"]),
+        language=None if language is None else codec.decode(language.decode("utf-8")),
+        metadata=metadata,
+        context=context,
+        connected=f[b"c"] == b"1",
+        expires_at=None if expires is None else from_ms(int(expires)),
+        ttl=from_ms(int(f[b"t"])),
+        disconnect_count=int(f[b"d"]),
+        greeted_epoch=int(f[b"g"]),
+        schema_version=int(f.get(b"v", SCHEMA_VERSION)),
+    )
+
+
+def _json_hash(flat: Flat, codec: ValueCodec) -> dict[str, Any]:
+    return {key.decode("utf-8"): json.loads(codec.decode(value.decode("utf-8"))) for key, value in pairs(flat).items()}
+
+
+def frame_turn(turn: Turn, codec: ValueCodec) -> bytes:
+    """``<id byte length>:<id><payload>`` (or ``-:<payload>``): Lua finds the item id without decoding."""
+    payload = codec.encode(turn.to_json()).encode("utf-8")
+    if turn.item_id is None:
+        return b"-:" + payload
+    item_id = turn.item_id.encode("utf-8")
+    return b"%d:%s%s" % (len(item_id), item_id, payload)
+
+
+def turn_from_frame(identity: str, frame: bytes, codec: ValueCodec) -> Turn:
+    try:
+        head, _, rest = frame.partition(b":")
+        payload = rest if head == b"-" else rest[int(head):]
+        return Turn.from_dict(json.loads(codec.decode(payload.decode("utf-8"))))
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise CorruptRecordError(identity, f"undecodable turn ({type(exc).__name__}: {exc})") from exc

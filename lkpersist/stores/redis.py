@@ -1,0 +1,200 @@
+"""``redis://``, ``rediss://``, ``redis+sentinel://``, ``redis+cluster://``: sessions in Redis.
+
+Each lifecycle operation (connect, disconnect, heartbeat, claim_greeting, update, append_turn, delete)
+is one Lua script, so one round trip and atomic across every process and host sharing the Redis. The
+key layout is in ``_redis_keys`` (cluster-ready: one identity's keys and its bucket's indexes share a
+hash slot), the scripts in ``_redis_lua``, listing/counting/purging over the bucket indexes in
+``_redis_listing``.
+
+Expiry is logical, judged against the injected clock (passed to every script), and Redis also drops
+abandoned sessions by itself: every write sets the identity's key TTLs to its deadline plus
+``NATIVE_TTL_GRACE``. An index entry whose keys Redis dropped that way is skipped by listing and removed
+by the next purge; until then ``count("all")`` and ``count("expired")`` include it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from redis.commands.core import AsyncScript
+
+from lkpersist.clock import to_ms
+from lkpersist.exceptions import InvalidInputError, SessionNotFoundError
+from lkpersist.models import (
+    SCHEMA_VERSION,
+    ConnectResult,
+    Page,
+    PurgeResult,
+    Session,
+    Status,
+    Turn,
+    validate_identity,
+)
+from lkpersist.stores import _redis_listing, _redis_lua
+from lkpersist.stores._redis_errors import translated
+from lkpersist.stores._redis_keys import DEFAULT_PREFIX, KeyLayout
+from lkpersist.stores._redis_records import encode_json_value, frame_turn, session_from_reply, turn_from_frame
+from lkpersist.stores._redis_url import build_client, parse_redis_url
+from lkpersist.stores.base import DEFAULT_PAGE_SIZE, SessionStore, check_limit
+
+NATIVE_TTL_GRACE = 3600.0
+"""Seconds Redis keeps a session's keys past its logical deadline before dropping them by itself."""
+
+
+@dataclass(frozen=True)
+class RedisScripts:
+    """The Lua scripts registered on one client (EVALSHA, loaded again on NOSCRIPT)."""
+
+    connect: AsyncScript
+    disconnect: AsyncScript
+    heartbeat: AsyncScript
+    claim_greeting: AsyncScript
+    update: AsyncScript
+    append_turn: AsyncScript
+    recent_turns: AsyncScript
+    read: AsyncScript
+    delete: AsyncScript
+    list_scan: AsyncScript
+    purge: AsyncScript
+
+    @classmethod
+    def register(cls, client: Any) -> RedisScripts:
+        sources = {
+            "connect": _redis_lua.CONNECT,
+            "disconnect": _redis_lua.DISCONNECT,
+            "heartbeat": _redis_lua.HEARTBEAT,
+            "claim_greeting": _redis_lua.CLAIM_GREETING,
+            "update": _redis_lua.UPDATE,
+            "append_turn": _redis_lua.APPEND_TURN,
+            "recent_turns": _redis_lua.RECENT_TURNS,
+            "read": _redis_lua.READ,
+            "delete": _redis_lua.DELETE,
+            "list_scan": _redis_lua.LIST_SCAN,
+            "purge": _redis_lua.PURGE,
+        }
+        return cls(**{name: client.register_script(source) for name, source in sources.items()})
+
+
+class RedisStore(SessionStore):
+    """Sessions in Redis through redis-py's asyncio client (responses stay bytes; we decode)."""
+
+    scheme = "redis"
+
+    def __init__(self, client: Any, *, prefix: str = DEFAULT_PREFIX, display_url: str = "redis://", **options: Any):
+        super().__init__(**options)
+        self.client = client
+        self.keys = KeyLayout(prefix)
+        self.display_url = display_url
+        self.scripts = RedisScripts.register(client)
+        self._grace_ms = to_ms(NATIVE_TTL_GRACE)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisStore:
+        """Build a store from a Redis URL; ``prefix=`` may be given here or as ``?prefix=`` (not both)."""
+        from lkpersist.stores import redact_url
+
+        redacted = redact_url(url)
+        target = parse_redis_url(url, redacted)
+        prefix = options.pop("prefix", None)
+        if prefix is not None and target.prefix is not None and prefix != target.prefix:
+            raise InvalidInputError(f"two different key prefixes given: {prefix!r} and ?prefix={target.prefix!r}")
+        prefix = prefix or target.prefix or DEFAULT_PREFIX
+        return cls(build_client(target), prefix=prefix, display_url=redacted, **options)
+
+    # --- the one way a per-identity script runs ----------------------------------------------------
+
+    async def _run(self, script: AsyncScript, identity: str, *args: Any) -> Any:
+        validate_identity(identity)
+        member, keys = self.keys.keys_for(identity)
+        with translated(self.display_url, identity):
+            return await script(keys=keys, args=(member, to_ms(self.now()), self._grace_ms, *args))
+
+    def _session(self, identity: str, reply: Any) -> Session:
+        session = session_from_reply(identity, reply, self.codec)
+        if session is None:  # the scripts only return a reply with a session in it
+            raise SessionNotFoundError(identity)
+        return session
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    async def connect(self, identity: str) -> ConnectResult:
+        policy = self.ttl_policy
+        reply = await self._run(
+            self.scripts.connect, identity, to_ms(policy.first), to_ms(policy.returning), to_ms(policy.frequent),
+            policy.frequent_after, SCHEMA_VERSION,
+        )
+        session = self._session(identity, reply[2:])
+        return ConnectResult(session=session, returning=reply[0] == 1, was_connected=reply[1] == 1)
+
+    async def disconnect(self, identity: str) -> Session | None:
+        reply = await self._run(self.scripts.disconnect, identity)
+        return None if reply is None else self._session(identity, reply)
+
+    async def heartbeat(self, identity: str) -> bool:
+        return bool(await self._run(self.scripts.heartbeat, identity) == 1)
+
+    async def claim_greeting(self, identity: str) -> bool:
+        return bool(await self._run(self.scripts.claim_greeting, identity) == 1)
+
+    # --- reads and edits ---------------------------------------------------------------------------
+
+    async def get(self, identity: str) -> Session | None:
+        session = session_from_reply(identity, await self._run(self.scripts.read, identity), self.codec)
+        if session is None or session.is_expired(self.now()):
+            return None
+        return session
+
+    async def update(
+        self,
+        identity: str,
+        *,
+        language: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> Session:
+        args: list[Any] = ["0", ""] if language is None else ["1", self.codec.encode(language)]
+        for keys_index, changes in ((2, metadata), (3, context)):
+            for key, value in (changes or {}).items():
+                encoded = "" if value is None else encode_json_value(self.codec, value)
+                args += [keys_index, "d" if value is None else "s", key, encoded]
+        reply = await self._run(self.scripts.update, identity, *args)
+        if reply is None:
+            raise SessionNotFoundError(identity)
+        return self._session(identity, reply)
+
+    async def delete(self, identity: str) -> bool:
+        return bool(await self._run(self.scripts.delete, identity) == 1)
+
+    async def append_turn(self, identity: str, turn: Turn) -> bool:
+        item_id = b"" if turn.item_id is None else turn.item_id.encode("utf-8")
+        result = await self._run(
+            self.scripts.append_turn, identity, self.max_turns, "0" if turn.item_id is None else "1", item_id,
+            frame_turn(turn, self.codec),
+        )
+        if result == -1:
+            raise SessionNotFoundError(identity)
+        return bool(result == 1)
+
+    async def recent_turns(self, identity: str, limit: int | None = None) -> list[Turn]:
+        count = 0 if limit is None else check_limit(limit)
+        frames = await self._run(self.scripts.recent_turns, identity, count)
+        return [turn_from_frame(identity, frame, self.codec) for frame in frames]
+
+    # --- listing and housekeeping ------------------------------------------------------------------
+
+    async def list_page(
+        self, status: Status = "active", limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page:
+        return await _redis_listing.list_page(self, status, limit, cursor)
+
+    async def count(self, status: Status = "active") -> int:
+        return await _redis_listing.count(self, status)
+
+    async def purge(self, *, older_than: float | None = None, dry_run: bool = False) -> PurgeResult:
+        return await _redis_listing.purge(self, older_than=older_than, dry_run=dry_run)
+
+    async def close(self) -> None:
+        """Close the client's connections; errors while closing are not worth reporting."""
+        with translated(self.display_url):
+            await self.client.aclose()
