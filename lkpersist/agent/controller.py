@@ -1,0 +1,370 @@
+"""``SessionPersistence``: makes a LiveKit agent remember who came back and what was said.
+
+Wiring (after ``await session.start(agent, room=ctx.room, room_options=RoomOptions(close_on_disconnect=False))``)::
+
+    persistence = SessionPersistence(open_store())
+    persistence.attach(session, ctx.room)
+    ctx.add_shutdown_callback(persistence.aclose)
+
+What it does, and why it is shaped this way:
+
+- ``rtc.Room.on`` refuses coroutines, so every room/session handler here is synchronous and schedules
+  the store work as a task; task references are kept and their exceptions logged.
+- Events of one identity are applied to the store in arrival order (a per-identity chain), so a refresh
+  (leave + join within a second) can never record the join before the leave.
+- A repeated ``participant_connected`` for someone already present is ignored locally (it must not
+  count as a return). Across jobs, restarts and agents, ``store.claim_greeting`` decides who greets:
+  exactly one caller per return.
+- The greeting path (connect, claim, recent turns) shares one time budget, ``store_timeout``, counted
+  from the room callback. A dead or slow store costs at most that much; the agent then greets as new,
+  without history, logs it and counts it in :attr:`SessionPersistence.store_failures`.
+- Earlier turns go into the agent's chat context before the greeting is spoken (see
+  :mod:`lkpersist.agent.history`), and the greeting waits (at most ``ready_timeout``) until the
+  participant can hear it: the agent's audio track subscribed, or, without audio, the participant active.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from livekit import rtc
+from livekit.agents import AgentSession, CloseEvent, ConversationItemAddedEvent
+from livekit.agents.job import DEFAULT_PARTICIPANT_KINDS
+from livekit.agents.types import ATTRIBUTE_PUBLISH_ON_BEHALF
+
+from lkpersist.agent import _participants
+from lkpersist.agent.greetings import DEFAULT_GREETINGS, GreetingTemplates
+from lkpersist.agent.history import restored_chat_ctx, turn_from_item
+from lkpersist.exceptions import InvalidInputError
+from lkpersist.logsafe import PERSONAL, get_logger
+from lkpersist.models import ConnectResult, Turn
+from lkpersist.stores.base import SessionStore
+
+log = get_logger("lkpersist.agent")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class GreetingDecision:
+    """What the agent decided when a participant arrived (``elapsed``: seconds since the room callback)."""
+
+    identity: str
+    returning: bool
+    visit: int
+    greet: bool
+    text: str | None
+    language: str | None
+    restored_turns: int
+    store_ok: bool
+    elapsed: float
+
+
+@dataclass(eq=False)
+class _Visit:
+    """One presence of one identity in this room, from its join to its leave."""
+
+    participant: rtc.RemoteParticipant
+    arrived: float
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+
+class SessionPersistence:
+    """Connects one room's participants and one ``AgentSession`` to a :class:`SessionStore`.
+
+    ``store_timeout``: time budget of the store calls on the greeting path (seconds).
+    ``ready_timeout``: longest wait for the participant to be able to hear the greeting.
+    ``heartbeat_interval``: how often a present participant's session is refreshed; keep it well under
+    the shortest TTL. ``restore_turns``: how many recent turns go back into the chat context.
+    ``participant_identity``: follow only this identity (as ``RoomOptions.participant_identity``).
+    ``on_decision``: called with each :class:`GreetingDecision` (for metrics, tests, the simulation).
+    """
+
+    def __init__(
+        self,
+        store: SessionStore,
+        *,
+        greetings: GreetingTemplates = DEFAULT_GREETINGS,
+        store_timeout: float = 0.5,
+        ready_timeout: float = 3.0,
+        heartbeat_interval: float = 30.0,
+        restore_turns: int = 20,
+        participant_identity: str | None = None,
+        on_decision: Callable[[GreetingDecision], None] | None = None,
+    ) -> None:
+        if min(store_timeout, ready_timeout, heartbeat_interval) <= 0 or restore_turns < 1:
+            raise InvalidInputError("timeouts and heartbeat_interval must be positive, restore_turns >= 1")
+        self.store = store
+        self.greetings = greetings
+        self.store_timeout = store_timeout
+        self.ready_timeout = ready_timeout
+        self.heartbeat_interval = heartbeat_interval
+        self.restore_turns = restore_turns
+        self.participant_identity = participant_identity
+        self.on_decision = on_decision
+        self.store_failures = 0
+        self.last_decision: GreetingDecision | None = None
+        self._session: AgentSession[Any] | None = None
+        self._room: rtc.Room | None = None
+        self._visits: dict[str, _Visit] = {}
+        self._chains: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._speaker: str | None = None
+        self._closed = False
+
+    # --- wiring -----------------------------------------------------------------------------------
+
+    def attach(self, session: AgentSession[Any], room: rtc.Room | None = None) -> None:
+        """Listen to ``session`` (and ``room``); participants already in the room are handled at once."""
+        self._session = session
+        session.on("conversation_item_added", self._on_conversation_item_added)
+        session.on("close", self._on_session_close)
+        if room is None:
+            return
+        self._room = room
+        for event, handler in self._room_handlers().items():
+            room.on(event, handler)
+        for participant in list(room.remote_participants.values()):
+            self._on_participant_connected(participant)
+
+    async def wait_idle(self) -> None:
+        """Wait until every scheduled store call and pending greeting has finished (heartbeats excepted)."""
+        while pending := [t for t in self._tasks if not t.get_name().startswith("lkpersist-heartbeat")]:
+            await asyncio.wait(pending)
+
+    async def aclose(self) -> None:
+        """Record everyone still present as gone, stop listening, and wait for the store calls to finish."""
+        for identity in list(self._visits):
+            self._leave(identity, "agent closed")
+        self._closed = True
+        self._detach()
+        await self.wait_idle()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _room_handlers(self) -> dict[Any, Callable[..., None]]:  # keys: rtc.Room event names
+        return {
+            "participant_connected": self._on_participant_connected,
+            "participant_disconnected": self._on_participant_disconnected,
+            "participant_active": self._on_participant_active,
+            "local_track_subscribed": self._on_local_track_subscribed,
+            "participant_attributes_changed": self._on_attributes_changed,
+        }
+
+    def _detach(self) -> None:
+        if self._session is not None:
+            self._session.off("conversation_item_added", self._on_conversation_item_added)
+            self._session.off("close", self._on_session_close)
+        if self._room is not None:
+            for event, handler in self._room_handlers().items():
+                self._room.off(event, handler)
+
+    # --- room and session callbacks (synchronous, as rtc.Room requires) --------------------------
+
+    def _on_participant_connected(self, participant: rtc.RemoteParticipant) -> None:
+        identity = participant.identity
+        if self._closed or not self._follows(participant):
+            return
+        if identity in self._visits:
+            log.debug("repeated participant_connected for %r ignored", identity)
+            return
+        visit = _Visit(participant=participant, arrived=time.perf_counter())
+        if not self._needs_audio() and participant.state == rtc.ParticipantState.PARTICIPANT_STATE_ACTIVE:
+            visit.ready.set()
+        self._visits[identity] = visit
+        self._speaker = identity
+        self._enqueue(identity, "join", lambda: self._join(identity, visit))
+
+    def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
+        reason = rtc.DisconnectReason.Name(participant.disconnect_reason or rtc.DisconnectReason.UNKNOWN_REASON)
+        self._leave(participant.identity, reason)
+
+    def _on_participant_active(self, participant: rtc.RemoteParticipant) -> None:
+        visit = self._visits.get(participant.identity)
+        if visit is not None and not self._needs_audio():
+            visit.ready.set()
+
+    def _on_local_track_subscribed(self, track: rtc.Track) -> None:
+        # the event does not say who subscribed; in the 1:1 rooms agents serve it is the participant
+        for visit in self._visits.values():
+            visit.ready.set()
+
+    def _on_attributes_changed(self, changed: dict[str, str], participant: rtc.Participant) -> None:
+        if participant.identity in self._visits:
+            self._enqueue(participant.identity, "attributes", lambda: self._record_participant(participant))
+
+    def _on_conversation_item_added(self, event: ConversationItemAddedEvent) -> None:
+        turn = turn_from_item(event.item)
+        identity = self._speaker
+        if turn is None or identity is None or self._closed:
+            return
+        self._enqueue(identity, "turn", lambda: self._append(identity, turn))
+
+    def _on_session_close(self, event: CloseEvent) -> None:
+        for identity in list(self._visits):
+            self._leave(identity, f"session closed ({event.reason.value})")
+
+    def _follows(self, participant: rtc.RemoteParticipant) -> bool:
+        if self.participant_identity is not None:
+            return participant.identity == self.participant_identity
+        if participant.kind not in DEFAULT_PARTICIPANT_KINDS:
+            return False
+        on_behalf = participant.attributes.get(ATTRIBUTE_PUBLISH_ON_BEHALF)
+        return not (on_behalf and self._room is not None and on_behalf == self._room.local_participant.identity)
+
+    def _needs_audio(self) -> bool:
+        return self._session is not None and self._session.output.audio is not None
+
+    def _leave(self, identity: str, reason: str) -> None:
+        visit = self._visits.pop(identity, None)
+        if visit is None:
+            return
+        for task in visit.tasks:
+            task.cancel()
+        self._enqueue(identity, "leave", lambda: self._disconnect(identity, reason))
+
+    # --- the work, in per-identity order ---------------------------------------------------------
+
+    async def _join(self, identity: str, visit: _Visit) -> None:
+        decision = await self._decide(identity, visit)
+        self.last_decision = decision
+        log.info(
+            "participant %r: %s, visit %d, greet=%s, restored %d turns, store %s, %.1f ms",
+            identity, "returning" if decision.returning else "new", decision.visit, decision.greet,
+            decision.restored_turns, "ok" if decision.store_ok else "FAILED", decision.elapsed * 1000,
+        )
+        if self.on_decision is not None:
+            self.on_decision(decision)
+        if self._visits.get(identity) is not visit:
+            return  # left while we were deciding: nobody to greet
+        visit.tasks.append(self._spawn(self._heartbeat(identity), "heartbeat"))
+        self._spawn(self._record_participant(visit.participant), "metadata")
+        if decision.text is not None:
+            visit.tasks.append(self._spawn(self._speak_when_ready(visit, decision.text), "greeting"))
+
+    async def _decide(self, identity: str, visit: _Visit) -> GreetingDecision:
+        deadline = asyncio.get_running_loop().time() + self.store_timeout - (time.perf_counter() - visit.arrived)
+        connected = await self._bounded(self.store.connect(identity), "connect", deadline)
+        language = _participants.language_of(visit.participant)
+        if connected is None:
+            return self._decision(identity, visit, None, True, language, 0, store_ok=False)
+        claim, turns = await asyncio.gather(
+            self._bounded(self.store.claim_greeting(identity), "claim_greeting", deadline),
+            self._recent_turns(identity, connected, deadline),
+        )
+        language = language or connected.session.language
+        restored = await self._restore(identity, connected, turns or [])
+        greet = claim is not False  # a failed claim greets: silence is worse than a rare repeat
+        return self._decision(identity, visit, connected, greet, language, restored, claim is not None)
+
+    def _decision(
+        self, identity: str, visit: _Visit, connected: ConnectResult | None, greet: bool,
+        language: str | None, restored: int, store_ok: bool,
+    ) -> GreetingDecision:
+        returning = connected is not None and connected.returning
+        number = 1 + (connected.session.reconnect_count if connected is not None else 0)
+        name = visit.participant.name or ""
+        text = self.greetings.render(returning=returning, language=language, visit=number, name=name)
+        return GreetingDecision(
+            identity=identity, returning=returning, visit=number, greet=greet, text=text if greet else None,
+            language=language, restored_turns=restored, store_ok=store_ok,
+            elapsed=time.perf_counter() - visit.arrived,
+        )
+
+    async def _recent_turns(self, identity: str, connected: ConnectResult, deadline: float) -> list[Turn]:
+        if not connected.returning:
+            return []
+        turns = await self._bounded(self.store.recent_turns(identity, self.restore_turns), "recent_turns", deadline)
+        return turns or []
+
+    async def _restore(self, identity: str, connected: ConnectResult, turns: list[Turn]) -> int:
+        summary = connected.session.context.get("summary") if connected.returning else None
+        if self._session is None or (not turns and not summary):
+            return 0
+        try:
+            agent = self._session.current_agent
+            chat_ctx, added = restored_chat_ctx(
+                agent.chat_ctx, turns, summary=summary if isinstance(summary, str) else None
+            )
+            await agent.update_chat_ctx(chat_ctx)
+            return added
+        except Exception:
+            log.exception("could not restore earlier conversation for %r", identity)
+            return 0
+
+    async def _speak_when_ready(self, visit: _Visit, text: str) -> None:
+        wait = self.ready_timeout - (time.perf_counter() - visit.arrived)
+        try:
+            await asyncio.wait_for(visit.ready.wait(), timeout=max(wait, 0.0))
+        except TimeoutError:
+            log.info("no readiness signal from %r within %.1fs; greeting anyway", visit.participant.identity, self.ready_timeout)
+        if self._session is None:
+            return
+        await self._session.say(text)
+
+    async def _heartbeat(self, identity: str) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            alive = await self._bounded(self.store.heartbeat(identity), "heartbeat")
+            if alive is False:  # expired or removed meanwhile (e.g. the store was down past the TTL)
+                await self._bounded(self.store.connect(identity), "connect after expiry")
+
+    async def _disconnect(self, identity: str, reason: str) -> None:
+        await self._bounded(self.store.disconnect(identity), "disconnect")
+        log.info("participant %r left (%s)", identity, reason)
+
+    async def _append(self, identity: str, turn: Turn) -> None:
+        await self._bounded(self.store.append_turn(identity, turn), "append_turn")
+        log.debug("recorded %s turn for %r: %s", turn.role, identity, turn.text, extra=PERSONAL)
+
+    async def _record_participant(self, participant: rtc.Participant) -> None:
+        language = _participants.language_of(participant)
+        metadata = _participants.metadata_of(participant)
+        await self._bounded(self.store.update(participant.identity, language=language, metadata=metadata), "update")
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    async def _bounded(self, call: Awaitable[T], what: str, deadline: float | None = None) -> T | None:
+        """Run one store call within the budget; a failure or timeout is logged, counted and gives None."""
+        loop = asyncio.get_running_loop()
+        timeout = self.store_timeout if deadline is None else max(deadline - loop.time(), 0.0)
+        try:
+            return await asyncio.wait_for(call, timeout=timeout)
+        except TimeoutError:
+            self.store_failures += 1
+            log.warning("store %s timed out after %.0f ms; carrying on without it", what, timeout * 1000)
+        except Exception as exc:  # noqa: BLE001 -- the store must never take the agent down
+            self.store_failures += 1
+            log.warning("store %s failed: %s; carrying on without it", what, exc)
+        return None
+
+    def _enqueue(self, identity: str, what: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        previous = self._chains.get(identity)
+
+        async def in_order() -> None:
+            if previous is not None and not previous.done():
+                await asyncio.wait([previous])
+            await work()
+
+        task = self._spawn(in_order(), what)
+        self._chains[identity] = task
+        task.add_done_callback(lambda done: self._chains.pop(identity, None) if self._chains.get(identity) is done else None)
+
+    def _spawn(self, work: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(work, name=f"lkpersist-{what}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("lkpersist %s task failed", task.get_name(), exc_info=exc)
+
+
+__all__ = ["GreetingDecision", "SessionPersistence"]
