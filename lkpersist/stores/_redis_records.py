@@ -13,7 +13,7 @@ from typing import Any
 
 from lkpersist.clock import from_ms
 from lkpersist.codec import ValueCodec
-from lkpersist.exceptions import CorruptRecordError
+from lkpersist.exceptions import CorruptRecordError, InvalidInputError
 from lkpersist.models import SCHEMA_VERSION, Session, Turn
 
 Flat = Sequence[bytes]
@@ -26,7 +26,12 @@ def pairs(flat: Flat) -> dict[bytes, bytes]:
 
 
 def encode_json_value(codec: ValueCodec, value: Any) -> str:
-    return codec.encode(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+    """A metadata/context value as stored: JSON, then the codec."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"metadata and context values must be JSON-serialisable: {exc}") from exc
+    return codec.encode(text)
 
 
 def session_from_reply(identity: str, reply: Sequence[Flat], codec: ValueCodec) -> Session | None:

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from lkpersist.exceptions import InvalidStoreURLError
+from lkpersist.stores._redis_keys import check_prefix
 
 DEFAULT_SOCKET_TIMEOUT = 5.0
 DEFAULT_CONNECT_TIMEOUT = 2.0
@@ -44,7 +45,7 @@ def _positive_int(value: str) -> int:
 
 
 _QUERY_OPTIONS: dict[str, Callable[[str], Any]] = {
-    "prefix": str,
+    "prefix": check_prefix,
     "socket_timeout": _positive_float,
     "socket_connect_timeout": _positive_float,
     "max_connections": _positive_int,
