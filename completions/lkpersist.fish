@@ -1,0 +1,1 @@
+complete --command lkpersist --no-files --arguments "(env _LKPERSIST_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) lkpersist)" --condition "env _LKPERSIST_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) lkpersist"

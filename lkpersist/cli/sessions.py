@@ -1,0 +1,221 @@
+"""``lkpersist sessions``: list, show, remove, count and purge stored sessions.
+
+Each command parses its options, calls the store through :func:`run_with_store` and renders with
+:mod:`lkpersist.cli._output`. Nothing here imports livekit, so these commands start fast.
+
+Exit codes (the CLI contract): 0 ok; 1 the thing asked for did not hold (``show``/``rm`` of a session
+that does not exist); 2 usage error (bad option, bad duration, bad identity); 3 the store is unreachable
+or unusable, including corrupt records met by ``ls`` (reported one line each on stderr *after* the
+readable sessions were listed) — so a cron job notices, while a person still sees everything else.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lkpersist.cli._output import (
+    ListFormat,
+    ListingResult,
+    ShowFormat,
+    SummaryFormat,
+    echo_json,
+    print_session,
+    purge_document,
+    purge_summary,
+    quoted,
+    session_document,
+    silence_broken_pipe,
+    write_listing,
+)
+from lkpersist.cli._runner import err_console, fail, run_with_store
+from lkpersist.durations import parse_duration
+from lkpersist.exceptions import InvalidInputError
+from lkpersist.models import PurgeResult, Session, Status, Turn, validate_identity
+from lkpersist.stores.base import DEFAULT_PAGE_SIZE, SessionStore
+
+app = typer.Typer(
+    help="Inspect and clean up stored sessions (exit codes: 0 ok, 1 not found, 2 usage, 3 store problem).",
+    no_args_is_help=True,
+)
+
+ActiveFlag = Annotated[bool, typer.Option("--active", help="Live sessions: connected, or not yet expired (default).")]
+ExpiredFlag = Annotated[bool, typer.Option("--expired", help="Expired sessions not yet purged.")]
+AllFlag = Annotated[bool, typer.Option("--all", help="Live and expired sessions.")]
+
+
+def _status(active: bool, expired: bool, every: bool) -> Status:
+    """One of the three filters; active when none is given."""
+    flags: tuple[tuple[Status, bool], ...] = (("active", active), ("expired", expired), ("all", every))
+    chosen = [status for status, given in flags if given]
+    if len(chosen) > 1:
+        fail("give at most one of --active, --expired, --all", 2)
+    return chosen[0] if chosen else "active"
+
+
+@app.command("ls")
+def list_sessions(
+    ctx: typer.Context,
+    active: ActiveFlag = False,
+    expired: ExpiredFlag = False,
+    every: AllFlag = False,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=1, help="Stop after N sessions (default: all).")
+    ] = None,
+    output: Annotated[
+        ListFormat, typer.Option("--output", "-o", help="table (people), json (one array) or ndjson (streamed).")
+    ] = ListFormat.table,
+) -> None:
+    """List sessions, last seen newest first, streamed page by page from the store.
+
+    Corrupt records are named on stderr, one line each; the rest are still listed, then exit 3.
+
+    Tables escape control characters and cut long identities with an ellipsis; JSON is exact.
+    """
+    status = _status(active, expired, every)
+    page_size = min(limit, DEFAULT_PAGE_SIZE) if limit else DEFAULT_PAGE_SIZE
+
+    async def work(store: SessionStore) -> ListingResult:
+        items = store.iter_sessions(status, page_size=page_size)
+        return await write_listing(items, output, now=store.now(), limit=limit, empty_message=f"no {status} sessions")
+
+    try:
+        result = run_with_store(ctx, work)
+    except BrokenPipeError:
+        silence_broken_pipe()
+        raise typer.Exit(0) from None
+    if result.corrupt:
+        raise typer.Exit(3)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    identity: Annotated[str, typer.Argument(help="The participant identity, exactly.")],
+    turns: Annotated[
+        int | None, typer.Option("--turns", "-t", min=1, help="Also show the newest N conversation turns.")
+    ] = None,
+    output: Annotated[ShowFormat, typer.Option("--output", "-o", help="table or json.")] = ShowFormat.table,
+) -> None:
+    """Show one live session; exit 1 when it does not exist or has expired.
+
+    -o json: the session's fields (times as epoch seconds), plus "turns" when --turns is given.
+    """
+    _check_identity(identity)
+
+    async def work(store: SessionStore) -> tuple[Session | None, list[Turn] | None, float]:
+        session = await store.get(identity)
+        recent = None if session is None or turns is None else await store.recent_turns(identity, turns)
+        return session, recent, store.now()
+
+    session, recent, now = run_with_store(ctx, work)
+    if session is None:
+        fail(f"session not found: {quoted(identity)}", 1)
+    if output is ShowFormat.json:
+        echo_json(session_document(session, recent))
+    else:
+        print_session(session, recent, now)
+
+
+@app.command("rm")
+def remove(
+    ctx: typer.Context,
+    identities: Annotated[list[str], typer.Argument(help="Identities to remove, exactly (no patterns).")],
+) -> None:
+    """Remove sessions (live or expired) and their turns; exit 1 if any did not exist.
+
+    Identities match exactly, never as patterns: rm '*' removes only the session named *.
+
+    Prints one line per identity; the others are still removed when one is missing.
+    """
+    for identity in identities:
+        _check_identity(identity)
+
+    async def work(store: SessionStore) -> list[bool]:
+        return [await store.delete(identity) for identity in identities]
+
+    removed = run_with_store(ctx, work)
+    for identity, existed in zip(identities, removed, strict=True):
+        if existed:
+            typer.echo(f"removed {quoted(identity)}")
+        else:
+            err_console.print(f"error: session not found: {quoted(identity)}", markup=False)
+    if not all(removed):
+        raise typer.Exit(1)
+
+
+@app.command("count")
+def count(
+    ctx: typer.Context,
+    active: ActiveFlag = False,
+    expired: ExpiredFlag = False,
+    every: AllFlag = False,
+    output: Annotated[SummaryFormat, typer.Option("--output", "-o", help="text (the number) or json.")] = (
+        SummaryFormat.text
+    ),
+) -> None:
+    """Print how many sessions match (active by default), without listing them."""
+    status = _status(active, expired, every)
+
+    async def work(store: SessionStore) -> int:
+        return await store.count(status)
+
+    number = run_with_store(ctx, work)
+    if output is SummaryFormat.json:
+        echo_json({"status": status, "count": number})
+    else:
+        typer.echo(str(number))
+
+
+@app.command("purge")
+def purge(
+    ctx: typer.Context,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            metavar="DURATION",
+            help="Also purge sessions last seen longer ago than this (300, 90s, 5m, 2h, 1d), connected or not.",
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be purged; delete nothing.")] = False,
+    output: Annotated[SummaryFormat, typer.Option("--output", "-o", help="text (one line) or json.")] = (
+        SummaryFormat.text
+    ),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success (errors still go to stderr).")] = False,
+) -> None:
+    """Delete expired sessions, in chunks; safe under cron.
+
+    Never prompts; prints one summary line (or nothing with --quiet); exits 0 even when nothing was due.
+
+    Two purges at once (two cron hosts) only ever delete expired or old sessions.
+    """
+    seconds = _duration(older_than)
+
+    async def work(store: SessionStore) -> PurgeResult:
+        return await store.purge(older_than=seconds, dry_run=dry_run)
+
+    result = run_with_store(ctx, work)
+    if quiet:
+        return
+    if output is SummaryFormat.json:
+        echo_json(purge_document(result, seconds))
+    else:
+        typer.echo(purge_summary(result, seconds))
+
+
+def _duration(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except InvalidInputError as exc:
+        fail(str(exc), exc.exit_code)
+
+
+def _check_identity(identity: str) -> None:
+    try:
+        validate_identity(identity)
+    except InvalidInputError as exc:
+        fail(f"{exc} ({quoted(identity)})", exc.exit_code)
