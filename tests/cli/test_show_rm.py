@@ -1,0 +1,90 @@
+"""``lkpersist sessions show`` and ``rm``."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from tests.cli.conftest import Seed, exists, invoke, seed
+
+ALICE = Seed(
+    "alice", age=5, language="fr", metadata={"plan": "pro"}, context={"summary": "likes tea"},
+    turns=[("user", "bonjour"), ("assistant", "salut !"), ("user", "deux\nlignes")],
+)
+CONTRACT_FIELDS = {"identity", "joined_at", "last_seen", "reconnect_count", "language", "metadata", "context",
+                   "connected", "expires_at"}
+
+
+def test_show_table(runner: CliRunner, cli_url: str) -> None:
+    seed(cli_url, ALICE)
+    result = invoke(runner, cli_url, "sessions", "show", "alice")
+    assert result.exit_code == 0, result.output
+    fields = dict(line.split(None, 1) for line in result.stdout.splitlines() if " " in line.strip())
+    assert fields["identity"] == "alice" and fields["status"] == "connected"
+    assert fields["language"] == "fr" and fields["reconnects"] == "0"
+    assert json.loads(fields["metadata"]) == {"plan": "pro"}
+    assert json.loads(fields["context"]) == {"summary": "likes tea"}
+    assert fields["expires"] == "- (while connected)"
+    assert fields["joined"].endswith("(5s ago)") and fields["joined"][19] == "Z"
+    assert "bonjour" not in result.stdout  # turns only when asked
+
+
+def test_show_table_with_turns(runner: CliRunner, cli_url: str) -> None:
+    seed(cli_url, ALICE)
+    result = invoke(runner, cli_url, "sessions", "show", "alice", "--turns", "2")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("TIME (UTC)"))
+    turns = lines[start + 1:]
+    assert turns[0].split()[1:] == ["assistant", "salut", "!"]
+    assert turns[1].split()[1:] == ["user", "deux"] and turns[2].strip() == "lignes"
+    assert "bonjour" not in result.stdout
+
+
+def test_show_json_with_turns(runner: CliRunner, cli_url: str) -> None:
+    seed(cli_url, ALICE)
+    result = invoke(runner, cli_url, "sessions", "show", "alice", "--turns", "10", "-o", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert CONTRACT_FIELDS <= document.keys()
+    assert document["identity"] == "alice" and document["language"] == "fr"
+    assert document["context"] == {"summary": "likes tea"} and document["connected"] is True
+    assert [(t["role"], t["text"], t["item_id"]) for t in document["turns"]] == [
+        ("user", "bonjour", "item-0"), ("assistant", "salut !", "item-1"), ("user", "deux\nlignes", "item-2")]
+    assert all(isinstance(t["timestamp"], float) for t in document["turns"])
+    plain = json.loads(invoke(runner, cli_url, "sessions", "show", "alice", "-o", "json").stdout)
+    assert "turns" not in plain and CONTRACT_FIELDS <= plain.keys()
+
+
+def test_show_not_found_and_expired(runner: CliRunner, cli_url: str) -> None:
+    seed(cli_url, Seed("gone", age=3600, disconnected=True))
+    for identity in ("nobody", "gone"):
+        result = invoke(runner, cli_url, "sessions", "show", identity, "-o", "json")
+        assert result.exit_code == 1
+        assert result.stdout == ""
+        assert result.stderr == f"error: session not found: '{identity}'\n"
+
+
+def test_rm_removes_each_and_reports_missing(runner: CliRunner, cli_url: str) -> None:
+    seed(cli_url, Seed("alice"), Seed("bob"), Seed("expired", age=3600, disconnected=True), Seed("keep"))
+    result = invoke(runner, cli_url, "sessions", "rm", "alice", "ghost", "bob", "expired")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == ["removed 'alice'", "removed 'bob'", "removed 'expired'"]
+    assert result.stderr.splitlines() == ["error: session not found: 'ghost'"]
+    assert [exists(cli_url, i) for i in ("alice", "bob", "expired", "keep")] == [False, False, False, True]
+
+
+def test_rm_all_present_exits_0(runner: CliRunner, cli_url: str) -> None:
+    seed(cli_url, Seed("alice"))
+    result = invoke(runner, cli_url, "sessions", "rm", "alice")
+    assert result.exit_code == 0, result.output
+    assert invoke(runner, cli_url, "sessions", "rm", "alice").exit_code == 1
+
+
+def test_rm_refuses_an_empty_identity_before_removing_anything(runner: CliRunner, cli_url: str) -> None:
+    seed(cli_url, Seed("alice"))
+    result = invoke(runner, cli_url, "sessions", "rm", "alice", "")
+    assert result.exit_code == 2
+    assert "identity must be a non-empty string" in result.stderr
+    assert exists(cli_url, "alice")
