@@ -27,8 +27,8 @@ def default_reply(chat_ctx: llm.ChatContext) -> str:
     ]
     last = user_texts[-1] if user_texts else ""
     if remembered:
-        return f"I remember you said: {remembered[-1]!r}. About {last!r}: noted."
-    return f"You said {last!r}. Noted."
+        return f'I remember you said: "{remembered[-1]}". About "{last}": noted.'
+    return f'You said: "{last}". Noted.'
 
 
 class ScriptedLLM(llm.LLM[Any]):

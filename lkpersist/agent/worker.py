@@ -1,0 +1,67 @@
+"""The bundled persistence-enabled agent that ``lkpersist run`` launches through livekit's own CLI.
+
+livekit-agents starts every job in a separate process that imports this module again, so the server
+and the entrypoint live at module level and the configuration comes from ``LKPERSIST_*`` variables
+(see :mod:`lkpersist.agent.config`).
+
+The room is opened with ``RoomOptions(close_on_disconnect=False)``: with livekit's default, the
+CLIENT_INITIATED leave that a browser refresh sends closes the ``AgentSession`` and leaves a silent agent
+in the room; here the session stays open and RoomIO re-links the participant when they come back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from livekit.agents import Agent, AgentServer, AgentSession, JobContext, room_io
+
+from lkpersist.agent.config import SCRIPTED, WorkerConfig
+from lkpersist.agent.controller import SessionPersistence
+from lkpersist.logsafe import get_logger
+from lkpersist.stores import open_store, redact_url, resolve_store_url
+
+log = get_logger("lkpersist.worker")
+
+server = AgentServer()
+
+
+@server.rtc_session(agent_name=WorkerConfig.from_env().agent_name)
+async def entrypoint(ctx: JobContext) -> None:
+    """One job: a voice agent whose sessions persist in the configured store."""
+    config = WorkerConfig.from_env()
+    store = open_store(config.store_url, ttl_policy=config.ttl_policy())
+    log.info("job %s: sessions in %s", ctx.job.id, redact_url(resolve_store_url(config.store_url)))
+    persistence = SessionPersistence(
+        store,
+        greetings=config.greetings(),
+        store_timeout=config.store_timeout,
+        ready_timeout=config.ready_timeout,
+        heartbeat_interval=config.heartbeat_interval,
+    )
+
+    async def shutdown() -> None:
+        try:
+            await persistence.aclose()
+        finally:
+            await store.close()
+
+    ctx.add_shutdown_callback(shutdown)
+    session = build_session(config)
+    await session.start(
+        Agent(instructions=config.resolved_instructions()),
+        room=ctx.room,
+        room_options=room_io.RoomOptions(close_on_disconnect=False),
+    )
+    persistence.attach(session, ctx.room)
+
+
+def build_session(config: WorkerConfig) -> AgentSession[Any]:
+    """The AgentSession for ``config``: LiveKit Inference model strings, or the offline scripted LLM."""
+    if config.llm == SCRIPTED:
+        from lkpersist.agent.scripted_llm import ScriptedLLM
+
+        return AgentSession(stt=config.stt, llm=ScriptedLLM(), tts=config.tts)
+    return AgentSession(stt=config.stt, llm=config.llm, tts=config.tts)
+
+
+__all__ = ["build_session", "entrypoint", "server"]

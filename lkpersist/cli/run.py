@@ -1,0 +1,129 @@
+"""``lkpersist run [dev|start|console|connect] …``: the bundled agent, through livekit-agents' own CLI.
+
+Options this command knows (store, TTLs, models, instructions, greetings) are turned into
+``LKPERSIST_*`` variables for the job processes; everything else — the mode and livekit's own options
+such as ``--url`` or ``--log-level`` — is passed to livekit's CLI unchanged. livekit is imported only
+when the command runs, so the rest of the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from typing import Annotated
+
+import typer
+
+from lkpersist.agent.config import (
+    DEFAULT_LLM,
+    DEFAULT_STT,
+    DEFAULT_TTS,
+    ENV,
+    WorkerConfig,
+    missing_environment,
+)
+from lkpersist.cli._runner import fail, store_url_of
+from lkpersist.durations import parse_duration
+from lkpersist.exceptions import LkPersistError
+from lkpersist.stores import open_store
+
+MODES_HELP = "dev | start | console | connect | download-files, then livekit's own options (e.g. --log-level debug)"
+
+
+def _duration(value: str | None) -> float | None:
+    return None if value is None else parse_duration(value)
+
+
+def run(
+    ctx: typer.Context,
+    stt: Annotated[str, typer.Option(envvar=ENV["stt"], help="Speech-to-text model (LiveKit Inference).")] = DEFAULT_STT,
+    llm: Annotated[str, typer.Option(envvar=ENV["llm"], help="LLM (LiveKit Inference), or 'scripted'.")] = DEFAULT_LLM,
+    tts: Annotated[str, typer.Option(envvar=ENV["tts"], help="Text-to-speech model (LiveKit Inference).")] = DEFAULT_TTS,
+    instructions: Annotated[
+        str | None, typer.Option(envvar=ENV["instructions"], help="Agent instructions, or @file to read them.")
+    ] = None,
+    greetings: Annotated[
+        str | None, typer.Option(envvar=ENV["greetings_file"], help="Greeting templates file (.json or .toml).")
+    ] = None,
+    agent_name: Annotated[str, typer.Option(envvar=ENV["agent_name"], help="Name for explicit dispatch.")] = "",
+    ttl_first: Annotated[str | None, typer.Option(envvar=ENV["ttl_first"], help="TTL after a first visit.")] = None,
+    ttl_returning: Annotated[
+        str | None, typer.Option(envvar=ENV["ttl_returning"], help="TTL once the participant came back.")
+    ] = None,
+    ttl_frequent: Annotated[
+        str | None, typer.Option(envvar=ENV["ttl_frequent"], help="TTL for frequent returners.")
+    ] = None,
+    store_timeout: Annotated[
+        str | None, typer.Option(envvar=ENV["store_timeout"], help="Store time budget before greeting.")
+    ] = None,
+    ready_timeout: Annotated[
+        str | None, typer.Option(envvar=ENV["ready_timeout"], help="Longest wait for the participant to hear.")
+    ] = None,
+    heartbeat: Annotated[
+        str | None, typer.Option(envvar=ENV["heartbeat_interval"], help="Session refresh interval.")
+    ] = None,
+) -> None:
+    """Run the bundled persistence-enabled agent: MODE is dev | start | console | connect | download-files.
+
+    Needs LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET (or livekit's --url/--api-key/--api-secret)
+    for dev/start/connect; the models use LiveKit Inference with the same key and secret.
+    """
+    if not ctx.args:
+        typer.echo(ctx.get_help())
+        fail(f"missing MODE: {MODES_HELP}", 2)
+    try:
+        config = _config(
+            store_url_of(ctx), stt=stt, llm=llm, tts=tts, instructions=instructions, greetings=greetings,
+            agent_name=agent_name, ttl_first=ttl_first, ttl_returning=ttl_returning, ttl_frequent=ttl_frequent,
+            store_timeout=store_timeout, ready_timeout=ready_timeout, heartbeat=heartbeat,
+        )
+        _check_store(config)
+    except LkPersistError as exc:
+        fail(str(exc), exc.exit_code)
+    missing = missing_environment(config, ctx.args[0], ctx.args[1:], os.environ)
+    if missing:
+        fail(f"{', '.join(missing)} not set: export it (or pass livekit's --url/--api-key/--api-secret)", 2)
+    _launch(config, ctx.args)
+
+
+def _config(store_url: str | None, **options: str | None) -> WorkerConfig:
+    """Options → configuration; an option left out keeps the WorkerConfig default."""
+    values: dict[str, object] = {"store_url": store_url}
+    for name in ("stt", "llm", "tts", "instructions", "agent_name"):
+        if options[name]:
+            values[name] = options[name]
+    if options["greetings"]:
+        values["greetings_file"] = options["greetings"]
+    renamed = {"heartbeat": "heartbeat_interval"}
+    for name in ("ttl_first", "ttl_returning", "ttl_frequent", "store_timeout", "ready_timeout", "heartbeat"):
+        seconds = _duration(options[name])
+        if seconds is not None:
+            values[renamed.get(name, name)] = seconds
+    config = WorkerConfig(**values)  # type: ignore[arg-type]
+    config.greetings()
+    config.resolved_instructions()
+    return config
+
+
+def _check_store(config: WorkerConfig) -> None:
+    """Fail now on a store URL we cannot use, rather than in every job process later."""
+    import asyncio
+
+    store = open_store(config.store_url, ttl_policy=config.ttl_policy())
+    asyncio.run(store.close())
+
+
+def _launch(config: WorkerConfig, args: list[str]) -> None:
+    os.environ.update(config.to_env())
+    sys.argv = ["lkpersist run", *args]
+    from livekit.agents import cli
+
+    from lkpersist.agent import worker
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="the built-in Python CLI is deprecated", category=DeprecationWarning)
+        cli.run_app(worker.server)
+
+
+__all__ = ["run"]
