@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from lkpersist import __version__
-from lkpersist.cli import encrypt, sessions, token
+from lkpersist.cli import encrypt, run, sessions, simulate, token
 from lkpersist.cli._runner import CLIState
 from lkpersist.stores import ENV_STORE
 
@@ -28,6 +28,8 @@ app = typer.Typer(
 app.add_typer(sessions.app, name="sessions")
 app.add_typer(encrypt.app, name="encrypt")
 app.command("token")(token.token)
+app.add_typer(simulate.app, name="simulate")
+app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run.run)
 
 
 def _print_version(value: bool) -> None:
