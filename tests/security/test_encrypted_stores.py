@@ -1,0 +1,172 @@
+"""Encryption at rest through real backends: raw SQLite rows and raw Redis values hold no plaintext.
+
+The memory backend keeps Python objects, never stored text, so for it only the plumbing is checked
+(the codec is accepted and reads work); the at-rest property is checked where there is a rest.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lkpersist.clock import VirtualClock
+from lkpersist.codec import PLAIN, ValueCodec
+from lkpersist.crypto import FernetCodec, codec_from_env, generate_key
+from lkpersist.exceptions import DecryptionError
+from lkpersist.models import Turn
+from lkpersist.stores import open_store
+from lkpersist.stores.base import SessionStore
+from tests.conftest import store_url_for
+
+KEY, OTHER_KEY = generate_key(), generate_key()
+IDENTITY = "p_integration"
+TURN_TEXT = "my blood type is AB negative and my PIN is 8472"
+METADATA = {"email": "alice.confidential@example.org", "plan": "premium-hidden"}
+CONTEXT = {"summary": "talked about the custody hearing on Monday"}
+LANGUAGE = "x-secret-dialect"
+PLAINTEXTS = [TURN_TEXT, *METADATA.values(), CONTEXT["summary"], LANGUAGE]
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def at_rest_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url_for(str(request.param), tmp_path, request)
+
+
+async def _write_session(url: str, clock: VirtualClock, codec: ValueCodec) -> None:
+    async with open_store(url, clock=clock, codec=codec) as store:
+        await store.connect(IDENTITY)
+        await store.update(IDENTITY, language=LANGUAGE, metadata=METADATA, context=CONTEXT)
+        await store.append_turn(IDENTITY, Turn("user", TURN_TEXT, clock.now(), item_id="item-1"))
+        await store.append_turn(IDENTITY, Turn("assistant", "noted: " + TURN_TEXT, clock.now(), item_id="item-2"))
+
+
+@pytest.fixture
+async def opened(at_rest_url: str, clock: VirtualClock) -> AsyncIterator[str]:
+    """The URL of a store holding one encrypted session."""
+    await _write_session(at_rest_url, clock, FernetCodec([KEY]))
+    yield at_rest_url
+
+
+# --- reading the raw store -----------------------------------------------------------------------
+
+
+def _raw_values(url: str, *, with_files: bool = False) -> Iterator[bytes]:
+    """Every stored value, read behind lkpersist's back (and, for SQLite, every byte on disk)."""
+    if not url.startswith("sqlite"):
+        yield from _raw_redis(url)
+        return
+    path = Path(url.removeprefix("sqlite:///"))
+    yield from _raw_sqlite(path)
+    if with_files:  # the database, its WAL and journal: freed pages may keep old text
+        yield from (file.read_bytes() for file in path.parent.glob(path.name + "*"))
+
+
+def _raw_sqlite(path: Path) -> Iterator[bytes]:
+    connection = sqlite3.connect(path)
+    try:
+        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for row in connection.execute(f'SELECT * FROM "{table}"'):
+                yield from (str(cell).encode() if not isinstance(cell, bytes) else cell for cell in row)
+    finally:
+        connection.close()
+
+
+def _raw_redis(url: str) -> Iterator[bytes]:
+    import redis
+
+    base, _, query = url.partition("?")
+    prefix = dict(part.split("=", 1) for part in query.split("&"))["prefix"]
+    client: Any = redis.Redis.from_url(base)
+    readers: dict[bytes, Callable[[bytes], Iterable[Any]]] = {
+        b"hash": lambda key: [item for pair in client.hgetall(key).items() for item in pair],
+        b"list": lambda key: client.lrange(key, 0, -1),
+        b"set": lambda key: client.smembers(key),
+        b"zset": lambda key: client.zrange(key, 0, -1),
+        b"string": lambda key: [client.get(key) or b""],
+    }
+    try:
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            yield key
+            yield from readers[client.type(key)](key)
+    finally:
+        client.close()
+
+
+def _leaks(url: str) -> list[str]:
+    blob = b"\n".join(_raw_values(url, with_files=True))
+    return [text for text in PLAINTEXTS if text.encode() in blob]
+
+
+# --- the properties ------------------------------------------------------------------------------
+
+
+async def test_no_personal_plaintext_at_rest(opened: str) -> None:
+    assert _leaks(opened) == []
+
+
+async def test_plain_store_would_show_it(at_rest_url: str, clock: VirtualClock) -> None:
+    """The raw reader can see plaintext when there is some: the test above can fail."""
+    await _write_session(at_rest_url, clock, PLAIN)
+    assert set(_leaks(at_rest_url)) == set(PLAINTEXTS)
+
+
+async def test_reading_with_the_key_returns_everything(opened: str, clock: VirtualClock) -> None:
+    async with open_store(opened, clock=clock, codec=FernetCodec([OTHER_KEY, KEY])) as store:
+        session = await store.require(IDENTITY)
+        turns = await store.recent_turns(IDENTITY)
+    assert (session.language, session.metadata, session.context) == (LANGUAGE, METADATA, CONTEXT)
+    assert [t.text for t in turns] == [TURN_TEXT, "noted: " + TURN_TEXT]
+
+
+@pytest.mark.parametrize("codec_name", ["wrong key", "no key"])
+async def test_reading_without_the_right_key_raises(opened: str, clock: VirtualClock, codec_name: str) -> None:
+    codec = FernetCodec([OTHER_KEY]) if codec_name == "wrong key" else codec_from_env({})
+    async with open_store(opened, clock=clock, codec=codec) as store:
+        with pytest.raises(DecryptionError) as on_get:
+            await store.get(IDENTITY)
+        with pytest.raises(DecryptionError) as on_turns:
+            await store.recent_turns(IDENTITY)
+    for caught in (on_get, on_turns):
+        message = str(caught.value)
+        assert "\n" not in message and KEY not in message and OTHER_KEY not in message
+        assert not any(text in message for text in PLAINTEXTS)
+
+
+async def test_plaintext_records_read_during_migration_unless_strict(at_rest_url: str, clock: VirtualClock) -> None:
+    await _write_session(at_rest_url, clock, PLAIN)
+    async with open_store(at_rest_url, clock=clock, codec=FernetCodec([KEY])) as store:
+        assert (await store.require(IDENTITY)).language == LANGUAGE
+    async with open_store(at_rest_url, clock=clock, codec=FernetCodec([KEY], strict=True)) as store:
+        with pytest.raises(DecryptionError, match="strict"):
+            await store.get(IDENTITY)
+
+
+async def test_memory_store_accepts_the_codec(clock: VirtualClock) -> None:
+    codec = FernetCodec([KEY])
+    store: SessionStore = open_store("memory://", clock=clock, codec=codec)
+    async with store:
+        assert store.codec is codec
+        await store.connect(IDENTITY)
+        await store.update(IDENTITY, language=LANGUAGE)
+        assert (await store.require(IDENTITY)).language == LANGUAGE
+
+
+async def test_failed_decryption_modifies_nothing(
+    opened: str, clock: VirtualClock, request: pytest.FixtureRequest
+) -> None:
+    """A wrong key is an error, and the error leaves the store as it was (issue 5: "nothing modified")."""
+    if opened.startswith("redis"):
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="Redis connect runs its Lua mutation before decoding the reply (reported to lead)"
+        ))
+    raw_before = sorted(_raw_values(opened))
+    async with open_store(opened, clock=clock, codec=FernetCodec([OTHER_KEY])) as store:
+        for attempt in (store.connect, store.get, store.recent_turns):
+            with pytest.raises(DecryptionError):
+                await attempt(IDENTITY)
+    assert sorted(_raw_values(opened)) == raw_before
