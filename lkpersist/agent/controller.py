@@ -243,7 +243,8 @@ class SessionPersistence:
         if self._visits.get(identity) is not visit:
             return  # left while we were deciding: nobody to greet
         visit.tasks.append(self._spawn(self._heartbeat(identity), "heartbeat"))
-        self._spawn(self._record_participant(visit.participant), "metadata")
+        if decision.store_ok:
+            self._enqueue(identity, "metadata", lambda: self._record_participant(visit.participant))
         if decision.text is not None:
             visit.tasks.append(self._spawn(self._speak_when_ready(visit, decision.text), "greeting"))
 
