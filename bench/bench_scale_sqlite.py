@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from lkpersist.clock import VirtualClock
+from lkpersist.models import STATUSES
 from lkpersist.stores.base import encode_cursor
 from lkpersist.stores.sqlite import SQLiteStore
 
@@ -98,13 +99,13 @@ async def _measure_scale(path: Path, sessions: int) -> None:
     store = SQLiteStore(path, clock=VirtualClock(NOW_MS / 1000))
     try:
         await _timed(report, "open (first query)", store.count("all"))
-        for status in ("active", "expired", "all"):
+        for status in STATUSES:
             await _timed(report, f"list_page({status!r}, limit=500) first page", store.list_page(status, 500),
                          "{result.items[0].identity}..")
         deep = encode_cursor(NOW_MS - (sessions * 9 // 10) * STEP_MS, _identity(sessions * 9 // 10))
         await _timed(report, "list_page('all') at 90% depth via cursor", store.list_page("all", 500, deep),
                      "{result.items[0].identity}..")
-        for status in ("all", "active", "expired"):
+        for status in STATUSES:
             await _timed(report, f"count({status!r})", store.count(status), "= {result}")
         await _timed(report, "purge(dry_run=True)", store.purge(dry_run=True), "= {result.purged}")
         started = time.perf_counter()

@@ -237,11 +237,14 @@ class Database:
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._closed = False
+        self._pid = os.getpid()
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """Run ``work(connection, *args)`` on the worker thread; sqlite3 errors come back translated."""
         if self._closed:
             raise StoreError(f"SQLite store {str(self.target.path)!r} is closed")
+        if self._pid != os.getpid():
+            self._forget_parent_process()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lkpersist-sqlite")
         loop = asyncio.get_running_loop()
@@ -258,6 +261,11 @@ class Database:
             raise StoreUnavailableError(
                 f"SQLite store {str(self.target.path)!r}: {os.strerror(exc.errno or 0) or exc}"
             ) from exc
+
+    def _forget_parent_process(self) -> None:
+        """After a fork the worker thread is gone and a SQLite connection must not cross into the child:
+        start over with a thread and a connection of this process's own."""
+        self._pid, self._executor, self._conn = os.getpid(), None, None
 
     async def close(self) -> None:
         """Close the connection on its own thread, then let the thread go; closing twice is fine."""

@@ -7,6 +7,7 @@ Raw ``sqlite3`` connections stand in for "someone else" (another process, a dama
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import subprocess
 import sys
@@ -431,3 +432,19 @@ async def test_sessions_survive_reopening_the_file(db_path: Path, clock: Virtual
         assert not [i async for i in second.iter_sessions("all") if isinstance(i, CorruptRecord)]
     finally:
         await second.close()
+
+
+def test_a_store_used_before_fork_works_in_the_child(db_path: Path, clock: VirtualClock) -> None:
+    store = open_store(_url(db_path), clock=clock)
+    asyncio.run(store.connect("parent"))
+    pid = os.fork()
+    if pid == 0:  # the child: the inherited worker thread does not exist here
+        code = 1
+        try:
+            code = 0 if asyncio.run(asyncio.wait_for(store.connect("parent"), 10)).returning else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert asyncio.run(store.require("parent")).reconnect_count == 1
+    asyncio.run(store.close())
