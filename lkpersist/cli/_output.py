@@ -13,6 +13,7 @@ Listings stream: the table is printed in chunks of :data:`TABLE_CHUNK` rows with
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import unicodedata
@@ -355,9 +356,10 @@ def purge_document(result: PurgeResult, older_than: float | None) -> dict[str, A
 
 
 def silence_broken_pipe() -> None:
-    """After the reader of stdout went away (``ls | head``): stop writing without a traceback."""
-    import os
+    """After the reader of stdout went away (``ls | head``): stop writing without a traceback.
 
+    Pointing stdout at /dev/null keeps Python's final flush from raising again at exit.
+    """
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
