@@ -92,7 +92,7 @@ def list_sessions(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    identity: Annotated[str, typer.Argument(help="The participant identity, exactly.")],
+    identity: Annotated[str, typer.Argument(metavar="IDENTITY", help="The participant identity, exactly.")],
     turns: Annotated[
         int | None, typer.Option("--turns", "-t", min=1, help="Also show the newest N conversation turns.")
     ] = None,
@@ -121,7 +121,7 @@ def show(
 @app.command("rm")
 def remove(
     ctx: typer.Context,
-    identities: Annotated[list[str], typer.Argument(help="Identities to remove, exactly (no patterns).")],
+    identities: Annotated[list[str], typer.Argument(metavar="IDENTITY...", help="Identities to remove, exactly (no patterns).")],
 ) -> None:
     """Remove sessions (live or expired) and their turns; exit 1 if any did not exist.
 
