@@ -121,7 +121,7 @@ def show(
 @app.command("rm")
 def remove(
     ctx: typer.Context,
-    identities: Annotated[list[str], typer.Argument(metavar="IDENTITY...", help="Identities to remove, exactly (no patterns).")],
+    identities: Annotated[list[str], typer.Argument(metavar="IDENTITY", help="Identities to remove, exactly (no patterns).")],
 ) -> None:
     """Remove sessions (live or expired) and their turns; exit 1 if any did not exist.
 
