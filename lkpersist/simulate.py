@@ -7,9 +7,9 @@ so whatever the agent knows about an earlier visit came from the store. Room eve
 ``rtc.Room`` (see :mod:`lkpersist.agent.roomsim`); time is a :class:`~lkpersist.clock.VirtualClock`
 shared with the store, so "6 minutes later" takes no time.
 
-The verdict is computed from what the store itself says: a return is expected when the gap is shorter
-than the TTL the store gave the session when it was left. An expired session coming back as new is
-therefore a *passing* outcome, not a failure.
+The verdict compares what happened with what the store's TTL policy promises: a return is expected when
+the gap is shorter than the policy's TTL for the visit the agent last saw. An expired session coming
+back as new is therefore a *passing* outcome, not a failure — and a store that forgets too early fails.
 """
 
 from __future__ import annotations
@@ -113,11 +113,16 @@ class _Job:
 
     def __init__(self, store: SessionStore, greetings: GreetingTemplates, report: SimulationReport) -> None:
         self.llm = ScriptedLLM()
-        self.session: AgentSession[Any] = AgentSession(llm=self.llm, vad=None, turn_handling={"turn_detection": None})
+        self.session: AgentSession[Any] = AgentSession(
+            llm=self.llm, vad=None, turn_handling={"turn_detection": None}
+        )
         self.room = rtc.Room()
         self.events = RoomEvents(self.room)
         self.persistence = SessionPersistence(
-            store, greetings=greetings, store_timeout=SIMULATION_STORE_TIMEOUT, on_decision=report.decisions.append
+            store,
+            greetings=greetings,
+            store_timeout=SIMULATION_STORE_TIMEOUT,
+            on_decision=report.decisions.append,
         )
         self.said: list[str] = []
         self.session.on("conversation_item_added", self._on_item)
@@ -216,35 +221,45 @@ async def simulate_reconnect(
     lines = [USER_LINES[i % len(USER_LINES)] for i in range(turns)]
     await sim.converse(job, lines)
     sim.previous_lines = lines
-    left = await sim.leave(job)
+    await sim.leave(job)
     for cycle in range(1, times + 1):
-        left = await _return_once(sim, cycle, left)
+        decision = await _return_once(sim, cycle, decision)
     report.final_session = await store.get(identity)
     return report
 
 
-async def _return_once(sim: _Simulation, cycle: int, left: Session | None) -> Session | None:
-    expect_return = left is not None and sim.report.gap < left.ttl
-    count_before = left.reconnect_count if left is not None else None
+async def _return_once(
+    sim: _Simulation, cycle: int, previous: GreetingDecision | None
+) -> GreetingDecision | None:
+    count_before = previous.visit - 1 if previous is not None else 0
+    ttl = sim.store.ttl_policy.ttl_for(count_before)
+    expect_return = previous is not None and sim.report.gap < ttl
     sim.clock.advance(sim.report.gap)
     sim.note("clock", f"{format_duration(sim.report.gap)} later")
     await sim.snapshot("after the gap")
     job, decision = await sim.arrive()
     greetings_heard = len(job.said)
     now = await sim.snapshot("after reconnecting")
-    _judge_arrival(sim, cycle, expect_return, decision, greetings_heard, count_before, now, left)
+    _judge_arrival(sim, cycle, expect_return, decision, greetings_heard, count_before, now, ttl)
     await sim.converse(job, [FOLLOW_UP])
     _judge_memory(sim, cycle, expect_return, job.llm)
-    sim.previous_lines = [*sim.previous_lines, FOLLOW_UP]
-    return await sim.leave(job)
+    sim.previous_lines = [*sim.previous_lines, FOLLOW_UP] if expect_return else [FOLLOW_UP]
+    await sim.leave(job)
+    return decision
 
 
 def _judge_arrival(
-    sim: _Simulation, cycle: int, expect_return: bool, decision: GreetingDecision | None,
-    greetings_heard: int, count_before: int | None, now: Session | None, left: Session | None,
+    sim: _Simulation,
+    cycle: int,
+    expect_return: bool,
+    decision: GreetingDecision | None,
+    greetings_heard: int,
+    count_before: int,
+    now: Session | None,
+    ttl_seconds: float,
 ) -> None:
     returning = decision is not None and decision.returning
-    ttl = format_duration(left.ttl) if left is not None else "n/a"
+    ttl = format_duration(ttl_seconds)
     gap = format_duration(sim.report.gap)
     if expect_return:
         outcome = f"return {cycle}: recognised after {gap} (TTL {ttl})"
@@ -255,8 +270,12 @@ def _judge_arrival(
     sim.report.outcomes.append(outcome)
     sim.check(f"return {cycle}: greeted once", greetings_heard == 1, f"{greetings_heard} greeting(s) spoken")
     count_now = now.reconnect_count if now is not None else None
-    want = (count_before + 1) if expect_return and count_before is not None else 0
-    sim.check(f"return {cycle}: reconnect count", count_now == want, f"reconnect_count {count_before} -> {count_now}")
+    want = count_before + 1 if expect_return else 0
+    sim.check(
+        f"return {cycle}: reconnect count",
+        count_now == want,
+        f"reconnect_count {count_before} -> {count_now}",
+    )
     failures = sum(1 for d in sim.report.decisions if not d.store_ok)
     sim.check(f"return {cycle}: store answered", failures == 0, f"{failures} arrival(s) without the store")
 
@@ -271,7 +290,9 @@ def _judge_memory(sim: _Simulation, cycle: int, expect_return: bool, model: Scri
         sim.check(f"return {cycle}: earlier turns reached the LLM", ok, detail)
     else:
         sim.check(f"return {cycle}: no stale history", not restored, f"{len(restored)} restored user turn(s)")
-    sim.note("llm", f"received {len(received)} messages, {len(restored)} restored user turn(s) from earlier visits")
+    sim.note(
+        "llm", f"received {len(received)} messages, {len(restored)} restored user turn(s) from earlier visits"
+    )
 
 
 def _describe(session: Session | None, now: float, turns: int) -> str:

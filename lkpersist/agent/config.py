@@ -48,7 +48,14 @@ ENV: Mapping[str, str] = {
     "ready_timeout": "LKPERSIST_READY_TIMEOUT",
     "heartbeat_interval": "LKPERSIST_HEARTBEAT",
 }
-_DURATIONS = ("ttl_first", "ttl_returning", "ttl_frequent", "store_timeout", "ready_timeout", "heartbeat_interval")
+_DURATIONS = (
+    "ttl_first",
+    "ttl_returning",
+    "ttl_frequent",
+    "store_timeout",
+    "ready_timeout",
+    "heartbeat_interval",
+)
 
 WORKER_MODES = ("dev", "start", "connect")
 LIVEKIT_SERVER_ENV = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
@@ -114,7 +121,9 @@ class WorkerConfig:
         return cls(**given)  # type: ignore[arg-type]
 
 
-def missing_environment(config: WorkerConfig, mode: str | None, args: Sequence[str], environ: Mapping[str, str]) -> list[str]:
+def missing_environment(
+    config: WorkerConfig, mode: str | None, args: Sequence[str], environ: Mapping[str, str]
+) -> list[str]:
     """The variables ``mode`` needs that are neither set nor given as livekit options in ``args``."""
     needed: list[str] = []
     if mode in WORKER_MODES:

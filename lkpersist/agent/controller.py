@@ -1,7 +1,8 @@
 """``SessionPersistence``: makes a LiveKit agent remember who came back and what was said.
 
-Wiring (after ``await session.start(agent, room=ctx.room, room_options=RoomOptions(close_on_disconnect=False))``)::
+Wiring, in a job entrypoint::
 
+    await session.start(agent, room=ctx.room, room_options=RoomOptions(close_on_disconnect=False))
     persistence = SessionPersistence(open_store())
     persistence.attach(session, ctx.room)
     ctx.add_shutdown_callback(persistence.aclose)
@@ -181,7 +182,9 @@ class SessionPersistence:
         self._enqueue(identity, "join", lambda: self._join(identity, visit))
 
     def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
-        reason = rtc.DisconnectReason.Name(participant.disconnect_reason or rtc.DisconnectReason.UNKNOWN_REASON)
+        reason = rtc.DisconnectReason.Name(
+            participant.disconnect_reason or rtc.DisconnectReason.UNKNOWN_REASON
+        )
         self._leave(participant.identity, reason)
 
     def _on_participant_active(self, participant: rtc.RemoteParticipant) -> None:
@@ -215,7 +218,9 @@ class SessionPersistence:
         if participant.kind not in DEFAULT_PARTICIPANT_KINDS:
             return False
         on_behalf = participant.attributes.get(ATTRIBUTE_PUBLISH_ON_BEHALF)
-        return not (on_behalf and self._room is not None and on_behalf == self._room.local_participant.identity)
+        return not (
+            on_behalf and self._room is not None and on_behalf == self._room.local_participant.identity
+        )
 
     def _needs_audio(self) -> bool:
         return self._session is not None and self._session.output.audio is not None
@@ -235,8 +240,13 @@ class SessionPersistence:
         self.last_decision = decision
         log.info(
             "participant %r: %s, visit %d, greet=%s, restored %d turns, store %s, %.1f ms",
-            identity, "returning" if decision.returning else "new", decision.visit, decision.greet,
-            decision.restored_turns, "ok" if decision.store_ok else "FAILED", decision.elapsed * 1000,
+            identity,
+            "returning" if decision.returning else "new",
+            decision.visit,
+            decision.greet,
+            decision.restored_turns,
+            "ok" if decision.store_ok else "FAILED",
+            decision.elapsed * 1000,
         )
         if self.on_decision is not None:
             self.on_decision(decision)
@@ -249,7 +259,9 @@ class SessionPersistence:
             visit.tasks.append(self._spawn(self._speak_when_ready(visit, decision.text), "greeting"))
 
     async def _decide(self, identity: str, visit: _Visit) -> GreetingDecision:
-        deadline = asyncio.get_running_loop().time() + self.store_timeout - (time.perf_counter() - visit.arrived)
+        deadline = (
+            asyncio.get_running_loop().time() + self.store_timeout - (time.perf_counter() - visit.arrived)
+        )
         connected = await self._bounded(self.store.connect(identity), "connect", deadline)
         language = _participants.language_of(visit.participant)
         if connected is None:
@@ -264,23 +276,37 @@ class SessionPersistence:
         return self._decision(identity, visit, connected, greet, language, restored, claim is not None)
 
     def _decision(
-        self, identity: str, visit: _Visit, connected: ConnectResult | None, greet: bool,
-        language: str | None, restored: int, store_ok: bool,
+        self,
+        identity: str,
+        visit: _Visit,
+        connected: ConnectResult | None,
+        greet: bool,
+        language: str | None,
+        restored: int,
+        store_ok: bool,
     ) -> GreetingDecision:
         returning = connected is not None and connected.returning
         number = 1 + (connected.session.reconnect_count if connected is not None else 0)
         name = visit.participant.name or ""
         text = self.greetings.render(returning=returning, language=language, visit=number, name=name)
         return GreetingDecision(
-            identity=identity, returning=returning, visit=number, greet=greet, text=text if greet else None,
-            language=language, restored_turns=restored, store_ok=store_ok,
+            identity=identity,
+            returning=returning,
+            visit=number,
+            greet=greet,
+            text=text if greet else None,
+            language=language,
+            restored_turns=restored,
+            store_ok=store_ok,
             elapsed=time.perf_counter() - visit.arrived,
         )
 
     async def _recent_turns(self, identity: str, connected: ConnectResult, deadline: float) -> list[Turn]:
         if not connected.returning:
             return []
-        turns = await self._bounded(self.store.recent_turns(identity, self.restore_turns), "recent_turns", deadline)
+        turns = await self._bounded(
+            self.store.recent_turns(identity, self.restore_turns), "recent_turns", deadline
+        )
         return turns or []
 
     async def _restore(self, identity: str, connected: ConnectResult, turns: list[Turn]) -> int:
@@ -303,7 +329,11 @@ class SessionPersistence:
         try:
             await asyncio.wait_for(visit.ready.wait(), timeout=max(wait, 0.0))
         except TimeoutError:
-            log.info("no readiness signal from %r within %.1fs; greeting anyway", visit.participant.identity, self.ready_timeout)
+            log.info(
+                "no readiness signal from %r within %.1fs; greeting anyway",
+                visit.participant.identity,
+                self.ready_timeout,
+            )
         if self._session is None:
             return
         await self._session.say(text)
@@ -326,7 +356,9 @@ class SessionPersistence:
     async def _record_participant(self, participant: rtc.Participant) -> None:
         language = _participants.language_of(participant)
         metadata = _participants.metadata_of(participant)
-        await self._bounded(self.store.update(participant.identity, language=language, metadata=metadata), "update")
+        await self._bounded(
+            self.store.update(participant.identity, language=language, metadata=metadata), "update"
+        )
 
     # --- plumbing ---------------------------------------------------------------------------------
 
@@ -354,7 +386,9 @@ class SessionPersistence:
 
         task = self._spawn(in_order(), what)
         self._chains[identity] = task
-        task.add_done_callback(lambda done: self._chains.pop(identity, None) if self._chains.get(identity) is done else None)
+        task.add_done_callback(
+            lambda done: self._chains.pop(identity, None) if self._chains.get(identity) is done else None
+        )
 
     def _spawn(self, work: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(work, name=f"lkpersist-{what}")

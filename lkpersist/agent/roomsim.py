@@ -61,7 +61,7 @@ class RoomEvents:
         self._dispatch(room_pb2.RoomEvent(participant_disconnected=event))
 
     def repeat_join(self, identity: str) -> None:
-        """Deliver ``participant_connected`` again for a participant already in the room (a repeated event)."""
+        """Deliver ``participant_connected`` again for someone already in the room (a repeated event)."""
         self.room.emit("participant_connected", self.room.remote_participants[identity])
 
     def _dispatch(self, event: room_pb2.RoomEvent) -> None:

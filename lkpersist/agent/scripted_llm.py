@@ -22,9 +22,7 @@ def default_reply(chat_ctx: llm.ChatContext) -> str:
     """Answer the last user message, and show what was remembered from an earlier visit."""
     messages = chat_ctx.messages()
     user_texts = [m.text_content or "" for m in messages if m.role == "user"]
-    remembered = [
-        m.text_content or "" for m in messages if m.role == "user" and m.extra.get(RESTORED_MARK)
-    ]
+    remembered = [m.text_content or "" for m in messages if m.role == "user" and m.extra.get(RESTORED_MARK)]
     last = user_texts[-1] if user_texts else ""
     if remembered:
         return f'I remember you said: "{remembered[-1]}". About "{last}": noted.'
@@ -58,7 +56,11 @@ class ScriptedLLM(llm.LLM[Any]):
     ) -> llm.LLMStream:
         self.calls.append(chat_ctx.copy())
         return _ScriptedStream(
-            self, reply=self._reply_for(chat_ctx), chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options
+            self,
+            reply=self._reply_for(chat_ctx),
+            chat_ctx=chat_ctx,
+            tools=tools or [],
+            conn_options=conn_options,
         )
 
     def _reply_for(self, chat_ctx: llm.ChatContext) -> str:

@@ -28,7 +28,9 @@ from lkpersist.durations import parse_duration
 from lkpersist.exceptions import LkPersistError
 from lkpersist.stores import open_store
 
-MODES_HELP = "dev | start | console | connect | download-files, then livekit's own options (e.g. --log-level debug)"
+MODES_HELP = (
+    "dev | start | console | connect | download-files, then livekit's own options (e.g. --log-level debug)"
+)
 
 
 def _duration(value: str | None) -> float | None:
@@ -37,17 +39,29 @@ def _duration(value: str | None) -> float | None:
 
 def run(
     ctx: typer.Context,
-    stt: Annotated[str, typer.Option(envvar=ENV["stt"], help="Speech-to-text model (LiveKit Inference).")] = DEFAULT_STT,
-    llm: Annotated[str, typer.Option(envvar=ENV["llm"], help="LLM (LiveKit Inference), or 'scripted'.")] = DEFAULT_LLM,
-    tts: Annotated[str, typer.Option(envvar=ENV["tts"], help="Text-to-speech model (LiveKit Inference).")] = DEFAULT_TTS,
+    stt: Annotated[
+        str, typer.Option(envvar=ENV["stt"], help="Speech-to-text model (LiveKit Inference).")
+    ] = DEFAULT_STT,
+    llm: Annotated[
+        str, typer.Option(envvar=ENV["llm"], help="LLM (LiveKit Inference), or 'scripted'.")
+    ] = DEFAULT_LLM,
+    tts: Annotated[
+        str, typer.Option(envvar=ENV["tts"], help="Text-to-speech model (LiveKit Inference).")
+    ] = DEFAULT_TTS,
     instructions: Annotated[
-        str | None, typer.Option(envvar=ENV["instructions"], help="Agent instructions, or @file to read them.")
+        str | None,
+        typer.Option(envvar=ENV["instructions"], help="Agent instructions, or @file to read them."),
     ] = None,
     greetings: Annotated[
-        str | None, typer.Option(envvar=ENV["greetings_file"], help="Greeting templates file (.json or .toml).")
+        str | None,
+        typer.Option(envvar=ENV["greetings_file"], help="Greeting templates file (.json or .toml)."),
     ] = None,
-    agent_name: Annotated[str, typer.Option(envvar=ENV["agent_name"], help="Name for explicit dispatch.")] = "",
-    ttl_first: Annotated[str | None, typer.Option(envvar=ENV["ttl_first"], help="TTL after a first visit.")] = None,
+    agent_name: Annotated[
+        str, typer.Option(envvar=ENV["agent_name"], help="Name for explicit dispatch.")
+    ] = "",
+    ttl_first: Annotated[
+        str | None, typer.Option(envvar=ENV["ttl_first"], help="TTL after a first visit.")
+    ] = None,
     ttl_returning: Annotated[
         str | None, typer.Option(envvar=ENV["ttl_returning"], help="TTL once the participant came back.")
     ] = None,
@@ -58,7 +72,8 @@ def run(
         str | None, typer.Option(envvar=ENV["store_timeout"], help="Store time budget before greeting.")
     ] = None,
     ready_timeout: Annotated[
-        str | None, typer.Option(envvar=ENV["ready_timeout"], help="Longest wait for the participant to hear.")
+        str | None,
+        typer.Option(envvar=ENV["ready_timeout"], help="Longest wait for the participant to hear."),
     ] = None,
     heartbeat: Annotated[
         str | None, typer.Option(envvar=ENV["heartbeat_interval"], help="Session refresh interval.")
@@ -74,9 +89,19 @@ def run(
         fail(f"missing MODE: {MODES_HELP}", 2)
     try:
         config = _config(
-            store_url_of(ctx), stt=stt, llm=llm, tts=tts, instructions=instructions, greetings=greetings,
-            agent_name=agent_name, ttl_first=ttl_first, ttl_returning=ttl_returning, ttl_frequent=ttl_frequent,
-            store_timeout=store_timeout, ready_timeout=ready_timeout, heartbeat=heartbeat,
+            store_url_of(ctx),
+            stt=stt,
+            llm=llm,
+            tts=tts,
+            instructions=instructions,
+            greetings=greetings,
+            agent_name=agent_name,
+            ttl_first=ttl_first,
+            ttl_returning=ttl_returning,
+            ttl_frequent=ttl_frequent,
+            store_timeout=store_timeout,
+            ready_timeout=ready_timeout,
+            heartbeat=heartbeat,
         )
         _check_store(config)
     except LkPersistError as exc:
@@ -122,7 +147,9 @@ def _launch(config: WorkerConfig, args: list[str]) -> None:
     from lkpersist.agent import worker
 
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="the built-in Python CLI is deprecated", category=DeprecationWarning)
+        warnings.filterwarnings(
+            "ignore", message="the built-in Python CLI is deprecated", category=DeprecationWarning
+        )
         cli.run_app(worker.server)
 
 

@@ -29,7 +29,14 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Simulate participants against the real agent-side controller.", no_args_is_help=True)
 
-ACTOR_STYLES = {"agent": "green", "user": "cyan", "store": "magenta", "room": "blue", "clock": "yellow", "llm": "dim"}
+ACTOR_STYLES = {
+    "agent": "green",
+    "user": "cyan",
+    "store": "magenta",
+    "room": "blue",
+    "clock": "yellow",
+    "llm": "dim",
+}
 
 
 class Output(str, Enum):
@@ -56,7 +63,9 @@ def reconnect(
     async def work(store: SessionStore) -> SimulationReport:
         from lkpersist.simulate import simulate_reconnect
 
-        return await simulate_reconnect(store, clock, identity=identity, gap=gap_seconds, times=times, turns=turns)
+        return await simulate_reconnect(
+            store, clock, identity=identity, gap=gap_seconds, times=times, turns=turns
+        )
 
     report = run_with_store(ctx, work, clock=clock)
     store = redact_url(resolve_store_url(store_url_of(ctx)))

@@ -25,7 +25,9 @@ class Job:
 
     def __init__(self, store: SessionStore, **options: Any) -> None:
         self.llm = ScriptedLLM()
-        self.session: AgentSession[Any] = AgentSession(llm=self.llm, vad=None, turn_handling={"turn_detection": None})
+        self.session: AgentSession[Any] = AgentSession(
+            llm=self.llm, vad=None, turn_handling={"turn_detection": None}
+        )
         self.room = rtc.Room()
         self.events = RoomEvents(self.room)
         self.decisions: list[GreetingDecision] = []
@@ -52,13 +54,15 @@ class Job:
         self.events.activate(identity)
         await self.persistence.wait_idle()
 
-    async def leave(self, identity: str, reason: rtc.DisconnectReason.ValueType = rtc.DisconnectReason.CLIENT_INITIATED) -> None:
+    async def leave(
+        self, identity: str, reason: rtc.DisconnectReason.ValueType = rtc.DisconnectReason.CLIENT_INITIATED
+    ) -> None:
         self.events.leave(identity, reason)
         await self.persistence.wait_idle()
 
     async def say_user(self, text: str) -> str:
         """The user says ``text``; returns the agent's reply."""
-        result = await self.session.run(user_input=text)
+        result: Any = await self.session.run(user_input=text)
         reply = result.expect.next_event().is_message(role="assistant").event().item
         await self.persistence.wait_idle()
         return reply.text_content or ""

@@ -44,7 +44,11 @@ async def test_initial_connection_is_greeted_as_new(memory: SessionStore, make_j
     ],
 )
 async def test_a_return_within_the_ttl_is_welcomed_back_once(
-    memory: SessionStore, clock: VirtualClock, make_job: JobFactory, away: float, reason: int
+    memory: SessionStore,
+    clock: VirtualClock,
+    make_job: JobFactory,
+    away: float,
+    reason: rtc.DisconnectReason.ValueType,
 ) -> None:
     first = await make_job(memory)
     await first.arrive("user-1")
@@ -124,7 +128,9 @@ async def test_every_item_is_recorded_once_as_it_is_added(memory: SessionStore, 
     reply = await job.say_user("Hello there.")
     turns = await memory.recent_turns("user-1")
     assert [(t.role, t.text) for t in turns] == [
-        ("assistant", DEFAULT_NEW["en"]), ("user", "Hello there."), ("assistant", reply)
+        ("assistant", DEFAULT_NEW["en"]),
+        ("user", "Hello there."),
+        ("assistant", reply),
     ]
     assert [t.item_id for t in turns] == [item.id for item in job.items]
     assert [t.timestamp for t in turns] == [item.created_at for item in job.items]
@@ -159,7 +165,9 @@ async def test_language_comes_from_the_participant_and_is_remembered(
     assert (await memory.require("user-1")).language == "es-MX"
 
 
-async def test_the_greeting_waits_for_the_participant_to_be_ready(memory: SessionStore, make_job: JobFactory) -> None:
+async def test_the_greeting_waits_for_the_participant_to_be_ready(
+    memory: SessionStore, make_job: JobFactory
+) -> None:
     job = await make_job(memory, ready_timeout=5.0)
     job.events.join("user-1")
     await asyncio.sleep(0.2)
@@ -193,7 +201,9 @@ async def test_heartbeat_keeps_a_long_conversation_alive(
     assert await memory.get("user-1") is None  # counting down from the last refresh
 
 
-async def test_session_close_records_the_participant_as_gone(memory: SessionStore, make_job: JobFactory) -> None:
+async def test_session_close_records_the_participant_as_gone(
+    memory: SessionStore, make_job: JobFactory
+) -> None:
     job = await make_job(memory)
     await job.arrive("user-1")
     await job.session.aclose()
