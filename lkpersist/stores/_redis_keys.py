@@ -27,6 +27,7 @@ from lkpersist.exceptions import InvalidInputError
 
 DEFAULT_PREFIX = "lkpersist"
 BUCKETS = 256
+_PACKED_CACHE_SIZE = 4096
 _FORBIDDEN_IN_PREFIX = set("{}*?[]\\ \t\r\n")
 
 
@@ -48,6 +49,7 @@ class KeyLayout:
     def __init__(self, prefix: str = DEFAULT_PREFIX, buckets: int = BUCKETS) -> None:
         self.prefix = check_prefix(prefix)
         self.buckets = buckets
+        self._packed: dict[str, tuple[bytes, tuple[bytes, ...]]] = {}
 
     def encode_identity(self, identity: str) -> str:
         """The key-safe, reversible form of ``identity``."""
@@ -91,6 +93,18 @@ class KeyLayout:
         """The encoded identity (the index member) and every key of ``identity``."""
         encoded = self.encode_identity(identity)
         return encoded, self.keys_for_encoded(encoded)
+
+
+    def packed_keys_for(self, identity: str) -> tuple[bytes, tuple[bytes, ...]]:
+        """``keys_for`` as bytes, cached for recently used identities (the hot path of every script call)."""
+        packed = self._packed.get(identity)
+        if packed is None:
+            encoded, keys = self.keys_for(identity)
+            packed = (encoded.encode("ascii"), tuple(key.encode("utf-8") for key in keys))
+            if len(self._packed) >= _PACKED_CACHE_SIZE:
+                self._packed.clear()
+            self._packed[identity] = packed
+        return packed
 
 
 def check_prefix(prefix: str) -> str:

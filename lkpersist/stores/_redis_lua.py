@@ -77,7 +77,7 @@ else
   if s.c == '1' then was_connected = 1 end
   ttl = ttl_for(s.r + 1)
   redis.call('HSET', KEYS[1], 'l', int(now), 'r', int(s.r + 1), 'c', '1', 't', int(ttl))
-  redis.call('HDEL', KEYS[1], 'e')
+  if s.e then redis.call('HDEL', KEYS[1], 'e') end
 end
 reindex(now, now + ttl)
 return {returning, was_connected, redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]),
@@ -99,7 +99,7 @@ HEARTBEAT = _PRELUDE + """
 local s = live()
 if not s then return 0 end
 redis.call('HSET', KEYS[1], 'l', int(now), 'c', '1')
-redis.call('HDEL', KEYS[1], 'e')
+if s.e then redis.call('HDEL', KEYS[1], 'e') end
 reindex(now, now + s.t)
 return 1
 """

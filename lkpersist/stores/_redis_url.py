@@ -20,6 +20,7 @@ from lkpersist.stores._redis_keys import check_prefix
 
 DEFAULT_SOCKET_TIMEOUT = 5.0
 DEFAULT_CONNECT_TIMEOUT = 2.0
+DEFAULT_MAX_CONNECTIONS = 64
 _CERT_REQS = ("none", "optional", "required")
 _TLS_OPTIONS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs")
 
@@ -179,9 +180,26 @@ def build_client(target: RedisTarget) -> Any:
         sentinel_kwargs = {k: kwargs[k] for k in ("socket_timeout", "socket_connect_timeout")}
         sentinel = Sentinel(target.nodes, sentinel_kwargs=sentinel_kwargs, **kwargs)  # type: ignore[no-untyped-call]
         return sentinel.master_for(target.service or "", db=target.db)
-    from redis.asyncio import Redis
+    return _plain_client(target, kwargs)
 
-    host, port = target.nodes[0]
+
+def _plain_client(target: RedisTarget, kwargs: dict[str, Any]) -> Any:
+    """A client whose pool makes callers wait for a free connection (up to the socket timeout) instead
+    of failing with "Too many connections" when a burst of participants arrives at once."""
+    from redis.asyncio import BlockingConnectionPool, Redis
+    from redis.asyncio.connection import Connection, SSLConnection
+
     if len(target.nodes) > 1:
         raise InvalidStoreURLError("several hosts need redis+sentinel:// or redis+cluster://")
-    return Redis(host=host, port=port, db=target.db, **kwargs)
+    host, port = target.nodes[0]
+    connection_class = SSLConnection if kwargs.pop("ssl", False) else Connection
+    pool = BlockingConnectionPool(
+        connection_class=connection_class,
+        max_connections=kwargs.pop("max_connections", DEFAULT_MAX_CONNECTIONS),
+        timeout=kwargs["socket_timeout"],
+        host=host,
+        port=port,
+        db=target.db,
+        **kwargs,
+    )
+    return Redis.from_pool(pool)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from lkpersist.clock import to_ms
 from lkpersist.exceptions import InvalidInputError, SessionNotFoundError
@@ -87,7 +88,8 @@ class RedisStore(SessionStore):
         self.keys = KeyLayout(prefix)
         self.display_url = display_url
         self.scripts = RedisScripts.register(client)
-        self._grace_ms = to_ms(NATIVE_TTL_GRACE)
+        self._grace_ms = b"%d" % to_ms(NATIVE_TTL_GRACE)
+        self._policy_cache: tuple[object, tuple[bytes, ...]] = (None, ())
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisStore:
@@ -106,9 +108,22 @@ class RedisStore(SessionStore):
 
     async def _run(self, script: AsyncScript, identity: str, *args: Any) -> Any:
         validate_identity(identity)
-        member, keys = self.keys.keys_for(identity)
+        member, keys = self.keys.packed_keys_for(identity)
+        argv = (member, b"%d" % to_ms(self.now()), self._grace_ms, *args)
         with translated(self.display_url, identity):
-            return await script(keys=keys, args=(member, to_ms(self.now()), self._grace_ms, *args))
+            try:
+                return await self.client.evalsha(script.sha, len(keys), *keys, *argv)
+            except NoScriptError:  # a restarted or flushed server: load it and run again
+                await self.client.script_load(script.script)
+                return await self.client.evalsha(script.sha, len(keys), *keys, *argv)
+
+    def _policy_args(self) -> tuple[bytes, ...]:
+        """The TTL policy as script arguments, computed again only when the policy object changes."""
+        policy = self.ttl_policy
+        if self._policy_cache[0] is not policy:
+            args = (to_ms(policy.first), to_ms(policy.returning), to_ms(policy.frequent), policy.frequent_after)
+            self._policy_cache = (policy, tuple(b"%d" % value for value in (*args, SCHEMA_VERSION)))
+        return self._policy_cache[1]
 
     def _session(self, identity: str, reply: Any) -> Session:
         session = session_from_reply(identity, reply, self.codec)
@@ -119,11 +134,7 @@ class RedisStore(SessionStore):
     # --- lifecycle ---------------------------------------------------------------------------------
 
     async def connect(self, identity: str) -> ConnectResult:
-        policy = self.ttl_policy
-        reply = await self._run(
-            self.scripts.connect, identity, to_ms(policy.first), to_ms(policy.returning), to_ms(policy.frequent),
-            policy.frequent_after, SCHEMA_VERSION,
-        )
+        reply = await self._run(self.scripts.connect, identity, *self._policy_args())
         session = self._session(identity, reply[2:])
         return ConnectResult(session=session, returning=reply[0] == 1, was_connected=reply[1] == 1)
 
