@@ -50,7 +50,7 @@ TARGET_P99_MS = 5.0
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def _seed_history(store: SessionStore, identity: str) -> None:
