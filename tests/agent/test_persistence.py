@@ -217,3 +217,17 @@ async def test_agents_and_other_kinds_are_not_followed(memory: SessionStore, mak
     job.events.join("agent-2", kind=rtc.ParticipantKind.PARTICIPANT_KIND_AGENT)
     await job.persistence.wait_idle()
     assert job.said == [] and await memory.get("agent-2") is None
+
+
+async def test_the_agent_track_being_subscribed_also_means_ready(
+    memory: SessionStore, make_job: JobFactory
+) -> None:
+    job = await make_job(memory, ready_timeout=5.0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    job.events.join("user-1")
+    await asyncio.sleep(0.05)
+    assert job.said == []
+    job.room.emit("local_track_subscribed", None)  # the participant subscribed to the agent's audio
+    await job.persistence.wait_idle()
+    assert job.said == [DEFAULT_NEW["en"]] and loop.time() - started < 1.0
