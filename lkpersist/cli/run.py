@@ -108,7 +108,10 @@ def run(
         fail(str(exc), exc.exit_code)
     missing = missing_environment(config, ctx.args[0], ctx.args[1:], os.environ)
     if missing:
-        fail(f"{', '.join(missing)} not set: export it (or pass livekit's --url/--api-key/--api-secret)", 2)
+        fail(
+            f"{', '.join(missing)} not set: export {'it' if len(missing) == 1 else 'them'} (or pass livekit's --url/--api-key/--api-secret)",
+            2,
+        )
     _launch(config, ctx.args)
 
 
