@@ -158,15 +158,16 @@ def report(results: list[Result]) -> None:
 
 
 @contextmanager
-def own_redis_server() -> Iterator[str]:
-    """A throwaway redis-server on a free loopback port (no persistence)."""
+def own_redis_server(*extra: str) -> Iterator[str]:
+    """A throwaway redis-server on a free loopback port (no persistence); ``extra``: more server options."""
     binary = shutil.which("redis-server")
     if binary is None:
         sys.exit("redis-server not found on PATH (apt-get install redis-server), or pass --redis-url")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for(port)

@@ -28,6 +28,7 @@ from lkpersist.exceptions import InvalidInputError
 DEFAULT_PREFIX = "lkpersist"
 BUCKETS = 256
 _PACKED_CACHE_SIZE = 4096
+_RECORD_KINDS = (b":s:", b":m:", b":x:", b":t:", b":k:")  # the order of IdentityKeys' first five
 _FORBIDDEN_IN_PREFIX = set("{}*?[]\\ \t\r\n")
 
 
@@ -94,6 +95,12 @@ class KeyLayout:
         encoded = self.encode_identity(identity)
         return encoded, self.keys_for_encoded(encoded)
 
+
+    def record_keys(self, bucket: int, members: list[bytes]) -> list[bytes]:
+        """KEYS[1..5] of every member of one bucket, flattened, as bytes (purge sends thousands at once)."""
+        tag = self.bucket_tag(bucket).encode("utf-8")
+        kinds = [tag + kind for kind in _RECORD_KINDS]
+        return [kind + member for member in members for kind in kinds]
 
     def packed_keys_for(self, identity: str) -> tuple[bytes, tuple[bytes, ...]]:
         """``keys_for`` as bytes, cached for recently used identities (the hot path of every script call)."""

@@ -220,24 +220,23 @@ return {out, 0, last_score, last_id}
 PURGE = """
 local now, cutoff = tonumber(ARGV[1]), tonumber(ARGV[2])
 local dry, keep_expired = ARGV[3] == '1', ARGV[4] == '1'
-local purged, malformed = 0, 0
+local purged, malformed, doomed = 0, 0, {}
 for i = 5, #ARGV do
   local member, base = ARGV[i], 2 + (i - 5) * 5
-  local kind = redis.call('TYPE', KEYS[base + 1])['ok']
+  local f = redis.pcall('HMGET', KEYS[base + 1], 'l', 't', 'c', 'e')
   local last, dl
-  if kind == 'hash' then
-    local f = redis.call('HMGET', KEYS[base + 1], 'l', 't', 'c', 'e')
+  if f.err then
+    malformed = malformed + 1
+  elseif f[1] or f[2] or f[3] or f[4] then
     last = tonumber(f[1])
     local ttl = tonumber(f[2])
     if last and ttl then
       if f[3] == '1' or not f[4] then dl = last + ttl else dl = tonumber(f[4]) end
     end
     if not dl then malformed = malformed + 1 end
-  elseif kind == 'none' then
+  else
     last = tonumber(redis.call('ZSCORE', KEYS[1], member))
     dl = tonumber(redis.call('ZSCORE', KEYS[2], member))
-  else
-    malformed = malformed + 1
   end
   if last and dl then
     local expired = now >= dl
@@ -245,11 +244,14 @@ for i = 5, #ARGV do
       purged = purged + 1
       if not dry then
         redis.call('DEL', KEYS[base + 1], KEYS[base + 2], KEYS[base + 3], KEYS[base + 4], KEYS[base + 5])
-        redis.call('ZREM', KEYS[1], member)
-        redis.call('ZREM', KEYS[2], member)
+        doomed[#doomed + 1] = member
       end
     end
   end
+end
+if #doomed > 0 then
+  redis.call('ZREM', KEYS[1], unpack(doomed))
+  redis.call('ZREM', KEYS[2], unpack(doomed))
 end
 return {purged, malformed}
 """

@@ -5,6 +5,7 @@ Everything runs against the real redis-server of the conftest (or ones started h
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -299,3 +300,26 @@ async def test_url_forms_build_the_right_clients() -> None:
     assert isinstance(cluster, RedisStore) and isinstance(cluster.client, RedisCluster)
     for store in (tls, sentinel, cluster):
         await store.close()
+
+
+async def test_two_purges_at_once_delete_only_expired_and_never_twice(
+    redis_url: str, redis_prefix: str, clock: VirtualClock
+) -> None:
+    first = open_store(_url(redis_url, redis_prefix), clock=clock)
+    second = open_store(_url(redis_url, redis_prefix), clock=clock)
+    try:
+        for index in range(1200):
+            await first.connect(f"user-{index}")
+            if index % 3 == 0:
+                await first.disconnect(f"user-{index}")
+        clock.advance(200)
+        for index in range(1200):
+            if index % 3:
+                await first.heartbeat(f"user-{index}")
+        clock.advance(101)
+        results = await asyncio.gather(first.purge(), second.purge())
+        assert sum(result.purged for result in results) == 400
+        assert await first.count("all") == 800 and await first.count("expired") == 0
+    finally:
+        await first.close()
+        await second.close()

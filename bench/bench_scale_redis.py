@@ -1,0 +1,138 @@
+"""Benchmark: listing, counting and purging with a million sessions in Redis, in bounded memory.
+
+Loads ``--sessions`` sessions (default 1,000,000; half of them expired, the expired ones older) with
+pipelined raw writes of the real layout, built with the store's own key helpers, then times:
+the first page of ``list_page`` (active, expired, all), ``count`` for each status, a dry-run purge and
+the purge of every expired session. Peak RSS of this process (getrusage) is reported after each
+phase: it must not grow with the number of sessions.
+
+    .venv/bin/python bench/bench_scale_redis.py [--sessions N] [--redis-url URL]
+
+Without ``--redis-url`` it starts its own redis-server (maxmemory 4 GB) on a free loopback port.
+With ``--redis-url`` it writes under a fresh prefix and removes what it wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import sys
+import time
+import uuid
+from collections import defaultdict
+from typing import Any
+
+import redis
+
+from lkpersist.clock import to_ms
+from lkpersist.models import Status
+from lkpersist.stores import open_store
+from lkpersist.stores._redis_keys import KeyLayout
+from lkpersist.stores.redis import NATIVE_TTL_GRACE, RedisStore
+
+sys.path.insert(0, os.path.dirname(__file__))
+from bench_connect import own_redis_server
+
+CHUNK = 20_000
+TTL_MS = 300_000
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def load(client: redis.Redis, layout: KeyLayout, sessions: int, now_ms: int) -> None:
+    """Half active (connected in the last 5 minutes), half expired (gone an hour ago), in chunks."""
+    for first in range(0, sessions, CHUNK):
+        seen: dict[int, dict[str, int]] = defaultdict(dict)
+        deadlines: dict[int, dict[str, int]] = defaultdict(dict)
+        pipe = client.pipeline(transaction=False)
+        for index in range(first, min(first + CHUNK, sessions)):
+            member, keys = layout.keys_for(f"user-{index:07d}")
+            fields, deadline = _fields(index, sessions, now_ms)
+            pipe.hset(keys.session, mapping=fields)  # type: ignore[arg-type]
+            pipe.pexpire(keys.session, max(deadline - now_ms, 0) + to_ms(NATIVE_TTL_GRACE))
+            bucket = layout.bucket_of(member)
+            seen[bucket][member] = fields["l"]
+            deadlines[bucket][member] = deadline
+        for bucket, scores in seen.items():
+            pipe.zadd(layout.seen_key(bucket), scores)
+            pipe.zadd(layout.deadline_key(bucket), deadlines[bucket])
+        pipe.execute()
+
+
+def _fields(index: int, sessions: int, now_ms: int) -> tuple[dict[str, int], int]:
+    if index % 2 == 0:  # active: connected, last seen within the last 5 minutes
+        last = now_ms - 1000 - index * (TTL_MS - 60_000) // sessions
+        return {"j": last, "l": last, "r": 0, "c": 1, "t": TTL_MS, "d": 0, "g": -1, "v": 1}, last + TTL_MS
+    last = now_ms - 3_600_000 - index * 3  # expired: left an hour ago or more
+    fields = {"j": last, "l": last, "r": 0, "c": 0, "e": last + TTL_MS, "t": TTL_MS, "d": 1, "g": 0, "v": 1}
+    return fields, last + TTL_MS
+
+
+async def timed(label: str, coro: Any) -> Any:
+    started = time.perf_counter()
+    result = await coro
+    elapsed = time.perf_counter() - started
+    shown = result if isinstance(result, int) else getattr(result, "purged", None)
+    if hasattr(result, "items"):
+        shown = f"{len(result.items)} items"
+    print(f"  {label:<34} {elapsed * 1000:9.1f} ms   -> {shown}   peak RSS {peak_rss_mb():6.1f} MB", flush=True)
+    return result
+
+
+async def measure(url: str, prefix: str, sessions: int) -> None:
+    store = open_store(url, prefix=prefix)
+    assert isinstance(store, RedisStore)
+    try:
+        statuses: tuple[Status, ...] = ("active", "expired", "all")
+        for status in statuses:
+            await timed(f"list_page({status!r}, limit=50)", store.list_page(status, 50))
+        await timed("list_page('active', limit=500)", store.list_page("active", 500))
+        for status in statuses:
+            await timed(f"count({status!r})", store.count(status))
+        await timed("purge(dry_run=True)", store.purge(dry_run=True))
+        started = time.perf_counter()
+        result = await timed("purge() of the expired half", store.purge())
+        rate = getattr(result, "purged", 0) / (time.perf_counter() - started)
+        print(f"  purge rate: {rate:,.0f} sessions/s (each: session hash + 2 index entries)")
+        await timed("count('all') after purge", store.count("all"))
+    finally:
+        await store.close()
+
+
+def run(url: str, sessions: int, clean_up: bool) -> None:
+    prefix = f"scale-{uuid.uuid4().hex[:8]}"
+    client = redis.Redis.from_url(url)
+    layout = KeyLayout(prefix)
+    print(f"loading {sessions:,} sessions (half expired) under prefix {prefix!r} ...", flush=True)
+    started = time.perf_counter()
+    load(client, layout, sessions, to_ms(time.time()))
+    memory = client.info("memory")["used_memory_human"]
+    print(f"  loaded in {time.perf_counter() - started:.1f} s; Redis used_memory {memory}; "
+          f"peak RSS {peak_rss_mb():.1f} MB", flush=True)
+    try:
+        asyncio.run(measure(url, prefix, sessions))
+    finally:
+        if clean_up:  # a server of our own is simply stopped
+            for key in client.scan_iter(match=f"{prefix}:*", count=5000):
+                client.unlink(key)
+        client.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=1_000_000)
+    parser.add_argument("--redis-url", help="use this Redis instead of starting one")
+    args = parser.parse_args()
+    if args.redis_url:
+        run(args.redis_url, args.sessions, clean_up=True)
+        return
+    with own_redis_server("--maxmemory", "4gb") as url:
+        run(url, args.sessions, clean_up=False)
+
+
+if __name__ == "__main__":
+    main()
