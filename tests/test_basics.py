@@ -65,3 +65,18 @@ def test_session_from_bad_dict_raises() -> None:
         Session.from_dict({"identity": "a", "joined_at": "x", "last_seen": 1})
     with pytest.raises(TypeError):
         Session.from_dict({"identity": "a", "joined_at": 1, "last_seen": 1, "metadata": [1]})
+
+
+def test_default_store_is_a_sqlite_file_in_the_state_dir(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from lkpersist.stores import default_store_url, open_store, resolve_store_url
+
+    odd = tmp_path / "we%ird?dir#x"
+    monkeypatch.setenv("XDG_STATE_HOME", str(odd))
+    monkeypatch.delenv("LKPERSIST_STORE", raising=False)
+    url = default_store_url()
+    assert url.startswith("sqlite:///") and resolve_store_url(None) == url
+    store = open_store(url)
+    assert str(store.path).startswith(str(odd))  # type: ignore[attr-defined]
+    monkeypatch.setenv("LKPERSIST_STORE", "memory://")
+    assert resolve_store_url(None) == "memory://"
+    assert resolve_store_url("sqlite:///x.db") == "sqlite:///x.db"

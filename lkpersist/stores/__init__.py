@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from lkpersist.exceptions import InvalidStoreURLError
 from lkpersist.stores.base import SessionStore
@@ -31,7 +31,8 @@ def default_store_url() -> str:
     """A SQLite file in the user's state directory, so the agent and the CLI share it with no setup."""
     from platformdirs import user_state_dir
 
-    return "sqlite:///" + str(Path(user_state_dir("lkpersist")) / "sessions.db")
+    path = Path(user_state_dir("lkpersist")) / "sessions.db"
+    return "sqlite:///" + quote(str(path))  # the SQLite URL is percent-decoded: keep % ? # literal
 
 
 def resolve_store_url(explicit: str | None = None) -> str:

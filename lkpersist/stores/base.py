@@ -164,7 +164,7 @@ class SessionStore(ABC):
 def check_status(status: str) -> Status:
     if status not in STATUSES:
         raise InvalidInputError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
-    return status  # type: ignore[return-value]
+    return status
 
 
 def check_limit(limit: int) -> int:
