@@ -193,6 +193,8 @@ def connect_transition(
         fresh = Session(identity=identity, joined_at=now, last_seen=now, connected=True, ttl=policy.ttl_for(0))
         return ConnectResult(session=fresh, returning=False, was_connected=False)
     count = current.reconnect_count + 1
+    # A presence nobody refreshed for presence_timeout belongs to an agent that died: count it as left.
+    stale = current.connected and now - current.last_seen >= policy.presence_timeout
     updated = replace(
         current,
         reconnect_count=count,
@@ -200,8 +202,9 @@ def connect_transition(
         connected=True,
         expires_at=None,
         ttl=policy.ttl_for(count),
+        disconnect_count=current.disconnect_count + (1 if stale else 0),
     )
-    return ConnectResult(session=updated, returning=True, was_connected=current.connected)
+    return ConnectResult(session=updated, returning=True, was_connected=current.connected and not stale)
 
 
 def disconnect_transition(current: Session, now: float) -> Session:

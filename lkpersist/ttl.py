@@ -20,9 +20,13 @@ class TTLPolicy:
     returning: float = 600.0
     frequent: float = 1800.0
     frequent_after: int = 3
+    presence_timeout: float = 90.0
+    """A connected session not refreshed for this long is treated as having left (its agent died
+    without a disconnect), so its next connect counts as a return that is owed a greeting. Keep it
+    well above the agent's heartbeat interval (30 s by default)."""
 
     def __post_init__(self) -> None:
-        if min(self.first, self.returning, self.frequent) <= 0:
+        if min(self.first, self.returning, self.frequent, self.presence_timeout) <= 0:
             raise InvalidInputError("TTL values must be positive")
         if self.frequent_after < 1:
             raise InvalidInputError("frequent_after must be at least 1")

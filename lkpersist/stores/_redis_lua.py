@@ -58,7 +58,8 @@ local function reindex(last_seen, dl)
 end
 """
 
-# connect. ARGV[4..6] ttl ms for first / returning / frequent, ARGV[7] frequent_after, ARGV[8] schema.
+# connect. ARGV[4..6] ttl ms for first / returning / frequent, ARGV[7] frequent_after, ARGV[8] schema,
+# ARGV[9] presence timeout ms (a connected session not refreshed that long counts as having left).
 # Returns {returning 0/1, was_connected 0/1, session flat, metadata flat, context flat}.
 CONNECT = _PRELUDE + """
 local function ttl_for(count)
@@ -74,8 +75,12 @@ if s == nil or now >= deadline(s) then
     'd', '0', 'g', '-1', 'v', ARGV[8])
 else
   returning = 1
-  if s.c == '1' then was_connected = 1 end
   ttl = ttl_for(s.r + 1)
+  if s.c == '1' and now - s.l >= tonumber(ARGV[9]) then
+    redis.call('HSET', KEYS[1], 'd', int(s.d + 1))
+  elseif s.c == '1' then
+    was_connected = 1
+  end
   redis.call('HSET', KEYS[1], 'l', int(now), 'r', int(s.r + 1), 'c', '1', 't', int(ttl))
   if s.e then redis.call('HDEL', KEYS[1], 'e') end
 end

@@ -122,7 +122,8 @@ class RedisStore(SessionStore):
         policy = self.ttl_policy
         if self._policy_cache[0] is not policy:
             args = (to_ms(policy.first), to_ms(policy.returning), to_ms(policy.frequent), policy.frequent_after)
-            self._policy_cache = (policy, tuple(b"%d" % value for value in (*args, SCHEMA_VERSION)))
+            tail = (SCHEMA_VERSION, to_ms(policy.presence_timeout))
+            self._policy_cache = (policy, tuple(b"%d" % value for value in (*args, *tail)))
         return self._policy_cache[1]
 
     def _session(self, identity: str, reply: Any) -> Session:

@@ -401,3 +401,18 @@ async def test_two_handles_on_one_store_agree(store_url: str, clock: VirtualCloc
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_dead_agents_presence_goes_stale(store: SessionStore, clock: VirtualClock) -> None:
+    """The agent was SIGKILLed: no disconnect was recorded, yet the next join is a return owed a greeting."""
+    await store.connect("kai")
+    assert await store.claim_greeting("kai") is True
+    clock.advance(89)
+    fresh = await store.connect("kai")  # still within the presence timeout: a second connection
+    assert fresh.was_connected is True
+    assert await store.claim_greeting("kai") is False
+    clock.advance(90)
+    stale = await store.connect("kai")
+    assert stale.returning is True and stale.was_connected is False
+    assert await store.claim_greeting("kai") is True
+    assert await store.claim_greeting("kai") is False
