@@ -44,7 +44,7 @@ class VirtualClock:
 
 def to_ms(seconds: float) -> int:
     """Storage keeps integer milliseconds: exact in Lua, SQL and JSON alike."""
-    return int(round(seconds * 1000))
+    return round(seconds * 1000)
 
 
 def from_ms(ms: int) -> float:

@@ -22,7 +22,7 @@ def parse_duration(text: str) -> float:
 
 def format_duration(seconds: float) -> str:
     """Return a compact human form (``5m``, ``1h30m``, ``42s``) for tables and timelines."""
-    remaining = int(round(abs(seconds)))
+    remaining = round(abs(seconds))
     parts: list[str] = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if remaining >= size:

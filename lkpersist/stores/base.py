@@ -12,7 +12,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from lkpersist.clock import Clock, SystemClock
 from lkpersist.codec import PLAIN, ValueCodec
@@ -152,7 +152,7 @@ class SessionStore(ABC):
     def now(self) -> float:
         return self.clock.now()
 
-    async def __aenter__(self) -> SessionStore:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(

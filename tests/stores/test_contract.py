@@ -11,9 +11,9 @@ import pytest
 from lkpersist.clock import VirtualClock
 from lkpersist.exceptions import InvalidInputError, SessionNotFoundError
 from lkpersist.models import CorruptRecord, Session, Turn
+from lkpersist.stores import open_store
 from lkpersist.stores.base import SessionStore
 from lkpersist.ttl import TTLPolicy
-from lkpersist.stores import open_store
 
 HOSTILE_IDENTITIES = [
     "*",
