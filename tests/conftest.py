@@ -23,7 +23,7 @@ from lkpersist.stores import open_store
 from lkpersist.stores.base import SessionStore
 
 REDIS_URL_ENV = "LKPERSIST_TEST_REDIS_URL"
-BACKENDS = ("memory", "sqlite", "redis")
+BACKENDS = ("memory", "sqlite", "redis", "redis-cluster", "redis-sentinel")
 T0 = 1_800_000_000.0  # a fixed virtual "now" (2027-01-15) so expiry arithmetic is exact
 
 
@@ -107,6 +107,8 @@ def store_url_for(backend: str, tmp_path: Path, request: pytest.FixtureRequest) 
         return "memory://"
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'sessions.db'}"
+    if backend in SERVER_FIXTURES:  # started once per test session by tests/_servers.py
+        return server_store_url(backend, request)
     redis_url = request.getfixturevalue("redis_url")
     prefix = request.getfixturevalue("redis_prefix")
     separator = "&" if "?" in redis_url else "?"
@@ -131,3 +133,6 @@ async def store(store_url: str, clock: VirtualClock) -> AsyncIterator[SessionSto
         yield opened
     finally:
         await opened.close()
+
+
+from tests._servers import SERVER_FIXTURES, redis_cluster, redis_sentinel, server_store_url  # noqa: F401

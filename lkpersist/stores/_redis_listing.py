@@ -20,6 +20,7 @@ from lkpersist.clock import to_ms
 from lkpersist.exceptions import CorruptRecordError
 from lkpersist.models import CorruptRecord, Page, PurgeResult, Session, Status
 from lkpersist.stores._redis_errors import translate, translated
+from lkpersist.stores._redis_pipeline import queue_script, run_pipeline
 from lkpersist.stores._redis_records import session_from_reply
 from lkpersist.stores.base import check_limit, check_status, decode_cursor, encode_cursor, purge_cutoff
 
@@ -140,14 +141,15 @@ def _push_head(heap: list[_Head], bucket: _Bucket) -> None:
 
 async def _refill(store: RedisStore, buckets: list[_Bucket], status: Status, now_ms: int) -> None:
     """One pipelined round trip: each bucket's next matching entries (empty buffers only)."""
+
+    def fill(pipe: Any) -> None:
+        for bucket in buckets:
+            score, member = bucket.resume or (b"", b"")
+            keys = [store.keys.seen_key(bucket.index), store.keys.deadline_key(bucket.index)]
+            queue_script(pipe, store.scripts.list_scan, keys, [now_ms, status, bucket.want, SCAN_BUDGET, score, member])
+
     with translated(store.display_url):
-        async with store.client.pipeline(transaction=False) as pipe:
-            for bucket in buckets:
-                score, member = bucket.resume or (b"", b"")
-                keys = [store.keys.seen_key(bucket.index), store.keys.deadline_key(bucket.index)]
-                args = [now_ms, status, bucket.want, SCAN_BUDGET, score, member]
-                await store.scripts.list_scan(keys=keys, args=args, client=pipe)
-            replies = await pipe.execute()
+        replies = await run_pipeline(store.client, store.scripts.all(), fill)
     for bucket, (matches, exhausted, last_score, last_member) in zip(buckets, replies, strict=True):
         bucket.buffer.extend((int(matches[i + 1]), matches[i]) for i in range(0, len(matches), 2))
         bucket.exhausted = exhausted == 1
@@ -157,13 +159,14 @@ async def _refill(store: RedisStore, buckets: list[_Bucket], status: Status, now
 async def _load(store: RedisStore, members: list[bytes]) -> list[Session | CorruptRecord | None]:
     """Read the sessions behind index entries in one round trip; None where Redis already dropped them."""
     identities = [_identity_of(store, member) for member in members]
+
+    def fill(pipe: Any) -> None:
+        for member, identity in zip(members, identities, strict=True):
+            if identity is not None:
+                queue_script(pipe, store.scripts.read, store.keys.keys_for_encoded(member.decode("ascii")), [member])
+
     with translated(store.display_url):
-        async with store.client.pipeline(transaction=False) as pipe:
-            for member, identity in zip(members, identities, strict=True):
-                if identity is not None:
-                    keys = store.keys.keys_for_encoded(member.decode("ascii"))
-                    await store.scripts.read(keys=keys, args=[member], client=pipe)
-            replies = iter(await pipe.execute(raise_on_error=False))
+        replies = iter(await run_pipeline(store.client, store.scripts.all(), fill, raise_on_error=False))
     return [_loaded(store, member, identity, replies) for member, identity in zip(members, identities, strict=True)]
 
 
@@ -226,13 +229,15 @@ async def _purge_pass(
             work = {bucket: members for bucket, members in chunks.items() if members}
             if not work:
                 break
-            async with store.client.pipeline(transaction=False) as pipe:
+
+            def fill(pipe: Any, work: dict[int, list[bytes]] = work) -> None:
                 for bucket, members in work.items():
                     index_keys = [store.keys.seen_key(bucket), store.keys.deadline_key(bucket)]
                     keys = [key.encode("utf-8") for key in index_keys] + store.keys.record_keys(bucket, members)
                     args = [now_ms, "" if cutoff_ms is None else cutoff_ms, int(dry_run), int(keep_expired), *members]
-                    await store.scripts.purge(keys=keys, args=args, client=pipe)
-                results = dict(zip(work, await pipe.execute(), strict=True))
+                    queue_script(pipe, store.scripts.purge, keys, args)
+
+            results = dict(zip(work, await run_pipeline(store.client, store.scripts.all(), fill), strict=True))
             for bucket, (removed, _malformed) in results.items():
                 purged += removed
                 offsets[bucket] += len(work[bucket]) if dry_run else len(work[bucket]) - removed

@@ -33,6 +33,7 @@ from lkpersist.models import (
     validate_identity,
 )
 from lkpersist.stores import _redis_listing, _redis_lua
+from lkpersist.stores._redis_encrypt import ANY_FORM, readable_args
 from lkpersist.stores._redis_errors import translated
 from lkpersist.stores._redis_keys import DEFAULT_PREFIX, KeyLayout
 from lkpersist.stores._redis_records import encode_json_value, frame_turn, session_from_reply, turn_from_frame
@@ -76,6 +77,10 @@ class RedisScripts:
         }
         return cls(**{name: client.register_script(source) for name, source in sources.items()})
 
+    def all(self) -> tuple[AsyncScript, ...]:
+        """Every script, to load them all at once (a server answered NOSCRIPT to a pipeline)."""
+        return tuple(getattr(self, name) for name in self.__dataclass_fields__)
+
 
 class RedisStore(SessionStore):
     """Sessions in Redis through redis-py's asyncio client (responses stay bytes; we decode)."""
@@ -90,6 +95,7 @@ class RedisStore(SessionStore):
         self.scripts = RedisScripts.register(client)
         self._grace_ms = b"%d" % to_ms(NATIVE_TTL_GRACE)
         self._policy_cache: tuple[object, tuple[bytes, ...]] = (None, ())
+        self._readable_cache: tuple[object, tuple[bytes, bytes]] = (None, ANY_FORM)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisStore:
@@ -126,6 +132,12 @@ class RedisStore(SessionStore):
             self._policy_cache = (policy, tuple(b"%d" % value for value in (*args, *tail)))
         return self._policy_cache[1]
 
+    def _readable_args(self) -> tuple[bytes, bytes]:
+        """What the codec can decode, for the scripts that refuse unreadable sessions before writing."""
+        if self._readable_cache[0] is not self.codec:
+            self._readable_cache = (self.codec, readable_args(self.codec))
+        return self._readable_cache[1]
+
     def _session(self, identity: str, reply: Any) -> Session:
         session = session_from_reply(identity, reply, self.codec)
         if session is None:  # the scripts only return a reply with a session in it
@@ -135,12 +147,12 @@ class RedisStore(SessionStore):
     # --- lifecycle ---------------------------------------------------------------------------------
 
     async def connect(self, identity: str) -> ConnectResult:
-        reply = await self._run(self.scripts.connect, identity, *self._policy_args())
+        reply = await self._run(self.scripts.connect, identity, *self._policy_args(), *self._readable_args())
         session = self._session(identity, reply[2:])
         return ConnectResult(session=session, returning=reply[0] == 1, was_connected=reply[1] == 1)
 
     async def disconnect(self, identity: str) -> Session | None:
-        reply = await self._run(self.scripts.disconnect, identity)
+        reply = await self._run(self.scripts.disconnect, identity, *self._readable_args())
         return None if reply is None else self._session(identity, reply)
 
     async def heartbeat(self, identity: str) -> bool:
@@ -166,6 +178,7 @@ class RedisStore(SessionStore):
         context: dict[str, Any] | None = None,
     ) -> Session:
         args: list[Any] = ["0", ""] if language is None else ["1", self.codec.encode(language)]
+        args += self._readable_args()
         for keys_index, changes in ((2, metadata), (3, context)):
             for key, value in (changes or {}).items():
                 encoded = "" if value is None else encode_json_value(self.codec, value)
