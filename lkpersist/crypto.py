@@ -29,6 +29,7 @@ import hmac
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
@@ -185,12 +186,12 @@ class FernetCodec:
     def decode(self, stored: str) -> str:
         if not is_encrypted_form(stored):
             if self.strict:
-                raise DecryptionError("value is not encrypted and strict encryption is on")
+                raise DecryptionError(unreadable_reason(None))
             return stored
         kid, token = _split(stored)
         fernet = self._fernets.get(kid)
         if fernet is None:
-            raise DecryptionError(f"value was encrypted with key id {kid}, which is not among the configured keys")
+            raise DecryptionError(unreadable_reason(kid))
         try:
             return fernet.decrypt(token.encode("ascii")).decode("utf-8")
         except (InvalidToken, UnicodeError, ValueError) as exc:
@@ -236,6 +237,39 @@ class FernetCodec:
         return IdentityHasher(separate) if separate else IdentityHasher.from_encryption_key(self._first_key)
 
 
+@dataclass(frozen=True)
+class ReadableForms:
+    """Which stored forms a codec can decode, judged from the ``enc:v1:<kid>:`` header alone.
+
+    A backend that must refuse *before* writing (Redis connect runs its Lua mutation and decodes the
+    reply afterwards) checks stored values against this, without decrypting anything.
+    """
+
+    plaintext: bool
+    key_ids: tuple[str, ...]
+
+
+def readable_forms(codec: ValueCodec) -> ReadableForms | None:
+    """What ``codec`` can read; None for a codec that does not encrypt and reads anything as text."""
+    if isinstance(codec, FernetCodec):
+        return ReadableForms(plaintext=not codec.strict, key_ids=codec.key_ids)
+    if isinstance(codec, PlainGuardCodec):
+        return ReadableForms(plaintext=True, key_ids=())
+    return None
+
+
+def unreadable_reason(kid: str | None, *, keys_configured: bool = True) -> str:
+    """The one wording of "this stored value cannot be read", by what its header says.
+
+    ``kid`` is the key id from the header, or None for a plaintext value met by a strict codec.
+    """
+    if kid is None:
+        return "value is not encrypted and strict encryption is on"
+    if not keys_configured:
+        return f"value is encrypted but no encryption key is configured (set {ENV_KEYS} or a key file)"
+    return f"value was encrypted with key id {kid}, which is not among the configured keys"
+
+
 def _split(stored: str) -> tuple[str, str]:
     """``(kid, token)`` of an encrypted-form value; a malformed one is a DecryptionError."""
     parts = stored.split(":", 3)
@@ -258,7 +292,7 @@ class PlainGuardCodec:
 
     def decode(self, stored: str) -> str:
         if is_encrypted_form(stored):
-            raise DecryptionError(f"value is encrypted but no encryption key is configured (set {ENV_KEYS})")
+            raise DecryptionError(unreadable_reason("", keys_configured=False))
         return stored
 
 
@@ -329,6 +363,7 @@ __all__ = [
     "FernetCodec",
     "IdentityHasher",
     "PlainGuardCodec",
+    "ReadableForms",
     "codec_from_env",
     "generate_key",
     "is_encrypted_form",
@@ -336,5 +371,7 @@ __all__ = [
     "keys_from_env",
     "parse_keys",
     "read_key_file",
+    "readable_forms",
     "strict_from_env",
+    "unreadable_reason",
 ]

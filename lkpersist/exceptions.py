@@ -62,7 +62,20 @@ class CorruptRecordError(StoreError):
 
 
 class DecryptionError(StoreError):
-    """A record cannot be decrypted with the configured keys (wrong key, missing key, tampered data)."""
+    """A record cannot be decrypted with the configured keys (wrong key, missing key, tampered data).
+
+    The codec raises it without an identity (it sees one value); each backend re-raises it at its
+    decode step with :meth:`naming`, so the message names the session. Never a key or a plaintext.
+    """
+
+    def __init__(self, reason: str, identity: str | None = None) -> None:
+        self.reason = reason
+        self.identity = identity
+        super().__init__(reason if identity is None else f"cannot decrypt session {identity!r}: {reason}")
+
+    def naming(self, identity: str) -> DecryptionError:
+        """This error naming ``identity`` (itself when it already names one)."""
+        return self if self.identity is not None else DecryptionError(self.reason, identity)
 
 
 class SessionNotFoundError(LkPersistError, KeyError):

@@ -51,13 +51,22 @@ def root(
             show_envvar=True,
         ),
     ] = None,
+    key_file: Annotated[
+        str | None,
+        typer.Option(
+            "--key-file",
+            envvar="LKPERSIST_ENCRYPTION_KEY_FILE",
+            help="Encryption keys, one per line, the encrypting key first (instead of LKPERSIST_ENCRYPTION_KEYS).",
+            show_envvar=True,
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
     """Session persistence for LiveKit voice agents."""
-    ctx.obj = CLIState(store_url=store)
+    ctx.obj = CLIState(store_url=store, key_file=key_file)
 
 
 def main() -> None:

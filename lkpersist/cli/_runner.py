@@ -10,6 +10,7 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 
+from lkpersist.crypto import codec_from_env
 from lkpersist.exceptions import LkPersistError
 from lkpersist.stores import open_store
 from lkpersist.stores.base import SessionStore
@@ -24,6 +25,7 @@ class CLIState:
     """What the root callback hands to sub-commands."""
 
     store_url: str | None = None
+    key_file: str | None = None
 
 
 def store_url_of(ctx: typer.Context) -> str | None:
@@ -43,6 +45,9 @@ def run_with_store(
     """Open the configured store, run ``work`` on it, close it; LkPersistError becomes exit 1/2/3."""
 
     async def _run() -> T:
+        state = ctx.find_root().obj
+        if isinstance(state, CLIState) and state.key_file and "codec" not in store_options:
+            store_options["codec"] = codec_from_env(key_file=state.key_file)
         store = open_store(store_url_of(ctx), **store_options)
         try:
             return await work(store)

@@ -43,9 +43,15 @@ def resolve_store_url(explicit: str | None = None) -> str:
 def open_store(url: str | None = None, **options: Any) -> SessionStore:
     """Return a store for ``url`` (see the module table). ``options``: clock, ttl_policy, max_turns, ...
 
-    Connecting is lazy: an unreachable server surfaces as StoreUnavailableError on first use.
+    Connecting is lazy: an unreachable server surfaces as StoreUnavailableError on first use. Without a
+    ``codec`` option the encryption configuration decides (:func:`lkpersist.crypto.codec_from_env`):
+    Fernet when keys are configured, else plaintext that refuses to show encrypted values as text.
     """
     url = resolve_store_url(url)
+    if "codec" not in options:
+        from lkpersist.crypto import codec_from_env
+
+        options["codec"] = codec_from_env()
     scheme = _scheme_of(url)
     if scheme == "memory":
         from lkpersist.stores.memory import MemoryStore

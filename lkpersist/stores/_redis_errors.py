@@ -21,7 +21,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from lkpersist.exceptions import CorruptRecordError, LkPersistError, StoreError, StoreUnavailableError
-from lkpersist.stores._redis_lua import CORRUPT_MARKER
+from lkpersist.stores._redis_encrypt import unreadable_error
+from lkpersist.stores._redis_lua import CORRUPT_MARKER, UNREADABLE_MARKER
 
 _CREDENTIAL_REPLIES = ("NOAUTH", "WRONGPASS", "NOPERM", "invalid password", "invalid username")
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, AuthenticationError, NoPermissionError, BusyLoadingError)
@@ -30,6 +31,8 @@ _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, AuthenticationError, No
 def translate(exc: BaseException, where: str, identity: str | None = None) -> LkPersistError:
     """The lkpersist error for a redis-py failure while working on ``identity`` (if any)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, ResponseError) and UNREADABLE_MARKER in text:
+        return unreadable_error(text, identity)
     if isinstance(exc, ResponseError) and ("WRONGTYPE" in text or CORRUPT_MARKER in text):
         reason = "a key holds the wrong type" if "WRONGTYPE" in text else "malformed session record"
         return CorruptRecordError(identity or "<unknown>", reason)

@@ -9,12 +9,14 @@ re-encodes a JSON or codec-encoded value (Lua's cjson is lossy). The rules are t
 ``lkpersist.models`` (connect_transition and friends), restated here because they must run in Redis.
 Session hash fields: j joined_at, l last_seen, r reconnect_count, c connected (0/1), e expires_at
 (absent while connected), t ttl, d disconnect_count, g greeted_epoch, v schema, L language (encoded).
-A malformed hash raises an ``LKPCORRUPT`` error; a key of the wrong type raises Redis' ``WRONGTYPE``.
+A malformed hash raises an ``LKPCORRUPT`` error; a key of the wrong type raises Redis' ``WRONGTYPE``;
+a session the client could not decode, ``LKPUNREADABLE <key id|plaintext|damaged|nokey>`` (nothing written).
 """
 
 from __future__ import annotations
 
 CORRUPT_MARKER = "LKPCORRUPT"
+UNREADABLE_MARKER = "LKPUNREADABLE"
 
 _PRELUDE = """
 local member, now, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -51,6 +53,29 @@ local function expire(first, last, dl)
   for i = first, last do redis.call('PEXPIRE', KEYS[i], ttl) end
 end
 
+-- Refuse, before anything is written, a session whose personal values (s.L, the metadata hash m and
+-- context hash x, flat) this client could not decode: encrypted under a key id not in the comma-separated
+-- `kids`, or plaintext when `plain_ok` is '0'; '*' accepts everything (a codec that does not encrypt).
+-- Only the `enc:v1:<kid>:` header is read: nothing is decrypted here (see crypto.readable_forms).
+local function check_readable(plain_ok, kids, s, m, x)
+  if plain_ok == '*' then return end
+  local known = ',' .. kids .. ','
+  local function check(value)
+    if string.match(value, '^enc:v%d+:') then
+      local kid = string.match(value, '^enc:v1:(%x%x%x%x%x%x%x%x):')
+      if kids == '' then error({err = 'LKPUNREADABLE nokey'}) end
+      if not kid or not string.find(known, ',' .. kid .. ',', 1, true) then
+        error({err = 'LKPUNREADABLE ' .. (kid or 'damaged')})
+      end
+    elseif plain_ok ~= '1' then
+      error({err = 'LKPUNREADABLE plaintext'})
+    end
+  end
+  if s.L then check(s.L) end
+  for i = 2, #m, 2 do check(m[i]) end
+  for i = 2, #x, 2 do check(x[i]) end
+end
+
 local function reindex(last_seen, dl)
   redis.call('ZADD', KEYS[6], int(last_seen), member)
   redis.call('ZADD', KEYS[7], int(dl), member)
@@ -59,8 +84,9 @@ end
 """
 
 # connect. ARGV[4..6] ttl ms for first / returning / frequent, ARGV[7] frequent_after, ARGV[8] schema,
-# ARGV[9] presence timeout ms (a connected session not refreshed that long counts as having left).
-# Returns {returning 0/1, was_connected 0/1, session flat, metadata flat, context flat}.
+# ARGV[9] presence timeout ms (a connected session not refreshed that long counts as having left),
+# ARGV[10..11] what the client can decode (check_readable: a returning session it could not read is
+# refused before it is touched). Returns {returning 0/1, was_connected 0/1, session flat, metadata flat, context flat}.
 CONNECT = _PRELUDE + """
 local function ttl_for(count)
   if count <= 0 then return tonumber(ARGV[4]) end
@@ -69,11 +95,14 @@ local function ttl_for(count)
 end
 local s = load()
 local returning, was_connected, ttl = 0, 0, ttl_for(0)
+local m, x = {}, {}
 if s == nil or now >= deadline(s) then
   redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
   redis.call('HSET', KEYS[1], 'j', int(now), 'l', int(now), 'r', '0', 'c', '1', 't', int(ttl),
     'd', '0', 'g', '-1', 'v', ARGV[8])
 else
+  m, x = redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])
+  check_readable(ARGV[10], ARGV[11], s, m, x)
   returning = 1
   ttl = ttl_for(s.r + 1)
   if s.c == '1' and now - s.l >= tonumber(ARGV[9]) then
@@ -85,18 +114,20 @@ else
   if s.e then redis.call('HDEL', KEYS[1], 'e') end
 end
 reindex(now, now + ttl)
-return {returning, was_connected, redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]),
-  redis.call('HGETALL', KEYS[3])}
+return {returning, was_connected, redis.call('HGETALL', KEYS[1]), m, x}
 """
 
-# disconnect. Returns nil when there is no live session, else {session, metadata, context} flat.
+# disconnect. ARGV[4..5] what the client can decode (check_readable). Returns nil when there is no
+# live session, else {session, metadata, context} flat.
 DISCONNECT = _PRELUDE + """
 local s = live()
 if not s then return false end
+local m, x = redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])
+check_readable(ARGV[4], ARGV[5], s, m, x)
 local expires = now + s.t
 redis.call('HSET', KEYS[1], 'c', '0', 'l', int(now), 'e', int(expires), 'd', int(s.d + 1))
 reindex(now, expires)
-return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])}
+return {redis.call('HGETALL', KEYS[1]), m, x}
 """
 
 # heartbeat. Returns 1, or 0 when there is no live session.
@@ -117,14 +148,16 @@ redis.call('HSET', KEYS[1], 'g', int(s.d))
 return 1
 """
 
-# update. ARGV[4] '1' to set language to ARGV[5]; then quads from ARGV[6]: KEYS index (2 metadata,
-# 3 context), op ('s' set / 'd' delete), field, encoded value. Returns nil when not live, else the
-# {session, metadata, context} flat after the merge.
+# update. ARGV[4] '1' to set language to ARGV[5]; ARGV[6..7] what the client can decode
+# (check_readable); then quads from ARGV[8]: KEYS index (2 metadata, 3 context), op ('s' set /
+# 'd' delete), field, encoded value. Returns nil when not live, else the {session, metadata, context}
+# flat after the merge.
 UPDATE = _PRELUDE + """
 local s = live()
 if not s then return false end
+check_readable(ARGV[6], ARGV[7], s, redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3]))
 if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'L', ARGV[5]) end
-for i = 6, #ARGV, 4 do
+for i = 8, #ARGV, 4 do
   local key = KEYS[tonumber(ARGV[i])]
   if ARGV[i + 1] == 's' then redis.call('HSET', key, ARGV[i + 2], ARGV[i + 3])
   else redis.call('HDEL', key, ARGV[i + 2]) end

@@ -13,7 +13,7 @@ from typing import Any
 
 from lkpersist.clock import from_ms
 from lkpersist.codec import ValueCodec
-from lkpersist.exceptions import CorruptRecordError, InvalidInputError
+from lkpersist.exceptions import CorruptRecordError, DecryptionError, InvalidInputError
 from lkpersist.models import SCHEMA_VERSION, Session, Turn
 
 Flat = Sequence[bytes]
@@ -41,6 +41,8 @@ def session_from_reply(identity: str, reply: Sequence[Flat], codec: ValueCodec) 
         return None
     try:
         return _session(identity, fields, _json_hash(metadata, codec), _json_hash(context, codec), codec)
+    except DecryptionError as exc:
+        raise exc.naming(identity) from exc
     except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
         raise CorruptRecordError(identity, f"undecodable session data ({type(exc).__name__}: {exc})") from exc
 
@@ -85,5 +87,7 @@ def turn_from_frame(identity: str, frame: bytes, codec: ValueCodec) -> Turn:
         head, _, rest = frame.partition(b":")
         payload = rest if head == b"-" else rest[int(head):]
         return Turn.from_dict(json.loads(codec.decode(payload.decode("utf-8"))))
+    except DecryptionError as exc:
+        raise exc.naming(identity) from exc
     except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
         raise CorruptRecordError(identity, f"undecodable turn ({type(exc).__name__}: {exc})") from exc

@@ -13,7 +13,7 @@ from typing import Any
 
 from lkpersist.clock import from_ms, to_ms
 from lkpersist.codec import ValueCodec
-from lkpersist.exceptions import CorruptRecordError
+from lkpersist.exceptions import CorruptRecordError, DecryptionError
 from lkpersist.models import Session, Turn
 
 # Row layout shared by every SELECT of a session: the operational part, then (optionally) the personal.
@@ -98,6 +98,8 @@ def session_from_row(row: Row, codec: ValueCodec, *, personal: bool = True) -> S
             session.language = None if row[11] is None else _decoded(row[11], codec)
             session.metadata = _object(_decoded(row[12], codec))
             session.context = _object(_decoded(row[13], codec))
+    except DecryptionError as exc:
+        raise exc.naming(identity) from exc
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise CorruptRecordError(identity, f"undecodable session data ({type(exc).__name__}: {exc})") from exc
     return session
@@ -113,6 +115,8 @@ def turn_from_payload(identity: str, payload: Any, codec: ValueCodec) -> Turn:
         if not isinstance(data, dict):
             raise TypeError(f"expected an object, got {type(data).__name__}")
         return Turn.from_dict(data)
+    except DecryptionError as exc:
+        raise exc.naming(identity) from exc
     except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
         raise CorruptRecordError(identity, f"undecodable turn ({type(exc).__name__}: {exc})") from exc
 

@@ -156,17 +156,23 @@ async def test_memory_store_accepts_the_codec(clock: VirtualClock) -> None:
         assert (await store.require(IDENTITY)).language == LANGUAGE
 
 
-async def test_failed_decryption_modifies_nothing(
-    opened: str, clock: VirtualClock, request: pytest.FixtureRequest
-) -> None:
-    """A wrong key is an error, and the error leaves the store as it was (issue 5: "nothing modified")."""
-    if opened.startswith("redis"):
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="Redis connect runs its Lua mutation before decoding the reply (reported to lead)"
-        ))
-    raw_before = sorted(_raw_values(opened))
-    async with open_store(opened, clock=clock, codec=FernetCodec([OTHER_KEY])) as store:
-        for attempt in (store.connect, store.get, store.recent_turns):
-            with pytest.raises(DecryptionError):
+@pytest.mark.parametrize("codec_name", ["wrong key", "no key", "strict, plaintext stored"])
+async def test_failed_decryption_modifies_nothing(opened: str, clock: VirtualClock, codec_name: str) -> None:
+    """A wrong key is an error naming the session, and the error leaves the store as it was (issue 5:
+    "nothing modified"): on Redis the scripts check key ids before writing, in the same round trip."""
+    url = opened
+    codec: ValueCodec = FernetCodec([OTHER_KEY]) if codec_name == "wrong key" else codec_from_env({})
+    if codec_name.startswith("strict"):
+        url = opened.replace("sessions.db", "plain.db")
+        if url.startswith("redis"):
+            url += "-plain"
+        await _write_session(url, clock, PLAIN)
+        codec = FernetCodec([KEY], strict=True)
+    raw_before = sorted(_raw_values(url))
+    async with open_store(url, clock=clock, codec=codec) as store:
+        attempts = (store.connect, store.disconnect, store.get, store.recent_turns,
+                    lambda identity: store.update(identity, metadata={"new": "value"}))
+        for attempt in attempts:
+            with pytest.raises(DecryptionError, match=f"cannot decrypt session '{IDENTITY}': "):
                 await attempt(IDENTITY)
-    assert sorted(_raw_values(opened)) == raw_before
+    assert sorted(_raw_values(url)) == raw_before
