@@ -14,6 +14,7 @@ by the next purge; until then ``count("all")`` and ``count("expired")`` include 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,7 @@ from lkpersist.stores._redis_errors import translated
 from lkpersist.stores._redis_keys import DEFAULT_PREFIX, KeyLayout
 from lkpersist.stores._redis_records import encode_json_value, frame_turn, session_from_reply, turn_from_frame
 from lkpersist.stores._redis_url import build_client, parse_redis_url
+from lkpersist.stores._redis_wait import DEFAULT_WAIT_TIMEOUT_MS, ReplicaWait
 from lkpersist.stores.base import DEFAULT_PAGE_SIZE, SessionStore, check_limit
 
 NATIVE_TTL_GRACE = 3600.0
@@ -87,12 +89,17 @@ class RedisStore(SessionStore):
 
     scheme = "redis"
 
-    def __init__(self, client: Any, *, prefix: str = DEFAULT_PREFIX, display_url: str = "redis://", **options: Any):
+    def __init__(
+        self, client: Any, *, prefix: str = DEFAULT_PREFIX, display_url: str = "redis://",
+        replica_wait: ReplicaWait | None = None, **options: Any,
+    ):
         super().__init__(**options)
         self.client = client
+        self.replica_wait = replica_wait
         self.keys = KeyLayout(prefix)
         self.display_url = display_url
         self.scripts = RedisScripts.register(client)
+        self._reads = frozenset((self.scripts.read.sha, self.scripts.recent_turns.sha))
         self._grace_ms = b"%d" % to_ms(NATIVE_TTL_GRACE)
         self._policy_cache: tuple[object, tuple[bytes, ...]] = (None, ())
         self._readable_cache: tuple[object, tuple[bytes, bytes]] = (None, ANY_FORM)
@@ -108,7 +115,10 @@ class RedisStore(SessionStore):
         if prefix is not None and target.prefix is not None and prefix != target.prefix:
             raise InvalidInputError(f"two different key prefixes given: {prefix!r} and ?prefix={target.prefix!r}")
         prefix = prefix or target.prefix or DEFAULT_PREFIX
-        return cls(build_client(target), prefix=prefix, display_url=redacted, **options)
+        wait = None
+        if "wait_replicas" in target.options:
+            wait = ReplicaWait(target.options["wait_replicas"], target.options.get("wait_timeout_ms", DEFAULT_WAIT_TIMEOUT_MS))
+        return cls(build_client(target), prefix=prefix, display_url=redacted, replica_wait=wait, **options)
 
     # --- the one way a per-identity script runs ----------------------------------------------------
 
@@ -118,10 +128,15 @@ class RedisStore(SessionStore):
         argv = (member, b"%d" % to_ms(self.now()), self._grace_ms, *args)
         with translated(self.display_url, identity):
             try:
-                return await self.client.evalsha(script.sha, len(keys), *keys, *argv)
+                return await self._evalsha(script.sha, keys, argv)
             except NoScriptError:  # a restarted or flushed server: load it and run again
                 await self.client.script_load(script.script)
-                return await self.client.evalsha(script.sha, len(keys), *keys, *argv)
+                return await self._evalsha(script.sha, keys, argv)
+
+    def _evalsha(self, sha: str, keys: tuple[bytes, ...], argv: tuple[Any, ...]) -> Awaitable[Any]:
+        if self.replica_wait is None or sha in self._reads:
+            return self.client.evalsha(sha, len(keys), *keys, *argv)  # type: ignore[no-any-return]
+        return self.replica_wait.evalsha(self.client, sha, keys, argv)
 
     def _policy_args(self) -> tuple[bytes, ...]:
         """The TTL policy as script arguments, computed again only when the policy object changes."""
