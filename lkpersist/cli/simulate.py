@@ -1,4 +1,6 @@
 """``lkpersist simulate reconnect``: watch the agent recognise a returning participant, with no server.
+``lkpersist simulate load``: many participants against the configured store (see :mod:`lkpersist.load`;
+exit 1 when the consistency check fails).
 
 The command parses, runs :func:`lkpersist.simulate.simulate_reconnect` on the configured store with a
 virtual clock, and renders the report. livekit is imported only when the command runs.
@@ -17,13 +19,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lkpersist.cli._runner import fail, run_with_store, store_url_of
+from lkpersist.cli._load_view import load_progress, render_load
+from lkpersist.cli._runner import err_console, fail, run_with_store, store_url_of
 from lkpersist.clock import VirtualClock
 from lkpersist.durations import format_duration, parse_duration
 from lkpersist.exceptions import InvalidInputError
 from lkpersist.stores import redact_url, resolve_store_url
 
 if TYPE_CHECKING:
+    from lkpersist.load import LoadReport
     from lkpersist.simulate import SimulationReport
     from lkpersist.stores.base import SessionStore
 
@@ -95,6 +99,45 @@ def _render(report: SimulationReport, store: str) -> None:
         console.print(f" {mark} {escape(check.name)}: {escape(check.detail)}")
     verdict = "[bold green]PASS[/]" if report.ok else "[bold red]FAIL[/]"
     console.print(f"verdict: {verdict} — {escape('; '.join(report.outcomes))}")
+
+
+@app.command("load")
+def load(
+    ctx: typer.Context,
+    identities: Annotated[int, typer.Option("--identities", min=1, help="Simulated participants.")] = 1000,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Participants active at once.")] = 64,
+    duration: Annotated[
+        str | None, typer.Option("--duration", help="Run this long (90s, 5m); or give --operations.")
+    ] = None,
+    operations: Annotated[
+        int | None, typer.Option("--operations", min=1, help="Run this many store operations; or --duration.")
+    ] = None,
+    turns: Annotated[int, typer.Option("--turns", min=0, max=50, help="Turns added per visit.")] = 2,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the run's sessions instead of deleting them.")] = False,
+    output: Annotated[Output, typer.Option("--output", "-o", help="table (rich) or json.")] = Output.table,
+) -> None:
+    """Participants connect, talk, leave and return; print throughput, latency, errors and a consistency check."""
+    from lkpersist.load import LOAD_TTL_POLICY, LoadPlan, run_load
+
+    if (duration is None) == (operations is None):
+        fail("give exactly one of --duration or --operations", 2)
+    try:
+        seconds = None if duration is None else parse_duration(duration)
+        plan = LoadPlan(identities, concurrency, seconds, operations, turns_per_visit=turns, keep=keep)
+    except InvalidInputError as exc:
+        fail(str(exc), 2)
+
+    async def work(store: SessionStore) -> LoadReport:
+        with load_progress(plan, enabled=output is Output.table and err_console.is_terminal) as progress:
+            return await run_load(store, plan, progress)
+
+    report = run_with_store(ctx, work, ttl_policy=LOAD_TTL_POLICY)
+    store = redact_url(resolve_store_url(store_url_of(ctx)))
+    if output is Output.json:
+        typer.echo(json.dumps({"store": store, **report.to_dict()}, ensure_ascii=False, indent=2))
+    else:
+        render_load(report, store)
+    raise typer.Exit(0 if report.consistent else 1)
 
 
 __all__ = ["app"]
