@@ -8,71 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from lkpersist.cli import app
-from lkpersist.codec import PLAIN
-from lkpersist.crypto import FernetCodec, generate_key, is_encrypted_form, key_id
+from lkpersist.crypto import FernetCodec, is_encrypted_form, key_id
 from lkpersist.encryption import encryption_status, migrate
-from lkpersist.models import Turn
 from lkpersist.stores import open_store
 from lkpersist.stores._migrate import stored_values
-from tests.conftest import store_url_for
 from tests.security._raw import raw_values
-
-KEY, NEW_KEY = generate_key(), generate_key()
-SESSIONS = 7
-TURNS = 4
-
-
-def person(n: int) -> dict[str, Any]:
-    """Session ``n``'s personal data: every value is unique so a leak names its source."""
-    return {
-        "identity": f"caller-{n}",
-        "language": f"lang-secret-{n}",
-        "metadata": {"email": f"person{n}@private.example", "plan": f"plan-secret-{n}"},
-        "context": {"summary": f"discussed diagnosis number {n}"},
-        "turns": [f"turn {t} of caller {n}: my card ends in {n}{t}{n}{t}" for t in range(TURNS)],
-    }
-
-
-def plaintexts() -> list[str]:
-    texts = []
-    for n in range(SESSIONS):
-        data = person(n)
-        texts += [data["language"], *data["metadata"].values(), data["context"]["summary"], *data["turns"]]
-    return texts
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return store_url_for(str(request.param), tmp_path, request)
-
-
-async def write_plain(url: str, sessions: range = range(SESSIONS)) -> None:
-    async with open_store(url, codec=PLAIN) as store:
-        for n in sessions:
-            data = person(n)
-            await store.connect(data["identity"])
-            await store.update(data["identity"], language=data["language"], metadata=data["metadata"],
-                               context=data["context"])
-            for t, text in enumerate(data["turns"]):
-                await store.append_turn(data["identity"], Turn("user", text, 1.0 + t, item_id=f"i{t}"))
-
-
-@pytest.fixture
-def plain_store(url: str) -> str:
-    asyncio.run(write_plain(url))
-    return url
-
-
-def cli(url: str, *args: str, keys: list[str] | None = None) -> Result:
-    env = {"LKPERSIST_ENCRYPTION_KEYS": ",".join(keys) if keys else ""}
-    return CliRunner().invoke(app, ["--store", url, *args], env=env)
+from tests.security._sessions import KEY, NEW_KEY, SESSIONS, TURNS, cli, person, plaintexts
 
 
 def leaks(url: str) -> list[str]:
