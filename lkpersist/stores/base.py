@@ -29,6 +29,7 @@ from lkpersist.models import (
     Turn,
     validate_identity,
 )
+from lkpersist.stores._reconcile import OfflineDelta
 from lkpersist.ttl import DEFAULT_TTL_POLICY, TTLPolicy
 
 DEFAULT_PAGE_SIZE = 500
@@ -105,6 +106,10 @@ class SessionStore(ABC):
     @abstractmethod
     async def recent_turns(self, identity: str, limit: int | None = None) -> list[Turn]:
         """Return the newest turns of a live session, oldest first."""
+
+    @abstractmethod
+    async def apply_offline(self, delta: OfflineDelta) -> Session | None:
+        """Atomically merge what happened to one identity while this store was unreachable; see _reconcile."""
 
     # --- listing and housekeeping ------------------------------------------------------------------
 

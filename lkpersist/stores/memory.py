@@ -25,6 +25,7 @@ from lkpersist.models import (
     merge_update,
     validate_identity,
 )
+from lkpersist.stores._reconcile import OfflineDelta, reconcile
 from lkpersist.stores.base import (
     DEFAULT_PAGE_SIZE,
     SessionStore,
@@ -125,13 +126,9 @@ class MemoryStore(SessionStore):
             if self._live(identity) is None:
                 raise SessionNotFoundError(identity)
             turns = self._turns.setdefault(identity, OrderedDict())
-            key = turn.item_id
-            if key is None:
-                self._anonymous_turns += 1
-                key = f"\0anon{self._anonymous_turns}"
-            elif key in turns:
+            if turn.item_id in turns:
                 return False
-            turns[key] = turn
+            turns[self._turn_key(turn)] = turn
             while len(turns) > self.max_turns:
                 turns.popitem(last=False)
             return True
@@ -142,6 +139,28 @@ class MemoryStore(SessionStore):
             return []
         turns = list(self._turns.get(identity, {}).values())
         return turns if limit is None else turns[-check_limit(limit):]
+
+    async def apply_offline(self, delta: OfflineDelta) -> Session | None:
+        identity = validate_identity(delta.identity)
+        async with self._lock:
+            stored_turns = list(self._turns.get(identity, {}).values())
+            result = reconcile(
+                self._sessions.get(identity), stored_turns, delta, self.now(), self.ttl_policy, self.max_turns
+            )
+            if result.session is None:
+                self._sessions.pop(identity, None)
+                self._turns.pop(identity, None)
+                return None
+            self._sessions[identity] = result.session
+            self._turns[identity] = OrderedDict((self._turn_key(turn), turn) for turn in result.turns)
+            return Session.from_dict(result.session.to_dict())
+
+    def _turn_key(self, turn: Turn) -> str:
+        """A turn's item id, or a unique key for a turn without one (those are never deduplicated)."""
+        if turn.item_id is not None:
+            return turn.item_id
+        self._anonymous_turns += 1
+        return f"\0anon{self._anonymous_turns}"
 
     async def list_page(
         self, status: Status = "active", limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None

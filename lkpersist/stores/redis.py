@@ -33,7 +33,8 @@ from lkpersist.models import (
     Turn,
     validate_identity,
 )
-from lkpersist.stores import _redis_listing, _redis_lua
+from lkpersist.stores import _reconcile_redis, _redis_listing, _redis_lua
+from lkpersist.stores._reconcile import OfflineDelta
 from lkpersist.stores._redis_encrypt import ANY_FORM, readable_args
 from lkpersist.stores._redis_errors import translated
 from lkpersist.stores._redis_keys import DEFAULT_PREFIX, KeyLayout
@@ -220,6 +221,9 @@ class RedisStore(SessionStore):
         count = 0 if limit is None else check_limit(limit)
         frames = await self._run(self.scripts.recent_turns, identity, count)
         return [turn_from_frame(identity, frame, self.codec) for frame in frames]
+
+    async def apply_offline(self, delta: OfflineDelta) -> Session | None:
+        return await _reconcile_redis.apply_offline(self, delta)
 
     # --- listing and housekeeping ------------------------------------------------------------------
 

@@ -34,6 +34,8 @@ from lkpersist.models import (
     merge_update,
     validate_identity,
 )
+from lkpersist.stores import _reconcile_sqlite
+from lkpersist.stores._reconcile import OfflineDelta
 from lkpersist.stores._sqlite_db import (
     DEFAULT_TIMEOUT,
     Database,
@@ -224,6 +226,10 @@ class SQLiteStore(SessionStore):
         count = -1 if limit is None else check_limit(limit)
         payloads = await self._db.run(_recent_payloads, identity, self._now_ms(), count)
         return [turn_from_payload(identity, payload, self.codec) for payload in reversed(payloads)]
+
+    async def apply_offline(self, delta: OfflineDelta) -> Session | None:
+        validate_identity(delta.identity)
+        return await self._db.run(_reconcile_sqlite.apply_offline, delta, self._now_ms(), self)
 
     # --- listing and housekeeping ------------------------------------------------------------------
 

@@ -1,0 +1,156 @@
+"""``RedisStore.apply_offline``: merge an outage's journal into one identity, atomically, by compare-and-set.
+
+Reconciliation is rare (once per identity after an outage) and its rule (:func:`reconcile`) needs the
+turns' timestamps, which live inside codec-encoded payloads that Lua must never decode. So it runs as an
+optimistic transaction built from two scripts on the identity's keys (one hash slot, so Redis Cluster
+is fine): ``READ_STATE`` returns the record, its turns and a digest of all of it; Python merges; then
+``WRITE_STATE`` replaces the record only if the digest is unchanged, else the merge starts again. The
+per-operation scripts in ``_redis_lua`` are untouched.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from redis.commands.core import AsyncScript
+
+from lkpersist.clock import to_ms
+from lkpersist.codec import ValueCodec
+from lkpersist.exceptions import StoreUnavailableError
+from lkpersist.models import Session
+from lkpersist.stores._reconcile import OfflineDelta, Reconciled, reconcile
+from lkpersist.stores._redis_records import encode_json_value, frame_turn, session_from_reply, turn_from_frame
+
+if TYPE_CHECKING:
+    from lkpersist.stores.redis import RedisStore
+
+MAX_ATTEMPTS = 50
+"""Compare-and-set rounds before giving up; each lost round means another writer changed the identity."""
+
+# A digest of the identity's record, metadata, context (fields sorted: hash order is not stable) and
+# turns, every string length-prefixed so that different states never serialise alike.
+_DIGEST = """
+local function lp(s) return #s .. ':' .. s end
+local function digest()
+  local parts = {}
+  for k = 1, 3 do
+    local flat, fields = redis.call('HGETALL', KEYS[k]), {}
+    for i = 1, #flat, 2 do fields[#fields + 1] = lp(flat[i]) .. lp(flat[i + 1]) end
+    table.sort(fields)
+    parts[#parts + 1] = lp(table.concat(fields))
+  end
+  for _, frame in ipairs(redis.call('LRANGE', KEYS[4], 0, -1)) do parts[#parts + 1] = lp(frame) end
+  return redis.sha1hex(table.concat(parts))
+end
+"""
+
+# read state. KEYS 1..7 as every per-identity script (see _redis_lua); ARGV[1..3] member, now, grace
+# (unused). Returns {digest, session flat, metadata flat, context flat, turn frames oldest first}.
+READ_STATE = _DIGEST + """
+return {digest(), redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]),
+  redis.call('HGETALL', KEYS[3]), redis.call('LRANGE', KEYS[4], 0, -1)}
+"""
+
+# write state. ARGV[1..3] member, now ms, grace ms; ARGV[4] the digest READ_STATE returned; ARGV[5] the
+# new deadline ms ('' to leave no session); ARGV[6] last_seen ms; then five counted sections (a count,
+# then that many strings): session fields flat, metadata flat, context flat, turn frames, item ids.
+# Returns 1 when written, 0 when the state changed since it was read (the caller merges again).
+WRITE_STATE = _DIGEST + """
+local member, now, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+if digest() ~= ARGV[4] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+if ARGV[5] == '' then
+  redis.call('ZREM', KEYS[6], member)
+  redis.call('ZREM', KEYS[7], member)
+  return 1
+end
+local at = 7
+local function section()
+  local n, items = tonumber(ARGV[at]), {}
+  for j = 1, n do items[j] = ARGV[at + j] end
+  at = at + n + 1
+  return items
+end
+local commands = {'HSET', 'HSET', 'HSET', 'RPUSH', 'SADD'}
+for k = 1, 5 do
+  local items = section()
+  if #items > 0 then redis.call(commands[k], KEYS[k], unpack(items)) end
+end
+redis.call('ZADD', KEYS[6], ARGV[6], member)
+redis.call('ZADD', KEYS[7], ARGV[5], member)
+local ttl = string.format('%d', math.max(tonumber(ARGV[5]) - now, 0) + grace)
+for k = 1, 5 do redis.call('PEXPIRE', KEYS[k], ttl) end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class _Scripts:
+    read: AsyncScript
+    write: AsyncScript
+
+
+_registered: weakref.WeakKeyDictionary[Any, _Scripts] = weakref.WeakKeyDictionary()
+
+
+def _scripts(store: RedisStore) -> _Scripts:
+    """The two scripts, registered once per store (EVALSHA; ``_run`` loads them again on NOSCRIPT)."""
+    scripts = _registered.get(store)
+    if scripts is None:
+        scripts = _Scripts(store.client.register_script(READ_STATE), store.client.register_script(WRITE_STATE))
+        _registered[store] = scripts
+    return scripts
+
+
+async def apply_offline(store: RedisStore, delta: OfflineDelta) -> Session | None:
+    """Read, merge, compare-and-set; again from the read whenever another writer got in between."""
+    scripts = _scripts(store)
+    identity = delta.identity
+    for _ in range(MAX_ATTEMPTS):
+        reply = await store._run(scripts.read, identity)
+        stored = session_from_reply(identity, reply[1:4], store.codec)
+        turns = [turn_from_frame(identity, frame, store.codec) for frame in reply[4]]
+        result = reconcile(stored, turns, delta, store.now(), store.ttl_policy, store.max_turns)
+        if await store._run(scripts.write, identity, reply[0], *_write_args(result, store.codec)) == 1:
+            return result.session
+    raise StoreUnavailableError(
+        f"Redis store {store.display_url}: reconciling one identity lost {MAX_ATTEMPTS} races to other writers"
+    )
+
+
+def _write_args(result: Reconciled, codec: ValueCodec) -> list[Any]:
+    session = result.session
+    if session is None:
+        return ["", ""]
+    args: list[Any] = [to_ms(session.deadline), to_ms(session.last_seen)]
+    metadata = [part for key, value in session.metadata.items() for part in (key, encode_json_value(codec, value))]
+    context = [part for key, value in session.context.items() for part in (key, encode_json_value(codec, value))]
+    frames = [frame_turn(turn, codec) for turn in result.turns]
+    item_ids = [turn.item_id for turn in result.turns if turn.item_id is not None]
+    for section in (_session_fields(session, codec), metadata, context, frames, item_ids):
+        args += [len(section), *section]
+    return args
+
+
+def _session_fields(session: Session, codec: ValueCodec) -> list[Any]:
+    """The session hash as the per-operation scripts keep it (field letters: see ``_redis_lua``)."""
+    fields: dict[str, Any] = {
+        "j": to_ms(session.joined_at),
+        "l": to_ms(session.last_seen),
+        "r": session.reconnect_count,
+        "c": "1" if session.connected else "0",
+        "t": to_ms(session.ttl),
+        "d": session.disconnect_count,
+        "g": session.greeted_epoch,
+        "v": session.schema_version,
+    }
+    if not session.connected and session.expires_at is not None:
+        fields["e"] = to_ms(session.expires_at)
+    if session.language is not None:
+        fields["L"] = codec.encode(session.language)
+    return [part for name, value in fields.items() for part in (name, value)]
+
+
+__all__ = ["READ_STATE", "WRITE_STATE", "apply_offline"]
