@@ -1,16 +1,43 @@
-"""``lkpersist encrypt``: keys for encryption at rest.
+"""``lkpersist encrypt``: keys, status, migration and rotation of encryption at rest.
 
-Only ``keygen`` exists so far; ``status``, ``migrate`` and ``rotate`` need per-backend iteration over
-stored values and arrive with them.
+Keys come from ``LKPERSIST_ENCRYPTION_KEYS`` (comma-separated, the encrypting key first) or a key file
+(``--key-file`` / ``LKPERSIST_ENCRYPTION_KEY_FILE``). The work is in :mod:`lkpersist.encryption`; these
+commands parse, call it and render. Exit codes: 0 done; 1 some sessions kept changing and need another
+run; 2 usage (no key); 3 the store is unusable, or a value cannot be decrypted (the line names the session).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import Annotated
+
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from lkpersist.cli._output import SummaryFormat, echo_json, quoted
+from lkpersist.cli._runner import err_console, fail, run_with_store
 from lkpersist.crypto import generate_key
+from lkpersist.encryption import (
+    DEFAULT_PAGE_SIZE,
+    EncryptionStatus,
+    MigrationResult,
+    encryption_status,
+    migrate,
+)
+from lkpersist.stores.base import SessionStore
 
-app = typer.Typer(help="Encryption at rest: keys (status, migrate and rotate come later).", no_args_is_help=True)
+app = typer.Typer(
+    help="Encryption at rest: make keys, see what is encrypted, encrypt a store, rotate keys.",
+    no_args_is_help=True,
+)
+
+OutputOption = Annotated[SummaryFormat, typer.Option("--output", "-o", help="text or json.")]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Count what would be rewritten; write nothing.")]
+BatchOption = Annotated[
+    int, typer.Option("--batch", min=1, help="Sessions read and rewritten per step (bounds memory).")
+]
 
 
 @app.command()
@@ -18,3 +45,98 @@ def keygen() -> None:
     """Print a new random encryption key (Fernet); put it first in LKPERSIST_ENCRYPTION_KEYS to use it."""
     typer.echo(generate_key())
 
+
+@app.command()
+def status(ctx: typer.Context, output: OutputOption = SummaryFormat.text) -> None:
+    """Count stored personal values: plaintext, encrypted per key id, undecryptable (then exit 3)."""
+
+    async def work(store: SessionStore) -> tuple[EncryptionStatus, list[str]]:
+        with _progress(await store.count("all"), "checking") as (advance,):
+            found = await encryption_status(store, progress=advance)
+        return found, list(getattr(store.codec, "key_ids", ()))
+
+    found, key_ids = run_with_store(ctx, work)
+    if output == SummaryFormat.json:
+        echo_json({**found.to_dict(), "configured_key_ids": key_ids})
+    else:
+        _print_status(found, key_ids)
+    if found.undecryptable:
+        names = ", ".join(quoted(name) for name in found.undecryptable_sessions)
+        fail(f"{found.undecryptable} values cannot be decrypted with the configured keys (sessions: {names})", 3)
+
+
+def _print_status(found: EncryptionStatus, key_ids: list[str]) -> None:
+    typer.echo(f"sessions       {found.sessions}")
+    typer.echo(f"values         {found.values}")
+    typer.echo(f"plaintext      {found.plaintext}")
+    for kid, count in sorted(found.encrypted.items(), key=lambda item: -item[1]):
+        role = " (encrypting key)" if key_ids and kid == key_ids[0] else ""
+        typer.echo(f"encrypted      {count}  key id {kid}{role}")
+    typer.echo(f"undecryptable  {found.undecryptable}")
+
+
+@app.command("migrate")
+def migrate_command(
+    ctx: typer.Context,
+    dry_run: DryRunOption = False,
+    batch: BatchOption = DEFAULT_PAGE_SIZE,
+    output: OutputOption = SummaryFormat.text,
+) -> None:
+    """Encrypt every plaintext session value and turn in place, under the first key.
+
+    Safe while agents run; idempotent, so an interrupted run is finished by running it again. Refuses
+    to start (exit 3, naming the session) when any stored value cannot be decrypted with the keys.
+    """
+    _run_migration(ctx, rotate=False, dry_run=dry_run, batch=batch, output=output)
+
+
+@app.command()
+def rotate(
+    ctx: typer.Context,
+    dry_run: DryRunOption = False,
+    batch: BatchOption = DEFAULT_PAGE_SIZE,
+    output: OutputOption = SummaryFormat.text,
+) -> None:
+    """Re-encrypt every value under the first key (plaintext too), so the older keys can be dropped."""
+    _run_migration(ctx, rotate=True, dry_run=dry_run, batch=batch, output=output)
+
+
+def _run_migration(ctx: typer.Context, *, rotate: bool, dry_run: bool, batch: int, output: SummaryFormat) -> None:
+    async def work(store: SessionStore) -> MigrationResult:
+        labels = ("verifying", "rotating" if rotate else "encrypting")
+        with _progress(await store.count("all"), *labels) as (verified, advance):
+            return await migrate(
+                store, rotate=rotate, dry_run=dry_run, page_size=batch, progress=advance, verified=verified
+            )
+
+    result = run_with_store(ctx, work)
+    if output == SummaryFormat.json:
+        echo_json(result.to_dict())
+    else:
+        typer.echo(_summary(result))
+    if result.unfinished:
+        fail(f"{len(result.unfinished)} sessions changed during every attempt; run the command again", 1)
+
+
+def _summary(result: MigrationResult) -> str:
+    verb = ("would re-encrypt" if result.dry_run else "re-encrypted") if result.rotate else (
+        "would encrypt" if result.dry_run else "encrypted"
+    )
+    retried = f" ({result.retried} read again after agents changed them)" if result.retried else ""
+    return f"{verb} {result.rewritten} of {result.values} values in {result.sessions} sessions{retried}"
+
+
+@contextmanager
+def _progress(total: int, *labels: str) -> Iterator[list[Callable[[int], None]]]:
+    """One progress bar per label on stderr when it is a terminal (stdout stays the summary alone)."""
+    bars = Progress(
+        TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err_console, transient=True, disable=not err_console.is_terminal,
+    )
+    tasks = [bars.add_task(label, total=total or None) for label in labels]
+    with bars:
+        yield [partial(_advance, bars, task) for task in tasks]
+
+
+def _advance(bars: Progress, task: TaskID, done: int) -> None:
+    bars.advance(task, done)

@@ -3,6 +3,7 @@
 The lifecycle scripts never decrypt; they compare the ``enc:v1:<kid>:`` header of each stored personal
 value with the key ids the client holds (``check_readable`` in ``_redis_lua``), so a client with a wrong
 or missing key is refused before connect, disconnect or update change anything, in the same round trip.
+The migration hooks that read and rewrite those values raw are in ``_redis_migrate``.
 """
 
 from __future__ import annotations
@@ -35,3 +36,4 @@ def unreadable_error(reply_text: str, identity: str | None) -> DecryptionError:
     else:
         reason = unreadable_reason(word)
     return DecryptionError(reason, identity)
+

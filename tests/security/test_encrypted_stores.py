@@ -6,10 +6,8 @@ The memory backend keeps Python objects, never stored text, so for it only the p
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,6 +19,7 @@ from lkpersist.models import Turn
 from lkpersist.stores import open_store
 from lkpersist.stores.base import SessionStore
 from tests.conftest import store_url_for
+from tests.security._raw import raw_values as _raw_values
 
 KEY, OTHER_KEY = generate_key(), generate_key()
 IDENTITY = "p_integration"
@@ -49,52 +48,6 @@ async def opened(at_rest_url: str, clock: VirtualClock) -> AsyncIterator[str]:
     """The URL of a store holding one encrypted session."""
     await _write_session(at_rest_url, clock, FernetCodec([KEY]))
     yield at_rest_url
-
-
-# --- reading the raw store -----------------------------------------------------------------------
-
-
-def _raw_values(url: str, *, with_files: bool = False) -> Iterator[bytes]:
-    """Every stored value, read behind lkpersist's back (and, for SQLite, every byte on disk)."""
-    if not url.startswith("sqlite"):
-        yield from _raw_redis(url)
-        return
-    path = Path(url.removeprefix("sqlite:///"))
-    yield from _raw_sqlite(path)
-    if with_files:  # the database, its WAL and journal: freed pages may keep old text
-        yield from (file.read_bytes() for file in path.parent.glob(path.name + "*"))
-
-
-def _raw_sqlite(path: Path) -> Iterator[bytes]:
-    connection = sqlite3.connect(path)
-    try:
-        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for table in tables:
-            for row in connection.execute(f'SELECT * FROM "{table}"'):
-                yield from (str(cell).encode() if not isinstance(cell, bytes) else cell for cell in row)
-    finally:
-        connection.close()
-
-
-def _raw_redis(url: str) -> Iterator[bytes]:
-    import redis
-
-    base, _, query = url.partition("?")
-    prefix = dict(part.split("=", 1) for part in query.split("&"))["prefix"]
-    client: Any = redis.Redis.from_url(base)
-    readers: dict[bytes, Callable[[bytes], Iterable[Any]]] = {
-        b"hash": lambda key: [item for pair in client.hgetall(key).items() for item in pair],
-        b"list": lambda key: client.lrange(key, 0, -1),
-        b"set": lambda key: client.smembers(key),
-        b"zset": lambda key: client.zrange(key, 0, -1),
-        b"string": lambda key: [client.get(key) or b""],
-    }
-    try:
-        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-            yield key
-            yield from readers[client.type(key)](key)
-    finally:
-        client.close()
 
 
 def _leaks(url: str) -> list[str]:
