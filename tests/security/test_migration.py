@@ -14,8 +14,9 @@ import pytest
 
 from lkpersist.crypto import FernetCodec, is_encrypted_form, key_id
 from lkpersist.encryption import encryption_status, migrate
+from lkpersist.models import Turn
 from lkpersist.stores import open_store
-from lkpersist.stores._migrate import stored_values
+from lkpersist.stores._migrate import Rewrite, stored_values
 from tests.security._raw import raw_values
 from tests.security._sessions import KEY, NEW_KEY, SESSIONS, TURNS, cli, person, plaintexts
 
@@ -118,3 +119,25 @@ async def test_memory_store_has_nothing_at_rest() -> None:
         await store.connect("someone")
         assert (await encryption_status(store)).values == 0
         assert (await migrate(store)).rewritten == 0
+
+
+async def test_a_stale_rewrite_never_clobbers_what_an_agent_wrote(plain_store: str) -> None:
+    """The compare-and-set itself: values read, then changed by an agent (new language and metadata, a
+    turn appended that trims the oldest and shifts the list), are left as the agent wrote them."""
+    codec = FernetCodec([KEY])
+    identity, data = "caller-0", person(0)
+    async with open_store(plain_store, codec=codec, max_turns=TURNS) as store:
+        access = stored_values(store)
+        (record,) = await access.reread([identity])
+        await store.update(identity, language="changed", metadata={"plan": "changed"})
+        await store.append_turn(identity, Turn("assistant", "appended", 9.0, item_id="new"))
+        stale = [Rewrite(value.ref, value.stored, codec.encode(value.stored)) for value in record.values
+                 if value.stored is not None]
+        (applied,) = await access.rewrite([(identity, stale)])
+        assert 0 < applied < len(stale) - 3
+        session = await store.require(identity)
+        assert session.language == "changed" and session.metadata == {**data["metadata"], "plan": "changed"}
+        assert [turn.text for turn in await store.recent_turns(identity)] == [*data["turns"][1:], "appended"]
+        await migrate(store)
+        assert (await store.require(identity)).context == data["context"]
+    assert leaks(plain_store) == []
