@@ -14,7 +14,6 @@ stored values, and a greeting given during the outage is recorded so that no age
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -133,7 +132,7 @@ def _with_offline_changes(
 
 
 def _merged_turns(stored: list[Turn], offline: list[Turn], max_turns: int) -> list[Turn]:
-    """Both sides' turns, each side's order kept, interleaved by timestamp; newest ``max_turns`` kept.
+    """Both sides' turns in time order (ties: stored first, then in recorded order); newest ``max_turns`` kept.
 
     A turn whose item id (or, without one, whose role, text and timestamp) is already stored is the same
     turn recorded twice, and appears once.
@@ -147,7 +146,7 @@ def _merged_turns(stored: list[Turn], offline: list[Turn], max_turns: int) -> li
         return _anonymous_key(turn) not in known_anonymous
 
     extra = [turn for turn in offline if is_new(turn)]
-    merged = list(heapq.merge(stored, extra, key=lambda turn: turn.timestamp))
+    merged = sorted([*stored, *extra], key=lambda turn: turn.timestamp)
     return merged[-max_turns:]
 
 
