@@ -92,6 +92,7 @@ class _Stats:
     """Latencies per operation kind, errors by kind, and the longest time without any success."""
 
     started: float = field(default_factory=time.perf_counter)
+    started_at: float = field(default_factory=time.time)
     latencies: dict[str, array[float]] = field(default_factory=lambda: {op: array("d") for op in OPERATIONS})
     errors: Counter[str] = field(default_factory=Counter)
     errors_by_operation: Counter[str] = field(default_factory=Counter)
@@ -173,6 +174,7 @@ class LoadReport:
         """The JSON form (``-o json``)."""
         return {
             "run_id": self.plan.run_id,
+            "started_at": round(self.stats.started_at, 3),
             "identities": self.plan.identities,
             "concurrency": self.plan.concurrency,
             "elapsed_s": round(self.elapsed, 3),
@@ -270,6 +272,7 @@ class _Run:
                 pass  # counted by _Stats; the participant simply comes back later
             finally:
                 self.idle.put_nowait(index)
+            await asyncio.sleep(0)  # a store that never suspends (memory://) must not starve the other tasks
 
     async def visit(self, index: int, ledger: _Ledger) -> None:
         identity, timed = self.plan.identity(index), self.stats.timed

@@ -61,6 +61,7 @@ class _Head:
 
 async def count(store: RedisStore, status: Status) -> int:
     check_status(status)
+    await store.ensure_ready()
     now = to_ms(store.now())
     with translated(store.display_url):
         async with store.client.pipeline(transaction=False) as pipe:
@@ -77,6 +78,7 @@ async def count(store: RedisStore, status: Status) -> int:
 
 async def list_page(store: RedisStore, status: Status, limit: int, cursor: str | None) -> Page:
     check_status(status)
+    await store.ensure_ready()
     check_limit(limit)
     start = None
     if cursor is not None:
@@ -190,6 +192,7 @@ def _loaded(store: RedisStore, member: bytes, identity: str | None, replies: Any
 
 
 async def purge(store: RedisStore, *, older_than: float | None, dry_run: bool) -> PurgeResult:
+    await store.ensure_ready()
     now = store.now()
     cutoff = purge_cutoff(now, older_than)
     now_ms = to_ms(now)

@@ -18,6 +18,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
@@ -101,6 +102,7 @@ class RedisStore(SessionStore):
         self.display_url = display_url
         self.scripts = RedisScripts.register(client)
         self._reads = frozenset((self.scripts.read.sha, self.scripts.recent_turns.sha))
+        self._cluster_cold = isinstance(client, RedisCluster)
         self._grace_ms = b"%d" % to_ms(NATIVE_TTL_GRACE)
         self._policy_cache: tuple[object, tuple[bytes, ...]] = (None, ())
         self._readable_cache: tuple[object, tuple[bytes, bytes]] = (None, ANY_FORM)
@@ -123,8 +125,19 @@ class RedisStore(SessionStore):
 
     # --- the one way a per-identity script runs ----------------------------------------------------
 
+    async def ensure_ready(self) -> None:
+        """Initialise a Redis Cluster client before its first use. redis-py's RedisCluster, when many
+        tasks race its lazy first initialisation, can break a connection another task is using (an
+        AttributeError on a None writer); initialising once, up front, avoids that."""
+        if self._cluster_cold:
+            with translated(self.display_url):
+                await self.client.initialize()
+            self._cluster_cold = False
+
     async def _run(self, script: AsyncScript, identity: str, *args: Any) -> Any:
         validate_identity(identity)
+        if self._cluster_cold:
+            await self.ensure_ready()
         member, keys = self.keys.packed_keys_for(identity)
         argv = (member, b"%d" % to_ms(self.now()), self._grace_ms, *args)
         with translated(self.display_url, identity):
