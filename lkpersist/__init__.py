@@ -15,11 +15,12 @@ from lkpersist.exceptions import (
     InvalidInputError,
     InvalidStoreURLError,
     LkPersistError,
+    LockHeldError,
     SessionNotFoundError,
     StoreError,
     StoreUnavailableError,
 )
-from lkpersist.models import ConnectResult, CorruptRecord, Page, PurgeResult, Session, Turn
+from lkpersist.models import ConnectResult, CorruptRecord, Page, PurgeResult, Session, SessionEvent, Turn
 from lkpersist.stores import open_store
 from lkpersist.stores.base import SessionStore
 from lkpersist.ttl import DEFAULT_TTL_POLICY, TTLPolicy
@@ -39,9 +40,11 @@ __all__ = [
     "InvalidInputError",
     "InvalidStoreURLError",
     "LkPersistError",
+    "LockHeldError",
     "Page",
     "PurgeResult",
     "Session",
+    "SessionEvent",
     "SessionNotFoundError",
     "SessionPersistence",
     "SessionStore",

@@ -13,7 +13,8 @@ can catch one type. Backend exceptions (redis, sqlite3) are translated at the st
     │   ├── StoreUnavailableError  unreachable, refused, timed out, wrong credentials
     │   ├── CorruptRecordError     a stored record cannot be decoded; names the record
     │   └── DecryptionError        a record cannot be decrypted with the configured keys
-    └── SessionNotFoundError       the asked-for session does not exist or has expired (CLI exit 1)
+    ├── SessionNotFoundError       the asked-for session does not exist or has expired (CLI exit 1)
+    └── LockHeldError              a named lock is held by someone else (``store.lock``; CLI exit 1)
 
 The CLI maps these to its documented exit codes through :attr:`LkPersistError.exit_code`.
 """
@@ -89,3 +90,13 @@ class SessionNotFoundError(LkPersistError, KeyError):
 
     def __str__(self) -> str:
         return f"session not found: {self.identity!r}"
+
+
+class LockHeldError(LkPersistError):
+    """A named store lock (``store.lock(name, ...)``) is held by someone else and was not freed in time."""
+
+    exit_code = 1
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"lock {name!r} is held by another process")

@@ -182,6 +182,28 @@ class PurgeResult:
     dry_run: bool = False
 
 
+EventKind = Literal["created", "returned", "disconnected", "expired", "purged", "deleted"]
+EVENT_KINDS: tuple[EventKind, ...] = ("created", "returned", "disconnected", "expired", "purged", "deleted")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """Something that happened to a session, as the store publishes it (see :mod:`lkpersist.events`).
+
+    Deliberately small: no conversation text, metadata, context or language ever travels in an event.
+    ``time`` is epoch seconds from the publishing store's clock; ``reconnect_count`` is the session's
+    count at that moment (None when the store no longer knew it, e.g. Redis had already dropped the keys).
+    """
+
+    kind: EventKind
+    identity: str
+    time: float
+    reconnect_count: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "identity": self.identity, "time": self.time, "reconnect_count": self.reconnect_count}
+
+
 # --- lifecycle rules (pure; the one definition of connect / disconnect / heartbeat) -----------------
 
 

@@ -9,6 +9,8 @@ Layout (``P`` is the prefix, ``B`` the identity's bucket, ``ID`` the encoded ide
     P:{bB}:k:ID      set    item ids of the stored turns (idempotent appends)
     P:{bB}:seen      zset   bucket index: ID scored by last_seen ms
     P:{bB}:deadline  zset   bucket index: ID scored by deadline ms
+    P:lock:NAME      hash   a named lock (``store.lock``), NAME in base64url like ID
+    P:events         (pub/sub channel, not a key) session events
 
 ``ID`` is the identity's UTF-8 bytes in unpadded base64url: it can never contain ``{ } * ? [ ] :`` or
 whitespace, so it cannot break the hash tag, a SCAN pattern or an ACL key pattern, and it decodes back
@@ -95,6 +97,15 @@ class KeyLayout:
         encoded = self.encode_identity(identity)
         return encoded, self.keys_for_encoded(encoded)
 
+
+    @property
+    def events_channel(self) -> str:
+        """The pub/sub channel of session events (an ACL user needs ``&<prefix>:events``)."""
+        return f"{self.prefix}:events"
+
+    def lock_key(self, name: str) -> str:
+        """The key of one named lock; the name is encoded like an identity, so any text is safe."""
+        return f"{self.prefix}:lock:{self.encode_identity(name)}"
 
     def record_keys(self, bucket: int, members: list[bytes]) -> list[bytes]:
         """KEYS[1..5] of every member of one bucket, flattened, as bytes (purge sends thousands at once)."""

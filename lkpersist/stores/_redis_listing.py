@@ -237,7 +237,8 @@ async def _purge_pass(
                 for bucket, members in work.items():
                     index_keys = [store.keys.seen_key(bucket), store.keys.deadline_key(bucket)]
                     keys = [key.encode("utf-8") for key in index_keys] + store.keys.record_keys(bucket, members)
-                    args = [now_ms, "" if cutoff_ms is None else cutoff_ms, int(dry_run), int(keep_expired), *members]
+                    args = [now_ms, "" if cutoff_ms is None else cutoff_ms, int(dry_run), int(keep_expired), *members,
+                            store.keys.events_channel]
                     queue_script(pipe, store.scripts.purge, keys, args)
 
             results = dict(zip(work, await run_pipeline(store.client, store.scripts.all(), fill), strict=True))

@@ -11,6 +11,8 @@ Session hash fields: j joined_at, l last_seen, r reconnect_count, c connected (0
 (absent while connected), t ttl, d disconnect_count, g greeted_epoch, v schema, L language (encoded).
 A malformed hash raises an ``LKPCORRUPT`` error; a key of the wrong type raises Redis' ``WRONGTYPE``;
 a session the client could not decode, ``LKPUNREADABLE <key id|plaintext|damaged|nokey>`` (nothing written).
+Scripts that publish session events (connect, disconnect, delete, purge; see ``_redis_events`` and
+``lkpersist.events`` for the rule) take the events channel as their LAST argument, ``ARGV[#ARGV]``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,18 @@ from __future__ import annotations
 CORRUPT_MARKER = "LKPCORRUPT"
 UNREADABLE_MARKER = "LKPUNREADABLE"
 
-_PRELUDE = """
+# publish_event(channel, kind, member, t ms, reconnect_count or nil): one session event as a small JSON
+# object built without cjson (format in _redis_events), PUBLISHed in the script that made the change.
+_PUBLISH_EVENT = """
+local function publish_event(channel, kind, id, t, r)
+  local count = 'null'
+  if r then count = string.format('%d', r) end
+  redis.call('PUBLISH', channel, '{"kind":"' .. kind .. '","id":"' .. id .. '","t":' ..
+    string.format('%d', t) .. ',"r":' .. count .. '}')
+end
+"""
+
+_PRELUDE = _PUBLISH_EVENT + """
 local member, now, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 
 local function int(x) return string.format('%d', x) end
@@ -96,7 +109,10 @@ end
 local s = load()
 local returning, was_connected, ttl = 0, 0, ttl_for(0)
 local m, x = {}, {}
+local channel = ARGV[#ARGV]
 if s == nil or now >= deadline(s) then
+  if s then publish_event(channel, 'expired', member, now, s.r)
+  elseif redis.call('ZSCORE', KEYS[7], member) then publish_event(channel, 'expired', member, now, nil) end
   redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
   redis.call('HSET', KEYS[1], 'j', int(now), 'l', int(now), 'r', '0', 'c', '1', 't', int(ttl),
     'd', '0', 'g', '-1', 'v', ARGV[8])
@@ -114,6 +130,8 @@ else
   if s.e then redis.call('HDEL', KEYS[1], 'e') end
 end
 reindex(now, now + ttl)
+if returning == 1 then publish_event(channel, 'returned', member, now, s.r + 1)
+else publish_event(channel, 'created', member, now, 0) end
 return {returning, was_connected, redis.call('HGETALL', KEYS[1]), m, x}
 """
 
@@ -127,6 +145,7 @@ check_readable(ARGV[4], ARGV[5], s, m, x)
 local expires = now + s.t
 redis.call('HSET', KEYS[1], 'c', '0', 'l', int(now), 'e', int(expires), 'd', int(s.d + 1))
 reindex(now, expires)
+publish_event(ARGV[#ARGV], 'disconnected', member, now, s.r)
 return {redis.call('HGETALL', KEYS[1]), m, x}
 """
 
@@ -201,12 +220,15 @@ READ = """
 return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])}
 """
 
-# delete. KEYS as above, ARGV[1] the member. Returns 1 when a session record existed (of any shape).
-DELETE = """
+# delete. KEYS as above, ARGV[1] the member, ARGV[2] now ms, ARGV[#ARGV] the events channel. Returns 1
+# when a session record existed (of any shape).
+DELETE = _PUBLISH_EVENT + """
 local existed = redis.call('EXISTS', KEYS[1])
+local count = tonumber(redis.pcall('HGET', KEYS[1], 'r'))
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 redis.call('ZREM', KEYS[6], ARGV[1])
 redis.call('ZREM', KEYS[7], ARGV[1])
+if existed == 1 then publish_event(ARGV[#ARGV], 'deleted', ARGV[1], tonumber(ARGV[2]), count) end
 return existed
 """
 
@@ -251,17 +273,18 @@ return {out, 0, last_score, last_id}
 # purge, one bucket batch. KEYS: 1 seen index, 2 deadline index, then for each candidate its session,
 # metadata, context, turns and item-id keys (5 each). ARGV: 1 now ms, 2 last_seen cutoff ms ('' none),
 # 3 '1' dry run, 4 '1' to leave expired sessions alone (the older-than pass after the expired pass),
-# 5.. the candidates' members. Each candidate is RE-CHECKED against its own record at delete time, so
+# 5.. the candidates' members, last the events channel. Each candidate is RE-CHECKED against its own record at delete time, so
 # a participant who just came back, or a second purge running at once, is safe. A candidate whose keys
 # Redis already dropped (native TTL) is judged by its index scores; one whose record is malformed is
-# left alone. Returns {purged (or would purge), left alone as malformed}.
-PURGE = """
+# left alone. Each removal publishes ``expired`` (or ``purged`` when it had not expired). Returns
+# {purged (or would purge), left alone as malformed}.
+PURGE = _PUBLISH_EVENT + """
 local now, cutoff = tonumber(ARGV[1]), tonumber(ARGV[2])
 local dry, keep_expired = ARGV[3] == '1', ARGV[4] == '1'
-local purged, malformed, doomed = 0, 0, {}
-for i = 5, #ARGV do
+local purged, malformed, doomed, channel = 0, 0, {}, ARGV[#ARGV]
+for i = 5, #ARGV - 1 do
   local member, base = ARGV[i], 2 + (i - 5) * 5
-  local f = redis.pcall('HMGET', KEYS[base + 1], 'l', 't', 'c', 'e')
+  local f = redis.pcall('HMGET', KEYS[base + 1], 'l', 't', 'c', 'e', 'r')
   local last, dl
   if f.err then
     malformed = malformed + 1
@@ -283,6 +306,7 @@ for i = 5, #ARGV do
       if not dry then
         redis.call('DEL', KEYS[base + 1], KEYS[base + 2], KEYS[base + 3], KEYS[base + 4], KEYS[base + 5])
         doomed[#doomed + 1] = member
+        publish_event(channel, expired and 'expired' or 'purged', member, now, tonumber(f[5]))
       end
     end
   end

@@ -32,10 +32,12 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from lkpersist.exceptions import InvalidStoreURLError, StoreError, StoreUnavailableError
+from lkpersist.stores._sqlite_events import EVENTS_SCHEMA
+from lkpersist.stores._sqlite_locks import LOCKS_SCHEMA
 
 T = TypeVar("T")
 
-STORAGE_VERSION = 1  # version of the table layout below, recorded in lkpersist_meta
+STORAGE_VERSION = 2  # version of the table layout below, recorded in lkpersist_meta (2: events, locks)
 DEFAULT_TIMEOUT = 30.0
 _SYNCHRONOUS = ("normal", "full")
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
@@ -79,6 +81,8 @@ SCHEMA = (
         UNIQUE (session_id, seq),
         UNIQUE (session_id, item_id)
     )""",
+    *EVENTS_SCHEMA,
+    *LOCKS_SCHEMA,
 )
 
 
@@ -205,8 +209,9 @@ def _prepare(conn: sqlite3.Connection, target: SQLiteTarget) -> None:
         with immediate(conn):
             for statement in SCHEMA:
                 conn.execute(statement)
-            conn.execute(
-                "INSERT OR IGNORE INTO lkpersist_meta (key, value) VALUES ('schema_version', ?)",
+            conn.execute(  # older layouts are upgraded in place: every version so far only added tables
+                "INSERT INTO lkpersist_meta (key, value) VALUES ('schema_version', ?1) ON CONFLICT (key) "
+                "DO UPDATE SET value = ?1 WHERE CAST(value AS INTEGER) < CAST(?1 AS INTEGER)",
                 (str(STORAGE_VERSION),),
             )
             _check_version(_stored_version(conn))

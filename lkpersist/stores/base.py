@@ -16,7 +16,9 @@ from typing import Any, Self
 
 from lkpersist.clock import Clock, SystemClock
 from lkpersist.codec import PLAIN, ValueCodec
+from lkpersist.events import EventStream
 from lkpersist.exceptions import InvalidInputError, SessionNotFoundError
+from lkpersist.locks import Lock
 from lkpersist.models import (
     DEFAULT_MAX_TURNS,
     STATUSES,
@@ -130,6 +132,28 @@ class SessionStore(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Release connections and files."""
+
+    # --- events and locks (semantics in lkpersist.events and lkpersist.locks) ------------------------
+
+    @abstractmethod
+    def events(self, identity: str | None = None) -> EventStream:
+        """Return a stream of the session events published from now on (one identity's, if given)."""
+
+    @abstractmethod
+    async def acquire_lock(self, name: str, ttl: float) -> str | None:
+        """Take the named lock for ``ttl`` seconds if free or expired; return its new token, else None."""
+
+    @abstractmethod
+    async def release_lock(self, name: str, token: str) -> bool:
+        """Delete the lock only if ``token`` holds it; True when it was still held (not expired)."""
+
+    @abstractmethod
+    async def extend_lock(self, name: str, token: str, ttl: float) -> bool:
+        """Set the lock's expiry to now + ``ttl`` if ``token`` holds it unexpired; else False."""
+
+    def lock(self, name: str, ttl: float, *, wait: float = 0.0, refresh: bool = False) -> Lock:
+        """An async context manager holding the named lock; raises LockHeldError if not taken within ``wait``."""
+        return Lock(self, name, ttl, wait=wait, refresh=refresh)
 
     # --- shared behaviour --------------------------------------------------------------------------
 

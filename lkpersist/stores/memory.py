@@ -10,12 +10,15 @@ from collections import OrderedDict
 from typing import Any
 
 from lkpersist.clock import to_ms
+from lkpersist.events import EventStream, connect_events, removal_event
 from lkpersist.exceptions import SessionNotFoundError
+from lkpersist.locks import check_lock
 from lkpersist.models import (
     ConnectResult,
     Page,
     PurgeResult,
     Session,
+    SessionEvent,
     Status,
     Turn,
     connect_transition,
@@ -25,6 +28,8 @@ from lkpersist.models import (
     merge_update,
     validate_identity,
 )
+from lkpersist.stores._memory_events import EventHub
+from lkpersist.stores._memory_locks import MemoryLocks
 from lkpersist.stores._reconcile import OfflineDelta, reconcile
 from lkpersist.stores.base import (
     DEFAULT_PAGE_SIZE,
@@ -49,6 +54,8 @@ class MemoryStore(SessionStore):
         self._turns: dict[str, OrderedDict[str, Turn]] = {}
         self._lock = asyncio.Lock()
         self._anonymous_turns = 0
+        self._events = EventHub()
+        self._locks = MemoryLocks()
 
     def _live(self, identity: str) -> Session | None:
         session = self._sessions.get(identity)
@@ -59,10 +66,13 @@ class MemoryStore(SessionStore):
     async def connect(self, identity: str) -> ConnectResult:
         validate_identity(identity)
         async with self._lock:
-            result = connect_transition(self._sessions.get(identity), identity, self.now(), self.ttl_policy)
+            previous, now = self._sessions.get(identity), self.now()
+            result = connect_transition(previous, identity, now, self.ttl_policy)
             if not result.returning:
                 self._turns.pop(identity, None)
             self._sessions[identity] = result.session
+            replaced = None if previous is None else previous.reconnect_count
+            self._events.publish(connect_events(result, now, replaced))
             return result
 
     async def disconnect(self, identity: str) -> Session | None:
@@ -71,8 +81,9 @@ class MemoryStore(SessionStore):
             current = self._live(identity)
             if current is None:
                 return None
-            self._sessions[identity] = disconnect_transition(current, self.now())
-            return self._sessions[identity]
+            updated = self._sessions[identity] = disconnect_transition(current, self.now())
+            self._events.publish([SessionEvent("disconnected", identity, updated.last_seen, updated.reconnect_count)])
+            return updated
 
     async def heartbeat(self, identity: str) -> bool:
         validate_identity(identity)
@@ -118,7 +129,10 @@ class MemoryStore(SessionStore):
         validate_identity(identity)
         async with self._lock:
             self._turns.pop(identity, None)
-            return self._sessions.pop(identity, None) is not None
+            removed = self._sessions.pop(identity, None)
+            if removed is not None:
+                self._events.publish([removal_event(removed, self.now(), deleted=True)])
+            return removed is not None
 
     async def append_turn(self, identity: str, turn: Turn) -> bool:
         validate_identity(identity)
@@ -189,10 +203,27 @@ class MemoryStore(SessionStore):
             cutoff = purge_cutoff(now, older_than)
             doomed = [i for i, s in self._sessions.items() if should_purge(s, now, cutoff)]
             if not dry_run:
+                removed = [self._sessions.pop(identity) for identity in doomed]
                 for identity in doomed:
-                    self._sessions.pop(identity, None)
                     self._turns.pop(identity, None)
+                self._events.publish([removal_event(session, now) for session in removed])
             return PurgeResult(purged=len(doomed), dry_run=dry_run)
 
     async def close(self) -> None:
         """Nothing to release; the data lives as long as this object."""
+
+    # --- events and locks (this process only) --------------------------------------------------------
+
+    def events(self, identity: str | None = None) -> EventStream:
+        return EventStream(self._events.source(), identity)
+
+    async def acquire_lock(self, name: str, ttl: float) -> str | None:
+        check_lock(name, ttl)
+        return self._locks.acquire(name, ttl, self.now())
+
+    async def release_lock(self, name: str, token: str) -> bool:
+        return self._locks.release(name, token, self.now())
+
+    async def extend_lock(self, name: str, token: str, ttl: float) -> bool:
+        check_lock(name, ttl)
+        return self._locks.extend(name, token, ttl, self.now())

@@ -23,7 +23,9 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from lkpersist.clock import to_ms
+from lkpersist.events import EventStream
 from lkpersist.exceptions import InvalidInputError, SessionNotFoundError
+from lkpersist.locks import check_lock
 from lkpersist.models import (
     SCHEMA_VERSION,
     ConnectResult,
@@ -38,7 +40,9 @@ from lkpersist.stores import _reconcile_redis, _redis_listing, _redis_lua
 from lkpersist.stores._reconcile import OfflineDelta
 from lkpersist.stores._redis_encrypt import ANY_FORM, readable_args
 from lkpersist.stores._redis_errors import translated
+from lkpersist.stores._redis_events import RedisEventSource
 from lkpersist.stores._redis_keys import DEFAULT_PREFIX, KeyLayout
+from lkpersist.stores._redis_locks import RedisLocks
 from lkpersist.stores._redis_records import encode_json_value, frame_turn, session_from_reply, turn_from_frame
 from lkpersist.stores._redis_url import build_client, parse_redis_url
 from lkpersist.stores._redis_wait import DEFAULT_WAIT_TIMEOUT_MS, ReplicaWait
@@ -101,6 +105,8 @@ class RedisStore(SessionStore):
         self.keys = KeyLayout(prefix)
         self.display_url = display_url
         self.scripts = RedisScripts.register(client)
+        self._channel = self.keys.events_channel.encode("utf-8")
+        self._locks = RedisLocks(client, self.keys, display_url)
         self._reads = frozenset((self.scripts.read.sha, self.scripts.recent_turns.sha))
         self._cluster_cold = isinstance(client, RedisCluster)
         self._grace_ms = b"%d" % to_ms(NATIVE_TTL_GRACE)
@@ -176,12 +182,14 @@ class RedisStore(SessionStore):
     # --- lifecycle ---------------------------------------------------------------------------------
 
     async def connect(self, identity: str) -> ConnectResult:
-        reply = await self._run(self.scripts.connect, identity, *self._policy_args(), *self._readable_args())
+        reply = await self._run(
+            self.scripts.connect, identity, *self._policy_args(), *self._readable_args(), self._channel
+        )
         session = self._session(identity, reply[2:])
         return ConnectResult(session=session, returning=reply[0] == 1, was_connected=reply[1] == 1)
 
     async def disconnect(self, identity: str) -> Session | None:
-        reply = await self._run(self.scripts.disconnect, identity, *self._readable_args())
+        reply = await self._run(self.scripts.disconnect, identity, *self._readable_args(), self._channel)
         return None if reply is None else self._session(identity, reply)
 
     async def heartbeat(self, identity: str) -> bool:
@@ -218,7 +226,7 @@ class RedisStore(SessionStore):
         return self._session(identity, reply)
 
     async def delete(self, identity: str) -> bool:
-        return bool(await self._run(self.scripts.delete, identity) == 1)
+        return bool(await self._run(self.scripts.delete, identity, self._channel) == 1)
 
     async def append_turn(self, identity: str, turn: Turn) -> bool:
         item_id = b"" if turn.item_id is None else turn.item_id.encode("utf-8")
@@ -250,6 +258,22 @@ class RedisStore(SessionStore):
 
     async def purge(self, *, older_than: float | None = None, dry_run: bool = False) -> PurgeResult:
         return await _redis_listing.purge(self, older_than=older_than, dry_run=dry_run)
+
+    # --- events and locks (every process and host on this Redis) -----------------------------------
+
+    def events(self, identity: str | None = None) -> EventStream:
+        return EventStream(RedisEventSource(self), identity)
+
+    async def acquire_lock(self, name: str, ttl: float) -> str | None:
+        check_lock(name, ttl)
+        return await self._locks.acquire(name, ttl, self.now())
+
+    async def release_lock(self, name: str, token: str) -> bool:
+        return await self._locks.release(name, token, self.now())
+
+    async def extend_lock(self, name: str, token: str, ttl: float) -> bool:
+        check_lock(name, ttl)
+        return await self._locks.extend(name, token, ttl, self.now())
 
     async def close(self) -> None:
         """Close the client's connections; errors while closing are not worth reporting."""

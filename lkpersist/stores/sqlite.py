@@ -18,13 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from lkpersist.clock import from_ms, to_ms
+from lkpersist.events import EventStream, connect_events
 from lkpersist.exceptions import CorruptRecordError, InvalidStoreURLError, SessionNotFoundError
+from lkpersist.locks import check_lock, new_token
 from lkpersist.models import (
     ConnectResult,
     CorruptRecord,
     Page,
     PurgeResult,
     Session,
+    SessionEvent,
     Status,
     Turn,
     connect_transition,
@@ -34,7 +37,7 @@ from lkpersist.models import (
     merge_update,
     validate_identity,
 )
-from lkpersist.stores import _reconcile_sqlite
+from lkpersist.stores import _reconcile_sqlite, _sqlite_locks
 from lkpersist.stores._reconcile import OfflineDelta
 from lkpersist.stores._sqlite_db import (
     DEFAULT_TIMEOUT,
@@ -45,6 +48,7 @@ from lkpersist.stores._sqlite_db import (
     immediate,
     parse_sqlite_url,
 )
+from lkpersist.stores._sqlite_events import SQLiteEventSource, record_events, write_event_rows
 from lkpersist.stores._sqlite_rows import (
     ALL_COLUMNS,
     INSERT_SESSION,
@@ -117,12 +121,15 @@ class SQLiteStore(SessionStore):
         with immediate(conn):
             found = _live(conn, identity, now_ms, self)
             result = connect_transition(found and found[1], identity, from_ms(now_ms), self.ttl_policy)
+            replaced = None
             if found is not None and result.returning:
                 conn.execute(UPDATE_OPS, {**ops_params(result.session), "id": found[0]})
             else:  # a new session replaces an absent or expired one, and its turns go with it
+                replaced = _reconnect_count(conn, identity)
                 params = {**ops_params(result.session), **personal_params(result.session, self.codec)}
                 (session_id,) = conn.execute(INSERT_SESSION, params).fetchone()
                 conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ?", (session_id,))
+            record_events(conn, connect_events(result, from_ms(now_ms), replaced))
             return result
 
     async def disconnect(self, identity: str) -> Session | None:
@@ -136,6 +143,7 @@ class SQLiteStore(SessionStore):
                 return None
             updated = disconnect_transition(found[1], from_ms(now_ms))
             conn.execute(UPDATE_OPS, {**ops_params(updated), "id": found[0]})
+            record_events(conn, [SessionEvent("disconnected", identity, updated.last_seen, updated.reconnect_count)])
             return updated
 
     async def heartbeat(self, identity: str) -> bool:
@@ -195,7 +203,7 @@ class SQLiteStore(SessionStore):
 
     async def delete(self, identity: str) -> bool:
         validate_identity(identity)
-        return await self._db.run(_delete, identity)
+        return await self._db.run(_delete, identity, self._now_ms())
 
     async def append_turn(self, identity: str, turn: Turn) -> bool:
         validate_identity(identity)
@@ -280,6 +288,24 @@ class SQLiteStore(SessionStore):
     async def close(self) -> None:
         await self._db.close()
 
+    # --- events and locks (shared by every process using this file) ----------------------------------
+
+    def events(self, identity: str | None = None) -> EventStream:
+        return EventStream(SQLiteEventSource(self._db), identity)
+
+    async def acquire_lock(self, name: str, ttl: float) -> str | None:
+        check_lock(name, ttl)
+        token = new_token()
+        taken = await self._db.run(_sqlite_locks.acquire, name, token, self._now_ms(), to_ms(ttl))
+        return token if taken else None
+
+    async def release_lock(self, name: str, token: str) -> bool:
+        return await self._db.run(_sqlite_locks.release, name, token, self._now_ms())
+
+    async def extend_lock(self, name: str, token: str, ttl: float) -> bool:
+        check_lock(name, ttl)
+        return await self._db.run(_sqlite_locks.extend, name, token, self._now_ms(), to_ms(ttl))
+
 
 # --- statements run on the worker thread -----------------------------------------------------------
 
@@ -301,13 +327,22 @@ def _live_session(conn: sqlite3.Connection, identity: str, now_ms: int, store: S
     return None if found is None else found[1]
 
 
-def _delete(conn: sqlite3.Connection, identity: str) -> bool:
+def _delete(conn: sqlite3.Connection, identity: str, now_ms: int) -> bool:
     with immediate(conn):
-        row = conn.execute("DELETE FROM lkpersist_sessions WHERE identity = ? RETURNING id", (identity,)).fetchone()
+        row = conn.execute(
+            "DELETE FROM lkpersist_sessions WHERE identity = ? RETURNING id, reconnect_count", (identity,)
+        ).fetchone()
         if row is None:
             return False
         conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ?", (row[0],))
+        write_event_rows(conn, [(now_ms, "deleted", identity, row[1])])
         return True
+
+
+def _reconnect_count(conn: sqlite3.Connection, identity: str) -> int | None:
+    """The reconnect_count of the (expired) row a new session is about to replace; None if there is none."""
+    row = conn.execute("SELECT reconnect_count FROM lkpersist_sessions WHERE identity = ?", (identity,)).fetchone()
+    return None if row is None else int(row[0])
 
 
 def _recent_payloads(conn: sqlite3.Connection, identity: str, now_ms: int, limit: int) -> list[Any]:
@@ -354,11 +389,15 @@ def _count_purgeable(conn: sqlite3.Connection, params: dict[str, Any]) -> int:
 
 
 def _purge_chunk(conn: sqlite3.Connection, condition: str, params: dict[str, Any]) -> int:
+    """Delete one chunk and write each removed session's event: expired, or purged when it was still live."""
     with immediate(conn):
-        ids = conn.execute(
+        rows = conn.execute(
             "DELETE FROM lkpersist_sessions WHERE id IN "
-            f"(SELECT id FROM lkpersist_sessions WHERE {condition} LIMIT :batch) RETURNING id",
+            f"(SELECT id FROM lkpersist_sessions WHERE {condition} LIMIT :batch) "
+            "RETURNING id, identity, reconnect_count, deadline",
             params,
         ).fetchall()
-        conn.executemany("DELETE FROM lkpersist_turns WHERE session_id = ?", ids)
-        return len(ids)
+        conn.executemany("DELETE FROM lkpersist_turns WHERE session_id = ?", [(row[0],) for row in rows])
+        now = params["now"]
+        write_event_rows(conn, [(now, "expired" if d <= now else "purged", i, r) for _, i, r, d in rows])
+        return len(rows)
