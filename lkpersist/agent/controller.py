@@ -44,6 +44,7 @@ from lkpersist.exceptions import InvalidInputError
 from lkpersist.logsafe import PERSONAL, get_logger
 from lkpersist.models import ConnectResult, Turn
 from lkpersist.stores.base import SessionStore
+from lkpersist.stores.fallback import FallbackStore
 
 log = get_logger("lkpersist.agent")
 T = TypeVar("T")
@@ -83,6 +84,9 @@ class SessionPersistence:
     the shortest TTL. ``restore_turns``: how many recent turns go back into the chat context.
     ``participant_identity``: follow only this identity (as ``RoomOptions.participant_identity``).
     ``on_decision``: called with each :class:`GreetingDecision` (for metrics, tests, the simulation).
+    ``fallback``: wrap ``store`` in a :class:`~lkpersist.stores.fallback.FallbackStore` (memory while it
+    is unreachable, merged back when it answers; :attr:`fallback` shows its state). Closed by :meth:`aclose`;
+    ``store`` itself stays the caller's to close.
     """
 
     def __init__(
@@ -96,10 +100,14 @@ class SessionPersistence:
         restore_turns: int = 20,
         participant_identity: str | None = None,
         on_decision: Callable[[GreetingDecision], None] | None = None,
+        fallback: bool = False,
     ) -> None:
         if min(store_timeout, ready_timeout, heartbeat_interval) <= 0 or restore_turns < 1:
             raise InvalidInputError("timeouts and heartbeat_interval must be positive, restore_turns >= 1")
-        self.store = store
+        wrap = fallback or isinstance(store, FallbackStore)
+        self.fallback = _fallback_for(store, store_timeout) if wrap else None
+        self.store: SessionStore = self.fallback or store
+        self._owns_fallback = self.fallback is not None and self.fallback is not store
         self.greetings = greetings
         self.store_timeout = store_timeout
         self.ready_timeout = ready_timeout
@@ -147,6 +155,8 @@ class SessionPersistence:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.fallback is not None and self._owns_fallback:
+            await self.fallback.close()
 
     def _room_handlers(self) -> dict[Any, Callable[..., None]]:  # keys: rtc.Room event names
         return {
@@ -400,6 +410,13 @@ class SessionPersistence:
         self._tasks.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("lkpersist %s task failed", task.get_name(), exc_info=exc)
+
+
+def _fallback_for(store: SessionStore, store_timeout: float) -> FallbackStore:
+    """The caller's FallbackStore as it is, or one around ``store`` that answers within the greeting budget."""
+    if isinstance(store, FallbackStore):
+        return store
+    return FallbackStore(store, operation_timeout=store_timeout / 2, close_primary=False)
 
 
 __all__ = ["GreetingDecision", "SessionPersistence"]
