@@ -30,10 +30,16 @@ from lkpersist.cli._output import (
     write_listing,
 )
 from lkpersist.cli._runner import err_console, fail, run_with_store
+from lkpersist.cli._watch import WatchFormat, tail_events
 from lkpersist.durations import parse_duration
-from lkpersist.exceptions import InvalidInputError
+from lkpersist.exceptions import InvalidInputError, LockHeldError
 from lkpersist.models import PurgeResult, Session, Status, Turn, validate_identity
 from lkpersist.stores.base import DEFAULT_PAGE_SIZE, SessionStore
+
+PURGE_LOCK = "purge"
+PURGE_LOCK_TTL = 60.0
+"""Seconds the purge lock outlives a purge that died; a running purge extends it every ttl/3."""
+PURGE_SKIPPED = "another purge is running (lock held)"
 
 app = typer.Typer(
     help="Inspect and clean up stored sessions (exit codes: 0 ok, 1 not found, 2 usage, 3 store problem).",
@@ -189,20 +195,70 @@ def purge(
 
     Never prompts; prints one summary line (or nothing with --quiet); exits 0 even when nothing was due.
 
-    Two purges at once (two cron hosts) only ever delete expired or old sessions.
+    One purge at a time per store: a purge holds the store lock "purge" while it runs (--dry-run takes none).
+
+    If another purge holds it, this one prints "another purge is running (lock held); skipping" and exits 0.
     """
     seconds = _duration(older_than)
 
-    async def work(store: SessionStore) -> PurgeResult:
-        return await store.purge(older_than=seconds, dry_run=dry_run)
+    async def work(store: SessionStore) -> PurgeResult | None:
+        if dry_run:
+            return await store.purge(older_than=seconds, dry_run=True)
+        try:
+            async with store.lock(PURGE_LOCK, PURGE_LOCK_TTL, refresh=True):
+                return await store.purge(older_than=seconds)
+        except LockHeldError:
+            return None
 
     result = run_with_store(ctx, work)
     if quiet:
+        return
+    if result is None:
+        if output is SummaryFormat.json:
+            echo_json({"purged": 0, "dry_run": False, "older_than": seconds, "skipped": PURGE_SKIPPED})
+        else:
+            typer.echo(f"{PURGE_SKIPPED}; skipping")
         return
     if output is SummaryFormat.json:
         echo_json(purge_document(result, seconds))
     else:
         typer.echo(purge_summary(result, seconds))
+
+
+@app.command("watch")
+def watch(
+    ctx: typer.Context,
+    identity: Annotated[
+        str | None, typer.Option("--identity", "-i", metavar="IDENTITY", help="Only this identity's events (exact).")
+    ] = None,
+    output: Annotated[
+        WatchFormat, typer.Option("--output", "-o", help="table (a line per event) or ndjson (an object per line).")
+    ] = WatchFormat.table,
+    count: Annotated[int | None, typer.Option("--count", "-n", min=1, help="Stop after N events.")] = None,
+    timeout: Annotated[
+        str | None, typer.Option("--timeout", metavar="DURATION", help="Stop after this long (90s, 5m, 1h).")
+    ] = None,
+) -> None:
+    """Print session events live, as any process using this store produces them; Ctrl-C stops (exit 0).
+
+    Kinds: created, returned (with the visit count), disconnected, expired, purged, deleted; no conversation text.
+
+    Only events after the start are shown: "watching ..." on stderr marks the start.
+
+    --count N stops after N events, --timeout after that long; exit 1 if --count events did not all arrive.
+    """
+    if identity is not None:
+        _check_identity(identity)
+    seconds = _duration(timeout)
+    try:
+        seen = run_with_store(ctx, lambda store: tail_events(store, identity, output, count, seconds))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    except BrokenPipeError:
+        silence_broken_pipe()
+        raise typer.Exit(0) from None
+    if count is not None and seen < count:
+        fail(f"only {seen} of {count} events arrived before the timeout", 1)
 
 
 def _duration(text: str | None) -> float | None:
