@@ -20,7 +20,7 @@ from pathlib import Path
 from lkpersist.agent.greetings import DEFAULT_GREETINGS, GreetingTemplates
 from lkpersist.durations import parse_duration
 from lkpersist.exceptions import InvalidInputError
-from lkpersist.stores import ENV_STORE
+from lkpersist.stores import ENV_STORE, resolve_store_url
 from lkpersist.ttl import DEFAULT_TTL_POLICY, TTLPolicy
 
 DEFAULT_INSTRUCTIONS = (
@@ -47,6 +47,7 @@ ENV: Mapping[str, str] = {
     "store_timeout": "LKPERSIST_STORE_TIMEOUT",
     "ready_timeout": "LKPERSIST_READY_TIMEOUT",
     "heartbeat_interval": "LKPERSIST_HEARTBEAT",
+    "fallback": "LKPERSIST_FALLBACK",
 }
 _DURATIONS = (
     "ttl_first",
@@ -79,6 +80,8 @@ class WorkerConfig:
     store_timeout: float = 0.5
     ready_timeout: float = 3.0
     heartbeat_interval: float = 30.0
+    fallback: bool | None = None
+    """Serve sessions from memory while the store is unreachable, merged back later; None: on for Redis."""
 
     def __post_init__(self) -> None:
         self.ttl_policy()  # validates the TTLs
@@ -86,6 +89,12 @@ class WorkerConfig:
             raise InvalidInputError("store timeout, ready timeout and heartbeat must be positive")
         if self.heartbeat_interval >= min(self.ttl_first, self.ttl_returning, self.ttl_frequent):
             raise InvalidInputError("the heartbeat interval must be shorter than every TTL")
+
+    def uses_fallback(self) -> bool:
+        """Whether jobs wrap the store in a FallbackStore: as configured, else for Redis URLs only."""
+        if self.fallback is not None:
+            return self.fallback
+        return resolve_store_url(self.store_url).lower().startswith(("redis://", "rediss://", "redis+"))
 
     def ttl_policy(self) -> TTLPolicy:
         return TTLPolicy(first=self.ttl_first, returning=self.ttl_returning, frequent=self.ttl_frequent)
@@ -118,7 +127,16 @@ class WorkerConfig:
             if raw is None or raw == "":
                 continue
             given[item.name] = parse_duration(raw) if item.name in _DURATIONS else raw
+            if item.name == "fallback":
+                given[item.name] = _flag(ENV[item.name], raw)
         return cls(**given)  # type: ignore[arg-type]
+
+
+def _flag(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise InvalidInputError(f"{name}={raw!r}: expected true or false")
+    return value in ("1", "true", "yes", "on")
 
 
 def missing_environment(

@@ -37,6 +37,7 @@ async def entrypoint(ctx: JobContext) -> None:
         store_timeout=config.store_timeout,
         ready_timeout=config.ready_timeout,
         heartbeat_interval=config.heartbeat_interval,
+        fallback=config.uses_fallback(),
     )
 
     async def shutdown() -> None:

@@ -78,6 +78,14 @@ def run(
     heartbeat: Annotated[
         str | None, typer.Option(envvar=ENV["heartbeat_interval"], help="Session refresh interval.")
     ] = None,
+    fallback: Annotated[
+        bool | None,
+        typer.Option(
+            "--fallback/--no-fallback",
+            envvar=ENV["fallback"],
+            help="Keep going from memory while the store is unreachable; merge back later. Default: on for Redis.",
+        ),
+    ] = None,
 ) -> None:
     """Run the bundled persistence-enabled agent: MODE is dev | start | console | connect | download-files.
 
@@ -90,6 +98,7 @@ def run(
     try:
         config = _config(
             store_url_of(ctx),
+            fallback=fallback,
             stt=stt,
             llm=llm,
             tts=tts,
@@ -115,9 +124,9 @@ def run(
     _launch(config, ctx.args)
 
 
-def _config(store_url: str | None, **options: str | None) -> WorkerConfig:
+def _config(store_url: str | None, fallback: bool | None = None, **options: str | None) -> WorkerConfig:
     """Options → configuration; an option left out keeps the WorkerConfig default."""
-    values: dict[str, object] = {"store_url": store_url}
+    values: dict[str, object] = {"store_url": store_url, "fallback": fallback}
     for name in ("stt", "llm", "tts", "instructions", "agent_name"):
         if options[name]:
             values[name] = options[name]

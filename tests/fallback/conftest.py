@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.agent.conftest import make_job  # noqa: F401 -- the agent job fixture, for the outage test
 from tests.conftest import start_redis_server
 
 

@@ -13,7 +13,7 @@ from lkpersist.agent.greetings import DEFAULT_NEW, DEFAULT_RETURNING
 from lkpersist.clock import VirtualClock
 from lkpersist.stores import open_store
 from lkpersist.stores.base import SessionStore
-from tests.agent.conftest import Job, JobFactory, make_job  # noqa: F401 -- the fixture
+from tests.agent.conftest import Job, JobFactory
 from tests.fallback.conftest import KillableRedis
 
 NEW = DEFAULT_NEW["en"]
