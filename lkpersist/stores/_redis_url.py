@@ -206,9 +206,11 @@ def build_client(target: RedisTarget) -> Any:
     if target.scheme == "redis+sentinel":
         from redis.asyncio.sentinel import Sentinel
 
+        from lkpersist.stores._redis_sentinel import RediscoveringSentinelConnection
+
         sentinel_kwargs = {k: kwargs[k] for k in ("socket_timeout", "socket_connect_timeout")}
         sentinel = Sentinel(target.nodes, sentinel_kwargs=sentinel_kwargs, **kwargs)  # type: ignore[no-untyped-call]
-        return sentinel.master_for(target.service or "", db=target.db)
+        return sentinel.master_for(target.service or "", db=target.db, connection_class=RediscoveringSentinelConnection)
     return _plain_client(target, kwargs)
 
 
