@@ -36,8 +36,8 @@ from lkpersist.models import ConnectResult, Page, PurgeResult, Session, Status, 
 from lkpersist.models import validate_identity as _valid
 from lkpersist.stores._reconcile import OfflineDelta
 from lkpersist.stores._reconcile_journal import OfflineJournal
+from lkpersist.stores._reconcile_local import LocalStore
 from lkpersist.stores.base import DEFAULT_PAGE_SIZE, SessionStore
-from lkpersist.stores.memory import MemoryStore
 
 log = get_logger("lkpersist.fallback")
 T = TypeVar("T")
@@ -46,30 +46,6 @@ PROBE_IDENTITY = "lkpersist-fallback-probe"
 """Read (never written) to ask the primary whether it answers when nothing waits to be merged."""
 _KNOWN_LIMIT = 4096
 _DROP_LOG_EVERY = 100
-
-
-class _LocalStore(MemoryStore):
-    """The in-memory stand-in, seeded on demand with the sessions the primary last returned."""
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self._seeds: dict[str, float] = {}
-
-    def seed(self, session: Session | None) -> None:
-        """Start from the primary's last known copy, once per identity (never after a local delete)."""
-        if session is None or session.identity in self._seeds or session.identity in self._sessions:
-            return
-        self._sessions[session.identity] = Session.from_dict(session.to_dict())
-        self._seeds[session.identity] = session.joined_at
-
-    def continues(self, identity: str) -> float | None:
-        """``joined_at`` of the primary's session when the local copy is still that same session."""
-        seed, current = self._seeds.get(identity), self._sessions.get(identity)
-        return seed if current is not None and current.joined_at == seed else None
-
-    def forget(self, identity: str) -> None:
-        self._sessions.pop(identity, None)
-        self._turns.pop(identity, None)
 
 
 class FallbackStore(SessionStore):
@@ -108,7 +84,7 @@ class FallbackStore(SessionStore):
         self.reconcile_failures = 0
         self._journal = OfflineJournal(journal_limit, primary.max_turns, on_drop=self._dropped)
         self._known: OrderedDict[str, Session] = OrderedDict()
-        self._local: _LocalStore | None = None
+        self._local: LocalStore | None = None
         self._inflight = 0
         self._degraded_since: float | None = None
         self._retry_task: asyncio.Task[None] | None = None
@@ -299,7 +275,7 @@ class FallbackStore(SessionStore):
     def _degrade(self, exc: BaseException) -> None:
         if self._local is not None or self._closed:
             return
-        self._local = _LocalStore(clock=self.clock, ttl_policy=self.ttl_policy, max_turns=self.max_turns)
+        self._local = LocalStore(clock=self.clock, ttl_policy=self.ttl_policy, max_turns=self.max_turns)
         self.outages += 1
         self._degraded_since = time.monotonic()
         reason = str(exc) or f"no answer within {self.operation_timeout:g} s"

@@ -92,3 +92,21 @@ async def test_a_redis_killed_mid_conversation_loses_no_turn_increment_or_greeti
     finally:
         await check.close()
         await primary.close()
+
+
+async def test_a_hung_redis_still_greets_within_the_store_budget(
+    killable_redis: KillableRedis, clock: VirtualClock, make_job: JobFactory
+) -> None:
+    primary = open_store(killable_redis.url, clock=clock)
+    try:
+        job = await make_job(primary, fallback=True, store_timeout=0.4)
+        await _visit(job, clock, "cy", "Hello.")
+        killable_redis.pause()  # connections stay open, nothing answers
+        await job.arrive("cy")
+        decision = job.decisions[-1]
+        assert job.said[-1] == welcome(2)  # known to this worker: welcomed back from memory
+        assert decision.store_ok and decision.elapsed < 0.4
+        assert job.persistence.fallback is not None and job.persistence.fallback.degraded
+    finally:
+        killable_redis.resume()
+        await primary.close()
