@@ -18,6 +18,7 @@ running it again, and nothing is ever encrypted twice. Memory stays bounded by t
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -29,6 +30,9 @@ from lkpersist.stores.base import SessionStore
 
 DEFAULT_PAGE_SIZE = 100
 """Sessions read and rewritten per step (each with up to ``max_turns`` turns)."""
+MIGRATION_LOCK = "encrypt"
+MIGRATION_LOCK_TTL = 60.0
+"""Seconds the lock outlives a migration that died; a running one extends it every ttl/3."""
 MAX_ATTEMPTS = 5
 """Times one session is read again after agents changed it mid-rewrite, before it is left for a re-run."""
 _NAMED = 10
@@ -122,17 +126,22 @@ async def migrate(
     """Encrypt every plaintext value under the first key (and with ``rotate`` re-encrypt older ones).
 
     ``verified`` reports the first pass (every value checked), ``progress`` the second (rewrites).
+    One migration or rotation at a time per store: it holds the store lock ``"encrypt"`` (LockHeldError,
+    exit 1, when another run holds it); ``dry_run`` takes no lock.
     """
     codec = _encrypting_codec(store)
     access = stored_values(store)
-    async for page in access.pages(page_size):
-        for record in page:
-            _check_readable(codec, record)
-        _report(verified, len(page))
-    result = MigrationResult(rotate=rotate, dry_run=dry_run)
-    async for page in access.pages(page_size):
-        await _migrate_page(access, codec, page, result)
-        _report(progress, len(page))
+    async with contextlib.AsyncExitStack() as held:
+        if not dry_run:
+            await held.enter_async_context(store.lock(MIGRATION_LOCK, MIGRATION_LOCK_TTL, refresh=True))
+        async for page in access.pages(page_size):
+            for record in page:
+                _check_readable(codec, record)
+            _report(verified, len(page))
+        result = MigrationResult(rotate=rotate, dry_run=dry_run)
+        async for page in access.pages(page_size):
+            await _migrate_page(access, codec, page, result)
+            _report(progress, len(page))
     return result
 
 
@@ -206,6 +215,7 @@ def _report(progress: Progress | None, done: int) -> None:
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
+    "MIGRATION_LOCK",
     "EncryptionStatus",
     "MigrationResult",
     "encryption_status",

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from lkpersist.crypto import FernetCodec, is_encrypted_form, key_id
-from lkpersist.encryption import encryption_status, migrate
+from lkpersist.encryption import MIGRATION_LOCK, encryption_status, migrate
 from lkpersist.models import Turn
 from lkpersist.stores import open_store
 from lkpersist.stores._migrate import Rewrite, stored_values
@@ -141,3 +141,12 @@ async def test_a_stale_rewrite_never_clobbers_what_an_agent_wrote(plain_store: s
         await migrate(store)
         assert (await store.require(identity)).context == data["context"]
     assert leaks(plain_store) == []
+
+
+async def test_one_migration_at_a_time(plain_store: str) -> None:
+    other = open_store(plain_store, codec=FernetCodec([KEY]))
+    async with other, other.lock(MIGRATION_LOCK, 30):
+        refused = await asyncio.to_thread(cli, plain_store, "encrypt", "migrate", keys=[KEY])
+        assert refused.exit_code == 1 and "lock 'encrypt' is held" in refused.stderr, refused.output
+        assert (await asyncio.to_thread(cli, plain_store, "encrypt", "migrate", "--dry-run", keys=[KEY])).exit_code == 0
+    assert set(leaks(plain_store)) == set(plaintexts())
