@@ -34,7 +34,7 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
-from lkpersist.exceptions import InvalidInputError, LockHeldError
+from lkpersist.exceptions import InvalidInputError, LkPersistError, LockHeldError
 
 if TYPE_CHECKING:
     from lkpersist.stores.base import SessionStore
@@ -125,8 +125,12 @@ class Lock:
             self._refresher = asyncio.create_task(self._keep_extending())
 
     async def _keep_extending(self) -> None:
-        while await self._sleep_then_extend():
-            pass
+        try:
+            while await self._sleep_then_extend():
+                pass
+        except LkPersistError as exc:  # the store failed: the lock may expire under the work
+            logger.warning("could not extend lock %r: %s", self.name, exc)
+            return
         logger.warning("lock %r was lost while held: another holder may run at the same time", self.name)
 
     async def _sleep_then_extend(self) -> bool:

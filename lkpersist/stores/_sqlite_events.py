@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
 from lkpersist.clock import from_ms, to_ms
@@ -38,7 +39,7 @@ EVENTS_SCHEMA = (
     )""",
 )
 
-EventRow = tuple[int, str, str, "int | None"]
+EventRow = tuple[int, str, str, int | None]
 """(time ms, kind, identity, reconnect_count): one event as written."""
 
 
@@ -48,7 +49,7 @@ def record_events(conn: sqlite3.Connection, events: list[SessionEvent]) -> None:
         write_event_rows(conn, [(to_ms(e.time), e.kind, e.identity, e.reconnect_count) for e in events])
 
 
-def write_event_rows(conn: sqlite3.Connection, rows: list[EventRow]) -> None:
+def write_event_rows(conn: sqlite3.Connection, rows: Sequence[EventRow]) -> None:
     """:func:`record_events` for rows already in table form (purge writes thousands at once)."""
     if not rows:
         return

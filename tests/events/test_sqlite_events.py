@@ -1,0 +1,67 @@
+"""SQLite-only event details: the events table stays bounded, and files from before it get it on open."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from lkpersist.clock import VirtualClock, to_ms
+from lkpersist.stores import open_store
+from lkpersist.stores._sqlite_events import KEEP_EVENTS, KEEP_SECONDS, PRUNE_EVERY, write_event_rows
+from tests.conftest import T0
+
+
+def _raw(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+async def _open_and_touch(path: Path) -> None:
+    store = open_store(f"sqlite:///{path}", clock=VirtualClock(T0))
+    try:
+        await store.connect("alice")
+    finally:
+        await store.close()
+
+
+async def test_the_events_table_keeps_only_the_newest_events(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.db"
+    await _open_and_touch(path)
+    now_ms = to_ms(T0)
+    with sqlite3.connect(path) as conn:
+        rows = [(now_ms, "created", f"user-{i}", 0) for i in range(KEEP_EVENTS + 3 * PRUNE_EVERY)]
+        write_event_rows(conn, rows)
+    count, lowest = _raw(path, "SELECT COUNT(*), MIN(id) FROM lkpersist_events")[0]
+    assert isinstance(count, int) and KEEP_EVENTS <= count < KEEP_EVENTS + PRUNE_EVERY
+    assert lowest == 1 + 1 + 3 * PRUNE_EVERY  # alice's created, then the oldest rows went first
+
+
+async def test_old_events_are_pruned_by_age_and_ids_are_never_reused(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.db"
+    await _open_and_touch(path)
+    later_ms = to_ms(T0 + KEEP_SECONDS + 1)
+    with sqlite3.connect(path) as conn:
+        write_event_rows(conn, [(later_ms, "created", "bob", 0)] * PRUNE_EVERY)
+    assert _raw(path, "SELECT COUNT(*) FROM lkpersist_events WHERE identity = 'alice'") == [(0,)]
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM lkpersist_events")
+        write_event_rows(conn, [(later_ms, "deleted", "bob", 0)])
+    assert _raw(path, "SELECT id FROM lkpersist_events") == [(PRUNE_EVERY + 2,)]
+
+
+async def test_a_file_of_the_first_layout_gets_the_events_and_locks_tables(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.db"
+    await _open_and_touch(path)
+    with sqlite3.connect(path) as conn:  # make it look like a file written before events and locks existed
+        conn.execute("DROP TABLE lkpersist_events")
+        conn.execute("DROP TABLE lkpersist_locks")
+        conn.execute("UPDATE lkpersist_meta SET value = '1' WHERE key = 'schema_version'")
+    store = open_store(f"sqlite:///{path}", clock=VirtualClock(T0))
+    try:
+        async with store.events() as stream:
+            await store.disconnect("alice")
+            assert (await anext(stream)).kind == "disconnected"
+        assert await store.acquire_lock("purge", 30) is not None
+    finally:
+        await store.close()
+    assert _raw(path, "SELECT value FROM lkpersist_meta WHERE key = 'schema_version'") == [("2",)]
