@@ -31,7 +31,7 @@ from lkpersist.stores.base import SessionStore
 DEFAULT_PAGE_SIZE = 100
 """Sessions read and rewritten per step (each with up to ``max_turns`` turns)."""
 MIGRATION_LOCK = "encrypt"
-MIGRATION_LOCK_TTL = 60.0
+MIGRATION_LOCK_TTL = 30.0
 """Seconds the lock outlives a migration that died; a running one extends it every ttl/3."""
 MAX_ATTEMPTS = 5
 """Times one session is read again after agents changed it mid-rewrite, before it is left for a re-run."""
