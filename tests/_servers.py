@@ -31,6 +31,7 @@ SENTINEL_SERVICE = "lkpmaster"
 DOWN_AFTER_MS = 1000
 FAILOVER_TIMEOUT_MS = 5000
 STARTUP_TIMEOUT = 30.0
+_PROBE_KEY = "lkptest:replication-probe"
 _REPLICATION_OPTIONS = ("--repl-diskless-sync-delay", "0")  # the default waits 5 s for more replicas
 
 
@@ -216,10 +217,12 @@ def _start_one_sentinel(directory: Path, servers: SentinelServers, port: int, id
 
 
 def _wait_sentinels_ready(servers: SentinelServers) -> None:
-    wait_until(
-        "the replica to sync",
-        lambda: "master_link_status:up" in cli(servers.replica_port, "info", "replication"),
-    )
+    # "master_link_status:up" is not enough: after a diskless sync the master streams writes only once the
+    # replica's first REPLCONF ACK arrives (up to a second later), and a master killed before that takes
+    # every write with it. Wait until a probe write has reached the replica.
+    cli(servers.master_port, "set", _PROBE_KEY, "1")
+    wait_until("the replica to receive writes", lambda: cli(servers.replica_port, "get", _PROBE_KEY).strip() == "1")
+    cli(servers.master_port, "del", _PROBE_KEY)
     for port in servers.sentinel_ports:
         wait_until(f"sentinel {port} to see its peers and the replica", partial(_sentinel_ready, servers, port))
 
