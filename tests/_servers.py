@@ -28,7 +28,7 @@ import pytest
 from tests import conftest as _base  # circular on purpose: conftest imports this module's fixtures
 
 SENTINEL_SERVICE = "lkpmaster"
-DOWN_AFTER_MS = 1000
+DOWN_AFTER_MS = 500
 FAILOVER_TIMEOUT_MS = 5000
 STARTUP_TIMEOUT = 30.0
 _PROBE_KEY = "lkptest:replication-probe"

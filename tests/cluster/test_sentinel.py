@@ -23,7 +23,7 @@ from lkpersist.stores.redis import RedisStore
 from tests._servers import SentinelServers, start_sentinel, unique_prefix
 
 KILL_AT = 0.5
-RUN_FOR = 5.0
+RUN_FOR = 4.0
 
 
 async def test_operations_resume_after_the_master_is_killed(
