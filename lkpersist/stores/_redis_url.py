@@ -15,6 +15,7 @@ and 0.5 s, about 9 s in all) ride out a restarted server, and on Sentinel a fail
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -223,7 +224,7 @@ def _plain_client(target: RedisTarget, kwargs: dict[str, Any]) -> Any:
     if len(target.nodes) > 1:
         raise InvalidStoreURLError("several hosts need redis+sentinel:// or redis+cluster://")
     host, port = target.nodes[0]
-    connection_class = SSLConnection if kwargs.pop("ssl", False) else Connection
+    connection_class = _hiredis_packing(SSLConnection if kwargs.pop("ssl", False) else Connection)
     pool = BlockingConnectionPool(
         connection_class=connection_class,
         max_connections=kwargs.pop("max_connections", DEFAULT_MAX_CONNECTIONS),
@@ -234,3 +235,23 @@ def _plain_client(target: RedisTarget, kwargs: dict[str, Any]) -> Any:
         **kwargs,
     )
     return Redis.from_pool(pool)
+
+
+@functools.cache
+def _hiredis_packing(base: type) -> type:
+    """``base`` packing commands with hiredis' C packer, as redis-py's sync client already does.
+
+    The asyncio client packs in Python; for our scripts (a dozen keys and arguments a call) that was
+    a fifth of the client's time per connect. Without hiredis the class is ``base`` unchanged."""
+    from redis.connection import HiredisRespSerializer
+    from redis.utils import HIREDIS_AVAILABLE
+
+    if not HIREDIS_AVAILABLE:
+        return base
+    serializer = HiredisRespSerializer()
+
+    def pack_command(self: Any, *args: Any) -> list[bytes]:
+        return serializer.pack(*args)  # type: ignore[no-any-return]
+
+    return type(f"Hiredis{base.__name__}", (base,), {"pack_command": pack_command})
+
