@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import conftest as _base  # circular on purpose: conftest imports this module's fixtures
+from tests import _redis_server as _base
 
 SENTINEL_SERVICE = "lkpmaster"
 DOWN_AFTER_MS = 500

@@ -8,10 +8,6 @@ install hint, never a silent skip.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,49 +17,14 @@ import pytest
 from lkpersist.clock import VirtualClock
 from lkpersist.stores import open_store
 from lkpersist.stores.base import SessionStore
+from tests._redis_server import REDIS_URL_ENV, free_port, redis_server_binary, start_redis_server
+from tests._servers import SERVER_FIXTURES, redis_cluster, redis_sentinel, server_store_url
 
-REDIS_URL_ENV = "LKPERSIST_TEST_REDIS_URL"
+__all__ = ["SERVER_FIXTURES", "free_port", "redis_cluster", "redis_sentinel", "redis_server_binary",
+           "start_redis_server"]  # re-exported: fixtures for pytest, helpers for tests that import them
+
 BACKENDS = ("memory", "sqlite", "redis", "redis-cluster", "redis-sentinel")
 T0 = 1_800_000_000.0  # a fixed virtual "now" (2027-01-15) so expiry arithmetic is exact
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def redis_server_binary() -> str:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail(
-            "redis-server not found on PATH: install it (Debian/Ubuntu: apt-get install redis-server; "
-            f"macOS: brew install redis) or set {REDIS_URL_ENV}=redis://host:port/db",
-            pytrace=False,
-        )
-    return binary
-
-
-def start_redis_server(*extra: str, port: int | None = None) -> tuple[subprocess.Popen[bytes], int]:
-    """Start a throwaway redis-server on loopback and wait until it answers PING."""
-    port = port or free_port()
-    proc = subprocess.Popen(
-        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", *extra],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(64).startswith((b"+PONG", b"-NOAUTH")):
-                    return proc, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"redis-server did not start on port {port}")
 
 
 @pytest.fixture(scope="session")
@@ -134,5 +95,3 @@ async def store(store_url: str, clock: VirtualClock) -> AsyncIterator[SessionSto
     finally:
         await opened.close()
 
-
-from tests._servers import SERVER_FIXTURES, redis_cluster, redis_sentinel, server_store_url  # noqa: F401
