@@ -119,3 +119,25 @@ def test_cli_default_store_works_on_a_fresh_machine(tmp_path: Path, monkeypatch:
     result = CliRunner().invoke(app, ["simulate", "reconnect", "--identity", "user-1", "-o", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["store"].startswith("sqlite:///")
+
+
+def test_cli_simulation_ends_at_the_real_now(tmp_path: Path) -> None:
+    """The virtual clock starts in the past, so the sessions left behind are not last seen in the future."""
+    import asyncio
+    import time
+
+    from lkpersist.stores import open_store
+
+    url = f"sqlite:///{tmp_path / 'sim.db'}"
+    before = time.time()
+    result = CliRunner().invoke(app, ["--store", url, "simulate", "reconnect", "--identity", "u", "--gap", "1h"])
+    assert result.exit_code == 0, result.output
+
+    async def last_seen() -> float:
+        store = open_store(url)
+        try:
+            return (await store.require("u")).last_seen
+        finally:
+            await store.close()
+
+    assert before - 5 <= asyncio.run(last_seen()) <= time.time()

@@ -11,6 +11,7 @@ Exit 0 when the verdict holds (a return recognised, or an expired session correc
 from __future__ import annotations
 
 import json
+import time
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
@@ -62,7 +63,9 @@ def reconnect(
         gap_seconds = parse_duration(gap)
     except InvalidInputError as exc:
         fail(str(exc), 2)
-    clock = VirtualClock()
+    # Start the virtual clock as far in the past as the simulation will jump, so it ends at the real
+    # "now" and the sessions it leaves behind do not look last seen in the future.
+    clock = VirtualClock(time.time() - gap_seconds * times)
 
     async def work(store: SessionStore) -> SimulationReport:
         from lkpersist.simulate import simulate_reconnect
