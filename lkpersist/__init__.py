@@ -23,6 +23,7 @@ from lkpersist.exceptions import (
 from lkpersist.models import ConnectResult, CorruptRecord, Page, PurgeResult, Session, SessionEvent, Turn
 from lkpersist.stores import open_store
 from lkpersist.stores.base import SessionStore
+from lkpersist.stores.fallback import FallbackStore
 from lkpersist.ttl import DEFAULT_TTL_POLICY, TTLPolicy
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ __all__ = [
     "CorruptRecord",
     "CorruptRecordError",
     "DecryptionError",
+    "FallbackStore",
     "InvalidInputError",
     "InvalidStoreURLError",
     "LkPersistError",
