@@ -10,6 +10,12 @@ The merge adds rather than overwrites, because another agent may have written th
 the outage: reconnect increments are added, the latest presence wins (``last_seen`` is the maximum),
 turns are merged by item id in time order, metadata/context changes are applied key by key over the
 stored values, and a greeting given during the outage is recorded so that no agent owes it again.
+
+The merge also says which session events (:mod:`lkpersist.events`) it amounts to, published at the
+merge by the backend in the same atomic step: the end (``deleted``/``expired``) of a stored session the
+merge removes or replaces, ``created`` for a session that exists because of the outage, ``returned``
+(with the final count) when participants came back offline, and ``disconnected`` when the merged
+session is left disconnected. So a subscriber still sees every session begin and end.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lkpersist.models import Session, Turn, merge_update
+from lkpersist.events import removal_event
+from lkpersist.models import Session, SessionEvent, Turn, merge_update
 from lkpersist.ttl import TTLPolicy
 
 
@@ -59,10 +66,14 @@ class OfflineDelta:
 
 @dataclass(frozen=True, slots=True)
 class Reconciled:
-    """The record and turns to store after a merge; ``session`` None means the identity has no session."""
+    """The record and turns to store after a merge, and the events to publish with it.
+
+    ``session`` None means the identity has no session.
+    """
 
     session: Session | None
     turns: list[Turn]
+    events: list[SessionEvent] = field(default_factory=list)
 
 
 def reconcile(
@@ -74,10 +85,15 @@ def reconcile(
         return Reconciled(stored, stored_turns)  # nothing happened: leave even an expired record alone
     base, base_turns = _base(stored, stored_turns, delta, now)
     if base is None:
+        ended = [] if stored is None else [removal_event(stored, now, deleted=delta.deleted)]
         if not delta.touches_session:
-            return Reconciled(None, [])
-        return Reconciled(_created(delta, policy), _merged_turns([], delta.turns, max_turns))
-    return Reconciled(_merged(base, delta, policy), _merged_turns(base_turns, delta.turns, max_turns))
+            return Reconciled(None, [], ended)
+        created = _created(delta, policy)
+        events = ended + _offline_events(None, created, delta, now)
+        return Reconciled(created, _merged_turns([], delta.turns, max_turns), events)
+    merged = _merged(base, delta, policy)
+    events = _offline_events(base, merged, delta, now)
+    return Reconciled(merged, _merged_turns(base_turns, delta.turns, max_turns), events)
 
 
 def _base(
@@ -129,6 +145,17 @@ def _with_offline_changes(
     if delta.greeted:
         session = replace(session, greeted_epoch=max(session.greeted_epoch, disconnects))
     return merge_update(session, language=delta.language, metadata=delta.metadata, context=delta.context)
+
+
+def _offline_events(base: Session | None, merged: Session, delta: OfflineDelta, now: float) -> list[SessionEvent]:
+    """``created`` (no ``base``), ``returned`` for connects beyond the first, ``disconnected`` if left so."""
+    identity, count = merged.identity, merged.reconnect_count
+    events = [] if base is not None else [SessionEvent("created", identity, now, 0)]
+    if delta.connects > (0 if base is not None else 1):
+        events.append(SessionEvent("returned", identity, now, count))
+    if delta.disconnects and not merged.connected:
+        events.append(SessionEvent("disconnected", identity, now, count))
+    return events
 
 
 def _merged_turns(stored: list[Turn], offline: list[Turn], max_turns: int) -> list[Turn]:

@@ -21,6 +21,7 @@ from lkpersist.codec import ValueCodec
 from lkpersist.exceptions import StoreUnavailableError
 from lkpersist.models import Session
 from lkpersist.stores._reconcile import OfflineDelta, Reconciled, reconcile
+from lkpersist.stores._redis_lua import _PUBLISH_EVENT
 from lkpersist.stores._redis_records import encode_json_value, frame_turn, session_from_reply, turn_from_frame
 
 if TYPE_CHECKING:
@@ -54,18 +55,14 @@ return {digest(), redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])
 """
 
 # write state. ARGV[1..3] member, now ms, grace ms; ARGV[4] the digest READ_STATE returned; ARGV[5] the
-# new deadline ms ('' to leave no session); ARGV[6] last_seen ms; then five counted sections (a count,
-# then that many strings): session fields flat, metadata flat, context flat, turn frames, item ids.
-# Returns 1 when written, 0 when the state changed since it was read (the caller merges again).
-WRITE_STATE = _DIGEST + """
+# new deadline ms ('' to leave no session); ARGV[6] last_seen ms; then six counted sections (a count,
+# then that many strings): session fields flat, metadata flat, context flat, turn frames, item ids, and
+# the merge's events as (kind, time ms, reconnect count) triples; ARGV[#ARGV] the events channel.
+# Returns 1 when written (and the events published), 0 when the state changed since it was read (the
+# caller merges again).
+WRITE_STATE = _DIGEST + _PUBLISH_EVENT + """
 local member, now, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 if digest() ~= ARGV[4] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
-if ARGV[5] == '' then
-  redis.call('ZREM', KEYS[6], member)
-  redis.call('ZREM', KEYS[7], member)
-  return 1
-end
 local at = 7
 local function section()
   local n, items = tonumber(ARGV[at]), {}
@@ -73,10 +70,21 @@ local function section()
   at = at + n + 1
   return items
 end
+local sections = {}
+for k = 1, 6 do sections[k] = section() end
+local events = sections[6]
+for i = 1, #events, 3 do
+  publish_event(ARGV[#ARGV], events[i], member, tonumber(events[i + 1]), tonumber(events[i + 2]))
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+if ARGV[5] == '' then
+  redis.call('ZREM', KEYS[6], member)
+  redis.call('ZREM', KEYS[7], member)
+  return 1
+end
 local commands = {'HSET', 'HSET', 'HSET', 'RPUSH', 'SADD'}
 for k = 1, 5 do
-  local items = section()
-  if #items > 0 then redis.call(commands[k], KEYS[k], unpack(items)) end
+  if #sections[k] > 0 then redis.call(commands[k], KEYS[k], unpack(sections[k])) end
 end
 redis.call('ZADD', KEYS[6], ARGV[6], member)
 redis.call('ZADD', KEYS[7], ARGV[5], member)
@@ -113,7 +121,8 @@ async def apply_offline(store: RedisStore, delta: OfflineDelta) -> Session | Non
         stored = session_from_reply(identity, reply[1:4], store.codec)
         turns = [turn_from_frame(identity, frame, store.codec) for frame in reply[4]]
         result = reconcile(stored, turns, delta, store.now(), store.ttl_policy, store.max_turns)
-        if await store._run(scripts.write, identity, reply[0], *_write_args(result, store.codec)) == 1:
+        args = _write_args(result, store.codec)
+        if await store._run(scripts.write, identity, reply[0], *args, store.keys.events_channel) == 1:
             return result.session
     raise StoreUnavailableError(
         f"Redis store {store.display_url}: reconciling one identity lost {MAX_ATTEMPTS} races to other writers"
@@ -121,17 +130,24 @@ async def apply_offline(store: RedisStore, delta: OfflineDelta) -> Session | Non
 
 
 def _write_args(result: Reconciled, codec: ValueCodec) -> list[Any]:
+    """WRITE_STATE's ARGV from 5 on: deadline, last_seen and the six counted sections."""
+    events = [part for e in result.events for part in (e.kind, to_ms(e.time), _count_arg(e.reconnect_count))]
     session = result.session
     if session is None:
-        return ["", ""]
+        return ["", "", 0, 0, 0, 0, 0, len(events), *events]
     args: list[Any] = [to_ms(session.deadline), to_ms(session.last_seen)]
     metadata = [part for key, value in session.metadata.items() for part in (key, encode_json_value(codec, value))]
     context = [part for key, value in session.context.items() for part in (key, encode_json_value(codec, value))]
     frames = [frame_turn(turn, codec) for turn in result.turns]
     item_ids = [turn.item_id for turn in result.turns if turn.item_id is not None]
-    for section in (_session_fields(session, codec), metadata, context, frames, item_ids):
+    for section in (_session_fields(session, codec), metadata, context, frames, item_ids, events):
         args += [len(section), *section]
     return args
+
+
+def _count_arg(count: int | None) -> str:
+    """A reconnect count for Lua's ``tonumber``: '' (which gives nil, published as null) for none."""
+    return "" if count is None else str(count)
 
 
 def _session_fields(session: Session, codec: ValueCodec) -> list[Any]:

@@ -14,6 +14,7 @@ from lkpersist.clock import from_ms
 from lkpersist.models import Session, Turn
 from lkpersist.stores._reconcile import OfflineDelta, reconcile
 from lkpersist.stores._sqlite_db import immediate
+from lkpersist.stores._sqlite_events import record_events
 from lkpersist.stores._sqlite_rows import (
     ALL_COLUMNS,
     INSERT_SESSION,
@@ -36,6 +37,7 @@ def apply_offline(conn: sqlite3.Connection, delta: OfflineDelta, now_ms: int, st
         stored = None if row is None else session_from_row(row, store.codec)
         turns = [] if row is None else _turns(conn, identity, int(row[0]), store)
         result = reconcile(stored, turns, delta, from_ms(now_ms), store.ttl_policy, store.max_turns)
+        record_events(conn, result.events)
         if row is not None:
             conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ?", (row[0],))
         if result.session is None:

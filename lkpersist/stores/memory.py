@@ -161,6 +161,7 @@ class MemoryStore(SessionStore):
             result = reconcile(
                 self._sessions.get(identity), stored_turns, delta, self.now(), self.ttl_policy, self.max_turns
             )
+            self._events.publish(result.events)
             if result.session is None:
                 self._sessions.pop(identity, None)
                 self._turns.pop(identity, None)

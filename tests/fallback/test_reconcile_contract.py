@@ -12,6 +12,7 @@ from lkpersist.clock import VirtualClock
 from lkpersist.models import Turn
 from lkpersist.stores._reconcile import OfflineDelta
 from lkpersist.stores.base import SessionStore
+from tests.events.conftest import by_identity, take
 
 
 def _turn(item: str, at: float, role: str = "user") -> Turn:
@@ -134,3 +135,25 @@ async def test_merged_turns_keep_the_newest_max_turns(store: SessionStore, clock
 async def test_an_empty_delta_changes_nothing(store: SessionStore, clock: VirtualClock) -> None:
     assert await store.apply_offline(OfflineDelta("jo", first_at=clock.now())) is None
     assert await store.count("all") == 0
+
+
+async def test_a_merge_publishes_the_events_of_what_happened_offline(store: SessionStore, clock: VirtualClock) -> None:
+    """Every merged session still begins with ``created`` and ends with ``deleted``/``expired`` for a watcher."""
+    for identity in ("kai", "lu", "max"):
+        await store.connect(identity)
+    clock.advance(400)  # kai and lu expired in the store; max is renewed offline below
+    at = clock.now()
+    async with store.events() as stream:
+        await store.apply_offline(OfflineDelta("kai", first_at=at, connects=3, disconnects=1, created=True,
+                                               presence_at=at, connected=False))
+        await store.apply_offline(OfflineDelta("lu", first_at=at, deleted=True))
+        await store.apply_offline(OfflineDelta("max", first_at=at, continues=at - 400, connects=1,
+                                               presence_at=at, connected=True))
+        await store.apply_offline(OfflineDelta("nia", first_at=at))  # nothing happened: nothing published
+        await store.connect("nia")  # the marker
+        events = by_identity(await take(stream, 7, since=at))
+    assert events["kai"] == [("expired", "kai", 0), ("created", "kai", 0), ("returned", "kai", 2),
+                             ("disconnected", "kai", 2)]
+    assert events["lu"] == [("deleted", "lu", 0)]
+    assert events["max"] == [("returned", "max", 1)]
+    assert events["nia"] == [("created", "nia", 0)]
