@@ -10,7 +10,7 @@ Wiring, in a job entrypoint::
 What it does, and why it is shaped this way:
 
 - ``rtc.Room.on`` refuses coroutines, so every room/session handler here is synchronous and schedules
-  the store work as a task; task references are kept and their exceptions logged.
+  the store work as a task (:mod:`lkpersist.agent._tasks`: references kept, exceptions logged).
 - Events of one identity are applied to the store in arrival order (a per-identity chain), so a refresh
   (leave + join within a second) can never record the join before the leave.
 - A repeated ``participant_connected`` for someone already present is ignored locally (it must not
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -38,6 +38,7 @@ from livekit.agents.job import DEFAULT_PARTICIPANT_KINDS
 from livekit.agents.types import ATTRIBUTE_PUBLISH_ON_BEHALF
 
 from lkpersist.agent import _participants
+from lkpersist.agent._tasks import AgentTasks
 from lkpersist.agent.greetings import DEFAULT_GREETINGS, GreetingTemplates
 from lkpersist.agent.history import restored_chat_ctx, turn_from_item
 from lkpersist.exceptions import InvalidInputError
@@ -120,8 +121,7 @@ class SessionPersistence:
         self._session: AgentSession[Any] | None = None
         self._room: rtc.Room | None = None
         self._visits: dict[str, _Visit] = {}
-        self._chains: dict[str, asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = AgentTasks()
         self._speaker: str | None = None
         self._closed = False
 
@@ -142,8 +142,7 @@ class SessionPersistence:
 
     async def wait_idle(self) -> None:
         """Wait until every scheduled store call and pending greeting has finished (heartbeats excepted)."""
-        while pending := [t for t in self._tasks if not t.get_name().startswith("lkpersist-heartbeat")]:
-            await asyncio.wait(pending)
+        await self._tasks.wait_idle(except_what="heartbeat")
 
     async def aclose(self) -> None:
         """Record everyone still present as gone, stop listening, and wait for the store calls to finish."""
@@ -152,9 +151,7 @@ class SessionPersistence:
         self._closed = True
         self._detach()
         await self.wait_idle()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
         if self.fallback is not None and self._owns_fallback:
             await self.fallback.close()
 
@@ -189,7 +186,7 @@ class SessionPersistence:
             visit.ready.set()
         self._visits[identity] = visit
         self._speaker = identity
-        self._enqueue(identity, "join", lambda: self._join(identity, visit))
+        self._tasks.enqueue(identity, "join", lambda: self._join(identity, visit))
 
     def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
         reason = rtc.DisconnectReason.Name(
@@ -209,14 +206,14 @@ class SessionPersistence:
 
     def _on_attributes_changed(self, changed: dict[str, str], participant: rtc.Participant) -> None:
         if participant.identity in self._visits:
-            self._enqueue(participant.identity, "attributes", lambda: self._record_participant(participant))
+            self._tasks.enqueue(participant.identity, "attributes", lambda: self._record_participant(participant))
 
     def _on_conversation_item_added(self, event: ConversationItemAddedEvent) -> None:
         turn = turn_from_item(event.item)
         identity = self._speaker
         if turn is None or identity is None or self._closed:
             return
-        self._enqueue(identity, "turn", lambda: self._append(identity, turn))
+        self._tasks.enqueue(identity, "turn", lambda: self._append(identity, turn))
 
     def _on_session_close(self, event: CloseEvent) -> None:
         for identity in list(self._visits):
@@ -241,7 +238,7 @@ class SessionPersistence:
             return
         for task in visit.tasks:
             task.cancel()
-        self._enqueue(identity, "leave", lambda: self._disconnect(identity, reason))
+        self._tasks.enqueue(identity, "leave", lambda: self._disconnect(identity, reason))
 
     # --- the work, in per-identity order ---------------------------------------------------------
 
@@ -262,11 +259,11 @@ class SessionPersistence:
             self.on_decision(decision)
         if self._visits.get(identity) is not visit:
             return  # left while we were deciding: nobody to greet
-        visit.tasks.append(self._spawn(self._heartbeat(identity), "heartbeat"))
+        visit.tasks.append(self._tasks.spawn(self._heartbeat(identity), "heartbeat"))
         if decision.store_ok:
-            self._enqueue(identity, "metadata", lambda: self._record_participant(visit.participant))
+            self._tasks.enqueue(identity, "metadata", lambda: self._record_participant(visit.participant))
         if decision.text is not None:
-            visit.tasks.append(self._spawn(self._speak_when_ready(visit, decision.text), "greeting"))
+            visit.tasks.append(self._tasks.spawn(self._speak_when_ready(visit, decision.text), "greeting"))
 
     async def _decide(self, identity: str, visit: _Visit) -> GreetingDecision:
         deadline = (
@@ -385,31 +382,6 @@ class SessionPersistence:
             self.store_failures += 1
             log.warning("store %s failed: %s; carrying on without it", what, exc)
         return None
-
-    def _enqueue(self, identity: str, what: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        previous = self._chains.get(identity)
-
-        async def in_order() -> None:
-            if previous is not None and not previous.done():
-                await asyncio.wait([previous])
-            await work()
-
-        task = self._spawn(in_order(), what)
-        self._chains[identity] = task
-        task.add_done_callback(
-            lambda done: self._chains.pop(identity, None) if self._chains.get(identity) is done else None
-        )
-
-    def _spawn(self, work: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(work, name=f"lkpersist-{what}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("lkpersist %s task failed", task.get_name(), exc_info=exc)
 
 
 def _fallback_for(store: SessionStore, store_timeout: float) -> FallbackStore:
