@@ -38,6 +38,7 @@ from lkpersist.models import (
     validate_identity,
 )
 from lkpersist.stores import _reconcile_sqlite, _sqlite_locks
+from lkpersist.stores import _sqlite_queries as queries
 from lkpersist.stores._reconcile import OfflineDelta
 from lkpersist.stores._sqlite_db import (
     DEFAULT_TIMEOUT,
@@ -48,11 +49,9 @@ from lkpersist.stores._sqlite_db import (
     immediate,
     parse_sqlite_url,
 )
-from lkpersist.stores._sqlite_events import SQLiteEventSource, record_events, write_event_rows
+from lkpersist.stores._sqlite_events import SQLiteEventSource, record_events
 from lkpersist.stores._sqlite_rows import (
-    ALL_COLUMNS,
     INSERT_SESSION,
-    OPS_COLUMNS,
     UPDATE_OPS,
     UPDATE_PERSONAL,
     Row,
@@ -72,9 +71,6 @@ from lkpersist.stores.base import (
     encode_cursor,
     purge_cutoff,
 )
-
-_LIVE = "identity = ? AND deadline > ?"
-_STATUS_FILTER = {"active": "deadline > :now", "expired": "deadline <= :now", "all": "1"}
 
 
 class SQLiteStore(SessionStore):
@@ -119,13 +115,13 @@ class SQLiteStore(SessionStore):
 
     def _connect(self, conn: sqlite3.Connection, identity: str, now_ms: int) -> ConnectResult:
         with immediate(conn):
-            found = _live(conn, identity, now_ms, self)
+            found = queries.live(conn, identity, now_ms, self)
             result = connect_transition(found and found[1], identity, from_ms(now_ms), self.ttl_policy)
             replaced = None
             if found is not None and result.returning:
                 conn.execute(UPDATE_OPS, {**ops_params(result.session), "id": found[0]})
             else:  # a new session replaces an absent or expired one, and its turns go with it
-                replaced = _reconnect_count(conn, identity)
+                replaced = queries.reconnect_count(conn, identity)
                 params = {**ops_params(result.session), **personal_params(result.session, self.codec)}
                 (session_id,) = conn.execute(INSERT_SESSION, params).fetchone()
                 conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ?", (session_id,))
@@ -138,7 +134,7 @@ class SQLiteStore(SessionStore):
 
     def _disconnect(self, conn: sqlite3.Connection, identity: str, now_ms: int) -> Session | None:
         with immediate(conn):
-            found = _live(conn, identity, now_ms, self)
+            found = queries.live(conn, identity, now_ms, self)
             if found is None:
                 return None
             updated = disconnect_transition(found[1], from_ms(now_ms))
@@ -152,7 +148,7 @@ class SQLiteStore(SessionStore):
 
     def _heartbeat(self, conn: sqlite3.Connection, identity: str, now_ms: int) -> bool:
         with immediate(conn):
-            found = _live(conn, identity, now_ms, self, personal=False)
+            found = queries.live(conn, identity, now_ms, self, personal=False)
             if found is None:
                 return False
             session_id, current = found
@@ -165,7 +161,7 @@ class SQLiteStore(SessionStore):
 
     def _claim_greeting(self, conn: sqlite3.Connection, identity: str, now_ms: int) -> bool:
         with immediate(conn):
-            found = _live(conn, identity, now_ms, self, personal=False)
+            found = queries.live(conn, identity, now_ms, self, personal=False)
             if found is None or not greeting_owed(found[1]):
                 return False
             session_id, current = found
@@ -178,7 +174,7 @@ class SQLiteStore(SessionStore):
 
     async def get(self, identity: str) -> Session | None:
         validate_identity(identity)
-        return await self._db.run(_live_session, identity, self._now_ms(), self)
+        return await self._db.run(queries.live_session, identity, self._now_ms(), self)
 
     async def update(
         self,
@@ -194,7 +190,7 @@ class SQLiteStore(SessionStore):
 
     def _update(self, conn: sqlite3.Connection, identity: str, now_ms: int, changes: dict[str, Any]) -> Session:
         with immediate(conn):
-            found = _live(conn, identity, now_ms, self)
+            found = queries.live(conn, identity, now_ms, self)
             if found is None:
                 raise SessionNotFoundError(identity)
             updated = merge_update(found[1], **changes)
@@ -203,7 +199,7 @@ class SQLiteStore(SessionStore):
 
     async def delete(self, identity: str) -> bool:
         validate_identity(identity)
-        return await self._db.run(_delete, identity, self._now_ms())
+        return await self._db.run(queries.delete, identity, self._now_ms())
 
     async def append_turn(self, identity: str, turn: Turn) -> bool:
         validate_identity(identity)
@@ -214,7 +210,7 @@ class SQLiteStore(SessionStore):
         self, conn: sqlite3.Connection, identity: str, payload: str, item_id: str | None, now_ms: int
     ) -> bool:
         with immediate(conn):
-            row = conn.execute(f"SELECT id FROM lkpersist_sessions WHERE {_LIVE}", (identity, now_ms)).fetchone()
+            row = conn.execute(f"SELECT id FROM lkpersist_sessions WHERE {queries.LIVE}", (identity, now_ms)).fetchone()
             if row is None:
                 raise SessionNotFoundError(identity)
             inserted = conn.execute(
@@ -232,7 +228,7 @@ class SQLiteStore(SessionStore):
     async def recent_turns(self, identity: str, limit: int | None = None) -> list[Turn]:
         validate_identity(identity)
         count = -1 if limit is None else check_limit(limit)
-        payloads = await self._db.run(_recent_payloads, identity, self._now_ms(), count)
+        payloads = await self._db.run(queries.recent_payloads, identity, self._now_ms(), count)
         return [turn_from_payload(identity, payload, self.codec) for payload in reversed(payloads)]
 
     async def apply_offline(self, delta: OfflineDelta) -> Session | None:
@@ -247,7 +243,7 @@ class SQLiteStore(SessionStore):
         check_status(status)
         check_limit(limit)
         after = None if cursor is None else decode_cursor(cursor)
-        rows = await self._db.run(_page_rows, status, self._now_ms(), limit + 1, after)
+        rows = await self._db.run(queries.page_rows, status, self._now_ms(), limit + 1, after)
         items = [self._listed(row) for row in rows[:limit]]
         more = len(rows) > limit
         next_cursor = encode_cursor(int(rows[limit - 1][3]), rows[limit - 1][1]) if more else None
@@ -261,7 +257,7 @@ class SQLiteStore(SessionStore):
 
     async def count(self, status: Status = "active") -> int:
         check_status(status)
-        return await self._db.run(_count, status, self._now_ms())
+        return await self._db.run(queries.count, status, self._now_ms())
 
     async def purge(self, *, older_than: float | None = None, dry_run: bool = False) -> PurgeResult:
         """Delete expired sessions, then (with ``older_than``) those last seen before the cutoff.
@@ -274,12 +270,12 @@ class SQLiteStore(SessionStore):
         cutoff = purge_cutoff(from_ms(now_ms), older_than)
         params = {"now": now_ms, "cutoff": None if cutoff is None else to_ms(cutoff), "batch": PURGE_BATCH}
         if dry_run:
-            return PurgeResult(purged=await self._db.run(_count_purgeable, params), dry_run=True)
+            return PurgeResult(purged=await self._db.run(queries.count_purgeable, params), dry_run=True)
         conditions = ["deadline <= :now"] + ([] if cutoff is None else ["last_seen < :cutoff"])
         purged = 0
         for condition in conditions:
             while True:  # one chunk per call, so other work on this store interleaves with a long purge
-                deleted = await self._db.run(_purge_chunk, condition, params)
+                deleted = await self._db.run(queries.purge_chunk, condition, params)
                 purged += deleted
                 if deleted < PURGE_BATCH:
                     break
@@ -305,99 +301,3 @@ class SQLiteStore(SessionStore):
     async def extend_lock(self, name: str, token: str, ttl: float) -> bool:
         check_lock(name, ttl)
         return await self._db.run(_sqlite_locks.extend, name, token, self._now_ms(), to_ms(ttl))
-
-
-# --- statements run on the worker thread -----------------------------------------------------------
-
-
-def _live(
-    conn: sqlite3.Connection, identity: str, now_ms: int, store: SessionStore, *, personal: bool = True
-) -> tuple[int, Session] | None:
-    """The live session's row id and session; None when absent or expired (an expired row is never decoded).
-
-    With ``personal=False`` only the operational fields are read: heartbeats never decode personal data.
-    """
-    columns = ALL_COLUMNS if personal else OPS_COLUMNS
-    row = conn.execute(f"SELECT {columns} FROM lkpersist_sessions WHERE {_LIVE}", (identity, now_ms)).fetchone()
-    return None if row is None else (int(row[0]), session_from_row(row, store.codec, personal=personal))
-
-
-def _live_session(conn: sqlite3.Connection, identity: str, now_ms: int, store: SessionStore) -> Session | None:
-    found = _live(conn, identity, now_ms, store)
-    return None if found is None else found[1]
-
-
-def _delete(conn: sqlite3.Connection, identity: str, now_ms: int) -> bool:
-    with immediate(conn):
-        row = conn.execute(
-            "DELETE FROM lkpersist_sessions WHERE identity = ? RETURNING id, reconnect_count", (identity,)
-        ).fetchone()
-        if row is None:
-            return False
-        conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ?", (row[0],))
-        write_event_rows(conn, [(now_ms, "deleted", identity, row[1])])
-        return True
-
-
-def _reconnect_count(conn: sqlite3.Connection, identity: str) -> int | None:
-    """The reconnect_count of the (expired) row a new session is about to replace; None if there is none."""
-    row = conn.execute("SELECT reconnect_count FROM lkpersist_sessions WHERE identity = ?", (identity,)).fetchone()
-    return None if row is None else int(row[0])
-
-
-def _recent_payloads(conn: sqlite3.Connection, identity: str, now_ms: int, limit: int) -> list[Any]:
-    """Newest first; one statement, so the liveness check and the turns come from one snapshot."""
-    rows = conn.execute(
-        "SELECT CAST(t.payload AS BLOB) FROM lkpersist_turns AS t JOIN lkpersist_sessions AS s "
-        "ON t.session_id = s.id WHERE s.identity = ? AND s.deadline > ? ORDER BY t.seq DESC LIMIT ?",
-        (identity, now_ms, limit),
-    ).fetchall()
-    return [row[0] for row in rows]
-
-
-def _page_rows(
-    conn: sqlite3.Connection, status: Status, now_ms: int, limit: int, after: tuple[int, str] | None
-) -> list[Row]:
-    """Keyset pagination along the listing index: starts at the cursor, reads ``limit`` rows, no sort."""
-    where = [_STATUS_FILTER[status]]
-    if after is not None:
-        where.append("last_seen <= :after_ms AND (last_seen < :after_ms OR identity > :after_id)")
-    params = {"now": now_ms, "limit": limit, "after_ms": after and after[0], "after_id": after and after[1]}
-    return conn.execute(
-        f"SELECT {ALL_COLUMNS} FROM lkpersist_sessions INDEXED BY lkpersist_sessions_by_last_seen "
-        f"WHERE {' AND '.join(where)} ORDER BY last_seen DESC, identity LIMIT :limit",
-        params,
-    ).fetchall()
-
-
-def _count(conn: sqlite3.Connection, status: Status, now_ms: int) -> int:
-    sql = f"SELECT COUNT(*) FROM lkpersist_sessions WHERE {_STATUS_FILTER[status]}"
-    return int(conn.execute(sql, {"now": now_ms}).fetchone()[0])
-
-
-def _count_purgeable(conn: sqlite3.Connection, params: dict[str, Any]) -> int:
-    """What a purge would delete: expired, plus live ones last seen before the cutoff (each index once)."""
-    expired = conn.execute("SELECT COUNT(*) FROM lkpersist_sessions WHERE deadline <= :now", params).fetchone()[0]
-    if params["cutoff"] is None:
-        return int(expired)
-    old = conn.execute(
-        "SELECT COUNT(*) FROM lkpersist_sessions INDEXED BY lkpersist_sessions_by_last_seen "
-        "WHERE last_seen < :cutoff AND deadline > :now",
-        params,
-    ).fetchone()[0]
-    return int(expired) + int(old)
-
-
-def _purge_chunk(conn: sqlite3.Connection, condition: str, params: dict[str, Any]) -> int:
-    """Delete one chunk and write each removed session's event: expired, or purged when it was still live."""
-    with immediate(conn):
-        rows = conn.execute(
-            "DELETE FROM lkpersist_sessions WHERE id IN "
-            f"(SELECT id FROM lkpersist_sessions WHERE {condition} LIMIT :batch) "
-            "RETURNING id, identity, reconnect_count, deadline",
-            params,
-        ).fetchall()
-        conn.executemany("DELETE FROM lkpersist_turns WHERE session_id = ?", [(row[0],) for row in rows])
-        now = params["now"]
-        write_event_rows(conn, [(now, "expired" if d <= now else "purged", i, r) for _, i, r, d in rows])
-        return len(rows)
