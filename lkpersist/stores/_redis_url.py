@@ -248,9 +248,21 @@ def _hiredis_packing(base: type) -> type:
 
     if not HIREDIS_AVAILABLE:
         return base
+    import hiredis
+
     serializer = HiredisRespSerializer()
+    pack = hiredis.pack_command
 
     def pack_command(self: Any, *args: Any) -> list[bytes]:
+        # The serializer splits a multi-word command name ("SCRIPT LOAD") and copies bytearrays per
+        # argument, in Python; a one-word name with str/bytes/int/float/memoryview arguments (all our
+        # hot calls) packs to the same bytes directly. Anything else takes the serializer's path.
+        command = args[0]
+        if type(command) is str and " " not in command:
+            try:
+                return [pack(args)]
+            except TypeError:
+                pass
         return serializer.pack(*args)  # type: ignore[no-any-return]
 
     return type(f"Hiredis{base.__name__}", (base,), {"pack_command": pack_command})
