@@ -36,15 +36,14 @@ local member, now, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 
 local function int(x) return string.format('%d', x) end
 
+-- The session hash, or nil when there is none. s.raw: its fields as stored, in the order of
+-- _redis_records.SESSION_FIELDS (false where absent); s.l, s.t ... the numbers the rules need.
 local function load()
-  local flat = redis.call('HGETALL', KEYS[1])
-  if #flat == 0 then return nil end
-  local s = {}
-  for i = 1, #flat, 2 do s[flat[i]] = flat[i + 1] end
-  local raw_e = s.e
-  s.l, s.t, s.r, s.d, s.g, s.e = tonumber(s.l), tonumber(s.t), tonumber(s.r), tonumber(s.d),
-    tonumber(s.g), tonumber(s.e)
-  if not (s.l and s.t and s.r and s.d and s.g) or (raw_e and not s.e) then
+  local f = redis.call('HMGET', KEYS[1], 'j', 'l', 'r', 'c', 't', 'd', 'g', 'v', 'L', 'e')
+  if not f[2] and redis.call('EXISTS', KEYS[1]) == 0 then return nil end
+  local s = {raw = f, c = f[4], L = f[9], l = tonumber(f[2]), r = tonumber(f[3]), t = tonumber(f[5]),
+    d = tonumber(f[6]), g = tonumber(f[7]), e = tonumber(f[10])}
+  if not (s.l and s.t and s.r and s.d and s.g) or (f[10] and not s.e) then
     error({err = 'LKPCORRUPT session hash has missing or non-numeric fields'})
   end
   return s
@@ -99,7 +98,9 @@ end
 # connect. ARGV[4..6] ttl ms for first / returning / frequent, ARGV[7] frequent_after, ARGV[8] schema,
 # ARGV[9] presence timeout ms (a connected session not refreshed that long counts as having left),
 # ARGV[10..11] what the client can decode (check_readable: a returning session it could not read is
-# refused before it is touched). Returns {returning 0/1, was_connected 0/1, session flat, metadata flat, context flat}.
+# refused before it is touched). Returns {returning 0/1, was_connected 0/1, session fields, metadata
+# flat, context flat}: the session hash as it now is, its values in SESSION_FIELDS order (nil where
+# absent), built from what was read and written rather than read back.
 CONNECT = _PRELUDE + """
 local function ttl_for(count)
   if count <= 0 then return tonumber(ARGV[4]) end
@@ -108,31 +109,35 @@ local function ttl_for(count)
 end
 local s = load()
 local returning, was_connected, ttl = 0, 0, ttl_for(0)
-local m, x = {}, {}
+local m, x, f = {}, {}, nil
 local channel = ARGV[#ARGV]
 if s == nil or now >= deadline(s) then
   if s then publish_event(channel, 'expired', member, now, s.r)
   elseif redis.call('ZSCORE', KEYS[7], member) then publish_event(channel, 'expired', member, now, nil) end
   redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
-  redis.call('HSET', KEYS[1], 'j', int(now), 'l', int(now), 'r', '0', 'c', '1', 't', int(ttl),
-    'd', '0', 'g', '-1', 'v', ARGV[8])
+  f = {int(now), int(now), '0', '1', int(ttl), '0', '-1', ARGV[8], false, false}
+  redis.call('HSET', KEYS[1], 'j', f[1], 'l', f[2], 'r', f[3], 'c', f[4], 't', f[5], 'd', f[6], 'g', f[7], 'v', f[8])
 else
   m, x = redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])
   check_readable(ARGV[10], ARGV[11], s, m, x)
   returning = 1
   ttl = ttl_for(s.r + 1)
+  f = s.raw
   if s.c == '1' and now - s.l >= tonumber(ARGV[9]) then
-    redis.call('HSET', KEYS[1], 'd', int(s.d + 1))
+    f[6] = int(s.d + 1)
+    redis.call('HSET', KEYS[1], 'd', f[6])
   elseif s.c == '1' then
     was_connected = 1
   end
-  redis.call('HSET', KEYS[1], 'l', int(now), 'r', int(s.r + 1), 'c', '1', 't', int(ttl))
+  f[2], f[3], f[4], f[5] = int(now), int(s.r + 1), '1', int(ttl)
+  redis.call('HSET', KEYS[1], 'l', f[2], 'r', f[3], 'c', f[4], 't', f[5])
   if s.e then redis.call('HDEL', KEYS[1], 'e') end
+  f[10] = false
 end
 reindex(now, now + ttl)
 if returning == 1 then publish_event(channel, 'returned', member, now, s.r + 1)
 else publish_event(channel, 'created', member, now, 0) end
-return {returning, was_connected, redis.call('HGETALL', KEYS[1]), m, x}
+return {returning, was_connected, f, m, x}
 """
 
 # disconnect. ARGV[4..5] what the client can decode (check_readable). Returns nil when there is no

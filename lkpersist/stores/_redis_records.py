@@ -34,13 +34,27 @@ def encode_json_value(codec: ValueCodec, value: Any) -> str:
     return codec.encode(text)
 
 
+SESSION_FIELDS = (b"j", b"l", b"r", b"c", b"t", b"d", b"g", b"v", b"L", b"e")
+"""The session hash's fields in the order the scripts read them (``load`` in _redis_lua) and connect
+returns them; the first seven are required."""
+_REQUIRED = 7
+
+
 def session_from_reply(identity: str, reply: Sequence[Flat], codec: ValueCodec) -> Session | None:
     """Build a Session from a {session, metadata, context} reply; None when the session hash is absent."""
-    fields, metadata, context = pairs(reply[0]), reply[1], reply[2]
+    fields = pairs(reply[0])
     if not fields:
         return None
+    return session_from_fields(identity, [fields.get(name) for name in SESSION_FIELDS], reply[1], reply[2], codec)
+
+
+def session_from_fields(
+    identity: str, values: Sequence[bytes | None], metadata: Flat, context: Flat, codec: ValueCodec
+) -> Session:
+    """Build a Session from the hash's values in SESSION_FIELDS order (None where absent) and the
+    metadata/context hashes flat; anything undecodable raises CorruptRecordError naming ``identity``."""
     try:
-        return _session(identity, fields, _json_hash(metadata, codec), _json_hash(context, codec), codec)
+        return _session(identity, values, _json_hash(metadata, codec), _json_hash(context, codec), codec)
     except DecryptionError as exc:
         raise exc.naming(identity) from exc
     except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
@@ -48,29 +62,37 @@ def session_from_reply(identity: str, reply: Sequence[Flat], codec: ValueCodec) 
 
 
 def _session(
-    identity: str, f: dict[bytes, bytes], metadata: dict[str, Any], context: dict[str, Any], codec: ValueCodec
+    identity: str, values: Sequence[bytes | None], metadata: dict[str, Any], context: dict[str, Any],
+    codec: ValueCodec,
 ) -> Session:
-    expires = f.get(b"e")
-    language = f.get(b"L")
+    joined, last, count, connected, ttl, disconnects, greeted, schema, language, expires = values
+    if None in values[:_REQUIRED]:
+        raise KeyError(SESSION_FIELDS[values.index(None)])
     return Session(
         identity=identity,
-        joined_at=from_ms(int(f[b"j"])),
-        last_seen=from_ms(int(f[b"l"])),
-        reconnect_count=int(f[b"r"]),
+        joined_at=from_ms(int(joined)),  # type: ignore[arg-type]
+        last_seen=from_ms(int(last)),  # type: ignore[arg-type]
+        reconnect_count=int(count),  # type: ignore[arg-type]
         language=None if language is None else codec.decode(language.decode("utf-8")),
         metadata=metadata,
         context=context,
-        connected=f[b"c"] == b"1",
+        connected=connected == b"1",
         expires_at=None if expires is None else from_ms(int(expires)),
-        ttl=from_ms(int(f[b"t"])),
-        disconnect_count=int(f[b"d"]),
-        greeted_epoch=int(f[b"g"]),
-        schema_version=int(f.get(b"v", SCHEMA_VERSION)),
+        ttl=from_ms(int(ttl)),  # type: ignore[arg-type]
+        disconnect_count=int(disconnects),  # type: ignore[arg-type]
+        greeted_epoch=int(greeted),  # type: ignore[arg-type]
+        schema_version=SCHEMA_VERSION if schema is None else int(schema),
     )
 
 
 def _json_hash(flat: Flat, codec: ValueCodec) -> dict[str, Any]:
-    return {key.decode("utf-8"): json.loads(codec.decode(value.decode("utf-8"))) for key, value in pairs(flat).items()}
+    if not flat:
+        return {}
+    items = iter(flat)
+    return {
+        key.decode("utf-8"): json.loads(codec.decode(value.decode("utf-8")))
+        for key, value in zip(items, items, strict=True)
+    }
 
 
 def frame_turn(turn: Turn, codec: ValueCodec) -> bytes:

@@ -43,7 +43,13 @@ from lkpersist.stores._redis_errors import translated
 from lkpersist.stores._redis_events import RedisEventSource
 from lkpersist.stores._redis_keys import DEFAULT_PREFIX, KeyLayout
 from lkpersist.stores._redis_locks import RedisLocks
-from lkpersist.stores._redis_records import encode_json_value, frame_turn, session_from_reply, turn_from_frame
+from lkpersist.stores._redis_records import (
+    encode_json_value,
+    frame_turn,
+    session_from_fields,
+    session_from_reply,
+    turn_from_frame,
+)
 from lkpersist.stores._redis_url import build_client, parse_redis_url
 from lkpersist.stores._redis_wait import DEFAULT_WAIT_TIMEOUT_MS, ReplicaWait
 from lkpersist.stores.base import DEFAULT_PAGE_SIZE, SessionStore, check_limit
@@ -185,7 +191,7 @@ class RedisStore(SessionStore):
         reply = await self._run(
             self.scripts.connect, identity, *self._policy_args(), *self._readable_args(), self._channel
         )
-        session = self._session(identity, reply[2:])
+        session = session_from_fields(identity, reply[2], reply[3], reply[4], self.codec)
         return ConnectResult(session=session, returning=reply[0] == 1, was_connected=reply[1] == 1)
 
     async def disconnect(self, identity: str) -> Session | None:
