@@ -24,6 +24,8 @@ from lkpersist.exceptions import CorruptRecordError, LkPersistError, StoreError,
 from lkpersist.stores._redis_encrypt import unreadable_error
 from lkpersist.stores._redis_lua import CORRUPT_MARKER, UNREADABLE_MARKER
 
+REDIS_ERRORS = (RedisError, RedisClusterException)
+"""What redis-py raises; every one of them becomes an lkpersist error (``translate``)."""
 _CREDENTIAL_REPLIES = ("NOAUTH", "WRONGPASS", "NOPERM", "invalid password", "invalid username")
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, AuthenticationError, NoPermissionError, BusyLoadingError)
 
@@ -48,5 +50,5 @@ def translated(where: str, identity: str | None = None) -> Iterator[None]:
     """Run a block of Redis calls, re-raising redis-py errors as lkpersist errors."""
     try:
         yield
-    except (RedisError, RedisClusterException) as exc:
+    except REDIS_ERRORS as exc:
         raise translate(exc, where, identity) from exc

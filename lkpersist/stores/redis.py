@@ -39,7 +39,7 @@ from lkpersist.models import (
 from lkpersist.stores import _reconcile_redis, _redis_listing, _redis_lua
 from lkpersist.stores._reconcile import OfflineDelta
 from lkpersist.stores._redis_encrypt import ANY_FORM, readable_args
-from lkpersist.stores._redis_errors import translated
+from lkpersist.stores._redis_errors import REDIS_ERRORS, translate, translated
 from lkpersist.stores._redis_events import RedisEventSource
 from lkpersist.stores._redis_keys import DEFAULT_PREFIX, KeyLayout
 from lkpersist.stores._redis_locks import RedisLocks
@@ -116,7 +116,7 @@ class RedisStore(SessionStore):
         self._reads = frozenset((self.scripts.read.sha, self.scripts.recent_turns.sha))
         self._cluster_cold = isinstance(client, RedisCluster)
         self._grace_ms = b"%d" % to_ms(NATIVE_TTL_GRACE)
-        self._policy_cache: tuple[object, tuple[bytes, ...]] = (None, ())
+        self._connect_cache: tuple[object, object, tuple[bytes, ...]] = (None, None, ())
         self._readable_cache: tuple[object, tuple[bytes, bytes]] = (None, ANY_FORM)
 
     @classmethod
@@ -152,26 +152,30 @@ class RedisStore(SessionStore):
             await self.ensure_ready()
         member, keys = self.keys.packed_keys_for(identity)
         argv = (member, b"%d" % to_ms(self.now()), self._grace_ms, *args)
-        with translated(self.display_url, identity):
+        try:  # what ``translated`` does, without a context manager on the hot path
             try:
                 return await self._evalsha(script.sha, keys, argv)
             except NoScriptError:  # a restarted or flushed server: load it and run again
                 await self.client.script_load(script.script)
                 return await self._evalsha(script.sha, keys, argv)
+        except REDIS_ERRORS as exc:
+            raise translate(exc, self.display_url, identity) from exc
 
     def _evalsha(self, sha: str, keys: tuple[bytes, ...], argv: tuple[Any, ...]) -> Awaitable[Any]:
         if self.replica_wait is None or sha in self._reads:
             return self.client.evalsha(sha, len(keys), *keys, *argv)  # type: ignore[no-any-return]
         return self.replica_wait.evalsha(self.client, sha, keys, argv)
 
-    def _policy_args(self) -> tuple[bytes, ...]:
-        """The TTL policy as script arguments, computed again only when the policy object changes."""
-        policy = self.ttl_policy
-        if self._policy_cache[0] is not policy:
+    def _connect_args(self) -> tuple[bytes, ...]:
+        """connect's arguments after the common three (TTL policy, what the codec reads, the events
+        channel), computed again only when the policy or the codec object changes."""
+        policy, codec = self.ttl_policy, self.codec
+        if self._connect_cache[0] is not policy or self._connect_cache[1] is not codec:
             args = (to_ms(policy.first), to_ms(policy.returning), to_ms(policy.frequent), policy.frequent_after)
             tail = (SCHEMA_VERSION, to_ms(policy.presence_timeout))
-            self._policy_cache = (policy, tuple(b"%d" % value for value in (*args, *tail)))
-        return self._policy_cache[1]
+            packed = tuple(b"%d" % value for value in (*args, *tail))
+            self._connect_cache = (policy, codec, (*packed, *self._readable_args(), self._channel))
+        return self._connect_cache[2]
 
     def _readable_args(self) -> tuple[bytes, bytes]:
         """What the codec can decode, for the scripts that refuse unreadable sessions before writing."""
@@ -188,9 +192,7 @@ class RedisStore(SessionStore):
     # --- lifecycle ---------------------------------------------------------------------------------
 
     async def connect(self, identity: str) -> ConnectResult:
-        reply = await self._run(
-            self.scripts.connect, identity, *self._policy_args(), *self._readable_args(), self._channel
-        )
+        reply = await self._run(self.scripts.connect, identity, *self._connect_args())
         session = session_from_fields(identity, reply[2], reply[3], reply[4], self.codec)
         return ConnectResult(session=session, returning=reply[0] == 1, was_connected=reply[1] == 1)
 
