@@ -26,8 +26,6 @@ every process on the machine), Redis (one key per lock under the prefix, compare
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import random
 import secrets
 import time
@@ -35,11 +33,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from lkpersist.exceptions import InvalidInputError, LkPersistError, LockHeldError
+from lkpersist.logsafe import get_logger
 
 if TYPE_CHECKING:
     from lkpersist.stores.base import SessionStore
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 MAX_LOCK_NAME = 200
 _POLL_FIRST = 0.02
@@ -141,8 +140,14 @@ class Lock:
         task, self._refresher = self._refresher, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # our caller is being cancelled, not just the refresher: let it through
+            except Exception as exc:  # noqa: BLE001 - the refresher already logged its own failures
+                logger.debug("lock %r refresher ended with %s", self.name, type(exc).__name__)
 
 
 __all__ = ["MAX_LOCK_NAME", "Lock", "check_lock", "check_lock_name", "new_token"]

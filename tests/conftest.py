@@ -86,6 +86,12 @@ def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> s
     return store_url_for(backend, tmp_path, request)
 
 
+@pytest.fixture(params=("sqlite", "redis"))
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store other processes can reach: a SQLite file, or the test Redis under this test's prefix."""
+    return store_url_for(str(request.param), tmp_path, request)
+
+
 @pytest.fixture
 async def store(store_url: str, clock: VirtualClock) -> AsyncIterator[SessionStore]:
     """A fresh store of each backend on a virtual clock."""

@@ -10,13 +10,11 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from lkpersist.stores import open_store
 from tests.cli.test_processes import ROOT, lkpersist_command, run_cli
-from tests.conftest import store_url_for
 from tests.events.conftest import kinds, take
 
 CONNECT_IN_A_CHILD = textwrap.dedent("""
@@ -33,12 +31,6 @@ CONNECT_IN_A_CHILD = textwrap.dedent("""
 
     asyncio.run(main())
 """)
-
-
-@pytest.fixture(params=("sqlite", "redis"))
-def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A store other processes can reach: a SQLite file, or the test Redis under this test's prefix."""
-    return store_url_for(str(request.param), tmp_path, request)
 
 
 async def test_a_subscriber_sees_what_another_process_does(shared_url: str) -> None:

@@ -12,14 +12,12 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from lkpersist.cli.sessions import PURGE_LOCK
 from tests.cli.conftest import Seed, exists, seed
 from tests.cli.test_processes import ROOT, lkpersist_command, run_cli
-from tests.conftest import store_url_for
 
 SKIP_LINE = "another purge is running (lock held); skipping"
 
@@ -38,11 +36,6 @@ HOLD_THE_LOCK = textwrap.dedent("""
 
     asyncio.run(main())
 """)
-
-
-@pytest.fixture(params=("sqlite", "redis"))
-def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return store_url_for(str(request.param), tmp_path, request)
 
 
 @pytest.fixture
