@@ -21,8 +21,14 @@ from lkpersist.codec import ValueCodec
 from lkpersist.exceptions import StoreUnavailableError
 from lkpersist.models import Session
 from lkpersist.stores._reconcile import OfflineDelta, Reconciled, reconcile
-from lkpersist.stores._redis_lua import _PUBLISH_EVENT
-from lkpersist.stores._redis_records import encode_json_value, frame_turn, session_from_reply, turn_from_frame
+from lkpersist.stores._redis_lua import PUBLISH_EVENT
+from lkpersist.stores._redis_records import (
+    frame_turn,
+    json_hash_fields,
+    session_from_reply,
+    session_hash_fields,
+    turn_from_frame,
+)
 
 if TYPE_CHECKING:
     from lkpersist.stores.redis import RedisStore
@@ -60,7 +66,7 @@ return {digest(), redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])
 # the merge's events as (kind, time ms, reconnect count) triples; ARGV[#ARGV] the events channel.
 # Returns 1 when written (and the events published), 0 when the state changed since it was read (the
 # caller merges again).
-WRITE_STATE = _DIGEST + _PUBLISH_EVENT + """
+WRITE_STATE = _DIGEST + PUBLISH_EVENT + """
 local member, now, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 if digest() ~= ARGV[4] then return 0 end
 local at = 7
@@ -136,11 +142,11 @@ def _write_args(result: Reconciled, codec: ValueCodec) -> list[Any]:
     if session is None:
         return ["", "", 0, 0, 0, 0, 0, len(events), *events]
     args: list[Any] = [to_ms(session.deadline), to_ms(session.last_seen)]
-    metadata = [part for key, value in session.metadata.items() for part in (key, encode_json_value(codec, value))]
-    context = [part for key, value in session.context.items() for part in (key, encode_json_value(codec, value))]
+    metadata = json_hash_fields(session.metadata, codec)
+    context = json_hash_fields(session.context, codec)
     frames = [frame_turn(turn, codec) for turn in result.turns]
     item_ids = [turn.item_id for turn in result.turns if turn.item_id is not None]
-    for section in (_session_fields(session, codec), metadata, context, frames, item_ids, events):
+    for section in (session_hash_fields(session, codec), metadata, context, frames, item_ids, events):
         args += [len(section), *section]
     return args
 
@@ -148,25 +154,6 @@ def _write_args(result: Reconciled, codec: ValueCodec) -> list[Any]:
 def _count_arg(count: int | None) -> str:
     """A reconnect count for Lua's ``tonumber``: '' (which gives nil, published as null) for none."""
     return "" if count is None else str(count)
-
-
-def _session_fields(session: Session, codec: ValueCodec) -> list[Any]:
-    """The session hash as the per-operation scripts keep it (field letters: see ``_redis_lua``)."""
-    fields: dict[str, Any] = {
-        "j": to_ms(session.joined_at),
-        "l": to_ms(session.last_seen),
-        "r": session.reconnect_count,
-        "c": "1" if session.connected else "0",
-        "t": to_ms(session.ttl),
-        "d": session.disconnect_count,
-        "g": session.greeted_epoch,
-        "v": session.schema_version,
-    }
-    if not session.connected and session.expires_at is not None:
-        fields["e"] = to_ms(session.expires_at)
-    if session.language is not None:
-        fields["L"] = codec.encode(session.language)
-    return [part for name, value in fields.items() for part in (name, value)]
 
 
 __all__ = ["READ_STATE", "WRITE_STATE", "apply_offline"]

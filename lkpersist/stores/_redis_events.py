@@ -1,6 +1,6 @@
 """Session events for the Redis backends: PUBLISH from inside the operation's Lua script, pub/sub to read.
 
-The scripts that change a session's life (connect, disconnect, delete, purge; ``_PUBLISH_EVENT`` in
+The scripts that change a session's life (connect, disconnect, delete, purge; ``PUBLISH_EVENT`` in
 ``_redis_lua``) publish on one channel,
 ``<prefix>:events`` (``KeyLayout.events_channel``), in the same script call as the change, so connect
 stays one round trip and an event goes out exactly when its change is made. PUBLISH from a script is

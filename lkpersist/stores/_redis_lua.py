@@ -22,7 +22,7 @@ UNREADABLE_MARKER = "LKPUNREADABLE"
 
 # publish_event(channel, kind, member, t ms, reconnect_count or nil): one session event as a small JSON
 # object built without cjson (format in _redis_events), PUBLISHed in the script that made the change.
-_PUBLISH_EVENT = """
+PUBLISH_EVENT = """
 local function publish_event(channel, kind, id, t, r)
   local count = 'null'
   if r then count = string.format('%d', r) end
@@ -31,7 +31,7 @@ local function publish_event(channel, kind, id, t, r)
 end
 """
 
-_PRELUDE = _PUBLISH_EVENT + """
+_PRELUDE = PUBLISH_EVENT + """
 local member, now, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 
 local function int(x) return string.format('%d', x) end
@@ -227,7 +227,7 @@ return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.ca
 
 # delete. KEYS as above, ARGV[1] the member, ARGV[2] now ms, ARGV[#ARGV] the events channel. Returns 1
 # when a session record existed (of any shape).
-DELETE = _PUBLISH_EVENT + """
+DELETE = PUBLISH_EVENT + """
 local existed = redis.call('EXISTS', KEYS[1])
 local count = tonumber(redis.pcall('HGET', KEYS[1], 'r'))
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
@@ -283,7 +283,7 @@ return {out, 0, last_score, last_id}
 # Redis already dropped (native TTL) is judged by its index scores; one whose record is malformed is
 # left alone. Each removal publishes ``expired`` (or ``purged`` when it had not expired). Returns
 # {purged (or would purge), left alone as malformed}.
-PURGE = _PUBLISH_EVENT + """
+PURGE = PUBLISH_EVENT + """
 local now, cutoff = tonumber(ARGV[1]), tonumber(ARGV[2])
 local dry, keep_expired = ARGV[3] == '1', ARGV[4] == '1'
 local purged, malformed, doomed, channel = 0, 0, {}, ARGV[#ARGV]

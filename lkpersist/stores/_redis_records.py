@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from lkpersist.clock import from_ms
+from lkpersist.clock import from_ms, to_ms
 from lkpersist.codec import ValueCodec
 from lkpersist.exceptions import CorruptRecordError, DecryptionError, InvalidInputError
 from lkpersist.models import SCHEMA_VERSION, Session, Turn
@@ -38,6 +38,26 @@ SESSION_FIELDS = (b"j", b"l", b"r", b"c", b"t", b"d", b"g", b"v", b"L", b"e")
 """The session hash's fields in the order the scripts read them (``load`` in _redis_lua) and connect
 returns them; the first seven are required."""
 _REQUIRED = 7
+
+
+def session_hash_fields(session: Session, codec: ValueCodec) -> list[Any]:
+    """The session hash as the scripts keep it, flat (field, value, ...): the inverse of session_from_fields.
+
+    ``e`` only while disconnected and ``L`` only with a language, as the per-operation scripts write them."""
+    expires = None if session.connected or session.expires_at is None else to_ms(session.expires_at)
+    values = (
+        to_ms(session.joined_at), to_ms(session.last_seen), session.reconnect_count,
+        "1" if session.connected else "0", to_ms(session.ttl), session.disconnect_count,
+        session.greeted_epoch, session.schema_version,
+        None if session.language is None else codec.encode(session.language), expires,
+    )
+    return [part for name, value in zip(SESSION_FIELDS, values, strict=True) if value is not None
+            for part in (name, value)]
+
+
+def json_hash_fields(mapping: dict[str, Any], codec: ValueCodec) -> list[Any]:
+    """A metadata or context dict as its hash, flat: one field per key, each value JSON then the codec."""
+    return [part for key, value in mapping.items() for part in (key, encode_json_value(codec, value))]
 
 
 def session_from_reply(identity: str, reply: Sequence[Flat], codec: ValueCodec) -> Session | None:
