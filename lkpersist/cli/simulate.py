@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -75,12 +76,19 @@ def reconnect(
         )
 
     report = run_with_store(ctx, work, clock=clock)
+    _finish(ctx, output, report.to_dict(), lambda store: _render(report, store), report.ok)
+
+
+def _finish(
+    ctx: typer.Context, output: Output, document: dict[str, Any], render: Callable[[str], None], ok: bool
+) -> NoReturn:
+    """Print a simulation's report (JSON with the store, or the rich view) and exit 0 when ``ok``, else 1."""
     store = redact_url(resolve_store_url(store_url_of(ctx)))
     if output is Output.json:
-        typer.echo(json.dumps({"store": store, **report.to_dict()}, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps({"store": store, **document}, ensure_ascii=False, indent=2))
     else:
-        _render(report, store)
-    raise typer.Exit(0 if report.ok else 1)
+        render(store)
+    raise typer.Exit(0 if ok else 1)
 
 
 def _render(report: SimulationReport, store: str) -> None:
@@ -135,12 +143,7 @@ def load(
             return await run_load(store, plan, progress)
 
     report = run_with_store(ctx, work, ttl_policy=LOAD_TTL_POLICY)
-    store = redact_url(resolve_store_url(store_url_of(ctx)))
-    if output is Output.json:
-        typer.echo(json.dumps({"store": store, **report.to_dict()}, ensure_ascii=False, indent=2))
-    else:
-        render_load(report, store)
-    raise typer.Exit(0 if report.consistent else 1)
+    _finish(ctx, output, report.to_dict(), lambda store: render_load(report, store), report.consistent)
 
 
 __all__ = ["app"]
