@@ -16,12 +16,13 @@ cannot send the keyless WAIT on the connection that made the write.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-logger = logging.getLogger("lkpersist.redis")
+from lkpersist.logsafe import get_logger
+
+logger = get_logger("lkpersist.redis")
 
 DEFAULT_WAIT_TIMEOUT_MS = 100
 
