@@ -84,8 +84,7 @@ def migrate_command(
 ) -> None:
     """Encrypt every plaintext session value and turn in place, under the first key.
 
-    Safe while agents run; idempotent, so an interrupted run is finished by running it again. Refuses
-    to start (exit 3, naming the session) when any stored value cannot be decrypted with the keys.
+    Safe while agents run; idempotent, so an interrupted run is finished by running it again. Refuses to start (exit 3, naming the session) when any stored value cannot be decrypted with the keys.
     """
     _run_migration(ctx, rotate=False, dry_run=dry_run, batch=batch, output=output)
 

@@ -89,8 +89,9 @@ def run(
 ) -> None:
     """Run the bundled persistence-enabled agent: MODE is dev | start | console | connect | download-files.
 
-    Needs LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET (or livekit's --url/--api-key/--api-secret)
-    for dev/start/connect; the models use LiveKit Inference with the same key and secret.
+    Needs LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET (or livekit's --url/--api-key/--api-secret) for dev/start/connect; the models use LiveKit Inference with the same key and secret.
+
+    The AgentSession keeps running when the participant's browser refreshes (RoomOptions close_on_disconnect=False); with a Redis store the agent keeps going from memory while Redis is down (--no-fallback to disable).
     """
     if not ctx.args:
         typer.echo(ctx.get_help())
