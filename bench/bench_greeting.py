@@ -22,19 +22,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench_connect import own_redis_server  # one way to start a throwaway server, shared by the benchmarks
 from livekit import rtc
 from livekit.agents import Agent, AgentSession, llm
 
@@ -95,33 +89,6 @@ async def _run_case(store: SessionStore, iterations: int, returning: bool) -> li
     return [d.elapsed * 1000 for d in decisions]
 
 
-@contextmanager
-def _own_redis() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server not found on PATH (or pass --redis-url)")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
 async def _bench(url: str, label: str, iterations: int) -> list[dict[str, Any]]:
     rows = []
     for case, returning in (("new", False), ("returning", True)):
@@ -152,7 +119,7 @@ async def _main(args: argparse.Namespace) -> list[dict[str, Any]]:
         prefix = f"lkpbench-{uuid.uuid4().hex[:8]}"
         rows += await _bench(f"{args.redis_url}?prefix={prefix}", "redis", args.iterations)
     else:
-        with _own_redis() as url:
+        with own_redis_server() as url:
             rows += await _bench(url, "redis", args.iterations)
     return rows
 
