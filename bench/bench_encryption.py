@@ -28,9 +28,10 @@ from typing import Any
 
 from bench_connect import own_redis_server
 
-from lkpersist.codec import ValueCodec
-from lkpersist.crypto import PLAIN_GUARD, FernetCodec, generate_key
-from lkpersist.models import Turn
+from lkpersist.crypto.codec import PLAIN_GUARD, ValueCodec
+from lkpersist.crypto.fernet import FernetCodec
+from lkpersist.crypto.keys import generate_key
+from lkpersist.model.session import Turn
 from lkpersist.stores import open_store
 from lkpersist.stores.base import SessionStore
 

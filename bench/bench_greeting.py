@@ -33,8 +33,8 @@ from livekit import rtc
 from livekit.agents import Agent, AgentSession, llm
 
 from lkpersist.agent import GreetingDecision, ScriptedLLM, SessionPersistence
-from lkpersist.agent.roomsim import RoomEvents
-from lkpersist.models import Turn
+from lkpersist.model.session import Turn
+from lkpersist.sim.roomsim import RoomEvents
 from lkpersist.stores import open_store
 from lkpersist.stores.base import SessionStore
 

@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test suite's server helpers
 
-from lkpersist.load import LOAD_TTL_POLICY, LoadPlan, LoadReport, run_load
+from lkpersist.sim.load import LOAD_TTL_POLICY, LoadPlan, LoadReport, run_load
 from lkpersist.stores import open_store
 from tests import conftest
 from tests._servers import start_cluster

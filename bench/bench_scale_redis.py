@@ -27,10 +27,10 @@ from typing import Any
 import redis
 
 from lkpersist.clock import to_ms
-from lkpersist.models import Status
+from lkpersist.model.session import Status
 from lkpersist.stores import open_store
-from lkpersist.stores._redis_keys import KeyLayout
 from lkpersist.stores.redis import NATIVE_TTL_GRACE, RedisStore
+from lkpersist.stores.redis.keys import KeyLayout
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_connect import own_redis_server

@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from lkpersist.clock import VirtualClock
-from lkpersist.models import STATUSES
-from lkpersist.stores.base import encode_cursor
+from lkpersist.model.session import STATUSES
+from lkpersist.stores.paging import encode_cursor
 from lkpersist.stores.sqlite import SQLiteStore
 
 NOW_MS = 1_800_000_000_000

@@ -20,11 +20,13 @@ from lkpersist.exceptions import (
     StoreError,
     StoreUnavailableError,
 )
-from lkpersist.models import ConnectResult, CorruptRecord, Page, PurgeResult, Session, SessionEvent, Turn
+from lkpersist.model.events import SessionEvent
+from lkpersist.model.results import ConnectResult, CorruptRecord, Page, PurgeResult
+from lkpersist.model.session import Session, Turn
+from lkpersist.model.ttl import DEFAULT_TTL_POLICY, TTLPolicy
 from lkpersist.stores import open_store
 from lkpersist.stores.base import SessionStore
 from lkpersist.stores.fallback import FallbackStore
-from lkpersist.ttl import DEFAULT_TTL_POLICY, TTLPolicy
 
 if TYPE_CHECKING:
     from lkpersist.agent.controller import SessionPersistence

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from lkpersist.exceptions import InvalidInputError, LkPersistError
 from lkpersist.logsafe import register_secret
-from lkpersist.models import validate_identity
+from lkpersist.model.session import validate_identity
 
 ENV_API_KEY: Final = "LIVEKIT_API_KEY"
 ENV_API_SECRET: Final = "LIVEKIT_API_SECRET"

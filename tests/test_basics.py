@@ -7,8 +7,8 @@ import pytest
 from lkpersist.clock import VirtualClock, from_ms, to_ms
 from lkpersist.durations import format_duration, parse_duration
 from lkpersist.exceptions import InvalidInputError
-from lkpersist.models import Session, Turn
-from lkpersist.ttl import DEFAULT_TTL_POLICY, TTLPolicy
+from lkpersist.model.session import Session, Turn
+from lkpersist.model.ttl import DEFAULT_TTL_POLICY, TTLPolicy
 
 
 @pytest.mark.parametrize(

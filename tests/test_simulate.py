@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from lkpersist.cli import app
 from lkpersist.clock import VirtualClock
-from lkpersist.simulate import simulate_reconnect
+from lkpersist.sim.reconnect import simulate_reconnect
 from lkpersist.stores import open_store
 from tests.conftest import store_url_for
 

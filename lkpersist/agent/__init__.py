@@ -1,8 +1,7 @@
-"""The agent side of lkpersist: the only package (with the simulation) that imports livekit-agents.
+"""The agent side of lkpersist: with :mod:`lkpersist.sim`, the only code that imports livekit-agents.
 
 - :class:`SessionPersistence` attaches a store to a room and an ``AgentSession``.
 - :class:`GreetingTemplates` holds the greeting texts (en/es/fr/de built in).
-- :class:`ScriptedLLM` is a deterministic, offline LLM for simulations and tests.
 - :mod:`lkpersist.agent.worker` is the bundled agent that ``lkpersist run`` launches;
   :mod:`lkpersist.agent.config` its configuration (importable without livekit, for the CLI).
 
@@ -17,17 +16,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lkpersist.agent.controller import GreetingDecision, SessionPersistence
     from lkpersist.agent.greetings import DEFAULT_GREETINGS, GreetingTemplates
-    from lkpersist.agent.scripted_llm import ScriptedLLM
 
 _EXPORTS = {
     "DEFAULT_GREETINGS": "lkpersist.agent.greetings",
     "GreetingDecision": "lkpersist.agent.controller",
     "GreetingTemplates": "lkpersist.agent.greetings",
-    "ScriptedLLM": "lkpersist.agent.scripted_llm",
     "SessionPersistence": "lkpersist.agent.controller",
 }
 
-__all__ = ["DEFAULT_GREETINGS", "GreetingDecision", "GreetingTemplates", "ScriptedLLM", "SessionPersistence"]
+__all__ = ["DEFAULT_GREETINGS", "GreetingDecision", "GreetingTemplates", "SessionPersistence"]
 
 
 def __getattr__(name: str) -> Any:

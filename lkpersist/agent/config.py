@@ -20,8 +20,8 @@ from pathlib import Path
 from lkpersist.agent.greetings import DEFAULT_GREETINGS, GreetingTemplates
 from lkpersist.durations import parse_duration
 from lkpersist.exceptions import InvalidInputError
+from lkpersist.model.ttl import DEFAULT_TTL_POLICY, TTLPolicy
 from lkpersist.stores import ENV_STORE, resolve_store_url
-from lkpersist.ttl import DEFAULT_TTL_POLICY, TTLPolicy
 
 DEFAULT_INSTRUCTIONS = (
     "You are a friendly, concise voice assistant. Earlier conversation with this participant, when "

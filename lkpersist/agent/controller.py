@@ -43,7 +43,8 @@ from lkpersist.agent.greetings import DEFAULT_GREETINGS, GreetingTemplates
 from lkpersist.agent.history import restored_chat_ctx, turn_from_item
 from lkpersist.exceptions import InvalidInputError
 from lkpersist.logsafe import PERSONAL, get_logger
-from lkpersist.models import ConnectResult, Turn
+from lkpersist.model.results import ConnectResult
+from lkpersist.model.session import Turn
 from lkpersist.stores.base import SessionStore
 from lkpersist.stores.fallback import FallbackStore
 

@@ -1,6 +1,6 @@
 """Turns ↔ LiveKit chat items: what is recorded, and how earlier conversation is put back.
 
-Recording: every user or assistant ``ChatMessage`` with text becomes a :class:`~lkpersist.models.Turn`
+Recording: every user or assistant ``ChatMessage`` with text becomes a :class:`~lkpersist.model.session.Turn`
 carrying the item's id (idempotent appends) and its ``created_at`` (the original time).
 
 Restoring: the turns go back into the agent's chat context with their original ids, roles and
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from livekit.agents import llm
 
-from lkpersist.models import Turn
+from lkpersist.model.session import Turn
 
 RESTORED_MARK = "lkpersist_restored"
 HEADER_ID_PREFIX = "lkpersist_earlier_"

@@ -59,7 +59,7 @@ async def entrypoint(ctx: JobContext) -> None:
 def build_session(config: WorkerConfig) -> AgentSession[Any]:
     """The AgentSession for ``config``: LiveKit Inference model strings, or the offline scripted LLM."""
     if config.llm == SCRIPTED:
-        from lkpersist.agent.scripted_llm import ScriptedLLM
+        from lkpersist.sim.scripted_llm import ScriptedLLM
 
         return AgentSession(stt=config.stt, llm=ScriptedLLM(), tts=config.tts)
     return AgentSession(stt=config.stt, llm=config.llm, tts=config.tts)

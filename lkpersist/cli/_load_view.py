@@ -1,7 +1,7 @@
 """How ``lkpersist simulate load`` looks: a progress bar on stderr while it runs, then a summary table.
 
 Kept apart from the command so that ``cli/simulate.py`` stays a parser; the numbers all come from
-:class:`lkpersist.load.LoadReport`.
+:class:`lkpersist.sim.load.LoadReport`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from lkpersist.load import LoadPlan, LoadProgress, LoadReport
+    from lkpersist.sim.load import LoadPlan, LoadProgress, LoadReport
 
 
 @contextmanager

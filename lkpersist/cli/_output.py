@@ -1,7 +1,7 @@
 """Rendering for the CLI: rich tables for people, JSON for scripts.
 
 Human output shows times as ISO-8601 UTC (``2027-01-15T08:00:00Z``) with a relative age beside them;
-JSON keeps epoch seconds exactly as :meth:`lkpersist.models.Session.to_dict` gives them, so a script
+JSON keeps epoch seconds exactly as :meth:`lkpersist.model.session.Session.to_dict` gives them, so a script
 never parses a display format. Identities are untrusted text: in tables every control character (and
 the backslash) is escaped and long ones are cut with an ellipsis; JSON carries them exactly.
 
@@ -30,7 +30,8 @@ from rich.text import Text
 
 from lkpersist.cli._runner import err_console
 from lkpersist.durations import format_duration
-from lkpersist.models import CorruptRecord, PurgeResult, Session, Turn
+from lkpersist.model.results import CorruptRecord, PurgeResult
+from lkpersist.model.session import Session, Turn
 
 TABLE_CHUNK = 200
 IDENTITY_WIDTH = 64

@@ -10,7 +10,7 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 
-from lkpersist.crypto import codec_from_env
+from lkpersist.crypto.config import codec_from_env
 from lkpersist.exceptions import LkPersistError
 from lkpersist.stores import open_store
 from lkpersist.stores.base import SessionStore

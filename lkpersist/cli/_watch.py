@@ -1,6 +1,6 @@
 """Rendering and the loop of ``lkpersist sessions watch`` (the command itself is in ``cli/sessions.py``).
 
-Events come from :meth:`SessionStore.events` (rule and delivery in :mod:`lkpersist.events`), produced by
+Events come from :meth:`SessionStore.events` (rule and delivery in :mod:`lkpersist.model.events`), produced by
 any process using the store: agents, other CLI commands, cron purges. Once subscribed, the command says
 so on stderr ("watching session events ..."), so a script can wait for that line before acting.
 Lines for people: ``2027-01-15T08:00:00Z  returned      'alice'  reconnects=2``; ``-o ndjson``: one
@@ -17,7 +17,7 @@ import typer
 
 from lkpersist.cli._output import iso_utc, quoted
 from lkpersist.cli._runner import err_console
-from lkpersist.models import SessionEvent
+from lkpersist.model.events import SessionEvent
 from lkpersist.stores.base import SessionStore
 
 

@@ -1,7 +1,7 @@
 """``lkpersist encrypt``: keys, status, migration and rotation of encryption at rest.
 
 Keys come from ``LKPERSIST_ENCRYPTION_KEYS`` (comma-separated, the encrypting key first) or a key file
-(``--key-file`` / ``LKPERSIST_ENCRYPTION_KEY_FILE``). The work is in :mod:`lkpersist.encryption`; these
+(``--key-file`` / ``LKPERSIST_ENCRYPTION_KEY_FILE``). The work is in :mod:`lkpersist.crypto.migrate`; these
 commands parse, call it and render. Exit codes: 0 done; 1 some sessions kept changing and need another
 run; 2 usage (no key); 3 the store is unusable, or a value cannot be decrypted (the line names the session).
 """
@@ -18,8 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from lkpersist.cli._output import SummaryFormat, echo_json, quoted
 from lkpersist.cli._runner import err_console, fail, run_with_store
-from lkpersist.crypto import generate_key
-from lkpersist.encryption import (
+from lkpersist.crypto.keys import generate_key
+from lkpersist.crypto.migrate import (
     DEFAULT_PAGE_SIZE,
     EncryptionStatus,
     MigrationResult,

@@ -33,7 +33,8 @@ from lkpersist.cli._runner import err_console, fail, run_with_store
 from lkpersist.cli._watch import WatchFormat, tail_events
 from lkpersist.durations import parse_duration
 from lkpersist.exceptions import InvalidInputError, LockHeldError
-from lkpersist.models import PurgeResult, Session, Status, Turn, validate_identity
+from lkpersist.model.results import PurgeResult
+from lkpersist.model.session import Session, Status, Turn, validate_identity
 from lkpersist.stores.base import DEFAULT_PAGE_SIZE, SessionStore
 
 PURGE_LOCK = "purge"

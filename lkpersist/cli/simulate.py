@@ -1,8 +1,8 @@
 """``lkpersist simulate reconnect``: watch the agent recognise a returning participant, with no server.
-``lkpersist simulate load``: many participants against the configured store (see :mod:`lkpersist.load`;
+``lkpersist simulate load``: many participants against the configured store (see :mod:`lkpersist.sim.load`;
 exit 1 when the consistency check fails).
 
-The command parses, runs :func:`lkpersist.simulate.simulate_reconnect` on the configured store with a
+The command parses, runs :func:`lkpersist.sim.reconnect.simulate_reconnect` on the configured store with a
 virtual clock, and renders the report. livekit is imported only when the command runs.
 Exit 0 when the verdict holds (a return recognised, or an expired session correctly treated as new),
 1 when it does not, 2 on bad options, 3 when the store cannot be used.
@@ -29,8 +29,8 @@ from lkpersist.exceptions import InvalidInputError
 from lkpersist.stores import redact_url, resolve_store_url
 
 if TYPE_CHECKING:
-    from lkpersist.load import LoadReport
-    from lkpersist.simulate import SimulationReport
+    from lkpersist.sim.load import LoadReport
+    from lkpersist.sim.reconnect import SimulationReport
     from lkpersist.stores.base import SessionStore
 
 app = typer.Typer(help="Simulate participants against the real agent-side controller.", no_args_is_help=True)
@@ -69,7 +69,7 @@ def reconnect(
     clock = VirtualClock(time.time() - gap_seconds * times)
 
     async def work(store: SessionStore) -> SimulationReport:
-        from lkpersist.simulate import simulate_reconnect
+        from lkpersist.sim.reconnect import simulate_reconnect
 
         return await simulate_reconnect(
             store, clock, identity=identity, gap=gap_seconds, times=times, turns=turns
@@ -128,7 +128,7 @@ def load(
     output: Annotated[Output, typer.Option("--output", "-o", help="table (rich) or json.")] = Output.table,
 ) -> None:
     """Participants connect, talk, leave and return; print throughput, latency, errors and a consistency check."""
-    from lkpersist.load import LOAD_TTL_POLICY, LoadPlan, run_load
+    from lkpersist.sim.load import LOAD_TTL_POLICY, LoadPlan, run_load
 
     if (duration is None) == (operations is None):
         fail("give exactly one of --duration or --operations", 2)

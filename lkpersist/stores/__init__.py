@@ -49,7 +49,7 @@ def open_store(url: str | None = None, **options: Any) -> SessionStore:
     """
     url = resolve_store_url(url)
     if "codec" not in options:
-        from lkpersist.crypto import codec_from_env
+        from lkpersist.crypto.config import codec_from_env
 
         options["codec"] = codec_from_env()
     scheme = _scheme_of(url)

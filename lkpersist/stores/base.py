@@ -2,37 +2,26 @@
 
 A backend subclasses :class:`SessionStore` and implements the abstract methods; behaviour that can be
 stated once (pagination into a stream, ``require``, argument checks) lives here so backends never
-repeat it. The lifecycle rules themselves live in :mod:`lkpersist.models`.
+repeat it. The lifecycle rules themselves live in :mod:`lkpersist.model.lifecycle`.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any, Self
 
 from lkpersist.clock import Clock, SystemClock
-from lkpersist.codec import PLAIN, ValueCodec
-from lkpersist.events import EventStream
+from lkpersist.crypto.codec import PLAIN, ValueCodec
 from lkpersist.exceptions import InvalidInputError, SessionNotFoundError
-from lkpersist.locks import Lock
-from lkpersist.models import (
-    DEFAULT_MAX_TURNS,
-    STATUSES,
-    ConnectResult,
-    CorruptRecord,
-    Page,
-    PurgeResult,
-    Session,
-    Status,
-    Turn,
-    validate_identity,
-)
-from lkpersist.stores._reconcile import OfflineDelta
-from lkpersist.ttl import DEFAULT_TTL_POLICY, TTLPolicy
+from lkpersist.model.reconcile import OfflineDelta
+from lkpersist.model.results import ConnectResult, CorruptRecord, Page, PurgeResult
+from lkpersist.model.session import DEFAULT_MAX_TURNS, Session, Status, Turn
+from lkpersist.model.ttl import DEFAULT_TTL_POLICY, TTLPolicy
+from lkpersist.stores.events import EventStream
+from lkpersist.stores.locks import Lock
+from lkpersist.stores.paging import check_status
 
 DEFAULT_PAGE_SIZE = 500
 PURGE_BATCH = 1000
@@ -111,7 +100,7 @@ class SessionStore(ABC):
 
     @abstractmethod
     async def apply_offline(self, delta: OfflineDelta) -> Session | None:
-        """Atomically merge what happened to one identity while this store was unreachable; see _reconcile."""
+        """Atomically merge what happened to one identity while this store was unreachable; see lkpersist.model.reconcile."""
 
     # --- listing and housekeeping ------------------------------------------------------------------
 
@@ -133,7 +122,7 @@ class SessionStore(ABC):
     async def close(self) -> None:
         """Release connections and files."""
 
-    # --- events and locks (semantics in lkpersist.events and lkpersist.locks) ------------------------
+    # --- events and locks (semantics in lkpersist.stores.events and lkpersist.stores.locks) ------------------------
 
     @abstractmethod
     def events(self, identity: str | None = None) -> EventStream:
@@ -190,55 +179,4 @@ class SessionStore(ABC):
         await self.close()
 
 
-def check_status(status: str) -> Status:
-    if status not in STATUSES:
-        raise InvalidInputError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
-    return status
-
-
-def check_limit(limit: int) -> int:
-    if limit < 1:
-        raise InvalidInputError("limit must be at least 1")
-    return limit
-
-
-def encode_cursor(last_seen_ms: int, tiebreak: str) -> str:
-    """Pagination cursors are opaque to callers: the (last_seen, tiebreak) position of the last item."""
-    raw = json.dumps([last_seen_ms, tiebreak], ensure_ascii=False).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii")
-
-
-def decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        last_seen_ms, tiebreak = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-        return int(last_seen_ms), str(tiebreak)
-    except (ValueError, TypeError, UnicodeError) as exc:
-        raise InvalidInputError(f"invalid cursor {cursor!r}") from exc
-
-
-def purge_cutoff(now: float, older_than: float | None) -> float | None:
-    """The last_seen before which ``older_than`` purges a session; validates the duration."""
-    if older_than is None:
-        return None
-    if older_than < 0:
-        raise InvalidInputError("older_than must not be negative")
-    return now - older_than
-
-
-def should_purge(session: Session, now: float, cutoff: float | None) -> bool:
-    """The one purge rule: expired, or last seen before the cutoff."""
-    return session.is_expired(now) or (cutoff is not None and session.last_seen < cutoff)
-
-
-__all__ = [
-    "DEFAULT_PAGE_SIZE",
-    "PURGE_BATCH",
-    "SessionStore",
-    "check_limit",
-    "check_status",
-    "decode_cursor",
-    "encode_cursor",
-    "purge_cutoff",
-    "should_purge",
-    "validate_identity",
-]
+__all__ = ["DEFAULT_PAGE_SIZE", "PURGE_BATCH", "SessionStore"]

@@ -13,8 +13,9 @@ import pytest
 from livekit import rtc
 from livekit.agents import Agent, AgentSession, ConversationItemAddedEvent, llm
 
-from lkpersist.agent import GreetingDecision, ScriptedLLM, SessionPersistence
-from lkpersist.agent.roomsim import RoomEvents
+from lkpersist.agent import GreetingDecision, SessionPersistence
+from lkpersist.sim.roomsim import RoomEvents
+from lkpersist.sim.scripted_llm import ScriptedLLM
 from lkpersist.stores.base import SessionStore
 
 INSTRUCTIONS = "You are a test agent."

@@ -11,7 +11,7 @@ from livekit.agents import llm
 from lkpersist.agent.greetings import DEFAULT_GREETINGS, GreetingTemplates, normalize_language
 from lkpersist.agent.history import RESTORED_MARK, restored_chat_ctx, turn_from_item
 from lkpersist.exceptions import InvalidInputError
-from lkpersist.models import Turn
+from lkpersist.model.session import Turn
 
 
 @pytest.mark.parametrize(

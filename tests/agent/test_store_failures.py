@@ -8,7 +8,7 @@ from typing import Any
 from lkpersist.agent.greetings import DEFAULT_NEW
 from lkpersist.clock import VirtualClock
 from lkpersist.exceptions import StoreUnavailableError
-from lkpersist.models import ConnectResult
+from lkpersist.model.results import ConnectResult
 from lkpersist.stores import open_store
 from lkpersist.stores.memory import MemoryStore
 from tests.agent.conftest import JobFactory

@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 
 from lkpersist.cli import app
 from lkpersist.clock import VirtualClock
-from lkpersist.models import Turn
+from lkpersist.model.session import Turn
+from lkpersist.model.ttl import TTLPolicy
 from lkpersist.stores import open_store
-from lkpersist.ttl import TTLPolicy
 from tests.conftest import store_url_for
 
 LONG_TTL = TTLPolicy(first=86400.0, returning=86400.0, frequent=86400.0)

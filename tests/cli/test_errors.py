@@ -89,7 +89,7 @@ def _corrupt_sqlite(url: str, identity: str) -> None:
 def _corrupt_redis(url: str, identity: str) -> None:
     import redis
 
-    from lkpersist.stores._redis_keys import KeyLayout
+    from lkpersist.stores.redis.keys import KeyLayout
 
     prefix = url.split("prefix=", 1)[1]
     _, keys = KeyLayout(prefix).keys_for(identity)

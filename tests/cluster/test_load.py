@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from lkpersist.cli import app
 from lkpersist.exceptions import InvalidInputError
-from lkpersist.load import LOAD_TTL_POLICY, OPERATIONS, LoadPlan, LoadProgress, LoadReport, run_load
+from lkpersist.sim.load import LOAD_TTL_POLICY, OPERATIONS, LoadPlan, LoadProgress, LoadReport, run_load
 from lkpersist.stores import open_store
 from tests.conftest import store_url_for
 

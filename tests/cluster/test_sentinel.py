@@ -16,8 +16,8 @@ import pytest
 import redis
 
 from lkpersist.exceptions import InvalidStoreURLError
-from lkpersist.load import LOAD_TTL_POLICY, LoadPlan, LoadProgress, run_load
-from lkpersist.models import Turn
+from lkpersist.model.session import Turn
+from lkpersist.sim.load import LOAD_TTL_POLICY, LoadPlan, LoadProgress, run_load
 from lkpersist.stores import open_store
 from lkpersist.stores.redis import RedisStore
 from tests._servers import SentinelServers, start_sentinel, unique_prefix

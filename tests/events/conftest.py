@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from lkpersist.events import EventStream
-from lkpersist.models import SessionEvent
+from lkpersist.model.events import SessionEvent
+from lkpersist.stores.events import EventStream
 
 WAIT = 10.0
 

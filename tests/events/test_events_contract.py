@@ -13,7 +13,8 @@ import json
 import pytest
 
 from lkpersist.clock import VirtualClock
-from lkpersist.models import SessionEvent, Turn
+from lkpersist.model.events import SessionEvent
+from lkpersist.model.session import Turn
 from lkpersist.stores.base import SessionStore
 from tests.events.conftest import by_identity, kinds, take
 

@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from lkpersist.clock import VirtualClock
-from lkpersist.models import Turn
+from lkpersist.model.session import Turn
 from lkpersist.stores import open_store
 from lkpersist.stores.redis import RedisStore
 from tests.events.conftest import kinds, take

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lkpersist.clock import VirtualClock, to_ms
 from lkpersist.stores import open_store
-from lkpersist.stores._sqlite_events import KEEP_EVENTS, KEEP_SECONDS, PRUNE_EVERY, write_event_rows
+from lkpersist.stores.sqlite.events import KEEP_EVENTS, KEEP_SECONDS, PRUNE_EVERY, write_event_rows
 from tests.conftest import T0
 
 

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from lkpersist.clock import VirtualClock
-from lkpersist.models import Turn
+from lkpersist.model.session import Turn
 from lkpersist.stores import open_store
 from lkpersist.stores.fallback import FallbackStore
 from tests.fallback.conftest import KillableRedis

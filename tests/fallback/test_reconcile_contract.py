@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from lkpersist.clock import VirtualClock
-from lkpersist.models import Turn
-from lkpersist.stores._reconcile import OfflineDelta
+from lkpersist.model.reconcile import OfflineDelta
+from lkpersist.model.session import Turn
 from lkpersist.stores.base import SessionStore
 from tests.events.conftest import by_identity, take
 

@@ -7,9 +7,9 @@ from typing import Any
 from typer.testing import CliRunner, Result
 
 from lkpersist.cli import app
-from lkpersist.codec import PLAIN
-from lkpersist.crypto import generate_key
-from lkpersist.models import Turn
+from lkpersist.crypto.codec import PLAIN
+from lkpersist.crypto.keys import generate_key
+from lkpersist.model.session import Turn
 from lkpersist.stores import open_store
 
 KEY, NEW_KEY = generate_key(), generate_key()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from lkpersist.cli import app
-from lkpersist.crypto import FernetCodec, parse_keys
+from lkpersist.crypto.fernet import FernetCodec
+from lkpersist.crypto.keys import parse_keys
 
 
 def test_keygen_prints_one_new_usable_key() -> None:

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 
 from lkpersist.clock import VirtualClock
-from lkpersist.codec import PLAIN, ValueCodec
-from lkpersist.crypto import FernetCodec, codec_from_env, generate_key
+from lkpersist.crypto.codec import PLAIN, ValueCodec
+from lkpersist.crypto.config import codec_from_env
+from lkpersist.crypto.fernet import FernetCodec
+from lkpersist.crypto.keys import generate_key
 from lkpersist.exceptions import DecryptionError
-from lkpersist.models import Turn
+from lkpersist.model.session import Turn
 from lkpersist.stores import open_store
 from lkpersist.stores.base import SessionStore
 from tests.conftest import store_url_for

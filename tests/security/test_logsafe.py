@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from lkpersist.crypto import FernetCodec, generate_key
+from lkpersist.crypto.fernet import FernetCodec
+from lkpersist.crypto.keys import generate_key
 from lkpersist.logsafe import MASK, PERSONAL, WITHHELD, get_logger, install, redact, register_secret
 from lkpersist.tokens import mint_token
 

@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 
-from lkpersist.crypto import FernetCodec, is_encrypted_form, key_id
-from lkpersist.encryption import MIGRATION_LOCK, encryption_status, migrate
-from lkpersist.models import Turn
+from lkpersist.crypto.codec import is_encrypted_form
+from lkpersist.crypto.fernet import FernetCodec
+from lkpersist.crypto.keys import key_id
+from lkpersist.crypto.migrate import MIGRATION_LOCK, encryption_status, migrate
+from lkpersist.model.session import Turn
 from lkpersist.stores import open_store
-from lkpersist.stores._migrate import Rewrite, stored_values
+from lkpersist.stores.raw import Rewrite, stored_values
 from tests.security._raw import raw_values
 from tests.security._sessions import KEY, NEW_KEY, SESSIONS, TURNS, cli, person, plaintexts
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from lkpersist.codec import PLAIN
-from lkpersist.crypto import FernetCodec
-from lkpersist.models import DEFAULT_MAX_TURNS, Turn
+from lkpersist.crypto.codec import PLAIN
+from lkpersist.crypto.fernet import FernetCodec
+from lkpersist.model.session import DEFAULT_MAX_TURNS, Turn
 from lkpersist.stores import open_store
 from tests.cli.test_processes import lkpersist_command
 from tests.security._raw import raw_values
@@ -33,8 +33,8 @@ SECRET = "seeded secret"
 
 WRITER = textwrap.dedent("""
     import asyncio, json, os, sys
-    from lkpersist.crypto import FernetCodec
-    from lkpersist.models import Turn
+    from lkpersist.crypto.fernet import FernetCodec
+    from lkpersist.model.session import Turn
     from lkpersist.stores import open_store
 
     async def main(url, stop_file, identities):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from lkpersist.stores._redis_keys import KeyLayout
+from lkpersist.stores.redis.keys import KeyLayout
 from tests.security._raw import raw_dump, redis_client_and_prefix, sqlite_path
 from tests.security._sessions import KEY, NEW_KEY, cli, person, write_plain
 

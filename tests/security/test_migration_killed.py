@@ -15,11 +15,12 @@ import subprocess
 import time
 
 from lkpersist.clock import VirtualClock
-from lkpersist.crypto import FernetCodec, is_encrypted_form
-from lkpersist.encryption import MIGRATION_LOCK_TTL, migrate
+from lkpersist.crypto.codec import is_encrypted_form
+from lkpersist.crypto.fernet import FernetCodec
+from lkpersist.crypto.migrate import MIGRATION_LOCK_TTL, migrate
 from lkpersist.stores import open_store
-from lkpersist.stores._migrate import stored_values
-from lkpersist.stores._redis_keys import KeyLayout
+from lkpersist.stores.raw import stored_values
+from lkpersist.stores.redis.keys import KeyLayout
 from tests.cli.test_processes import lkpersist_command
 from tests.security._raw import raw_values, redis_client_and_prefix, sqlite_path
 from tests.security._sessions import KEY, cli, person, write_plain

@@ -17,8 +17,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from lkpersist.cli import app
-from lkpersist.codec import PLAIN
-from lkpersist.models import Turn
+from lkpersist.crypto.codec import PLAIN
+from lkpersist.model.session import Turn
 from lkpersist.stores import open_store
 from tests.conftest import start_redis_server
 from tests.security._raw import raw_values

@@ -10,10 +10,11 @@ import pytest
 
 from lkpersist.clock import VirtualClock
 from lkpersist.exceptions import InvalidInputError, SessionNotFoundError
-from lkpersist.models import CorruptRecord, Session, Turn
+from lkpersist.model.results import CorruptRecord
+from lkpersist.model.session import Session, Turn
+from lkpersist.model.ttl import TTLPolicy
 from lkpersist.stores import open_store
 from lkpersist.stores.base import SessionStore
-from lkpersist.ttl import TTLPolicy
 
 HOSTILE_IDENTITIES = [
     "*",

@@ -18,11 +18,12 @@ from redis.crc import key_slot
 
 from lkpersist.clock import VirtualClock
 from lkpersist.exceptions import CorruptRecordError, InvalidStoreURLError, StoreUnavailableError
-from lkpersist.models import CorruptRecord, Session, Turn
+from lkpersist.model.results import CorruptRecord
+from lkpersist.model.session import Session, Turn
 from lkpersist.stores import open_store
-from lkpersist.stores._redis_keys import KeyLayout
-from lkpersist.stores._redis_lua import CONNECT
 from lkpersist.stores.redis import NATIVE_TTL_GRACE, RedisStore
+from lkpersist.stores.redis.keys import KeyLayout
+from lkpersist.stores.redis.lua import CONNECT
 from tests.conftest import free_port, start_redis_server
 from tests.stores.test_contract import HOSTILE_IDENTITIES
 

@@ -18,7 +18,8 @@ import pytest
 
 from lkpersist.clock import VirtualClock
 from lkpersist.exceptions import CorruptRecordError, InvalidStoreURLError, StoreError, StoreUnavailableError
-from lkpersist.models import CorruptRecord, Session, Turn
+from lkpersist.model.results import CorruptRecord
+from lkpersist.model.session import Session, Turn
 from lkpersist.stores import open_store
 from lkpersist.stores.sqlite import SQLiteStore
 from tests.conftest import T0

@@ -1,0 +1,155 @@
+"""The session record and its conversation turns: what lkpersist keeps per participant identity.
+
+A :class:`Session` holds the operational fields every backend stores plainly (times as epoch seconds,
+counts, presence) and the personal ones the store codec encodes (language, metadata, context). Turns
+are kept beside it, capped. The rules that change a session live in :mod:`lkpersist.model.lifecycle`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from lkpersist.exceptions import InvalidInputError
+
+SCHEMA_VERSION = 1
+MAX_IDENTITY_BYTES = 65536
+DEFAULT_MAX_TURNS = 100
+
+Status = Literal["active", "expired", "all"]
+"""A listing filter: live sessions, expired ones not yet purged, or both."""
+STATUSES: tuple[Status, ...] = ("active", "expired", "all")
+
+def validate_identity(identity: object) -> str:
+    """Return ``identity`` when it can be stored exactly; any Unicode is fine, empty or huge is not."""
+    if not isinstance(identity, str) or identity == "":
+        raise InvalidInputError("identity must be a non-empty string")
+    try:
+        size = len(identity.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError("identity is not valid Unicode text") from exc
+    if size > MAX_IDENTITY_BYTES:
+        raise InvalidInputError(f"identity is {size} bytes; the limit is {MAX_IDENTITY_BYTES}")
+    return identity
+
+
+@dataclass(slots=True)
+class Session:
+    """One participant's persistent session.
+
+    ``expires_at`` is None while connected: a connected session lives as long as its agent keeps
+    refreshing it, and expires ``ttl`` seconds after the last refresh if the agent dies.
+    ``disconnect_count`` and ``greeted_epoch`` let several agents agree that a return is greeted once:
+    a greeting is owed when no greeting happened since the last disconnect.
+    """
+
+    identity: str
+    joined_at: float
+    last_seen: float
+    reconnect_count: int = 0
+    language: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+    connected: bool = False
+    expires_at: float | None = None
+    ttl: float = 300.0
+    disconnect_count: int = 0
+    greeted_epoch: int = -1
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def deadline(self) -> float:
+        """The moment this session expires unless it is refreshed."""
+        if self.connected or self.expires_at is None:
+            return self.last_seen + self.ttl
+        return self.expires_at
+
+    def is_expired(self, now: float) -> bool:
+        return now >= self.deadline
+
+    def matches(self, status: Status, now: float) -> bool:
+        if status == "all":
+            return True
+        return self.is_expired(now) == (status == "expired")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON form scripts rely on (epoch seconds for times)."""
+        return {
+            "identity": self.identity,
+            "joined_at": self.joined_at,
+            "last_seen": self.last_seen,
+            "reconnect_count": self.reconnect_count,
+            "language": self.language,
+            "metadata": self.metadata,
+            "context": self.context,
+            "connected": self.connected,
+            "expires_at": self.expires_at,
+            "ttl": self.ttl,
+            "disconnect_count": self.disconnect_count,
+            "greeted_epoch": self.greeted_epoch,
+            "schema_version": self.schema_version,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Session:
+        """Build a session from :meth:`to_dict` output; raises KeyError/TypeError/ValueError on bad data."""
+        return cls(
+            identity=str(data["identity"]),
+            joined_at=float(data["joined_at"]),
+            last_seen=float(data["last_seen"]),
+            reconnect_count=int(data.get("reconnect_count", 0)),
+            language=data.get("language"),
+            metadata=_as_dict(data.get("metadata") or {}),
+            context=_as_dict(data.get("context") or {}),
+            connected=bool(data.get("connected", False)),
+            expires_at=None if data.get("expires_at") is None else float(data["expires_at"]),
+            ttl=float(data.get("ttl", 300.0)),
+            disconnect_count=int(data.get("disconnect_count", 0)),
+            greeted_epoch=int(data.get("greeted_epoch", -1)),
+            schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
+        )
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One conversation item. ``item_id`` (LiveKit's ChatMessage id) makes recording idempotent."""
+
+    role: str
+    text: str
+    timestamp: float
+    item_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"role": self.role, "text": self.text, "timestamp": self.timestamp, "item_id": self.item_id}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Turn:
+        item_id = data.get("item_id")
+        return cls(
+            role=str(data["role"]),
+            text=str(data["text"]),
+            timestamp=float(data["timestamp"]),
+            item_id=None if item_id is None else str(item_id),
+        )
+
+
+
+
+@dataclass(frozen=True, slots=True)
+class SessionChanges:
+    """What one ``update`` merges into a session: language replaced when given, metadata and context
+    merged key by key (a key set to None is removed). An empty value object changes nothing."""
+
+    language: str | None = None
+    metadata: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None

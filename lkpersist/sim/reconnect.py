@@ -1,0 +1,311 @@
+"""The reconnect simulation behind ``lkpersist simulate reconnect``: real controller, real agent, no server.
+
+A participant joins, talks for a few turns, leaves; the clock jumps ``gap`` seconds; the participant
+comes back — ``times`` times. Every arrival runs in a new agent job (a fresh ``AgentSession`` with the
+package's :class:`~lkpersist.agent.ScriptedLLM` and a fresh :class:`~lkpersist.agent.SessionPersistence`),
+so whatever the agent knows about an earlier visit came from the store. Room events go through a real
+``rtc.Room`` (see :mod:`lkpersist.sim.roomsim`); time is a :class:`~lkpersist.clock.VirtualClock`
+shared with the store, so "6 minutes later" takes no time.
+
+The verdict compares what happened with what the store's TTL policy promises: a return is expected when
+the gap is shorter than the policy's TTL for the visit the agent last saw. An expired session coming
+back as new is therefore a *passing* outcome, not a failure — and a store that forgets too early fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from livekit import rtc
+from livekit.agents import Agent, AgentSession, ConversationItemAddedEvent, llm
+
+from lkpersist.agent.controller import GreetingDecision, SessionPersistence
+from lkpersist.agent.greetings import DEFAULT_GREETINGS, GreetingTemplates
+from lkpersist.agent.history import RESTORED_MARK
+from lkpersist.clock import VirtualClock
+from lkpersist.durations import format_duration
+from lkpersist.exceptions import InvalidInputError
+from lkpersist.model.session import Session
+from lkpersist.sim.roomsim import RoomEvents
+from lkpersist.sim.scripted_llm import ScriptedLLM
+from lkpersist.stores.base import SessionStore
+
+USER_LINES = (
+    "Hi, I'd like to book a table for two.",
+    "Make it Friday at eight in the evening.",
+    "Please note that it is a birthday.",
+    "Do you have vegetarian options?",
+    "Can we sit by the window?",
+)
+FOLLOW_UP = "Where were we?"
+INSTRUCTIONS = "You are a friendly restaurant booking assistant. Keep answers short."
+SIMULATION_STORE_TIMEOUT = 5.0  # the simulation checks logic, not latency: give a cold SQLite file time
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEvent:
+    """One line of the timeline; ``at`` is virtual seconds since the simulation started."""
+
+    at: float
+    actor: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One verdict condition."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class SimulationReport:
+    """Everything the simulation saw, and its verdict (``ok``)."""
+
+    identity: str
+    gap: float
+    times: int
+    turns: int
+    timeline: list[TimelineEvent] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    decisions: list[GreetingDecision] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)
+    final_session: Session | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``-o json`` document."""
+        return {
+            "identity": self.identity,
+            "gap_seconds": self.gap,
+            "times": self.times,
+            "turns": self.turns,
+            "ok": self.ok,
+            "outcomes": self.outcomes,
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
+            "visits": [_decision_dict(d) for d in self.decisions],
+            "timeline": [{"at": e.at, "actor": e.actor, "text": e.text} for e in self.timeline],
+            "session": None if self.final_session is None else self.final_session.to_dict(),
+        }
+
+
+def _decision_dict(decision: GreetingDecision) -> dict[str, Any]:
+    return {
+        "returning": decision.returning,
+        "visit": decision.visit,
+        "greeted": decision.greet,
+        "greeting": decision.text,
+        "language": decision.language,
+        "restored_turns": decision.restored_turns,
+        "store_ok": decision.store_ok,
+        "decision_ms": round(decision.elapsed * 1000, 3),
+    }
+
+
+class _Job:
+    """One agent job: an AgentSession on the scripted LLM, with persistence, in an unconnected room."""
+
+    def __init__(self, store: SessionStore, greetings: GreetingTemplates, report: SimulationReport) -> None:
+        self.llm = ScriptedLLM()
+        self.session: AgentSession[Any] = AgentSession(
+            llm=self.llm, vad=None, turn_handling={"turn_detection": None}
+        )
+        self.room = rtc.Room()
+        self.events = RoomEvents(self.room)
+        self.persistence = SessionPersistence(
+            store,
+            greetings=greetings,
+            store_timeout=SIMULATION_STORE_TIMEOUT,
+            on_decision=report.decisions.append,
+        )
+        self.said: list[str] = []
+        self.session.on("conversation_item_added", self._on_item)
+
+    def _on_item(self, event: ConversationItemAddedEvent) -> None:
+        item = event.item
+        if isinstance(item, llm.ChatMessage) and item.role == "assistant":
+            self.said.append(item.text_content or "")
+
+    async def start(self) -> None:
+        await self.session.start(Agent(instructions=INSTRUCTIONS))
+        self.persistence.attach(self.session, self.room)
+
+    async def settle(self) -> None:
+        await self.persistence.wait_idle()
+
+    async def close(self) -> None:
+        await self.session.aclose()
+        await self.persistence.aclose()
+
+
+class _Simulation:
+    def __init__(
+        self, store: SessionStore, clock: VirtualClock, report: SimulationReport, greetings: GreetingTemplates
+    ) -> None:
+        self.store, self.clock, self.report, self.greetings = store, clock, report, greetings
+        self.start = clock.now()
+        self.previous_lines: list[str] = []
+
+    def note(self, actor: str, text: str) -> None:
+        self.report.timeline.append(TimelineEvent(round(self.clock.now() - self.start, 3), actor, text))
+
+    def check(self, name: str, ok: bool, detail: str) -> None:
+        self.report.checks.append(Check(name, ok, detail))
+
+    async def snapshot(self, label: str) -> Session | None:
+        session = await self.store.get(self.report.identity)
+        turns = len(await self.store.recent_turns(self.report.identity)) if session is not None else 0
+        self.note("store", f"{label}: {_describe(session, self.clock.now(), turns)}")
+        return session
+
+    async def arrive(self) -> tuple[_Job, GreetingDecision | None]:
+        job = _Job(self.store, self.greetings, self.report)
+        await job.start()
+        decisions_before = len(self.report.decisions)
+        identity = self.report.identity
+        self.note("room", f"participant_connected {identity!r} (a new agent job; its memory is empty)")
+        job.events.join(identity)
+        job.events.activate(identity)
+        await job.settle()
+        job.events.repeat_join(identity)
+        self.note("room", "participant_connected delivered again (a repeated event)")
+        await job.settle()
+        for text in job.said:
+            self.note("agent", f"says: {text}")
+        new = self.report.decisions[decisions_before:]
+        return job, (new[0] if new else None)
+
+    async def converse(self, job: _Job, lines: list[str]) -> None:
+        for line in lines:
+            self.note("user", line)
+            spoken = len(job.said)
+            await job.session.run(user_input=line)
+            await job.settle()
+            for text in job.said[spoken:]:
+                self.note("agent", f"says: {text}")
+
+    async def leave(self, job: _Job) -> Session | None:
+        self.note("room", f"participant_disconnected {self.report.identity!r} (CLIENT_INITIATED)")
+        job.events.leave(self.report.identity)
+        await job.settle()
+        await job.close()
+        return await self.snapshot("after leaving")
+
+
+async def simulate_reconnect(
+    store: SessionStore,
+    clock: VirtualClock,
+    *,
+    identity: str,
+    gap: float,
+    times: int = 1,
+    turns: int = 2,
+    greetings: GreetingTemplates = DEFAULT_GREETINGS,
+) -> SimulationReport:
+    """Run the simulation against ``store`` (which must use ``clock``) and return its report."""
+    if gap < 0 or times < 1 or turns < 1:
+        raise InvalidInputError("gap must be >= 0, times and turns >= 1")
+    report = SimulationReport(identity=identity, gap=gap, times=times, turns=turns)
+    sim = _Simulation(store, clock, report, greetings)
+    before = await sim.snapshot("before the first visit")
+    job, decision = await sim.arrive()
+    known = decision is not None and decision.returning
+    sim.check("first visit: greeted once", len(job.said) == 1, f"{len(job.said)} greeting(s) spoken")
+    sim.check("first visit: matches the store", known == (before is not None), f"returning={known}")
+    lines = [USER_LINES[i % len(USER_LINES)] for i in range(turns)]
+    await sim.converse(job, lines)
+    sim.previous_lines = lines
+    await sim.leave(job)
+    for cycle in range(1, times + 1):
+        decision = await _return_once(sim, cycle, decision)
+    report.final_session = await store.get(identity)
+    return report
+
+
+async def _return_once(
+    sim: _Simulation, cycle: int, previous: GreetingDecision | None
+) -> GreetingDecision | None:
+    count_before = previous.visit - 1 if previous is not None else 0
+    ttl = sim.store.ttl_policy.ttl_for(count_before)
+    expect_return = previous is not None and sim.report.gap < ttl
+    sim.clock.advance(sim.report.gap)
+    sim.note("clock", f"{format_duration(sim.report.gap)} later")
+    await sim.snapshot("after the gap")
+    job, decision = await sim.arrive()
+    greetings_heard = len(job.said)
+    now = await sim.snapshot("after reconnecting")
+    _judge_arrival(sim, cycle, expect_return, decision, greetings_heard, count_before, now, ttl)
+    await sim.converse(job, [FOLLOW_UP])
+    _judge_memory(sim, cycle, expect_return, job.llm)
+    sim.previous_lines = [*sim.previous_lines, FOLLOW_UP] if expect_return else [FOLLOW_UP]
+    await sim.leave(job)
+    return decision
+
+
+def _judge_arrival(
+    sim: _Simulation,
+    cycle: int,
+    expect_return: bool,
+    decision: GreetingDecision | None,
+    greetings_heard: int,
+    count_before: int,
+    now: Session | None,
+    ttl_seconds: float,
+) -> None:
+    returning = decision is not None and decision.returning
+    ttl = format_duration(ttl_seconds)
+    gap = format_duration(sim.report.gap)
+    if expect_return:
+        outcome = f"return {cycle}: recognised after {gap} (TTL {ttl})"
+        sim.check(f"return {cycle}: recognised", returning, f"gap {gap} < TTL {ttl}; returning={returning}")
+    else:
+        outcome = f"return {cycle}: new session after {gap} (expired: TTL {ttl}), as expected"
+        sim.check(f"return {cycle}: expired session starts anew", not returning, f"gap {gap} >= TTL {ttl}")
+    sim.report.outcomes.append(outcome)
+    sim.check(f"return {cycle}: greeted once", greetings_heard == 1, f"{greetings_heard} greeting(s) spoken")
+    count_now = now.reconnect_count if now is not None else None
+    want = count_before + 1 if expect_return else 0
+    sim.check(
+        f"return {cycle}: reconnect count",
+        count_now == want,
+        f"reconnect_count {count_before} -> {count_now}",
+    )
+    failures = sum(1 for d in sim.report.decisions if not d.store_ok)
+    sim.check(f"return {cycle}: store answered", failures == 0, f"{failures} arrival(s) without the store")
+
+
+def _judge_memory(sim: _Simulation, cycle: int, expect_return: bool, model: ScriptedLLM) -> None:
+    received = model.calls[-1].messages() if model.calls else []
+    restored = [m.text_content for m in received if m.role == "user" and m.extra.get(RESTORED_MARK)]
+    earlier = [line for line in sim.previous_lines if line in restored]
+    if expect_return:
+        ok = sim.previous_lines[-1] in restored  # the newest earlier line is always within the restore window
+        detail = f"{len(earlier)} earlier user turn(s) received, marked as restored"
+        sim.check(f"return {cycle}: earlier turns reached the LLM", ok, detail)
+    else:
+        sim.check(f"return {cycle}: no stale history", not restored, f"{len(restored)} restored user turn(s)")
+    sim.note(
+        "llm", f"received {len(received)} messages, {len(restored)} restored user turn(s) from earlier visits"
+    )
+
+
+def _describe(session: Session | None, now: float, turns: int) -> str:
+    if session is None:
+        return "no live session (absent or expired)"
+    if session.connected:
+        state = "connected"
+    else:
+        state = f"disconnected, expires in {format_duration(session.deadline - now)}"
+    return (
+        f"visit {session.reconnect_count + 1} (reconnect_count {session.reconnect_count}), {state}, "
+        f"TTL {format_duration(session.ttl)}, {turns} turns"
+    )
+
+
+__all__ = ["Check", "SimulationReport", "TimelineEvent", "simulate_reconnect"]

@@ -1,0 +1,395 @@
+"""``FallbackStore``: keep serving sessions from memory while the real store is down, then merge back.
+
+Wrap any store (in practice Redis)::
+
+    store = FallbackStore(open_store("redis://127.0.0.1:6379/0"))
+
+While the primary answers, every call goes to it (bounded by ``operation_timeout``). When a call fails
+with :class:`~lkpersist.exceptions.StoreUnavailableError` or times out, the store becomes *degraded*:
+it logs one WARNING, serves every call from an in-memory :class:`MemoryStore` (seeded with the sessions
+this process last saw, so a known participant is still welcomed back), journals what each identity did
+(:mod:`lkpersist.stores.fallback.journal`), and one background task retries the primary every
+``retry_interval``. When the primary answers, each identity's journal is merged into it with
+``apply_offline`` — atomically per identity, adding to what other agents wrote meanwhile rather than
+overwriting it (the rule: :func:`lkpersist.model.reconcile.reconcile`) — and calls go to the primary
+again once nothing is left to merge.
+
+What it cannot do: a call that timed out after the primary had applied it is applied again when merged
+(reconnect increments are at-least-once; turns with item ids exactly-once). A session the primary lost
+during the outage (purged, deleted, or a Redis restarted without persistence) is created again from
+what happened during the outage only; its earlier turns and counts are gone. While degraded, listing,
+counting and purging see only this process's memory, and locks and events are not available.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from lkpersist.exceptions import InvalidInputError, LkPersistError, StoreUnavailableError
+from lkpersist.logsafe import get_logger
+from lkpersist.model.lifecycle import heartbeat_transition
+from lkpersist.model.reconcile import OfflineDelta
+from lkpersist.model.results import ConnectResult, Page, PurgeResult
+from lkpersist.model.session import Session, Status, Turn
+from lkpersist.model.session import validate_identity as _valid
+from lkpersist.stores.base import DEFAULT_PAGE_SIZE, SessionStore
+from lkpersist.stores.fallback.journal import OfflineJournal
+from lkpersist.stores.fallback.local import LocalStore
+
+log = get_logger("lkpersist.fallback")
+T = TypeVar("T")
+
+PROBE_IDENTITY = "lkpersist-fallback-probe"
+"""Read (never written) to ask the primary whether it answers when nothing waits to be merged."""
+_KNOWN_LIMIT = 4096
+_DROP_LOG_EVERY = 100
+
+
+class FallbackStore(SessionStore):
+    """A store that survives its primary's outages; see the module docstring.
+
+    ``retry_interval``: seconds between attempts to reach the primary while degraded.
+    ``operation_timeout``: longest wait for one primary call before switching (None: the backend's own
+    timeouts). Keep it well under the agent's ``store_timeout`` so the fallback still answers in time.
+    ``journal_limit``: identities journaled at most; past it the least recently active is dropped.
+    ``close_primary``: whether :meth:`close` closes the primary too (False when the caller owns it).
+    """
+
+    scheme = "fallback"
+
+    def __init__(
+        self,
+        primary: SessionStore,
+        *,
+        retry_interval: float = 2.0,
+        operation_timeout: float | None = 1.0,
+        journal_limit: int = 10_000,
+        close_primary: bool = True,
+    ) -> None:
+        if retry_interval <= 0 or (operation_timeout is not None and operation_timeout <= 0) or journal_limit < 1:
+            raise InvalidInputError("retry_interval and operation_timeout must be positive, journal_limit >= 1")
+        super().__init__(
+            clock=primary.clock, ttl_policy=primary.ttl_policy, max_turns=primary.max_turns, codec=primary.codec
+        )
+        self.primary = primary
+        self.retry_interval = retry_interval
+        self.operation_timeout = operation_timeout
+        self.close_primary = close_primary
+        self.outages = 0
+        self.fallback_operations = 0
+        self.reconciled = 0
+        self.reconcile_failures = 0
+        self._journal = OfflineJournal(journal_limit, primary.max_turns, on_drop=self._dropped)
+        self._known: OrderedDict[str, Session] = OrderedDict()
+        self._local: LocalStore | None = None
+        self._inflight = 0
+        self._degraded_since: float | None = None
+        self._retry_task: asyncio.Task[None] | None = None
+        self._merging = asyncio.Lock()  # one reconciler at a time: the background task or retry_now()
+        self._closed = False
+
+    # --- state and metrics -------------------------------------------------------------------------
+
+    @property
+    def degraded(self) -> bool:
+        """True while calls are served from memory because the primary did not answer."""
+        return self._local is not None
+
+    @property
+    def journal_dropped(self) -> int:
+        """Identities whose offline changes were dropped because the journal was full."""
+        return self._journal.dropped
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for metrics: outages, calls served from memory, identities merged, waiting, dropped."""
+        return {
+            "degraded": self.degraded,
+            "degraded_seconds": 0.0 if self._degraded_since is None else time.monotonic() - self._degraded_since,
+            "outages": self.outages,
+            "fallback_operations": self.fallback_operations,
+            "pending_identities": len(self._journal),
+            "reconciled": self.reconciled,
+            "reconcile_failures": self.reconcile_failures,
+            "journal_dropped": self._journal.dropped,
+        }
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    async def connect(self, identity: str) -> ConnectResult:
+        result, local = await self._call(identity, lambda store: store.connect(identity))
+        if local:
+            self._journal.connected(result, self._continues(identity))
+        else:
+            self._remember(result.session)
+        return result
+
+    async def disconnect(self, identity: str) -> Session | None:
+        session, local = await self._call(identity, lambda store: store.disconnect(identity))
+        if session is not None and local:
+            self._journal.disconnected(identity, session.last_seen, self._continues(identity))
+        elif session is not None:
+            self._remember(session)
+        return session
+
+    async def heartbeat(self, identity: str) -> bool:
+        alive, local = await self._call(identity, lambda store: store.heartbeat(identity))
+        if alive and local:
+            self._journal.heartbeat(identity, self.now(), self._continues(identity))
+        elif alive and identity in self._known:
+            self._remember(heartbeat_transition(self._known[identity], self.now()))
+        return alive
+
+    async def claim_greeting(self, identity: str) -> bool:
+        claimed, local = await self._call(identity, lambda store: store.claim_greeting(identity))
+        if claimed and local:
+            self._journal.greeted(identity, self.now(), self._continues(identity))
+        elif claimed and (known := self._known.get(identity)) is not None:
+            self._remember(replace(known, greeted_epoch=known.disconnect_count))
+        return claimed
+
+    # --- reads and edits ---------------------------------------------------------------------------
+
+    async def get(self, identity: str) -> Session | None:
+        session, local = await self._call(identity, lambda store: store.get(identity))
+        if session is not None and not local:
+            self._remember(session)
+        return session
+
+    async def update(
+        self,
+        identity: str,
+        *,
+        language: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> Session:
+        changes: dict[str, Any] = {"language": language, "metadata": metadata, "context": context}
+        session, local = await self._call(identity, lambda store: store.update(identity, **changes))
+        if local:
+            self._journal.updated(identity, self.now(), self._continues(identity), changes)
+        else:
+            self._remember(session)
+        return session
+
+    async def delete(self, identity: str) -> bool:
+        existed, local = await self._call(identity, lambda store: store.delete(identity))
+        self._known.pop(identity, None)
+        if local:
+            self._journal.deleted(identity, self.now())
+        return existed
+
+    async def append_turn(self, identity: str, turn: Turn) -> bool:
+        stored, local = await self._call(identity, lambda store: store.append_turn(identity, turn))
+        if stored and local:
+            self._journal.appended(identity, turn, self._continues(identity))
+        return stored
+
+    async def recent_turns(self, identity: str, limit: int | None = None) -> list[Turn]:
+        turns, _ = await self._call(identity, lambda store: store.recent_turns(identity, limit))
+        return turns
+
+    async def apply_offline(self, delta: OfflineDelta) -> Session | None:
+        """Merge straight into the primary (a fallback's own journal is merged by its reconciler)."""
+        return await self.primary.apply_offline(delta)
+
+    # --- listing and housekeeping (while degraded: this process's memory only) --------------------
+
+    async def list_page(
+        self, status: Status = "active", limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page:
+        page, _ = await self._call(None, lambda store: store.list_page(status, limit, cursor))
+        return page
+
+    async def count(self, status: Status = "active") -> int:
+        counted, _ = await self._call(None, lambda store: store.count(status))
+        return counted
+
+    async def purge(self, *, older_than: float | None = None, dry_run: bool = False) -> PurgeResult:
+        result, _ = await self._call(None, lambda store: store.purge(older_than=older_than, dry_run=dry_run))
+        return result
+
+    # --- events and locks: the primary's own, never faked locally --------------------------------
+
+    def events(self, identity: str | None = None) -> Any:
+        return self.primary.events(identity)
+
+    async def acquire_lock(self, name: str, ttl: float) -> str | None:
+        return await self.primary.acquire_lock(name, ttl)
+
+    async def release_lock(self, name: str, token: str) -> bool:
+        return await self.primary.release_lock(name, token)
+
+    async def extend_lock(self, name: str, token: str, ttl: float) -> bool:
+        return await self.primary.extend_lock(name, token, ttl)
+
+    async def close(self) -> None:
+        """Stop retrying, make one last bounded attempt to merge what is pending, then close the primary."""
+        if self._closed:
+            return
+        self._closed = True
+        task, self._retry_task = self._retry_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if self._local is not None and len(self._journal):
+            await self._last_attempt()
+        if self.close_primary:
+            await self.primary.close()
+
+    # --- the switch ----------------------------------------------------------------------------------
+
+    async def _call(self, identity: str | None, operation: Callable[[SessionStore], Awaitable[T]]) -> tuple[T, bool]:
+        """Run ``operation`` on the primary, or on memory while degraded; True in the result means memory."""
+        if identity is not None:
+            _valid(identity)
+        if self._local is None:
+            try:
+                return await self._on_primary(operation), False
+            except (StoreUnavailableError, TimeoutError) as exc:
+                if self._closed:
+                    raise
+                self._degrade(exc)
+        return await self._on_local(identity, operation), True
+
+    async def _on_primary(self, operation: Callable[[SessionStore], Awaitable[T]]) -> T:
+        if self.operation_timeout is None:
+            return await operation(self.primary)
+        async with asyncio.timeout(self.operation_timeout):
+            return await operation(self.primary)
+
+    async def _on_local(self, identity: str | None, operation: Callable[[SessionStore], Awaitable[T]]) -> T:
+        local = self._local
+        assert local is not None
+        self._inflight += 1  # the switch back waits for calls already running on memory
+        try:
+            if identity is not None:
+                local.seed(self._known.get(identity))
+            return await operation(local)
+        finally:
+            self._inflight -= 1
+            self.fallback_operations += 1
+
+    def _degrade(self, exc: BaseException) -> None:
+        if self._local is not None or self._closed:
+            return
+        self._local = LocalStore(clock=self.clock, ttl_policy=self.ttl_policy, max_turns=self.max_turns)
+        self.outages += 1
+        self._degraded_since = time.monotonic()
+        reason = str(exc) or f"no answer within {self.operation_timeout:g} s"
+        log.warning(
+            "session store unavailable (%s): serving sessions from memory, retrying every %g s",
+            reason,
+            self.retry_interval,
+        )
+        if self._retry_task is None or self._retry_task.done():
+            loop = asyncio.get_running_loop()
+            self._retry_task = loop.create_task(self._recover(), name="lkpersist-fallback-retry")
+
+    async def retry_now(self) -> bool:
+        """Try the primary now and merge what is pending; True when no longer degraded.
+
+        The background task does this every ``retry_interval``; call it from a health check, or to
+        reconcile at a moment of your choosing.
+        """
+        if self._local is None:
+            return True
+        async with self._merging:
+            merged = await self._reconcile_pending()
+            if merged and self._local is not None and not len(self._journal) and not self._inflight:
+                self._recovered()
+        return self._local is None
+
+    async def _recover(self) -> None:
+        """The one background task of an outage: retry and merge until the store is no longer degraded."""
+        while True:
+            await asyncio.sleep(self.retry_interval)
+            try:
+                if await self.retry_now():
+                    return
+            except Exception:  # a bug here must not leave the store degraded for good
+                log.exception("merging offline changes failed; retrying in %g s", self.retry_interval)
+
+    async def _reconcile_pending(self) -> bool:
+        """Merge every waiting identity into the primary; False as soon as the primary does not answer."""
+        if not len(self._journal):
+            try:
+                await self._on_primary(lambda store: store.get(PROBE_IDENTITY))
+            except (StoreUnavailableError, TimeoutError):
+                return False
+        while (delta := self._journal.take()) is not None:
+            if not await self._apply(delta):
+                return False
+        return True
+
+    async def _apply(self, delta: OfflineDelta) -> bool:
+        try:
+            session = await self._on_primary(lambda store: store.apply_offline(delta))
+        except (StoreUnavailableError, TimeoutError):
+            self._journal.failed(delta)
+            return False
+        except LkPersistError as exc:  # a corrupt or unreadable record: this identity cannot be merged
+            self._journal.done(delta)
+            self.reconcile_failures += 1
+            log.error("could not merge offline changes into the store: %s", exc)
+            return True
+        except BaseException:
+            self._journal.failed(delta)
+            raise
+        self._journal.done(delta)
+        self.reconciled += 1
+        if session is not None:
+            self._remember(session)
+        return True
+
+    def _recovered(self) -> None:
+        since, self._degraded_since = self._degraded_since, None
+        self._local = None
+        log.warning(
+            "session store is back after %.1f s: offline changes merged (%d identities so far, %d dropped)",
+            0.0 if since is None else time.monotonic() - since,
+            self.reconciled,
+            self._journal.dropped,
+        )
+
+    async def _last_attempt(self) -> None:
+        timeout = 2 * (self.operation_timeout or 1.0)
+        try:
+            async with asyncio.timeout(timeout):
+                await self.retry_now()
+        except TimeoutError:
+            pass
+        if len(self._journal):
+            log.warning(
+                "closing while the session store is unavailable: offline changes of %d identities are lost",
+                len(self._journal),
+            )
+
+    # --- bookkeeping -------------------------------------------------------------------------------
+
+    def _continues(self, identity: str) -> float | None:
+        return None if self._local is None else self._local.continues(identity)
+
+    def _remember(self, session: Session) -> None:
+        """Keep the primary's latest copy of recently seen sessions, to seed memory in an outage."""
+        self._known[session.identity] = session
+        self._known.move_to_end(session.identity)
+        while len(self._known) > _KNOWN_LIMIT:
+            self._known.popitem(last=False)
+
+    def _dropped(self, identity: str) -> None:
+        if self._local is not None:
+            self._local.forget(identity)
+        if self._journal.dropped % _DROP_LOG_EVERY == 1:
+            log.warning(
+                "offline journal full (%d identities): dropped the least recently active one (%d dropped so far)",
+                self._journal.limit,
+                self._journal.dropped,
+            )
+
+
+__all__ = ["PROBE_IDENTITY", "FallbackStore"]

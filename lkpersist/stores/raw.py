@@ -1,0 +1,106 @@
+"""The backend side of ``encrypt status / migrate / rotate``: stored personal values, read raw and
+rewritten by compare-and-set.
+
+The driver (:mod:`lkpersist.crypto.migrate`) never sees a backend's layout: each backend offers
+:class:`StoredValues`, which pages through every session's personal values as they are stored
+(language, metadata and context, and every turn payload) and rewrites some of them, each only if it
+still holds what was read. That is what makes a migration safe while agents keep writing: a value an
+agent changed in between is simply read again, and operational fields (counts, times, connected) are
+never written, so no reconnect increment and no turn can be lost.
+
+A value's ``ref`` says where it lives; it is the backend's own and opaque to the driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Hashable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from lkpersist.exceptions import InvalidInputError
+
+if TYPE_CHECKING:
+    from lkpersist.stores.base import SessionStore
+
+
+@dataclass(frozen=True, slots=True)
+class StoredValue:
+    """One personal value as stored; ``stored`` is None when the bytes are not even UTF-8 text."""
+
+    ref: Hashable
+    stored: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """Every personal value of one session (expired or not), as read in one snapshot."""
+
+    identity: str
+    values: tuple[StoredValue, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    """Replace the value at ``ref`` with ``new``, only if it still is ``old``."""
+
+    ref: Hashable
+    old: str
+    new: str
+
+
+Batch = Sequence[tuple[str, Sequence[Rewrite]]]
+
+
+class StoredValues(Protocol):
+    """Raw access to a store's personal values, for encryption status and migration."""
+
+    def pages(self, page_size: int) -> AsyncIterator[list[StoredRecord]]:
+        """Every session's values, about ``page_size`` sessions at a time (a session may come twice)."""
+        ...
+
+    async def reread(self, identities: Sequence[str]) -> list[StoredRecord]:
+        """The current values of these sessions (those that still exist)."""
+        ...
+
+    async def rewrite(self, batch: Batch) -> list[int]:
+        """Apply each compare-and-set; per identity, how many of its rewrites took effect."""
+        ...
+
+
+class _NothingStored:
+    """``memory://`` keeps Python objects, never an encoded form: there is nothing at rest to migrate."""
+
+    async def pages(self, page_size: int) -> AsyncIterator[list[StoredRecord]]:
+        for _ in ():
+            yield []
+
+    async def reread(self, identities: Sequence[str]) -> list[StoredRecord]:
+        return []
+
+    async def rewrite(self, batch: Batch) -> list[int]:
+        return [0 for _ in batch]
+
+
+def stored_values(store: SessionStore) -> StoredValues:
+    """The raw-value access for ``store``'s backend (chosen by scheme, as ``open_store`` chooses)."""
+    if store.scheme == "memory":
+        return _NothingStored()
+    if store.scheme == "sqlite":
+        from lkpersist.stores.sqlite.raw import SQLiteStoredValues
+
+        return SQLiteStoredValues(store)  # type: ignore[arg-type]
+    if store.scheme == "redis":
+        from lkpersist.stores.redis.raw import RedisStoredValues
+
+        return RedisStoredValues(store)  # type: ignore[arg-type]
+    raise InvalidInputError(f"encryption status and migration are not supported on {store.scheme or 'this'} stores")
+
+
+def text_or_none(raw: bytes | str | None) -> str | None:
+    """A stored value as text; None when it is not UTF-8 (it then counts as undecryptable)."""
+    if raw is None or isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None

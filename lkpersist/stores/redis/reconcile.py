@@ -1,0 +1,159 @@
+"""``RedisStore.apply_offline``: merge an outage's journal into one identity, atomically, by compare-and-set.
+
+Reconciliation is rare (once per identity after an outage) and its rule (:func:`reconcile`) needs the
+turns' timestamps, which live inside codec-encoded payloads that Lua must never decode. So it runs as an
+optimistic transaction built from two scripts on the identity's keys (one hash slot, so Redis Cluster
+is fine): ``READ_STATE`` returns the record, its turns and a digest of all of it; Python merges; then
+``WRITE_STATE`` replaces the record only if the digest is unchanged, else the merge starts again. The
+per-operation scripts in ``_redis_lua`` are untouched.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from redis.commands.core import AsyncScript
+
+from lkpersist.clock import to_ms
+from lkpersist.crypto.codec import ValueCodec
+from lkpersist.exceptions import StoreUnavailableError
+from lkpersist.model.reconcile import OfflineDelta, Reconciled, reconcile
+from lkpersist.model.session import Session
+from lkpersist.stores.redis.lua import PUBLISH_EVENT
+from lkpersist.stores.redis.records import (
+    frame_turn,
+    json_hash_fields,
+    session_from_reply,
+    session_hash_fields,
+    turn_from_frame,
+)
+
+if TYPE_CHECKING:
+    from lkpersist.stores.redis import RedisStore
+
+MAX_ATTEMPTS = 50
+"""Compare-and-set rounds before giving up; each lost round means another writer changed the identity."""
+
+# A digest of the identity's record, metadata, context (fields sorted: hash order is not stable) and
+# turns, every string length-prefixed so that different states never serialise alike.
+_DIGEST = """
+local function lp(s) return #s .. ':' .. s end
+local function digest()
+  local parts = {}
+  for k = 1, 3 do
+    local flat, fields = redis.call('HGETALL', KEYS[k]), {}
+    for i = 1, #flat, 2 do fields[#fields + 1] = lp(flat[i]) .. lp(flat[i + 1]) end
+    table.sort(fields)
+    parts[#parts + 1] = lp(table.concat(fields))
+  end
+  for _, frame in ipairs(redis.call('LRANGE', KEYS[4], 0, -1)) do parts[#parts + 1] = lp(frame) end
+  return redis.sha1hex(table.concat(parts))
+end
+"""
+
+# read state. KEYS 1..7 as every per-identity script (see _redis_lua); ARGV[1..3] member, now, grace
+# (unused). Returns {digest, session flat, metadata flat, context flat, turn frames oldest first}.
+READ_STATE = _DIGEST + """
+return {digest(), redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]),
+  redis.call('HGETALL', KEYS[3]), redis.call('LRANGE', KEYS[4], 0, -1)}
+"""
+
+# write state. ARGV[1..3] member, now ms, grace ms; ARGV[4] the digest READ_STATE returned; ARGV[5] the
+# new deadline ms ('' to leave no session); ARGV[6] last_seen ms; then six counted sections (a count,
+# then that many strings): session fields flat, metadata flat, context flat, turn frames, item ids, and
+# the merge's events as (kind, time ms, reconnect count) triples; ARGV[#ARGV] the events channel.
+# Returns 1 when written (and the events published), 0 when the state changed since it was read (the
+# caller merges again).
+WRITE_STATE = _DIGEST + PUBLISH_EVENT + """
+local member, now, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+if digest() ~= ARGV[4] then return 0 end
+local at = 7
+local function section()
+  local n, items = tonumber(ARGV[at]), {}
+  for j = 1, n do items[j] = ARGV[at + j] end
+  at = at + n + 1
+  return items
+end
+local sections = {}
+for k = 1, 6 do sections[k] = section() end
+local events = sections[6]
+for i = 1, #events, 3 do
+  publish_event(ARGV[#ARGV], events[i], member, tonumber(events[i + 1]), tonumber(events[i + 2]))
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+if ARGV[5] == '' then
+  redis.call('ZREM', KEYS[6], member)
+  redis.call('ZREM', KEYS[7], member)
+  return 1
+end
+local commands = {'HSET', 'HSET', 'HSET', 'RPUSH', 'SADD'}
+for k = 1, 5 do
+  if #sections[k] > 0 then redis.call(commands[k], KEYS[k], unpack(sections[k])) end
+end
+redis.call('ZADD', KEYS[6], ARGV[6], member)
+redis.call('ZADD', KEYS[7], ARGV[5], member)
+local ttl = string.format('%d', math.max(tonumber(ARGV[5]) - now, 0) + grace)
+for k = 1, 5 do redis.call('PEXPIRE', KEYS[k], ttl) end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class _Scripts:
+    read: AsyncScript
+    write: AsyncScript
+
+
+_registered: weakref.WeakKeyDictionary[Any, _Scripts] = weakref.WeakKeyDictionary()
+
+
+def _scripts(store: RedisStore) -> _Scripts:
+    """The two scripts, registered once per store (EVALSHA; ``_run`` loads them again on NOSCRIPT)."""
+    scripts = _registered.get(store)
+    if scripts is None:
+        scripts = _Scripts(store.client.register_script(READ_STATE), store.client.register_script(WRITE_STATE))
+        _registered[store] = scripts
+    return scripts
+
+
+async def apply_offline(store: RedisStore, delta: OfflineDelta) -> Session | None:
+    """Read, merge, compare-and-set; again from the read whenever another writer got in between."""
+    scripts = _scripts(store)
+    identity = delta.identity
+    for _ in range(MAX_ATTEMPTS):
+        reply = await store._run(scripts.read, identity)
+        stored = session_from_reply(identity, reply[1:4], store.codec)
+        turns = [turn_from_frame(identity, frame, store.codec) for frame in reply[4]]
+        result = reconcile(stored, turns, delta, store.now(), store.ttl_policy, store.max_turns)
+        args = _write_args(result, store.codec)
+        if await store._run(scripts.write, identity, reply[0], *args, store.keys.events_channel) == 1:
+            return result.session
+    raise StoreUnavailableError(
+        f"Redis store {store.display_url}: reconciling one identity lost {MAX_ATTEMPTS} races to other writers"
+    )
+
+
+def _write_args(result: Reconciled, codec: ValueCodec) -> list[Any]:
+    """WRITE_STATE's ARGV from 5 on: deadline, last_seen and the six counted sections."""
+    events = [part for e in result.events for part in (e.kind, to_ms(e.time), _count_arg(e.reconnect_count))]
+    session = result.session
+    if session is None:
+        return ["", "", 0, 0, 0, 0, 0, len(events), *events]
+    args: list[Any] = [to_ms(session.deadline), to_ms(session.last_seen)]
+    metadata = json_hash_fields(session.metadata, codec)
+    context = json_hash_fields(session.context, codec)
+    frames = [frame_turn(turn, codec) for turn in result.turns]
+    item_ids = [turn.item_id for turn in result.turns if turn.item_id is not None]
+    for section in (session_hash_fields(session, codec), metadata, context, frames, item_ids, events):
+        args += [len(section), *section]
+    return args
+
+
+def _count_arg(count: int | None) -> str:
+    """A reconnect count for Lua's ``tonumber``: '' (which gives nil, published as null) for none."""
+    return "" if count is None else str(count)
+
+
+__all__ = ["READ_STATE", "WRITE_STATE", "apply_offline"]

@@ -1,0 +1,92 @@
+"""Session events for ``sqlite://``: an ``lkpersist_events`` table, written in the operation's transaction.
+
+Every operation that publishes (see :mod:`lkpersist.model.events`) inserts its events in the same ``BEGIN
+IMMEDIATE`` transaction as its change, so an event exists exactly when its change was committed, whichever
+process made it. Subscribers in any process poll the table from the highest id they have seen, every
+``POLL_INTERVAL`` seconds. ``AUTOINCREMENT`` keeps ids from ever being reused, even if the table empties.
+
+The table never grows without bound: whenever the id crosses a multiple of ``PRUNE_EVERY``, events
+beyond the newest ``KEEP_EVENTS`` or older than ``KEEP_SECONDS`` (store clock) are deleted. A subscriber
+that falls further behind than that misses the pruned events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
+
+from lkpersist.clock import from_ms, to_ms
+from lkpersist.model.events import EVENT_KINDS, EventKind, SessionEvent
+
+if TYPE_CHECKING:
+    from lkpersist.stores.sqlite.db import Database
+
+POLL_INTERVAL = 0.1
+POLL_BATCH = 1000
+KEEP_EVENTS = 10_000
+KEEP_SECONDS = 3600.0
+PRUNE_EVERY = 256
+
+EventRow = tuple[int, str, str, int | None]
+"""(time ms, kind, identity, reconnect_count): one event as written."""
+
+
+def record_events(conn: sqlite3.Connection, events: list[SessionEvent]) -> None:
+    """Insert ``events`` (inside the caller's transaction) and prune when an id boundary was crossed."""
+    if events:
+        write_event_rows(conn, [(to_ms(e.time), e.kind, e.identity, e.reconnect_count) for e in events])
+
+
+def write_event_rows(conn: sqlite3.Connection, rows: Sequence[EventRow]) -> None:
+    """:func:`record_events` for rows already in table form (purge writes thousands at once)."""
+    if not rows:
+        return
+    before = _max_id(conn)
+    conn.executemany("INSERT INTO lkpersist_events (time, kind, identity, reconnect_count) VALUES (?, ?, ?, ?)", rows)
+    after = before + len(rows)
+    if after // PRUNE_EVERY != before // PRUNE_EVERY:
+        cutoff = rows[-1][0] - to_ms(KEEP_SECONDS)
+        conn.execute("DELETE FROM lkpersist_events WHERE id <= ? OR time < ?", (after - KEEP_EVENTS, cutoff))
+
+
+def _max_id(conn: sqlite3.Connection) -> int:
+    """The last id handed out (from sqlite_sequence: correct even after pruning emptied the table)."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'lkpersist_events'").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _events_after(conn: sqlite3.Connection, after: int) -> list[tuple[int, int, str, str, int | None]]:
+    return conn.execute(
+        "SELECT id, time, kind, identity, reconnect_count FROM lkpersist_events WHERE id > ? ORDER BY id LIMIT ?",
+        (after, POLL_BATCH),
+    ).fetchall()
+
+
+class SQLiteEventSource:
+    """Polls one store file's events table; starts after the newest event present at ``open``."""
+
+    def __init__(self, db: Database, interval: float = POLL_INTERVAL) -> None:
+        self._db = db
+        self._interval = interval
+        self._after = 0
+
+    async def open(self) -> None:
+        self._after = await self._db.run(_max_id)
+
+    async def next_batch(self) -> list[SessionEvent]:
+        rows = await self._db.run(_events_after, self._after)
+        if not rows:
+            await asyncio.sleep(self._interval)
+            return []
+        self._after = rows[-1][0]
+        return [_event(row) for row in rows if row[2] in EVENT_KINDS]  # a newer writer's kinds are skipped
+
+    async def close(self) -> None:
+        """Nothing to release: the store's connection is shared."""
+
+
+def _event(row: tuple[int, int, str, str, int | None]) -> SessionEvent:
+    _, time_ms, kind, identity, count = row
+    return SessionEvent(cast(EventKind, kind), identity, from_ms(time_ms), count)

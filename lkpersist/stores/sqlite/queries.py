@@ -1,0 +1,128 @@
+"""The SQL of ``SQLiteStore``'s reads, deletes and purges, run on the store's worker thread (``Database.run``).
+
+Each function takes the thread's connection first; those that write open their own ``BEGIN IMMEDIATE``.
+Liveness is ``deadline > now`` on the indexed column, so an expired row is never decoded.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from lkpersist.model.session import Session, Status
+from lkpersist.stores.base import SessionStore
+from lkpersist.stores.sqlite.events import write_event_rows
+from lkpersist.stores.sqlite.rows import ALL_COLUMNS, OPS_COLUMNS, Row, session_from_row
+from lkpersist.stores.sqlite.transactions import immediate
+
+LIVE = "identity = ? AND deadline > ?"
+"""WHERE clause of one identity's live row: parameters (identity, now ms)."""
+_STATUS_FILTER = {"active": "deadline > :now", "expired": "deadline <= :now", "all": "1"}
+
+
+def live(
+    conn: sqlite3.Connection, identity: str, now_ms: int, store: SessionStore, *, personal: bool = True
+) -> tuple[int, Session] | None:
+    """The live session's row id and session; None when absent or expired (an expired row is never decoded).
+
+    With ``personal=False`` only the operational fields are read: heartbeats never decode personal data.
+    """
+    columns = ALL_COLUMNS if personal else OPS_COLUMNS
+    row = conn.execute(f"SELECT {columns} FROM lkpersist_sessions WHERE {LIVE}", (identity, now_ms)).fetchone()
+    return None if row is None else (int(row[0]), session_from_row(row, store.codec, personal=personal))
+
+
+def live_session(conn: sqlite3.Connection, identity: str, now_ms: int, store: SessionStore) -> Session | None:
+    """What ``get`` returns: the live session, or None."""
+    found = live(conn, identity, now_ms, store)
+    return None if found is None else found[1]
+
+
+def delete(conn: sqlite3.Connection, identity: str, now_ms: int) -> bool:
+    with immediate(conn):
+        row = conn.execute(
+            "DELETE FROM lkpersist_sessions WHERE identity = ? RETURNING id, reconnect_count", (identity,)
+        ).fetchone()
+        if row is None:
+            return False
+        conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ?", (row[0],))
+        write_event_rows(conn, [(now_ms, "deleted", identity, row[1])])
+        return True
+
+
+def reconnect_count(conn: sqlite3.Connection, identity: str) -> int | None:
+    """The reconnect_count of the (expired) row a new session is about to replace; None if there is none."""
+    row = conn.execute("SELECT reconnect_count FROM lkpersist_sessions WHERE identity = ?", (identity,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def recent_payloads(conn: sqlite3.Connection, identity: str, now_ms: int, limit: int) -> list[Any]:
+    """Newest first; one statement, so the liveness check and the turns come from one snapshot."""
+    rows = conn.execute(
+        "SELECT CAST(t.payload AS BLOB) FROM lkpersist_turns AS t JOIN lkpersist_sessions AS s "
+        "ON t.session_id = s.id WHERE s.identity = ? AND s.deadline > ? ORDER BY t.seq DESC LIMIT ?",
+        (identity, now_ms, limit),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def page_rows(
+    conn: sqlite3.Connection, status: Status, now_ms: int, limit: int, after: tuple[int, str] | None
+) -> list[Row]:
+    """Keyset pagination along the listing index: starts at the cursor, reads ``limit`` rows, no sort."""
+    where = [_STATUS_FILTER[status]]
+    if after is not None:
+        where.append("last_seen <= :after_ms AND (last_seen < :after_ms OR identity > :after_id)")
+    params = {"now": now_ms, "limit": limit, "after_ms": after and after[0], "after_id": after and after[1]}
+    return conn.execute(
+        f"SELECT {ALL_COLUMNS} FROM lkpersist_sessions INDEXED BY lkpersist_sessions_by_last_seen "
+        f"WHERE {' AND '.join(where)} ORDER BY last_seen DESC, identity LIMIT :limit",
+        params,
+    ).fetchall()
+
+
+def count(conn: sqlite3.Connection, status: Status, now_ms: int) -> int:
+    sql = f"SELECT COUNT(*) FROM lkpersist_sessions WHERE {_STATUS_FILTER[status]}"
+    return int(conn.execute(sql, {"now": now_ms}).fetchone()[0])
+
+
+def count_purgeable(conn: sqlite3.Connection, params: dict[str, Any]) -> int:
+    """What a purge would delete: expired, plus live ones last seen before the cutoff (each index once)."""
+    expired = conn.execute("SELECT COUNT(*) FROM lkpersist_sessions WHERE deadline <= :now", params).fetchone()[0]
+    if params["cutoff"] is None:
+        return int(expired)
+    old = conn.execute(
+        "SELECT COUNT(*) FROM lkpersist_sessions INDEXED BY lkpersist_sessions_by_last_seen "
+        "WHERE last_seen < :cutoff AND deadline > :now",
+        params,
+    ).fetchone()[0]
+    return int(expired) + int(old)
+
+
+def purge_chunk(conn: sqlite3.Connection, condition: str, params: dict[str, Any]) -> int:
+    """Delete one chunk and write each removed session's event: expired, or purged when it was still live."""
+    with immediate(conn):
+        rows = conn.execute(
+            "DELETE FROM lkpersist_sessions WHERE id IN "
+            f"(SELECT id FROM lkpersist_sessions WHERE {condition} LIMIT :batch) "
+            "RETURNING id, identity, reconnect_count, deadline",
+            params,
+        ).fetchall()
+        conn.executemany("DELETE FROM lkpersist_turns WHERE session_id = ?", [(row[0],) for row in rows])
+        now = params["now"]
+        write_event_rows(conn, [(now, "expired" if d <= now else "purged", i, r) for _, i, r, d in rows])
+        return len(rows)
+
+
+__all__ = [
+    "LIVE",
+    "count",
+    "count_purgeable",
+    "delete",
+    "live",
+    "live_session",
+    "page_rows",
+    "purge_chunk",
+    "recent_payloads",
+    "reconnect_count",
+]

@@ -1,0 +1,62 @@
+"""``SQLiteStore.apply_offline``: merge an outage's journal into one identity in one IMMEDIATE transaction.
+
+The record is read whether live or expired (the merge rule decides what an expired record means), the
+rule in :mod:`lkpersist.model.reconcile` runs, and the row and its turns are rewritten before the
+transaction commits, so other processes see the identity before or after the merge, never halfway.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING
+
+from lkpersist.clock import from_ms
+from lkpersist.model.reconcile import OfflineDelta, reconcile
+from lkpersist.model.session import Session, Turn
+from lkpersist.stores.sqlite.events import record_events
+from lkpersist.stores.sqlite.rows import (
+    ALL_COLUMNS,
+    INSERT_SESSION,
+    encode_turn,
+    ops_params,
+    personal_params,
+    session_from_row,
+    turn_from_payload,
+)
+from lkpersist.stores.sqlite.transactions import immediate
+
+if TYPE_CHECKING:
+    from lkpersist.stores.sqlite import SQLiteStore
+
+
+def apply_offline(conn: sqlite3.Connection, delta: OfflineDelta, now_ms: int, store: SQLiteStore) -> Session | None:
+    """Run on the store's worker thread (``Database.run``)."""
+    identity = delta.identity
+    with immediate(conn):
+        row = conn.execute(f"SELECT {ALL_COLUMNS} FROM lkpersist_sessions WHERE identity = ?", (identity,)).fetchone()
+        stored = None if row is None else session_from_row(row, store.codec)
+        turns = [] if row is None else _turns(conn, identity, int(row[0]), store)
+        result = reconcile(stored, turns, delta, from_ms(now_ms), store.ttl_policy, store.max_turns)
+        record_events(conn, result.events)
+        if row is not None:
+            conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ?", (row[0],))
+        if result.session is None:
+            conn.execute("DELETE FROM lkpersist_sessions WHERE identity = ?", (identity,))
+            return None
+        params = {**ops_params(result.session), **personal_params(result.session, store.codec)}
+        (session_id,) = conn.execute(INSERT_SESSION, params).fetchone()
+        conn.executemany(
+            "INSERT INTO lkpersist_turns (session_id, seq, item_id, payload) VALUES (?, ?, ?, ?)",
+            [(session_id, seq, t.item_id, encode_turn(t, store.codec)) for seq, t in enumerate(result.turns, 1)],
+        )
+        return result.session
+
+
+def _turns(conn: sqlite3.Connection, identity: str, session_id: int, store: SQLiteStore) -> list[Turn]:
+    rows = conn.execute(
+        "SELECT CAST(payload AS BLOB) FROM lkpersist_turns WHERE session_id = ? ORDER BY seq", (session_id,)
+    ).fetchall()
+    return [turn_from_payload(identity, payload, store.codec) for (payload,) in rows]
+
+
+__all__ = ["apply_offline"]

@@ -1,0 +1,138 @@
+"""Converting between SQLite rows and Session/Turn objects (the Python half of the SQLite schema).
+
+Operational columns are plain integers (milliseconds, counts) that SQL filters on; personal columns
+(language, metadata, context, turn payloads) hold the store codec's output, metadata and context as
+codec-encoded JSON text. Personal columns are read as BLOBs and decoded here, so that garbage bytes in one
+row become a CorruptRecordError naming that row instead of a sqlite3 error that stops a whole listing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lkpersist.clock import from_ms, to_ms
+from lkpersist.crypto.codec import ValueCodec
+from lkpersist.exceptions import CorruptRecordError, DecryptionError
+from lkpersist.model.session import Session, Turn
+
+# Row layout shared by every SELECT of a session: the operational part, then (optionally) the personal.
+OPS_COLUMNS = (
+    "id, identity, joined_at, last_seen, reconnect_count, connected, expires_at, ttl, "
+    "disconnect_count, greeted_epoch, schema_version"
+)
+PERSONAL_COLUMNS = "CAST(language AS BLOB), CAST(metadata AS BLOB), CAST(context AS BLOB)"
+ALL_COLUMNS = f"{OPS_COLUMNS}, {PERSONAL_COLUMNS}"
+
+_OPS_FIELDS = (
+    "joined_at", "last_seen", "reconnect_count", "connected", "expires_at", "ttl", "deadline",
+    "disconnect_count", "greeted_epoch", "schema_version",
+)
+_PERSONAL_FIELDS = ("language", "metadata", "context")
+
+INSERT_SESSION = (
+    f"INSERT INTO lkpersist_sessions (identity, {', '.join(_OPS_FIELDS + _PERSONAL_FIELDS)}) "
+    f"VALUES (:identity, {', '.join(':' + name for name in _OPS_FIELDS + _PERSONAL_FIELDS)}) "
+    "ON CONFLICT (identity) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in _OPS_FIELDS + _PERSONAL_FIELDS)
+    + " RETURNING id"
+)
+UPDATE_OPS = (
+    f"UPDATE lkpersist_sessions SET {', '.join(f'{name} = :{name}' for name in _OPS_FIELDS)} WHERE id = :id"
+)
+UPDATE_PERSONAL = (
+    f"UPDATE lkpersist_sessions SET {', '.join(f'{name} = :{name}' for name in _PERSONAL_FIELDS)} "
+    "WHERE id = :id"
+)
+
+Row = tuple[Any, ...]
+
+
+def ops_params(session: Session) -> dict[str, Any]:
+    """The operational columns of ``session``, ``deadline`` included, as named SQL parameters."""
+    return {
+        "identity": session.identity,
+        "joined_at": to_ms(session.joined_at),
+        "last_seen": to_ms(session.last_seen),
+        "reconnect_count": session.reconnect_count,
+        "connected": int(session.connected),
+        "expires_at": None if session.expires_at is None else to_ms(session.expires_at),
+        "ttl": to_ms(session.ttl),
+        "deadline": to_ms(session.deadline),
+        "disconnect_count": session.disconnect_count,
+        "greeted_epoch": session.greeted_epoch,
+        "schema_version": session.schema_version,
+    }
+
+
+def personal_params(session: Session, codec: ValueCodec) -> dict[str, Any]:
+    """The personal columns of ``session``, passed through the codec."""
+    return {
+        "language": None if session.language is None else codec.encode(session.language),
+        "metadata": codec.encode(_json(session.metadata)),
+        "context": codec.encode(_json(session.context)),
+    }
+
+
+def session_from_row(row: Row, codec: ValueCodec, *, personal: bool = True) -> Session:
+    """Build a Session from an ``ALL_COLUMNS`` row (or ``OPS_COLUMNS`` with ``personal=False``).
+
+    Without the personal part, language/metadata/context are left empty: that is enough for the
+    lifecycle rules, which never read them, and the caller then writes back only operational columns.
+    """
+    identity = row[1]
+    try:
+        session = Session(
+            identity=identity,
+            joined_at=from_ms(int(row[2])),
+            last_seen=from_ms(int(row[3])),
+            reconnect_count=int(row[4]),
+            connected=bool(row[5]),
+            expires_at=None if row[6] is None else from_ms(int(row[6])),
+            ttl=from_ms(int(row[7])),
+            disconnect_count=int(row[8]),
+            greeted_epoch=int(row[9]),
+            schema_version=int(row[10]),
+        )
+        if personal:
+            session.language = None if row[11] is None else _decoded(row[11], codec)
+            session.metadata = _object(_decoded(row[12], codec))
+            session.context = _object(_decoded(row[13], codec))
+    except DecryptionError as exc:
+        raise exc.naming(identity) from exc
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise CorruptRecordError(identity, f"undecodable session data ({type(exc).__name__}: {exc})") from exc
+    return session
+
+
+def encode_turn(turn: Turn, codec: ValueCodec) -> str:
+    return codec.encode(turn.to_json())
+
+
+def turn_from_payload(identity: str, payload: Any, codec: ValueCodec) -> Turn:
+    try:
+        data = json.loads(_decoded(payload, codec))
+        if not isinstance(data, dict):
+            raise TypeError(f"expected an object, got {type(data).__name__}")
+        return Turn.from_dict(data)
+    except DecryptionError as exc:
+        raise exc.naming(identity) from exc
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise CorruptRecordError(identity, f"undecodable turn ({type(exc).__name__}: {exc})") from exc
+
+
+def _decoded(stored: Any, codec: ValueCodec) -> str:
+    if not isinstance(stored, bytes):
+        raise TypeError(f"expected text, got {type(stored).__name__}")
+    return codec.decode(stored.decode("utf-8"))
+
+
+def _object(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _json(value: dict[str, Any]) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
