@@ -28,7 +28,7 @@ from lkpersist.crypto.fernet import FernetCodec
 from lkpersist.crypto.keys import ENV_KEYS
 from lkpersist.exceptions import CorruptRecordError, DecryptionError, InvalidInputError
 from lkpersist.stores.base import SessionStore
-from lkpersist.stores.raw import Rewrite, StoredRecord, StoredValues, stored_values
+from lkpersist.stores.raw import Rewrite, StoredRecord, StoredValues
 
 DEFAULT_PAGE_SIZE = 100
 """Sessions read and rewritten per step (each with up to ``max_turns`` turns)."""
@@ -84,7 +84,7 @@ async def encryption_status(
 ) -> EncryptionStatus:
     """Count the store's personal values by how they are stored (decrypting each encrypted one)."""
     status = EncryptionStatus()
-    async for page in stored_values(store).pages(page_size):
+    async for page in store.stored_values().pages(page_size):
         for record in page:
             _count(store, record, status)
         _report(progress, len(page))
@@ -132,7 +132,7 @@ async def migrate(
     exit 1, when another run holds it); ``dry_run`` takes no lock.
     """
     codec = _encrypting_codec(store)
-    access = stored_values(store)
+    access = store.stored_values()
     async with contextlib.AsyncExitStack() as held:
         if not dry_run:
             await held.enter_async_context(store.lock(MIGRATION_LOCK, MIGRATION_LOCK_TTL, refresh=True))

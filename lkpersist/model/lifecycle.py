@@ -13,7 +13,7 @@ from typing import Any
 
 from lkpersist.exceptions import InvalidInputError
 from lkpersist.model.results import ConnectResult
-from lkpersist.model.session import Session
+from lkpersist.model.session import Session, SessionChanges
 from lkpersist.model.ttl import TTLPolicy
 
 
@@ -60,19 +60,13 @@ def greeting_owed(current: Session) -> bool:
     return current.greeted_epoch < current.disconnect_count
 
 
-def merge_update(
-    current: Session,
-    *,
-    language: str | None = None,
-    metadata: dict[str, Any] | None = None,
-    context: dict[str, Any] | None = None,
-) -> Session:
+def merge_update(current: Session, changes: SessionChanges) -> Session:
     """Shallow-merge metadata and context (a key set to None is removed); replace language when given."""
     return replace(
         current,
-        language=current.language if language is None else language,
-        metadata=_merged(current.metadata, metadata),
-        context=_merged(current.context, context),
+        language=current.language if changes.language is None else changes.language,
+        metadata=_merged(current.metadata, changes.metadata),
+        context=_merged(current.context, changes.context),
     )
 
 
@@ -88,13 +82,17 @@ def _merged(base: dict[str, Any], changes: dict[str, Any] | None) -> dict[str, A
     return result
 
 
+def check_older_than(older_than: float | None) -> float | None:
+    """A purge's ``older_than`` (seconds), refused when negative."""
+    if older_than is not None and older_than < 0:
+        raise InvalidInputError("older_than must not be negative")
+    return older_than
+
+
 def purge_cutoff(now: float, older_than: float | None) -> float | None:
     """The last_seen before which ``older_than`` purges a session; validates the duration."""
-    if older_than is None:
-        return None
-    if older_than < 0:
-        raise InvalidInputError("older_than must not be negative")
-    return now - older_than
+    checked = check_older_than(older_than)
+    return None if checked is None else now - checked
 
 
 def should_purge(session: Session, now: float, cutoff: float | None) -> bool:

@@ -25,7 +25,7 @@ from typing import Any
 
 from lkpersist.model.events import SessionEvent, removal_event
 from lkpersist.model.lifecycle import merge_update
-from lkpersist.model.session import Session, Turn
+from lkpersist.model.session import Session, SessionChanges, Turn
 from lkpersist.model.ttl import TTLPolicy
 
 
@@ -145,7 +145,7 @@ def _with_offline_changes(
         session = replace(session, expires_at=session.last_seen + session.ttl)
     if delta.greeted:
         session = replace(session, greeted_epoch=max(session.greeted_epoch, disconnects))
-    return merge_update(session, language=delta.language, metadata=delta.metadata, context=delta.context)
+    return merge_update(session, SessionChanges(delta.language, delta.metadata, delta.context))
 
 
 def _offline_events(base: Session | None, merged: Session, delta: OfflineDelta, now: float) -> list[SessionEvent]:

@@ -18,10 +18,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from lkpersist.exceptions import InvalidStoreURLError
 from lkpersist.stores.base import SessionStore
+from lkpersist.stores.url import redact_url, scheme_of
 
 ENV_STORE = "LKPERSIST_STORE"
 _REDIS_SCHEMES = ("redis", "rediss", "redis+sentinel", "redis+cluster")
@@ -52,7 +53,7 @@ def open_store(url: str | None = None, **options: Any) -> SessionStore:
         from lkpersist.crypto.config import codec_from_env
 
         options["codec"] = codec_from_env()
-    scheme = _scheme_of(url)
+    scheme = scheme_of(url)
     if scheme == "memory":
         from lkpersist.stores.memory import MemoryStore
 
@@ -69,24 +70,6 @@ def open_store(url: str | None = None, **options: Any) -> SessionStore:
         f"unsupported store URL scheme {scheme!r} in {redact_url(url)!r}: "
         "use sqlite:///path, memory://, redis://, rediss://, redis+sentinel:// or redis+cluster://"
     )
-
-
-def _scheme_of(url: str) -> str:
-    if "://" not in url:
-        raise InvalidStoreURLError(f"invalid store URL {redact_url(url)!r}: expected scheme://..., e.g. sqlite:///sessions.db")
-    return url.split("://", 1)[0].lower()
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced, for messages and logs."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
 
 
 __all__ = ["ENV_STORE", "SessionStore", "default_store_url", "open_store", "redact_url", "resolve_store_url"]

@@ -1,8 +1,11 @@
-"""The storage contract every backend implements (memory, SQLite, Redis, ...).
+"""The storage contract every backend implements (memory, SQLite, Redis, and the fallback around them).
 
-A backend subclasses :class:`SessionStore` and implements the abstract methods; behaviour that can be
-stated once (pagination into a stream, ``require``, argument checks) lives here so backends never
-repeat it. The lifecycle rules themselves live in :mod:`lkpersist.model.lifecycle`.
+A backend subclasses :class:`SessionStore` and implements its primitives, the ``_``-prefixed abstract
+methods. The public methods are written once, here: each checks its arguments (identities, limits,
+statuses, cursors, durations, lock names) and then calls the primitive, so a backend receives only
+valid input and never repeats a check (the template-method shape of Django's ``commit()`` →
+``_commit()``). Behaviour that can be stated once (pagination into a stream, ``require``, purging under
+the store lock) lives here too. The lifecycle rules themselves are in :mod:`lkpersist.model.lifecycle`.
 """
 
 from __future__ import annotations
@@ -14,17 +17,30 @@ from typing import Any, Self
 
 from lkpersist.clock import Clock, SystemClock
 from lkpersist.crypto.codec import PLAIN, ValueCodec
-from lkpersist.exceptions import InvalidInputError, SessionNotFoundError
+from lkpersist.exceptions import SessionNotFoundError
+from lkpersist.model.lifecycle import check_older_than, purge_cutoff
 from lkpersist.model.reconcile import OfflineDelta
 from lkpersist.model.results import ConnectResult, CorruptRecord, Page, PurgeResult
-from lkpersist.model.session import DEFAULT_MAX_TURNS, Session, Status, Turn
+from lkpersist.model.session import (
+    DEFAULT_MAX_TURNS,
+    Session,
+    SessionChanges,
+    Status,
+    Turn,
+    validate_identity,
+)
 from lkpersist.model.ttl import DEFAULT_TTL_POLICY, TTLPolicy
-from lkpersist.stores.events import EventStream
-from lkpersist.stores.locks import Lock
-from lkpersist.stores.paging import check_status
+from lkpersist.stores.events import EventSource, EventStream
+from lkpersist.stores.locks import Lock, check_lock, check_lock_name
+from lkpersist.stores.paging import Position, check_limit, check_status, decode_cursor
+from lkpersist.stores.raw import StoredValues
+from lkpersist.stores.settings import StoreSettings
 
 DEFAULT_PAGE_SIZE = 500
 PURGE_BATCH = 1000
+PURGE_LOCK = "purge"
+PURGE_LOCK_TTL = 60.0
+"""Seconds the purge lock outlives a purge that died; a running purge extends it every ttl/3."""
 
 
 class SessionStore(ABC):
@@ -44,38 +60,51 @@ class SessionStore(ABC):
         max_turns: int = DEFAULT_MAX_TURNS,
         codec: ValueCodec = PLAIN,
     ) -> None:
-        if max_turns < 1:
-            raise InvalidInputError("max_turns must be at least 1")
-        self.clock: Clock = clock or SystemClock()
-        self.ttl_policy = ttl_policy
-        self.max_turns = max_turns
-        self.codec = codec
+        self.settings = StoreSettings(clock or SystemClock(), ttl_policy, max_turns, codec)
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every expiry of this store is judged by (injected: a VirtualClock in simulations)."""
+        return self.settings.clock
+
+    @property
+    def ttl_policy(self) -> TTLPolicy:
+        return self.settings.ttl_policy
+
+    @property
+    def max_turns(self) -> int:
+        """Turns kept per session; older ones are dropped as new ones arrive."""
+        return self.settings.max_turns
+
+    @property
+    def codec(self) -> ValueCodec:
+        """How personal values are stored (plain, or encrypted at rest)."""
+        return self.settings.codec
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
-    @abstractmethod
     async def connect(self, identity: str) -> ConnectResult:
         """Mark the participant connected; start a new session if absent or expired."""
+        return await self._connect(validate_identity(identity))
 
-    @abstractmethod
     async def disconnect(self, identity: str) -> Session | None:
         """Mark the participant gone and start the expiry countdown; None if no live session."""
+        return await self._disconnect(validate_identity(identity))
 
-    @abstractmethod
     async def heartbeat(self, identity: str) -> bool:
         """Refresh a live session's presence; False if there is no live session to refresh."""
+        return await self._heartbeat(validate_identity(identity))
 
-    @abstractmethod
     async def claim_greeting(self, identity: str) -> bool:
         """Atomically take the right to greet this visit; True for exactly one caller per return."""
+        return await self._claim_greeting(validate_identity(identity))
 
     # --- reads and edits ---------------------------------------------------------------------------
 
-    @abstractmethod
     async def get(self, identity: str) -> Session | None:
         """Return the live session, or None when absent or expired."""
+        return await self._get(validate_identity(identity))
 
-    @abstractmethod
     async def update(
         self,
         identity: str,
@@ -85,66 +114,28 @@ class SessionStore(ABC):
         context: dict[str, Any] | None = None,
     ) -> Session:
         """Atomically merge metadata/context and set language; raise SessionNotFoundError if absent."""
+        changes = SessionChanges(language=language, metadata=metadata, context=context)
+        return await self._update(validate_identity(identity), changes)
 
-    @abstractmethod
     async def delete(self, identity: str) -> bool:
         """Remove the session and its turns, expired or not; False if there was nothing."""
+        return await self._delete(validate_identity(identity))
 
-    @abstractmethod
     async def append_turn(self, identity: str, turn: Turn) -> bool:
         """Record a turn, keeping the newest ``max_turns``; False if its item_id was already recorded."""
+        return await self._append_turn(validate_identity(identity), turn)
 
-    @abstractmethod
     async def recent_turns(self, identity: str, limit: int | None = None) -> list[Turn]:
-        """Return the newest turns of a live session, oldest first."""
+        """Return the newest turns of a live session (all kept ones without ``limit``), oldest first."""
+        return await self._recent_turns(validate_identity(identity), None if limit is None else check_limit(limit))
 
-    @abstractmethod
     async def apply_offline(self, delta: OfflineDelta) -> Session | None:
-        """Atomically merge what happened to one identity while this store was unreachable; see lkpersist.model.reconcile."""
+        """Atomically merge what happened to one identity while this store was unreachable.
 
-    # --- listing and housekeeping ------------------------------------------------------------------
-
-    @abstractmethod
-    async def list_page(
-        self, status: Status = "active", limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
-    ) -> Page:
-        """Return one page of sessions, newest ``last_seen`` first, in a stable order."""
-
-    @abstractmethod
-    async def count(self, status: Status = "active") -> int:
-        """Count sessions without loading them."""
-
-    @abstractmethod
-    async def purge(self, *, older_than: float | None = None, dry_run: bool = False) -> PurgeResult:
-        """Delete expired sessions (and, with ``older_than`` seconds, those last seen before that), in chunks."""
-
-    @abstractmethod
-    async def close(self) -> None:
-        """Release connections and files."""
-
-    # --- events and locks (semantics in lkpersist.stores.events and lkpersist.stores.locks) ------------------------
-
-    @abstractmethod
-    def events(self, identity: str | None = None) -> EventStream:
-        """Return a stream of the session events published from now on (one identity's, if given)."""
-
-    @abstractmethod
-    async def acquire_lock(self, name: str, ttl: float) -> str | None:
-        """Take the named lock for ``ttl`` seconds if free or expired; return its new token, else None."""
-
-    @abstractmethod
-    async def release_lock(self, name: str, token: str) -> bool:
-        """Delete the lock only if ``token`` holds it; True when it was still held (not expired)."""
-
-    @abstractmethod
-    async def extend_lock(self, name: str, token: str, ttl: float) -> bool:
-        """Set the lock's expiry to now + ``ttl`` if ``token`` holds it unexpired; else False."""
-
-    def lock(self, name: str, ttl: float, *, wait: float = 0.0, refresh: bool = False) -> Lock:
-        """An async context manager holding the named lock; raises LockHeldError if not taken within ``wait``."""
-        return Lock(self, name, ttl, wait=wait, refresh=refresh)
-
-    # --- shared behaviour --------------------------------------------------------------------------
+        The rule is :func:`lkpersist.model.reconcile.reconcile`; None when no session is left.
+        """
+        validate_identity(delta.identity)
+        return await self._apply_offline(delta)
 
     async def require(self, identity: str) -> Session:
         """Return the live session or raise SessionNotFoundError."""
@@ -152,6 +143,15 @@ class SessionStore(ABC):
         if session is None:
             raise SessionNotFoundError(identity)
         return session
+
+    # --- listing and housekeeping ------------------------------------------------------------------
+
+    async def list_page(
+        self, status: Status = "active", limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page:
+        """Return one page of sessions, newest ``last_seen`` first, in a stable order."""
+        after = None if cursor is None else decode_cursor(cursor)
+        return await self._list_page(check_status(status), check_limit(limit), after)
 
     async def iter_sessions(
         self, status: Status = "active", page_size: int = DEFAULT_PAGE_SIZE
@@ -167,8 +167,63 @@ class SessionStore(ABC):
                 return
             cursor = page.next_cursor
 
+    async def count(self, status: Status = "active") -> int:
+        """Count sessions without loading them."""
+        return await self._count(check_status(status))
+
+    async def purge(self, *, older_than: float | None = None, dry_run: bool = False, lock: bool = False) -> PurgeResult:
+        """Delete expired sessions (and, with ``older_than`` seconds, those last seen before that), in chunks.
+
+        ``lock=True`` holds the store lock ``purge`` while deleting (refreshed as long as it runs), as
+        ``lkpersist sessions purge`` does, so two cron hosts never purge at once: LockHeldError when
+        another purge holds it. Without the lock it is still safe, since every deletion re-checks its
+        condition atomically; the lock only saves the duplicate work. A dry run takes no lock.
+        """
+        check_older_than(older_than)
+        if not lock or dry_run:
+            return await self._purge_now(older_than, dry_run)
+        async with self.lock(PURGE_LOCK, PURGE_LOCK_TTL, refresh=True):
+            return await self._purge_now(older_than, dry_run)
+
+    async def _purge_now(self, older_than: float | None, dry_run: bool) -> PurgeResult:
+        now = self.now()
+        return await self._purge(now, purge_cutoff(now, older_than), dry_run)
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections and files."""
+
+    # --- events, locks and raw values ----------------------------------------------------------------
+
+    def events(self, identity: str | None = None) -> EventStream:
+        """Return a stream of the session events published from now on (one identity's, if given)."""
+        return EventStream(self._event_source(), identity)
+
+    async def acquire_lock(self, name: str, ttl: float) -> str | None:
+        """Take the named lock for ``ttl`` seconds if free or expired; return its new token, else None."""
+        check_lock(name, ttl)
+        return await self._acquire_lock(name, ttl)
+
+    async def release_lock(self, name: str, token: str) -> bool:
+        """Delete the lock only if ``token`` holds it; True when it was still held (not expired)."""
+        return await self._release_lock(check_lock_name(name), token)
+
+    async def extend_lock(self, name: str, token: str, ttl: float) -> bool:
+        """Set the lock's expiry to now + ``ttl`` if ``token`` holds it unexpired; else False."""
+        check_lock(name, ttl)
+        return await self._extend_lock(name, token, ttl)
+
+    def lock(self, name: str, ttl: float, *, wait: float = 0.0, refresh: bool = False) -> Lock:
+        """An async context manager holding the named lock; raises LockHeldError if not taken within ``wait``."""
+        return Lock(self, name, ttl, wait=wait, refresh=refresh)
+
+    @abstractmethod
+    def stored_values(self) -> StoredValues:
+        """Return raw access to the stored personal values (encryption status, migration, rotation)."""
+
     def now(self) -> float:
-        return self.clock.now()
+        """The store clock's now, in epoch seconds: what every expiry is judged against."""
+        return self.settings.clock.now()
 
     async def __aenter__(self) -> Self:
         return self
@@ -178,5 +233,60 @@ class SessionStore(ABC):
     ) -> None:
         await self.close()
 
+    # --- the backend primitives: arguments already checked by the public methods above ------------
 
-__all__ = ["DEFAULT_PAGE_SIZE", "PURGE_BATCH", "SessionStore"]
+    @abstractmethod
+    async def _connect(self, identity: str) -> ConnectResult: ...
+
+    @abstractmethod
+    async def _disconnect(self, identity: str) -> Session | None: ...
+
+    @abstractmethod
+    async def _heartbeat(self, identity: str) -> bool: ...
+
+    @abstractmethod
+    async def _claim_greeting(self, identity: str) -> bool: ...
+
+    @abstractmethod
+    async def _get(self, identity: str) -> Session | None: ...
+
+    @abstractmethod
+    async def _update(self, identity: str, changes: SessionChanges) -> Session: ...
+
+    @abstractmethod
+    async def _delete(self, identity: str) -> bool: ...
+
+    @abstractmethod
+    async def _append_turn(self, identity: str, turn: Turn) -> bool: ...
+
+    @abstractmethod
+    async def _recent_turns(self, identity: str, limit: int | None) -> list[Turn]: ...
+
+    @abstractmethod
+    async def _apply_offline(self, delta: OfflineDelta) -> Session | None: ...
+
+    @abstractmethod
+    async def _list_page(self, status: Status, limit: int, after: Position | None) -> Page:
+        """One page after the (last_seen ms, tiebreak) ``after`` position (None: from the newest)."""
+
+    @abstractmethod
+    async def _count(self, status: Status) -> int: ...
+
+    @abstractmethod
+    async def _purge(self, now: float, cutoff: float | None, dry_run: bool) -> PurgeResult:
+        """Purge what is expired at ``now`` and, with a ``cutoff``, what was last seen before it."""
+
+    @abstractmethod
+    def _event_source(self) -> EventSource: ...
+
+    @abstractmethod
+    async def _acquire_lock(self, name: str, ttl: float) -> str | None: ...
+
+    @abstractmethod
+    async def _release_lock(self, name: str, token: str) -> bool: ...
+
+    @abstractmethod
+    async def _extend_lock(self, name: str, token: str, ttl: float) -> bool: ...
+
+
+__all__ = ["DEFAULT_PAGE_SIZE", "PURGE_BATCH", "PURGE_LOCK", "PURGE_LOCK_TTL", "SessionStore"]

@@ -30,19 +30,32 @@ import random
 import secrets
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import Protocol, Self
 
 from lkpersist.exceptions import InvalidInputError, LkPersistError, LockHeldError
 from lkpersist.logsafe import get_logger
-
-if TYPE_CHECKING:
-    from lkpersist.stores.base import SessionStore
 
 logger = get_logger(__name__)
 
 MAX_LOCK_NAME = 200
 _POLL_FIRST = 0.02
 _POLL_MAX = 0.5
+
+
+class LockBackend(Protocol):
+    """The three primitives a store offers for its named locks (every :class:`SessionStore` has them)."""
+
+    async def acquire_lock(self, name: str, ttl: float) -> str | None:
+        """Take the named lock for ``ttl`` seconds if free or expired; return its new token, else None."""
+        ...
+
+    async def release_lock(self, name: str, token: str) -> bool:
+        """Delete the lock only if ``token`` holds it; True when it was still held (not expired)."""
+        ...
+
+    async def extend_lock(self, name: str, token: str, ttl: float) -> bool:
+        """Set the lock's expiry to now + ``ttl`` if ``token`` holds it unexpired; else False."""
+        ...
 
 
 def new_token() -> str:
@@ -66,7 +79,7 @@ def check_lock_name(name: str) -> str:
 class Lock:
     """One acquisition of a named store lock; an async context manager (see the module docstring)."""
 
-    def __init__(self, store: SessionStore, name: str, ttl: float, *, wait: float = 0.0, refresh: bool = False):
+    def __init__(self, store: LockBackend, name: str, ttl: float, *, wait: float = 0.0, refresh: bool = False):
         check_lock(name, ttl)
         if wait < 0:
             raise InvalidInputError("a lock wait must not be negative")
@@ -150,4 +163,4 @@ class Lock:
                 logger.debug("lock %r refresher ended with %s", self.name, type(exc).__name__)
 
 
-__all__ = ["MAX_LOCK_NAME", "Lock", "check_lock", "check_lock_name", "new_token"]
+__all__ = ["MAX_LOCK_NAME", "Lock", "LockBackend", "check_lock", "check_lock_name", "new_token"]

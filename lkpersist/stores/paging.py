@@ -8,6 +8,9 @@ import json
 from lkpersist.exceptions import InvalidInputError
 from lkpersist.model.session import STATUSES, Status
 
+Position = tuple[int, str]
+"""Where a listing stands: the last item's ``last_seen`` in ms and its tiebreak (identity or member)."""
+
 
 def check_status(status: str) -> Status:
     if status not in STATUSES:
@@ -27,7 +30,7 @@ def encode_cursor(last_seen_ms: int, tiebreak: str) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii")
 
 
-def decode_cursor(cursor: str) -> tuple[int, str]:
+def decode_cursor(cursor: str) -> Position:
     try:
         last_seen_ms, tiebreak = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
         return int(last_seen_ms), str(tiebreak)
@@ -35,4 +38,4 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
         raise InvalidInputError(f"invalid cursor {cursor!r}") from exc
 
 
-__all__ = ["check_limit", "check_status", "decode_cursor", "encode_cursor"]
+__all__ = ["Position", "check_limit", "check_status", "decode_cursor", "encode_cursor"]

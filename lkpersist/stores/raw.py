@@ -1,5 +1,5 @@
-"""The backend side of ``encrypt status / migrate / rotate``: stored personal values, read raw and
-rewritten by compare-and-set.
+"""Raw access to stored personal values, for ``encrypt status / migrate / rotate``: read as stored and
+rewritten by compare-and-set (``store.stored_values()``; each backend's ``raw.py``).
 
 The driver (:mod:`lkpersist.crypto.migrate`) never sees a backend's layout: each backend offers
 :class:`StoredValues`, which pages through every session's personal values as they are stored
@@ -15,12 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Hashable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
-
-from lkpersist.exceptions import InvalidInputError
-
-if TYPE_CHECKING:
-    from lkpersist.stores.base import SessionStore
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,35 +60,6 @@ class StoredValues(Protocol):
     async def rewrite(self, batch: Batch) -> list[int]:
         """Apply each compare-and-set; per identity, how many of its rewrites took effect."""
         ...
-
-
-class _NothingStored:
-    """``memory://`` keeps Python objects, never an encoded form: there is nothing at rest to migrate."""
-
-    async def pages(self, page_size: int) -> AsyncIterator[list[StoredRecord]]:
-        for _ in ():
-            yield []
-
-    async def reread(self, identities: Sequence[str]) -> list[StoredRecord]:
-        return []
-
-    async def rewrite(self, batch: Batch) -> list[int]:
-        return [0 for _ in batch]
-
-
-def stored_values(store: SessionStore) -> StoredValues:
-    """The raw-value access for ``store``'s backend (chosen by scheme, as ``open_store`` chooses)."""
-    if store.scheme == "memory":
-        return _NothingStored()
-    if store.scheme == "sqlite":
-        from lkpersist.stores.sqlite.raw import SQLiteStoredValues
-
-        return SQLiteStoredValues(store)  # type: ignore[arg-type]
-    if store.scheme == "redis":
-        from lkpersist.stores.redis.raw import RedisStoredValues
-
-        return RedisStoredValues(store)  # type: ignore[arg-type]
-    raise InvalidInputError(f"encryption status and migration are not supported on {store.scheme or 'this'} stores")
 
 
 def text_or_none(raw: bytes | str | None) -> str | None:

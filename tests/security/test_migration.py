@@ -18,7 +18,7 @@ from lkpersist.crypto.keys import key_id
 from lkpersist.crypto.migrate import MIGRATION_LOCK, encryption_status, migrate
 from lkpersist.model.session import Turn
 from lkpersist.stores import open_store
-from lkpersist.stores.raw import Rewrite, stored_values
+from lkpersist.stores.raw import Rewrite
 from tests.security._raw import raw_values
 from tests.security._sessions import KEY, NEW_KEY, SESSIONS, TURNS, cli, person, plaintexts
 
@@ -107,7 +107,7 @@ async def test_interrupted_migration_resumes_without_double_encryption(plain_sto
         assert 0 < half.plaintext < half.values
         result = await migrate(store, page_size=2)
         assert result.rewritten == half.plaintext
-        async for page in stored_values(store).pages(100):
+        async for page in store.stored_values().pages(100):
             for record in page:
                 for value in record.values:
                     assert value.stored is not None and is_encrypted_form(value.stored)
@@ -129,7 +129,7 @@ async def test_a_stale_rewrite_never_clobbers_what_an_agent_wrote(plain_store: s
     codec = FernetCodec([KEY])
     identity, data = "caller-0", person(0)
     async with open_store(plain_store, codec=codec, max_turns=TURNS) as store:
-        access = stored_values(store)
+        access = store.stored_values()
         (record,) = await access.reread([identity])
         await store.update(identity, language="changed", metadata={"plan": "changed"})
         await store.append_turn(identity, Turn("assistant", "appended", 9.0, item_id="new"))

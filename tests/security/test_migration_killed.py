@@ -19,7 +19,6 @@ from lkpersist.crypto.codec import is_encrypted_form
 from lkpersist.crypto.fernet import FernetCodec
 from lkpersist.crypto.migrate import MIGRATION_LOCK_TTL, migrate
 from lkpersist.stores import open_store
-from lkpersist.stores.raw import stored_values
 from lkpersist.stores.redis.keys import KeyLayout
 from tests.cli.test_processes import lkpersist_command
 from tests.security._raw import raw_values, redis_client_and_prefix, sqlite_path
@@ -68,7 +67,7 @@ def kill_half_way(url: str) -> None:
 async def check_everything(url: str) -> None:
     codec = FernetCodec([KEY])
     async with open_store(url, codec=codec) as store:
-        async for page in stored_values(store).pages(100):
+        async for page in store.stored_values().pages(100):
             for record in page:
                 for value in record.values:
                     assert value.stored is not None and is_encrypted_form(value.stored)

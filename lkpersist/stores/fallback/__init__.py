@@ -8,7 +8,7 @@ While the primary answers, every call goes to it (bounded by ``operation_timeout
 with :class:`~lkpersist.exceptions.StoreUnavailableError` or times out, the store becomes *degraded*:
 it logs one WARNING, serves every call from an in-memory :class:`MemoryStore` (seeded with the sessions
 this process last saw, so a known participant is still welcomed back), journals what each identity did
-(:mod:`lkpersist.stores.fallback.journal`), and one background task retries the primary every
+(:mod:`~lkpersist.stores.fallback.journal`), and one background task retries the primary every
 ``retry_interval``. When the primary answers, each identity's journal is merged into it with
 ``apply_offline`` — atomically per identity, adding to what other agents wrote meanwhile rather than
 overwriting it (the rule: :func:`lkpersist.model.reconcile.reconcile`) — and calls go to the primary
@@ -25,29 +25,37 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from enum import Enum
 from typing import Any, TypeVar
 
 from lkpersist.exceptions import InvalidInputError, LkPersistError, StoreUnavailableError
 from lkpersist.logsafe import get_logger
-from lkpersist.model.lifecycle import heartbeat_transition
 from lkpersist.model.reconcile import OfflineDelta
 from lkpersist.model.results import ConnectResult, Page, PurgeResult
-from lkpersist.model.session import Session, Status, Turn
-from lkpersist.model.session import validate_identity as _valid
-from lkpersist.stores.base import DEFAULT_PAGE_SIZE, SessionStore
+from lkpersist.model.session import Session, SessionChanges, Status, Turn
+from lkpersist.stores.base import SessionStore
+from lkpersist.stores.events import EventSource
 from lkpersist.stores.fallback.journal import OfflineJournal
-from lkpersist.stores.fallback.local import LocalStore
+from lkpersist.stores.fallback.local import LocalStore, RecentCopies
+from lkpersist.stores.paging import Position
+from lkpersist.stores.raw import StoredValues
 
 log = get_logger("lkpersist.fallback")
 T = TypeVar("T")
 
 PROBE_IDENTITY = "lkpersist-fallback-probe"
 """Read (never written) to ask the primary whether it answers when nothing waits to be merged."""
-_KNOWN_LIMIT = 4096
 _DROP_LOG_EVERY = 100
+
+
+class State(Enum):
+    """Where a FallbackStore's calls go."""
+
+    PRIMARY = "primary"
+    """The primary answers: every call goes to it."""
+    DEGRADED = "degraded"
+    """The primary did not answer: calls are served from memory and journaled; a task retries it."""
 
 
 class FallbackStore(SessionStore):
@@ -85,20 +93,21 @@ class FallbackStore(SessionStore):
         self.reconciled = 0
         self.reconcile_failures = 0
         self._journal = OfflineJournal(journal_limit, primary.max_turns, on_drop=self._dropped)
-        self._known: OrderedDict[str, Session] = OrderedDict()
-        self._local: LocalStore | None = None
+        self._known = RecentCopies()
+        self.state = State.PRIMARY
+        self._local = self._new_local()
+        self._closed = False
         self._inflight = 0
         self._degraded_since: float | None = None
         self._retry_task: asyncio.Task[None] | None = None
         self._merging = asyncio.Lock()  # one reconciler at a time: the background task or retry_now()
-        self._closed = False
 
     # --- state and metrics -------------------------------------------------------------------------
 
     @property
     def degraded(self) -> bool:
         """True while calls are served from memory because the primary did not answer."""
-        return self._local is not None
+        return self.state is State.DEGRADED
 
     @property
     def journal_dropped(self) -> int:
@@ -118,114 +127,107 @@ class FallbackStore(SessionStore):
             "journal_dropped": self._journal.dropped,
         }
 
-    # --- lifecycle ---------------------------------------------------------------------------------
+    # --- lifecycle (the primitives: arguments were checked by the public methods) -----------------
 
-    async def connect(self, identity: str) -> ConnectResult:
-        result, local = await self._call(identity, lambda store: store.connect(identity))
+    async def _connect(self, identity: str) -> ConnectResult:
+        result, local = await self._call(identity, lambda store: store._connect(identity))
         if local:
             self._journal.connected(result, self._continues(identity))
         else:
-            self._remember(result.session)
+            self._known.remember(result.session)
         return result
 
-    async def disconnect(self, identity: str) -> Session | None:
-        session, local = await self._call(identity, lambda store: store.disconnect(identity))
+    async def _disconnect(self, identity: str) -> Session | None:
+        session, local = await self._call(identity, lambda store: store._disconnect(identity))
         if session is not None and local:
             self._journal.disconnected(identity, session.last_seen, self._continues(identity))
         elif session is not None:
-            self._remember(session)
+            self._known.remember(session)
         return session
 
-    async def heartbeat(self, identity: str) -> bool:
-        alive, local = await self._call(identity, lambda store: store.heartbeat(identity))
+    async def _heartbeat(self, identity: str) -> bool:
+        alive, local = await self._call(identity, lambda store: store._heartbeat(identity))
         if alive and local:
             self._journal.heartbeat(identity, self.now(), self._continues(identity))
-        elif alive and identity in self._known:
-            self._remember(heartbeat_transition(self._known[identity], self.now()))
+        elif alive:
+            self._known.refreshed(identity, self.now())
         return alive
 
-    async def claim_greeting(self, identity: str) -> bool:
-        claimed, local = await self._call(identity, lambda store: store.claim_greeting(identity))
+    async def _claim_greeting(self, identity: str) -> bool:
+        claimed, local = await self._call(identity, lambda store: store._claim_greeting(identity))
         if claimed and local:
             self._journal.greeted(identity, self.now(), self._continues(identity))
-        elif claimed and (known := self._known.get(identity)) is not None:
-            self._remember(replace(known, greeted_epoch=known.disconnect_count))
+        elif claimed:
+            self._known.greeted(identity)
         return claimed
 
     # --- reads and edits ---------------------------------------------------------------------------
 
-    async def get(self, identity: str) -> Session | None:
-        session, local = await self._call(identity, lambda store: store.get(identity))
+    async def _get(self, identity: str) -> Session | None:
+        session, local = await self._call(identity, lambda store: store._get(identity))
         if session is not None and not local:
-            self._remember(session)
+            self._known.remember(session)
         return session
 
-    async def update(
-        self,
-        identity: str,
-        *,
-        language: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        context: dict[str, Any] | None = None,
-    ) -> Session:
-        changes: dict[str, Any] = {"language": language, "metadata": metadata, "context": context}
-        session, local = await self._call(identity, lambda store: store.update(identity, **changes))
+    async def _update(self, identity: str, changes: SessionChanges) -> Session:
+        session, local = await self._call(identity, lambda store: store._update(identity, changes))
         if local:
             self._journal.updated(identity, self.now(), self._continues(identity), changes)
         else:
-            self._remember(session)
+            self._known.remember(session)
         return session
 
-    async def delete(self, identity: str) -> bool:
-        existed, local = await self._call(identity, lambda store: store.delete(identity))
-        self._known.pop(identity, None)
+    async def _delete(self, identity: str) -> bool:
+        existed, local = await self._call(identity, lambda store: store._delete(identity))
+        self._known.forget(identity)
         if local:
             self._journal.deleted(identity, self.now())
         return existed
 
-    async def append_turn(self, identity: str, turn: Turn) -> bool:
-        stored, local = await self._call(identity, lambda store: store.append_turn(identity, turn))
+    async def _append_turn(self, identity: str, turn: Turn) -> bool:
+        stored, local = await self._call(identity, lambda store: store._append_turn(identity, turn))
         if stored and local:
             self._journal.appended(identity, turn, self._continues(identity))
         return stored
 
-    async def recent_turns(self, identity: str, limit: int | None = None) -> list[Turn]:
-        turns, _ = await self._call(identity, lambda store: store.recent_turns(identity, limit))
+    async def _recent_turns(self, identity: str, limit: int | None) -> list[Turn]:
+        turns, _ = await self._call(identity, lambda store: store._recent_turns(identity, limit))
         return turns
 
-    async def apply_offline(self, delta: OfflineDelta) -> Session | None:
+    async def _apply_offline(self, delta: OfflineDelta) -> Session | None:
         """Merge straight into the primary (a fallback's own journal is merged by its reconciler)."""
-        return await self.primary.apply_offline(delta)
+        return await self.primary._apply_offline(delta)
 
     # --- listing and housekeeping (while degraded: this process's memory only) --------------------
 
-    async def list_page(
-        self, status: Status = "active", limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
-    ) -> Page:
-        page, _ = await self._call(None, lambda store: store.list_page(status, limit, cursor))
+    async def _list_page(self, status: Status, limit: int, after: Position | None) -> Page:
+        page, _ = await self._call(None, lambda store: store._list_page(status, limit, after))
         return page
 
-    async def count(self, status: Status = "active") -> int:
-        counted, _ = await self._call(None, lambda store: store.count(status))
+    async def _count(self, status: Status) -> int:
+        counted, _ = await self._call(None, lambda store: store._count(status))
         return counted
 
-    async def purge(self, *, older_than: float | None = None, dry_run: bool = False) -> PurgeResult:
-        result, _ = await self._call(None, lambda store: store.purge(older_than=older_than, dry_run=dry_run))
+    async def _purge(self, now: float, cutoff: float | None, dry_run: bool) -> PurgeResult:
+        result, _ = await self._call(None, lambda store: store._purge(now, cutoff, dry_run))
         return result
 
-    # --- events and locks: the primary's own, never faked locally --------------------------------
+    # --- events, locks and raw values: the primary's own, never faked locally ---------------------
 
-    def events(self, identity: str | None = None) -> Any:
-        return self.primary.events(identity)
+    def _event_source(self) -> EventSource:
+        return self.primary._event_source()
 
-    async def acquire_lock(self, name: str, ttl: float) -> str | None:
-        return await self.primary.acquire_lock(name, ttl)
+    async def _acquire_lock(self, name: str, ttl: float) -> str | None:
+        return await self.primary._acquire_lock(name, ttl)
 
-    async def release_lock(self, name: str, token: str) -> bool:
-        return await self.primary.release_lock(name, token)
+    async def _release_lock(self, name: str, token: str) -> bool:
+        return await self.primary._release_lock(name, token)
 
-    async def extend_lock(self, name: str, token: str, ttl: float) -> bool:
-        return await self.primary.extend_lock(name, token, ttl)
+    async def _extend_lock(self, name: str, token: str, ttl: float) -> bool:
+        return await self.primary._extend_lock(name, token, ttl)
+
+    def stored_values(self) -> StoredValues:
+        return self.primary.stored_values()
 
     async def close(self) -> None:
         """Stop retrying, make one last bounded attempt to merge what is pending, then close the primary."""
@@ -236,7 +238,7 @@ class FallbackStore(SessionStore):
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        if self._local is not None and len(self._journal):
+        if self.state is State.DEGRADED and len(self._journal):
             await self._last_attempt()
         if self.close_primary:
             await self.primary.close()
@@ -245,9 +247,7 @@ class FallbackStore(SessionStore):
 
     async def _call(self, identity: str | None, operation: Callable[[SessionStore], Awaitable[T]]) -> tuple[T, bool]:
         """Run ``operation`` on the primary, or on memory while degraded; True in the result means memory."""
-        if identity is not None:
-            _valid(identity)
-        if self._local is None:
+        if self.state is State.PRIMARY:
             try:
                 return await self._on_primary(operation), False
             except (StoreUnavailableError, TimeoutError) as exc:
@@ -264,7 +264,6 @@ class FallbackStore(SessionStore):
 
     async def _on_local(self, identity: str | None, operation: Callable[[SessionStore], Awaitable[T]]) -> T:
         local = self._local
-        assert local is not None
         self._inflight += 1  # the switch back waits for calls already running on memory
         try:
             if identity is not None:
@@ -275,9 +274,9 @@ class FallbackStore(SessionStore):
             self.fallback_operations += 1
 
     def _degrade(self, exc: BaseException) -> None:
-        if self._local is not None or self._closed:
+        if self.state is State.DEGRADED or self._closed:
             return
-        self._local = LocalStore(clock=self.clock, ttl_policy=self.ttl_policy, max_turns=self.max_turns)
+        self.state, self._local = State.DEGRADED, self._new_local()
         self.outages += 1
         self._degraded_since = time.monotonic()
         reason = str(exc) or f"no answer within {self.operation_timeout:g} s"
@@ -296,13 +295,13 @@ class FallbackStore(SessionStore):
         The background task does this every ``retry_interval``; call it from a health check, or to
         reconcile at a moment of your choosing.
         """
-        if self._local is None:
+        if self.state is State.PRIMARY:
             return True
         async with self._merging:
             merged = await self._reconcile_pending()
-            if merged and self._local is not None and not len(self._journal) and not self._inflight:
+            if merged and self.state is State.DEGRADED and not len(self._journal) and not self._inflight:
                 self._recovered()
-        return self._local is None
+        return not self.degraded
 
     async def _recover(self) -> None:
         """The one background task of an outage: retry and merge until the store is no longer degraded."""
@@ -343,12 +342,12 @@ class FallbackStore(SessionStore):
         self._journal.done(delta)
         self.reconciled += 1
         if session is not None:
-            self._remember(session)
+            self._known.remember(session)
         return True
 
     def _recovered(self) -> None:
         since, self._degraded_since = self._degraded_since, None
-        self._local = None
+        self.state = State.PRIMARY
         log.warning(
             "session store is back after %.1f s: offline changes merged (%d identities so far, %d dropped)",
             0.0 if since is None else time.monotonic() - since,
@@ -371,18 +370,15 @@ class FallbackStore(SessionStore):
 
     # --- bookkeeping -------------------------------------------------------------------------------
 
-    def _continues(self, identity: str) -> float | None:
-        return None if self._local is None else self._local.continues(identity)
+    def _new_local(self) -> LocalStore:
+        """A fresh, empty memory store for one outage (what it held in an earlier one is merged or lost)."""
+        return LocalStore(clock=self.clock, ttl_policy=self.ttl_policy, max_turns=self.max_turns)
 
-    def _remember(self, session: Session) -> None:
-        """Keep the primary's latest copy of recently seen sessions, to seed memory in an outage."""
-        self._known[session.identity] = session
-        self._known.move_to_end(session.identity)
-        while len(self._known) > _KNOWN_LIMIT:
-            self._known.popitem(last=False)
+    def _continues(self, identity: str) -> float | None:
+        return self._local.continues(identity) if self.state is State.DEGRADED else None
 
     def _dropped(self, identity: str) -> None:
-        if self._local is not None:
+        if self.state is State.DEGRADED:
             self._local.forget(identity)
         if self._journal.dropped % _DROP_LOG_EVERY == 1:
             log.warning(
@@ -392,4 +388,4 @@ class FallbackStore(SessionStore):
             )
 
 
-__all__ = ["PROBE_IDENTITY", "FallbackStore"]
+__all__ = ["PROBE_IDENTITY", "FallbackStore", "State"]

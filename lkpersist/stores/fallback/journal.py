@@ -15,11 +15,10 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
 
 from lkpersist.model.reconcile import OfflineDelta
 from lkpersist.model.results import ConnectResult
-from lkpersist.model.session import Turn
+from lkpersist.model.session import SessionChanges, Turn
 
 
 class OfflineJournal:
@@ -62,12 +61,12 @@ class OfflineJournal:
     def greeted(self, identity: str, at: float, continues: float | None) -> None:
         self._open(identity, at, continues).greeted = True
 
-    def updated(self, identity: str, at: float, continues: float | None, changes: dict[str, Any]) -> None:
+    def updated(self, identity: str, at: float, continues: float | None, changes: SessionChanges) -> None:
         delta = self._open(identity, at, continues)
-        if changes["language"] is not None:
-            delta.language = changes["language"]
-        delta.metadata.update(changes["metadata"] or {})
-        delta.context.update(changes["context"] or {})
+        if changes.language is not None:
+            delta.language = changes.language
+        delta.metadata.update(changes.metadata or {})
+        delta.context.update(changes.context or {})
 
     def appended(self, identity: str, turn: Turn, continues: float | None) -> None:
         delta = self._open(identity, turn.timestamp, continues)

@@ -1,14 +1,18 @@
-"""The in-memory stand-in a FallbackStore serves from during an outage.
+"""The memory side of a FallbackStore: what it serves from during an outage, and what it seeds that with.
 
-It is a :class:`MemoryStore` that can be seeded with the primary's last known copy of a session, so a
-participant this worker has seen is still recognised (and welcomed back) while the primary is down,
-and that remembers which stored session each local copy continues (see ``OfflineDelta.continues``).
+:class:`LocalStore` is a :class:`MemoryStore` that can be seeded with the primary's last known copy of a
+session, so a participant this worker has seen is still recognised (and welcomed back) while the primary
+is down, and that remembers which stored session each local copy continues (see
+``OfflineDelta.continues``). :class:`RecentCopies` keeps those last known copies while the primary answers.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import replace
 from typing import Any
 
+from lkpersist.model.lifecycle import heartbeat_transition
 from lkpersist.model.session import Session
 from lkpersist.stores.memory import MemoryStore
 
@@ -37,4 +41,34 @@ class LocalStore(MemoryStore):
         self._turns.pop(identity, None)
 
 
-__all__ = ["LocalStore"]
+class RecentCopies:
+    """The primary's latest copy of the sessions this process saw most recently, at most ``limit`` of them."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._copies: OrderedDict[str, Session] = OrderedDict()
+
+    def get(self, identity: str) -> Session | None:
+        return self._copies.get(identity)
+
+    def remember(self, session: Session) -> None:
+        self._copies[session.identity] = session
+        self._copies.move_to_end(session.identity)
+        while len(self._copies) > self.limit:
+            self._copies.popitem(last=False)
+
+    def forget(self, identity: str) -> None:
+        self._copies.pop(identity, None)
+
+    def refreshed(self, identity: str, now: float) -> None:
+        """The primary took a heartbeat: the copy is live as of ``now``."""
+        if (copy := self._copies.get(identity)) is not None:
+            self.remember(heartbeat_transition(copy, now))
+
+    def greeted(self, identity: str) -> None:
+        """The primary gave this visit's greeting: a seed from this copy must not owe it again."""
+        if (copy := self._copies.get(identity)) is not None:
+            self.remember(replace(copy, greeted_epoch=copy.disconnect_count))
+
+
+__all__ = ["LocalStore", "RecentCopies"]

@@ -18,18 +18,18 @@ from lkpersist.model.lifecycle import (
     greeting_owed,
     heartbeat_transition,
     merge_update,
-    purge_cutoff,
     should_purge,
 )
 from lkpersist.model.reconcile import OfflineDelta, reconcile
 from lkpersist.model.results import ConnectResult, Page, PurgeResult
-from lkpersist.model.session import Session, Status, Turn, validate_identity
-from lkpersist.stores.base import DEFAULT_PAGE_SIZE, SessionStore
-from lkpersist.stores.events import EventStream
-from lkpersist.stores.locks import check_lock
+from lkpersist.model.session import Session, SessionChanges, Status, Turn
+from lkpersist.stores.base import SessionStore
+from lkpersist.stores.events import EventSource
 from lkpersist.stores.memory.events import EventHub
 from lkpersist.stores.memory.locks import MemoryLocks
-from lkpersist.stores.paging import check_limit, check_status, decode_cursor, encode_cursor
+from lkpersist.stores.memory.raw import NothingStored
+from lkpersist.stores.paging import Position, encode_cursor
+from lkpersist.stores.raw import StoredValues
 
 
 class MemoryStore(SessionStore):
@@ -52,8 +52,7 @@ class MemoryStore(SessionStore):
             return None
         return session
 
-    async def connect(self, identity: str) -> ConnectResult:
-        validate_identity(identity)
+    async def _connect(self, identity: str) -> ConnectResult:
         async with self._lock:
             previous, now = self._sessions.get(identity), self.now()
             result = connect_transition(previous, identity, now, self.ttl_policy)
@@ -64,8 +63,7 @@ class MemoryStore(SessionStore):
             self._events.publish(connect_events(result, now, replaced))
             return result
 
-    async def disconnect(self, identity: str) -> Session | None:
-        validate_identity(identity)
+    async def _disconnect(self, identity: str) -> Session | None:
         async with self._lock:
             current = self._live(identity)
             if current is None:
@@ -74,8 +72,7 @@ class MemoryStore(SessionStore):
             self._events.publish([SessionEvent("disconnected", identity, updated.last_seen, updated.reconnect_count)])
             return updated
 
-    async def heartbeat(self, identity: str) -> bool:
-        validate_identity(identity)
+    async def _heartbeat(self, identity: str) -> bool:
         async with self._lock:
             current = self._live(identity)
             if current is None:
@@ -83,8 +80,7 @@ class MemoryStore(SessionStore):
             self._sessions[identity] = heartbeat_transition(current, self.now())
             return True
 
-    async def claim_greeting(self, identity: str) -> bool:
-        validate_identity(identity)
+    async def _claim_greeting(self, identity: str) -> bool:
         async with self._lock:
             current = self._live(identity)
             if current is None or not greeting_owed(current):
@@ -92,30 +88,19 @@ class MemoryStore(SessionStore):
             current.greeted_epoch = current.disconnect_count
             return True
 
-    async def get(self, identity: str) -> Session | None:
-        validate_identity(identity)
+    async def _get(self, identity: str) -> Session | None:
         session = self._live(identity)
         return None if session is None else Session.from_dict(session.to_dict())
 
-    async def update(
-        self,
-        identity: str,
-        *,
-        language: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        context: dict[str, Any] | None = None,
-    ) -> Session:
-        validate_identity(identity)
+    async def _update(self, identity: str, changes: SessionChanges) -> Session:
         async with self._lock:
             current = self._live(identity)
             if current is None:
                 raise SessionNotFoundError(identity)
-            updated = merge_update(current, language=language, metadata=metadata, context=context)
-            self._sessions[identity] = updated
+            updated = self._sessions[identity] = merge_update(current, changes)
             return Session.from_dict(updated.to_dict())
 
-    async def delete(self, identity: str) -> bool:
-        validate_identity(identity)
+    async def _delete(self, identity: str) -> bool:
         async with self._lock:
             self._turns.pop(identity, None)
             removed = self._sessions.pop(identity, None)
@@ -123,8 +108,7 @@ class MemoryStore(SessionStore):
                 self._events.publish([removal_event(removed, self.now(), deleted=True)])
             return removed is not None
 
-    async def append_turn(self, identity: str, turn: Turn) -> bool:
-        validate_identity(identity)
+    async def _append_turn(self, identity: str, turn: Turn) -> bool:
         async with self._lock:
             if self._live(identity) is None:
                 raise SessionNotFoundError(identity)
@@ -136,15 +120,14 @@ class MemoryStore(SessionStore):
                 turns.popitem(last=False)
             return True
 
-    async def recent_turns(self, identity: str, limit: int | None = None) -> list[Turn]:
-        validate_identity(identity)
+    async def _recent_turns(self, identity: str, limit: int | None) -> list[Turn]:
         if self._live(identity) is None:
             return []
         turns = list(self._turns.get(identity, {}).values())
-        return turns if limit is None else turns[-check_limit(limit):]
+        return turns if limit is None else turns[-limit:]
 
-    async def apply_offline(self, delta: OfflineDelta) -> Session | None:
-        identity = validate_identity(delta.identity)
+    async def _apply_offline(self, delta: OfflineDelta) -> Session | None:
+        identity = delta.identity
         async with self._lock:
             stored_turns = list(self._turns.get(identity, {}).values())
             result = reconcile(
@@ -166,15 +149,11 @@ class MemoryStore(SessionStore):
         self._anonymous_turns += 1
         return f"\0anon{self._anonymous_turns}"
 
-    async def list_page(
-        self, status: Status = "active", limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
-    ) -> Page:
-        check_status(status)
-        check_limit(limit)
+    async def _list_page(self, status: Status, limit: int, after: Position | None) -> Page:
         now = self.now()
         ordered = sorted(self._sessions.values(), key=lambda s: (-to_ms(s.last_seen), s.identity))
-        if cursor is not None:
-            last_ms, last_identity = decode_cursor(cursor)
+        if after is not None:
+            last_ms, last_identity = after
             ordered = [s for s in ordered if (-to_ms(s.last_seen), s.identity) > (-last_ms, last_identity)]
         matching = [s for s in ordered if s.matches(status, now)]
         items = [Session.from_dict(s.to_dict()) for s in matching[:limit]]
@@ -182,15 +161,12 @@ class MemoryStore(SessionStore):
         next_cursor = encode_cursor(to_ms(items[-1].last_seen), items[-1].identity) if more else None
         return Page(items=list(items), next_cursor=next_cursor)
 
-    async def count(self, status: Status = "active") -> int:
-        check_status(status)
+    async def _count(self, status: Status) -> int:
         now = self.now()
         return sum(1 for s in self._sessions.values() if s.matches(status, now))
 
-    async def purge(self, *, older_than: float | None = None, dry_run: bool = False) -> PurgeResult:
+    async def _purge(self, now: float, cutoff: float | None, dry_run: bool) -> PurgeResult:
         async with self._lock:
-            now = self.now()
-            cutoff = purge_cutoff(now, older_than)
             doomed = [i for i, s in self._sessions.items() if should_purge(s, now, cutoff)]
             if not dry_run:
                 removed = [self._sessions.pop(identity) for identity in doomed]
@@ -202,18 +178,22 @@ class MemoryStore(SessionStore):
     async def close(self) -> None:
         """Nothing to release; the data lives as long as this object."""
 
-    # --- events and locks (this process only) --------------------------------------------------------
+    # --- events, locks and raw values (this process only) ----------------------------------------
 
-    def events(self, identity: str | None = None) -> EventStream:
-        return EventStream(self._events.source(), identity)
+    def _event_source(self) -> EventSource:
+        return self._events.source()
 
-    async def acquire_lock(self, name: str, ttl: float) -> str | None:
-        check_lock(name, ttl)
+    async def _acquire_lock(self, name: str, ttl: float) -> str | None:
         return self._locks.acquire(name, ttl, self.now())
 
-    async def release_lock(self, name: str, token: str) -> bool:
+    async def _release_lock(self, name: str, token: str) -> bool:
         return self._locks.release(name, token, self.now())
 
-    async def extend_lock(self, name: str, token: str, ttl: float) -> bool:
-        check_lock(name, ttl)
+    async def _extend_lock(self, name: str, token: str, ttl: float) -> bool:
         return self._locks.extend(name, token, ttl, self.now())
+
+    def stored_values(self) -> StoredValues:
+        return NothingStored()
+
+
+__all__ = ["MemoryStore"]

@@ -17,15 +17,13 @@ Subscribers filter by identity on their side (exactly, after decoding ``id``), s
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from lkpersist.clock import from_ms
 from lkpersist.model.events import EVENT_KINDS, EventKind, SessionEvent
+from lkpersist.stores.redis.context import RedisContext
 from lkpersist.stores.redis.errors import translated
 from lkpersist.stores.redis.keys import KeyLayout
-
-if TYPE_CHECKING:
-    from lkpersist.stores.redis import RedisStore
 
 POLL_TIMEOUT = 1.0
 SUBSCRIBE_TIMEOUT = 5.0
@@ -47,10 +45,10 @@ def decode_event(data: bytes, keys: KeyLayout) -> SessionEvent | None:
 class RedisEventSource:
     """One pub/sub connection subscribed to the store's events channel."""
 
-    def __init__(self, store: RedisStore) -> None:
-        self._client = store.client
-        self._keys = store.keys
-        self._where = store.display_url
+    def __init__(self, ctx: RedisContext) -> None:
+        self._client = ctx.client
+        self._keys = ctx.keys
+        self._where = ctx.display_url
         self._pubsub: Any = None
 
     async def open(self) -> None:

@@ -14,20 +14,17 @@ import heapq
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lkpersist.clock import to_ms
 from lkpersist.exceptions import CorruptRecordError
-from lkpersist.model.lifecycle import purge_cutoff
 from lkpersist.model.results import CorruptRecord, Page, PurgeResult
 from lkpersist.model.session import Session, Status
-from lkpersist.stores.paging import check_limit, check_status, decode_cursor, encode_cursor
+from lkpersist.stores.paging import Position, encode_cursor
+from lkpersist.stores.redis.context import RedisContext
 from lkpersist.stores.redis.errors import translate, translated
 from lkpersist.stores.redis.pipeline import queue_script, run_pipeline
 from lkpersist.stores.redis.records import session_from_reply
-
-if TYPE_CHECKING:
-    from lkpersist.stores.redis import RedisStore
 
 SCAN_BUDGET = 2048
 """Index entries one list-scan call may examine, so a sparse filter never blocks Redis for long."""
@@ -61,39 +58,33 @@ class _Head:
         return (self.score, self.member) > (other.score, other.member)
 
 
-async def count(store: RedisStore, status: Status) -> int:
-    check_status(status)
-    await store.ensure_ready()
-    now = to_ms(store.now())
-    with translated(store.display_url):
-        async with store.client.pipeline(transaction=False) as pipe:
-            for bucket in range(store.keys.buckets):
+async def count(ctx: RedisContext, status: Status) -> int:
+    await ctx.ensure_ready()
+    now = to_ms(ctx.now())
+    with translated(ctx.display_url):
+        async with ctx.client.pipeline(transaction=False) as pipe:
+            for bucket in range(ctx.keys.buckets):
                 if status == "all":
-                    pipe.zcard(store.keys.seen_key(bucket))
+                    pipe.zcard(ctx.keys.seen_key(bucket))
                 elif status == "active":
-                    pipe.zcount(store.keys.deadline_key(bucket), f"({now}", "+inf")
+                    pipe.zcount(ctx.keys.deadline_key(bucket), f"({now}", "+inf")
                 else:
-                    pipe.zcount(store.keys.deadline_key(bucket), "-inf", now)
+                    pipe.zcount(ctx.keys.deadline_key(bucket), "-inf", now)
             counts = await pipe.execute()
     return sum(int(value) for value in counts)
 
 
-async def list_page(store: RedisStore, status: Status, limit: int, cursor: str | None) -> Page:
-    check_status(status)
-    await store.ensure_ready()
-    check_limit(limit)
-    start = None
-    if cursor is not None:
-        cursor_score, cursor_member = decode_cursor(cursor)
-        start = (str(cursor_score).encode(), cursor_member.encode("ascii", "replace"))
-    now = store.now()
-    entries: Any = _ordered(store, status, to_ms(now), start, limit + 1)
+async def list_page(ctx: RedisContext, status: Status, limit: int, after: Position | None) -> Page:
+    await ctx.ensure_ready()
+    start = None if after is None else (str(after[0]).encode(), after[1].encode("ascii", "replace"))
+    now = ctx.now()
+    entries: Any = _ordered(ctx, status, to_ms(now), start, limit + 1)
     found: list[tuple[int, bytes, Session | CorruptRecord]] = []
     while len(found) <= limit:
         batch = [entry async for entry in _take(entries, limit + 1 - len(found))]
         if not batch:
             break
-        for (score, member), item in zip(batch, await _load(store, [m for _, m in batch]), strict=True):
+        for (score, member), item in zip(batch, await _load(ctx, [m for _, m in batch]), strict=True):
             if item is not None and (isinstance(item, CorruptRecord) or item.matches(status, now)):
                 found.append((score, member, item))
     await entries.aclose()
@@ -113,16 +104,16 @@ async def _take(entries: AsyncIterator[tuple[int, bytes]], n: int) -> AsyncItera
 
 
 async def _ordered(
-    store: RedisStore, status: Status, now_ms: int, start: tuple[bytes, bytes] | None, page: int
+    ctx: RedisContext, status: Status, now_ms: int, start: tuple[bytes, bytes] | None, page: int
 ) -> AsyncIterator[tuple[int, bytes]]:
     """Index entries matching ``status`` across all buckets, newest last_seen first, after ``start``."""
-    initial = min(page, max(4, 2 * page // store.keys.buckets + 1))
-    buckets = [_Bucket(index, start, initial) for index in range(store.keys.buckets)]
+    initial = min(page, max(4, 2 * page // ctx.keys.buckets + 1))
+    buckets = [_Bucket(index, start, initial) for index in range(ctx.keys.buckets)]
     heap: list[_Head] = []
     pending = buckets
     while True:
         if pending:
-            await _refill(store, pending, status, now_ms)
+            await _refill(ctx, pending, status, now_ms)
             for bucket in pending:
                 _push_head(heap, bucket)
             pending = []
@@ -143,91 +134,97 @@ def _push_head(heap: list[_Head], bucket: _Bucket) -> None:
         heapq.heappush(heap, _Head(score, member, bucket))
 
 
-async def _refill(store: RedisStore, buckets: list[_Bucket], status: Status, now_ms: int) -> None:
+async def _refill(ctx: RedisContext, buckets: list[_Bucket], status: Status, now_ms: int) -> None:
     """One pipelined round trip: each bucket's next matching entries (empty buffers only)."""
 
     def fill(pipe: Any) -> None:
         for bucket in buckets:
             score, member = bucket.resume or (b"", b"")
-            keys = [store.keys.seen_key(bucket.index), store.keys.deadline_key(bucket.index)]
-            queue_script(pipe, store.scripts.list_scan, keys, [now_ms, status, bucket.want, SCAN_BUDGET, score, member])
+            keys = [ctx.keys.seen_key(bucket.index), ctx.keys.deadline_key(bucket.index)]
+            queue_script(pipe, ctx.scripts.list_scan, keys, [now_ms, status, bucket.want, SCAN_BUDGET, score, member])
 
-    with translated(store.display_url):
-        replies = await run_pipeline(store.client, store.scripts.all(), fill)
+    with translated(ctx.display_url):
+        replies = await run_pipeline(ctx.client, ctx.scripts.all(), fill)
     for bucket, (matches, exhausted, last_score, last_member) in zip(buckets, replies, strict=True):
         bucket.buffer.extend((int(matches[i + 1]), matches[i]) for i in range(0, len(matches), 2))
         bucket.exhausted = exhausted == 1
         bucket.resume = (last_score, last_member) if last_score else bucket.resume
 
 
-async def _load(store: RedisStore, members: list[bytes]) -> list[Session | CorruptRecord | None]:
+async def _load(ctx: RedisContext, members: list[bytes]) -> list[Session | CorruptRecord | None]:
     """Read the sessions behind index entries in one round trip; None where Redis already dropped them."""
-    identities = [_identity_of(store, member) for member in members]
+    identities = [_identity_of(ctx, member) for member in members]
 
     def fill(pipe: Any) -> None:
         for member, identity in zip(members, identities, strict=True):
             if identity is not None:
-                queue_script(pipe, store.scripts.read, store.keys.keys_for_encoded(member.decode("ascii")), [member])
+                queue_script(pipe, ctx.scripts.read, ctx.keys.keys_for_encoded(member.decode("ascii")), [member])
 
-    with translated(store.display_url):
-        replies = iter(await run_pipeline(store.client, store.scripts.all(), fill, raise_on_error=False))
-    return [_loaded(store, member, identity, replies) for member, identity in zip(members, identities, strict=True)]
+    with translated(ctx.display_url):
+        replies = iter(await run_pipeline(ctx.client, ctx.scripts.all(), fill, raise_on_error=False))
+    return [_loaded(ctx, member, identity, replies) for member, identity in zip(members, identities, strict=True)]
 
 
-def _identity_of(store: RedisStore, member: bytes) -> str | None:
+def _identity_of(ctx: RedisContext, member: bytes) -> str | None:
     try:
-        return store.keys.decode_identity(member)
+        return ctx.keys.decode_identity(member)
     except ValueError:
         return None
 
 
-def _loaded(store: RedisStore, member: bytes, identity: str | None, replies: Any) -> Session | CorruptRecord | None:
+def _loaded(ctx: RedisContext, member: bytes, identity: str | None, replies: Any) -> Session | CorruptRecord | None:
     if identity is None:
         return CorruptRecord(identity=member.decode("ascii", "replace"), reason="index entry is not an encoded identity")
     reply = next(replies)
     try:
         if isinstance(reply, Exception):
-            raise translate(reply, store.display_url, identity) from reply
-        return session_from_reply(identity, reply, store.codec)
+            raise translate(reply, ctx.display_url, identity) from reply
+        return session_from_reply(identity, reply, ctx.settings.codec)
     except CorruptRecordError as exc:
         return CorruptRecord(identity=identity, reason=exc.reason)
 
 
-async def purge(store: RedisStore, *, older_than: float | None, dry_run: bool) -> PurgeResult:
-    await store.ensure_ready()
-    now = store.now()
-    cutoff = purge_cutoff(now, older_than)
+async def purge(ctx: RedisContext, *, now: float, cutoff: float | None, dry_run: bool) -> PurgeResult:
+    await ctx.ensure_ready()
     now_ms = to_ms(now)
     cutoff_ms = None if cutoff is None else to_ms(cutoff)
     lanes = asyncio.Semaphore(PURGE_LANES)
 
     async def purge_group(first: int) -> int:
         async with lanes:
-            group = range(first, min(first + PURGE_BUCKETS_PER_ROUND, store.keys.buckets))
-            return await _purge_group(store, group, now_ms, cutoff_ms, dry_run)
+            group = range(first, min(first + PURGE_BUCKETS_PER_ROUND, ctx.keys.buckets))
+            return await _purge_group(ctx, group, now_ms, cutoff_ms, dry_run)
 
-    firsts = range(0, store.keys.buckets, PURGE_BUCKETS_PER_ROUND)
+    firsts = range(0, ctx.keys.buckets, PURGE_BUCKETS_PER_ROUND)
     purged = await asyncio.gather(*(purge_group(first) for first in firsts))
     return PurgeResult(purged=sum(purged), dry_run=dry_run)
 
 
-async def _purge_group(store: RedisStore, group: range, now_ms: int, cutoff_ms: int | None, dry_run: bool) -> int:
+async def _purge_group(ctx: RedisContext, group: range, now_ms: int, cutoff_ms: int | None, dry_run: bool) -> int:
     """Expired sessions first (deadline index), then, with a cutoff, the old but unexpired (seen index)."""
-    purged = await _purge_pass(store, group, store.keys.deadline_key, now_ms, now_ms, cutoff_ms, dry_run, False)
+    purged = await _purge_pass(
+        ctx, group, ctx.keys.deadline_key, max_score=now_ms, now_ms=now_ms, cutoff_ms=cutoff_ms, dry_run=dry_run,
+        keep_expired=False,
+    )
     if cutoff_ms is not None:
-        purged += await _purge_pass(store, group, store.keys.seen_key, f"({cutoff_ms}", now_ms, cutoff_ms, dry_run, True)
+        purged += await _purge_pass(
+            ctx, group, ctx.keys.seen_key, max_score=f"({cutoff_ms}", now_ms=now_ms, cutoff_ms=cutoff_ms,
+            dry_run=dry_run, keep_expired=True,
+        )
     return purged
 
 
 async def _purge_pass(
-    store: RedisStore, group: range, index_key: Any, max_score: int | str, now_ms: int, cutoff_ms: int | None,
+    ctx: RedisContext, group: range, index_key: Any, *, max_score: int | str, now_ms: int, cutoff_ms: int | None,
     dry_run: bool, keep_expired: bool,
 ) -> int:
+    """One pass over ``index_key`` (scores up to ``max_score``) in the group's buckets; the script re-checks
+    each candidate, and ``keep_expired`` leaves expired ones to the pass that judges them by deadline."""
     offsets = dict.fromkeys(group, 0)  # candidates left in place so far: the next chunk starts after them
     purged = 0
-    with translated(store.display_url):
+    with translated(ctx.display_url):
         while offsets:
-            async with store.client.pipeline(transaction=False) as pipe:
+            async with ctx.client.pipeline(transaction=False) as pipe:
                 for bucket, offset in offsets.items():
                     pipe.zrangebyscore(index_key(bucket), "-inf", max_score, start=offset, num=PURGE_CHUNK)
                 chunks = dict(zip(offsets, await pipe.execute(), strict=True))
@@ -237,13 +234,13 @@ async def _purge_pass(
 
             def fill(pipe: Any, work: dict[int, list[bytes]] = work) -> None:
                 for bucket, members in work.items():
-                    index_keys = [store.keys.seen_key(bucket), store.keys.deadline_key(bucket)]
-                    keys = [key.encode("utf-8") for key in index_keys] + store.keys.record_keys(bucket, members)
+                    index_keys = [ctx.keys.seen_key(bucket), ctx.keys.deadline_key(bucket)]
+                    keys = [key.encode("utf-8") for key in index_keys] + ctx.keys.record_keys(bucket, members)
                     args = [now_ms, "" if cutoff_ms is None else cutoff_ms, int(dry_run), int(keep_expired), *members,
-                            store.keys.events_channel]
-                    queue_script(pipe, store.scripts.purge, keys, args)
+                            ctx.keys.events_channel]
+                    queue_script(pipe, ctx.scripts.purge, keys, args)
 
-            results = dict(zip(work, await run_pipeline(store.client, store.scripts.all(), fill), strict=True))
+            results = dict(zip(work, await run_pipeline(ctx.client, ctx.scripts.all(), fill), strict=True))
             for bucket, (removed, _malformed) in results.items():
                 purged += removed
                 offsets[bucket] += len(work[bucket]) if dry_run else len(work[bucket]) - removed

@@ -5,14 +5,12 @@ compare-and-set, one Lua script each (see :mod:`lkpersist.stores.raw` for the co
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lkpersist.stores.raw import Batch, Rewrite, StoredRecord, StoredValue, text_or_none
+from lkpersist.stores.redis.context import RedisContext
 from lkpersist.stores.redis.errors import translated
 from lkpersist.stores.redis.pipeline import queue_script, run_pipeline
-
-if TYPE_CHECKING:
-    from lkpersist.stores.redis import RedisStore
 
 # read raw. KEYS: 1 session, 2 metadata, 3 context, 4 turns. Returns {language or false, metadata flat,
 # context flat, turn frames}: one session's personal values in one atomic snapshot.
@@ -56,14 +54,14 @@ class RedisStoredValues:
     script and rewritten by one script, all pipelined. Only keys under the prefix are touched.
     """
 
-    def __init__(self, store: RedisStore) -> None:
-        self._store = store
-        self._read = store.client.register_script(READ_RAW)
-        self._rewrite = store.client.register_script(REWRITE)
+    def __init__(self, ctx: RedisContext) -> None:
+        self._ctx = ctx
+        self._read = ctx.client.register_script(READ_RAW)
+        self._rewrite = ctx.client.register_script(REWRITE)
 
     async def pages(self, page_size: int) -> AsyncIterator[list[StoredRecord]]:
         members: list[bytes] = []
-        for bucket in range(self._store.keys.buckets):
+        for bucket in range(self._ctx.keys.buckets):
             async for chunk in self._bucket_members(bucket, page_size):
                 members.extend(chunk)
                 if len(members) >= page_size:
@@ -73,47 +71,47 @@ class RedisStoredValues:
             yield await self._load(members)
 
     async def reread(self, identities: Sequence[str]) -> list[StoredRecord]:
-        return await self._load([self._store.keys.encode_identity(identity).encode("ascii") for identity in identities])
+        return await self._load([self._ctx.keys.encode_identity(identity).encode("ascii") for identity in identities])
 
     async def rewrite(self, batch: Batch) -> list[int]:
-        store = self._store
+        ctx = self._ctx
 
         def fill(pipe: Any) -> None:
             for identity, rewrites in batch:
-                keys = store.keys.keys_for(identity)[1][:4]
+                keys = ctx.keys.keys_for(identity)[1][:4]
                 queue_script(pipe, self._rewrite, keys, [part for rewrite in rewrites for part in _quad(rewrite)])
 
-        with translated(store.display_url):
-            replies = await run_pipeline(store.client, (self._rewrite,), fill)
+        with translated(ctx.display_url):
+            replies = await run_pipeline(ctx.client, (self._rewrite,), fill)
         return [int(reply) for reply in replies]
 
     async def _bucket_members(self, bucket: int, count: int) -> AsyncIterator[list[bytes]]:
         cursor = 0
         while True:
-            with translated(self._store.display_url):
-                cursor, items = await self._store.client.zscan(self._store.keys.seen_key(bucket), cursor, count=count)
+            with translated(self._ctx.display_url):
+                cursor, items = await self._ctx.client.zscan(self._ctx.keys.seen_key(bucket), cursor, count=count)
             yield [member for member, _score in items]
             if int(cursor) == 0:
                 return
 
     async def _load(self, members: list[bytes]) -> list[StoredRecord]:
-        store = self._store
-        identities = {member: _identity(store, member) for member in dict.fromkeys(members)}
+        ctx = self._ctx
+        identities = {member: _identity(ctx, member) for member in dict.fromkeys(members)}
         known = [member for member, identity in identities.items() if identity is not None]
 
         def fill(pipe: Any) -> None:
             for member in known:
-                queue_script(pipe, self._read, store.keys.keys_for_encoded(member.decode("ascii"))[:4], [])
+                queue_script(pipe, self._read, ctx.keys.keys_for_encoded(member.decode("ascii"))[:4], [])
 
-        with translated(store.display_url):
-            replies = await run_pipeline(store.client, (self._read,), fill)
+        with translated(ctx.display_url):
+            replies = await run_pipeline(ctx.client, (self._read,), fill)
         records = (_record(identities[m] or "", reply) for m, reply in zip(known, replies, strict=True))
         return [record for record in records if record.values]
 
 
-def _identity(store: RedisStore, member: bytes) -> str | None:
+def _identity(ctx: RedisContext, member: bytes) -> str | None:
     try:
-        return store.keys.decode_identity(member)
+        return ctx.keys.decode_identity(member)
     except ValueError:
         return None
 

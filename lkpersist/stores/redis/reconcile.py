@@ -5,14 +5,14 @@ turns' timestamps, which live inside codec-encoded payloads that Lua must never 
 optimistic transaction built from two scripts on the identity's keys (one hash slot, so Redis Cluster
 is fine): ``READ_STATE`` returns the record, its turns and a digest of all of it; Python merges; then
 ``WRITE_STATE`` replaces the record only if the digest is unchanged, else the merge starts again. The
-per-operation scripts in ``_redis_lua`` are untouched.
+per-operation scripts in ``lua`` are untouched.
 """
 
 from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from redis.commands.core import AsyncScript
 
@@ -21,6 +21,7 @@ from lkpersist.crypto.codec import ValueCodec
 from lkpersist.exceptions import StoreUnavailableError
 from lkpersist.model.reconcile import OfflineDelta, Reconciled, reconcile
 from lkpersist.model.session import Session
+from lkpersist.stores.redis.context import RedisContext
 from lkpersist.stores.redis.lua import PUBLISH_EVENT
 from lkpersist.stores.redis.records import (
     frame_turn,
@@ -29,9 +30,6 @@ from lkpersist.stores.redis.records import (
     session_hash_fields,
     turn_from_frame,
 )
-
-if TYPE_CHECKING:
-    from lkpersist.stores.redis import RedisStore
 
 MAX_ATTEMPTS = 50
 """Compare-and-set rounds before giving up; each lost round means another writer changed the identity."""
@@ -53,7 +51,7 @@ local function digest()
 end
 """
 
-# read state. KEYS 1..7 as every per-identity script (see _redis_lua); ARGV[1..3] member, now, grace
+# read state. KEYS 1..7 as every per-identity script (see lua.py); ARGV[1..3] member, now, grace
 # (unused). Returns {digest, session flat, metadata flat, context flat, turn frames oldest first}.
 READ_STATE = _DIGEST + """
 return {digest(), redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]),
@@ -109,29 +107,29 @@ class _Scripts:
 _registered: weakref.WeakKeyDictionary[Any, _Scripts] = weakref.WeakKeyDictionary()
 
 
-def _scripts(store: RedisStore) -> _Scripts:
-    """The two scripts, registered once per store (EVALSHA; ``_run`` loads them again on NOSCRIPT)."""
-    scripts = _registered.get(store)
+def _scripts(ctx: RedisContext) -> _Scripts:
+    """The two scripts, registered once per store (EVALSHA; ``RedisContext.run`` loads them on NOSCRIPT)."""
+    scripts = _registered.get(ctx)
     if scripts is None:
-        scripts = _Scripts(store.client.register_script(READ_STATE), store.client.register_script(WRITE_STATE))
-        _registered[store] = scripts
+        scripts = _Scripts(ctx.client.register_script(READ_STATE), ctx.client.register_script(WRITE_STATE))
+        _registered[ctx] = scripts
     return scripts
 
 
-async def apply_offline(store: RedisStore, delta: OfflineDelta) -> Session | None:
+async def apply_offline(ctx: RedisContext, delta: OfflineDelta) -> Session | None:
     """Read, merge, compare-and-set; again from the read whenever another writer got in between."""
-    scripts = _scripts(store)
+    scripts, settings = _scripts(ctx), ctx.settings
     identity = delta.identity
     for _ in range(MAX_ATTEMPTS):
-        reply = await store._run(scripts.read, identity)
-        stored = session_from_reply(identity, reply[1:4], store.codec)
-        turns = [turn_from_frame(identity, frame, store.codec) for frame in reply[4]]
-        result = reconcile(stored, turns, delta, store.now(), store.ttl_policy, store.max_turns)
-        args = _write_args(result, store.codec)
-        if await store._run(scripts.write, identity, reply[0], *args, store.keys.events_channel) == 1:
+        reply = await ctx.run(scripts.read, identity)
+        stored = session_from_reply(identity, reply[1:4], settings.codec)
+        turns = [turn_from_frame(identity, frame, settings.codec) for frame in reply[4]]
+        result = reconcile(stored, turns, delta, ctx.now(), settings.ttl_policy, settings.max_turns)
+        args = _write_args(result, settings.codec)
+        if await ctx.run(scripts.write, identity, reply[0], *args, ctx.events_channel) == 1:
             return result.session
     raise StoreUnavailableError(
-        f"Redis store {store.display_url}: reconciling one identity lost {MAX_ATTEMPTS} races to other writers"
+        f"Redis store {ctx.display_url}: reconciling one identity lost {MAX_ATTEMPTS} races to other writers"
     )
 
 

@@ -1,57 +1,37 @@
 """``sqlite:///path``: the embedded default, one file shared by the agent workers and the CLI.
 
-Each mutating operation is one ``BEGIN IMMEDIATE`` transaction that reads the row, applies the pure rule
-from :mod:`lkpersist.model.lifecycle` and writes the result, so processes racing on one identity queue on the
-write lock and never lose an update. Liveness, counting, listing and purging use the indexed ``deadline``
-column (see :mod:`~lkpersist.stores.sqlite.schema` for the tables, :mod:`~lkpersist.stores.sqlite.db` for the pragmas and file rules) and never decode
-JSON, so a corrupt record only affects reads of that record.
+Each mutating operation is one ``BEGIN IMMEDIATE`` transaction (:mod:`~lkpersist.stores.sqlite.operations`)
+that reads the row, applies the pure rule from :mod:`lkpersist.model.lifecycle` and writes the result, so
+processes racing on one identity queue on the write lock and never lose an update. Liveness, counting,
+listing and purging use the indexed ``deadline`` column (:mod:`~lkpersist.stores.sqlite.queries`) and
+never decode JSON, so a corrupt record only affects reads of that record.
 
-URL forms: ``sqlite:///relative/path.db`` (relative to the working directory when the store is opened),
-``sqlite:////absolute/path.db``; missing parent directories are created. Options: ``?timeout=30``
-(seconds a writer waits for the lock) and ``?synchronous=normal|full``.
+The package, as every backend's: ``url`` (the URL and its options), ``db`` (the file, its worker thread
+and pragmas), ``schema`` (every table), ``errors`` (sqlite3 → lkpersist errors), ``rows`` (rows ↔
+sessions), ``operations`` and ``queries`` (the SQL), ``events``, ``locks``, ``raw`` (encryption
+migration) and ``reconcile`` (merging an outage back).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
-from lkpersist.clock import from_ms, to_ms
-from lkpersist.exceptions import CorruptRecordError, InvalidStoreURLError, SessionNotFoundError
-from lkpersist.model.events import SessionEvent, connect_events
-from lkpersist.model.lifecycle import (
-    connect_transition,
-    disconnect_transition,
-    greeting_owed,
-    heartbeat_transition,
-    merge_update,
-    purge_cutoff,
-)
+from lkpersist.clock import to_ms
+from lkpersist.exceptions import CorruptRecordError, InvalidStoreURLError
 from lkpersist.model.reconcile import OfflineDelta
 from lkpersist.model.results import ConnectResult, CorruptRecord, Page, PurgeResult
-from lkpersist.model.session import Session, Status, Turn, validate_identity
-from lkpersist.stores.base import DEFAULT_PAGE_SIZE, PURGE_BATCH, SessionStore
-from lkpersist.stores.events import EventStream
-from lkpersist.stores.locks import check_lock, new_token
-from lkpersist.stores.paging import check_limit, check_status, decode_cursor, encode_cursor
-from lkpersist.stores.sqlite import locks as _sqlite_locks
-from lkpersist.stores.sqlite import queries
-from lkpersist.stores.sqlite import reconcile as _reconcile_sqlite
+from lkpersist.model.session import Session, SessionChanges, Status, Turn
+from lkpersist.stores.base import PURGE_BATCH, SessionStore
+from lkpersist.stores.events import EventSource
+from lkpersist.stores.locks import new_token
+from lkpersist.stores.paging import Position, encode_cursor
+from lkpersist.stores.raw import StoredValues
+from lkpersist.stores.sqlite import locks, operations, queries, reconcile
 from lkpersist.stores.sqlite.db import Database
-from lkpersist.stores.sqlite.events import SQLiteEventSource, record_events
-from lkpersist.stores.sqlite.rows import (
-    INSERT_SESSION,
-    UPDATE_OPS,
-    UPDATE_PERSONAL,
-    Row,
-    encode_turn,
-    ops_params,
-    personal_params,
-    session_from_row,
-    turn_from_payload,
-)
-from lkpersist.stores.sqlite.transactions import immediate
+from lkpersist.stores.sqlite.events import SQLiteEventSource
+from lkpersist.stores.sqlite.raw import SQLiteStoredValues
+from lkpersist.stores.sqlite.rows import Row, encode_turn, session_from_row, turn_from_payload
 from lkpersist.stores.sqlite.url import (
     DEFAULT_TIMEOUT,
     SQLiteTarget,
@@ -97,140 +77,44 @@ class SQLiteStore(SessionStore):
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
-    async def connect(self, identity: str) -> ConnectResult:
-        validate_identity(identity)
-        return await self._db.run(self._connect, identity, self._now_ms())
+    async def _connect(self, identity: str) -> ConnectResult:
+        return await self._db.run(operations.connect, self.settings, identity, self._now_ms())
 
-    def _connect(self, conn: sqlite3.Connection, identity: str, now_ms: int) -> ConnectResult:
-        with immediate(conn):
-            found = queries.live(conn, identity, now_ms, self)
-            result = connect_transition(found and found[1], identity, from_ms(now_ms), self.ttl_policy)
-            replaced = None
-            if found is not None and result.returning:
-                conn.execute(UPDATE_OPS, {**ops_params(result.session), "id": found[0]})
-            else:  # a new session replaces an absent or expired one, and its turns go with it
-                replaced = queries.reconnect_count(conn, identity)
-                params = {**ops_params(result.session), **personal_params(result.session, self.codec)}
-                (session_id,) = conn.execute(INSERT_SESSION, params).fetchone()
-                conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ?", (session_id,))
-            record_events(conn, connect_events(result, from_ms(now_ms), replaced))
-            return result
+    async def _disconnect(self, identity: str) -> Session | None:
+        return await self._db.run(operations.disconnect, self.settings, identity, self._now_ms())
 
-    async def disconnect(self, identity: str) -> Session | None:
-        validate_identity(identity)
-        return await self._db.run(self._disconnect, identity, self._now_ms())
+    async def _heartbeat(self, identity: str) -> bool:
+        return await self._db.run(operations.heartbeat, self.settings, identity, self._now_ms())
 
-    def _disconnect(self, conn: sqlite3.Connection, identity: str, now_ms: int) -> Session | None:
-        with immediate(conn):
-            found = queries.live(conn, identity, now_ms, self)
-            if found is None:
-                return None
-            updated = disconnect_transition(found[1], from_ms(now_ms))
-            conn.execute(UPDATE_OPS, {**ops_params(updated), "id": found[0]})
-            record_events(conn, [SessionEvent("disconnected", identity, updated.last_seen, updated.reconnect_count)])
-            return updated
-
-    async def heartbeat(self, identity: str) -> bool:
-        validate_identity(identity)
-        return await self._db.run(self._heartbeat, identity, self._now_ms())
-
-    def _heartbeat(self, conn: sqlite3.Connection, identity: str, now_ms: int) -> bool:
-        with immediate(conn):
-            found = queries.live(conn, identity, now_ms, self, personal=False)
-            if found is None:
-                return False
-            session_id, current = found
-            conn.execute(UPDATE_OPS, {**ops_params(heartbeat_transition(current, from_ms(now_ms))), "id": session_id})
-            return True
-
-    async def claim_greeting(self, identity: str) -> bool:
-        validate_identity(identity)
-        return await self._db.run(self._claim_greeting, identity, self._now_ms())
-
-    def _claim_greeting(self, conn: sqlite3.Connection, identity: str, now_ms: int) -> bool:
-        with immediate(conn):
-            found = queries.live(conn, identity, now_ms, self, personal=False)
-            if found is None or not greeting_owed(found[1]):
-                return False
-            session_id, current = found
-            conn.execute(
-                "UPDATE lkpersist_sessions SET greeted_epoch = ? WHERE id = ?", (current.disconnect_count, session_id)
-            )
-            return True
+    async def _claim_greeting(self, identity: str) -> bool:
+        return await self._db.run(operations.claim_greeting, self.settings, identity, self._now_ms())
 
     # --- reads and edits ---------------------------------------------------------------------------
 
-    async def get(self, identity: str) -> Session | None:
-        validate_identity(identity)
-        return await self._db.run(queries.live_session, identity, self._now_ms(), self)
+    async def _get(self, identity: str) -> Session | None:
+        return await self._db.run(queries.live_session, identity, self._now_ms(), self.codec)
 
-    async def update(
-        self,
-        identity: str,
-        *,
-        language: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        context: dict[str, Any] | None = None,
-    ) -> Session:
-        validate_identity(identity)
-        changes = {"language": language, "metadata": metadata, "context": context}
-        return await self._db.run(self._update, identity, self._now_ms(), changes)
+    async def _update(self, identity: str, changes: SessionChanges) -> Session:
+        return await self._db.run(operations.update, self.settings, identity, self._now_ms(), changes)
 
-    def _update(self, conn: sqlite3.Connection, identity: str, now_ms: int, changes: dict[str, Any]) -> Session:
-        with immediate(conn):
-            found = queries.live(conn, identity, now_ms, self)
-            if found is None:
-                raise SessionNotFoundError(identity)
-            updated = merge_update(found[1], **changes)
-            conn.execute(UPDATE_PERSONAL, {**personal_params(updated, self.codec), "id": found[0]})
-            return updated
-
-    async def delete(self, identity: str) -> bool:
-        validate_identity(identity)
+    async def _delete(self, identity: str) -> bool:
         return await self._db.run(queries.delete, identity, self._now_ms())
 
-    async def append_turn(self, identity: str, turn: Turn) -> bool:
-        validate_identity(identity)
-        return await self._db.run(self._append_turn, identity, encode_turn(turn, self.codec), turn.item_id,
-                                  self._now_ms())
+    async def _append_turn(self, identity: str, turn: Turn) -> bool:
+        payload = encode_turn(turn, self.codec)
+        return await self._db.run(operations.append_turn, self.settings, identity, self._now_ms(), payload, turn.item_id)
 
-    def _append_turn(
-        self, conn: sqlite3.Connection, identity: str, payload: str, item_id: str | None, now_ms: int
-    ) -> bool:
-        with immediate(conn):
-            row = conn.execute(f"SELECT id FROM lkpersist_sessions WHERE {queries.LIVE}", (identity, now_ms)).fetchone()
-            if row is None:
-                raise SessionNotFoundError(identity)
-            inserted = conn.execute(
-                "INSERT OR IGNORE INTO lkpersist_turns (session_id, seq, item_id, payload) VALUES "
-                "(?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM lkpersist_turns WHERE session_id = ?1), ?2, ?3)",
-                (row[0], item_id, payload),
-            ).rowcount
-            conn.execute(
-                "DELETE FROM lkpersist_turns WHERE session_id = ?1 AND seq <= (SELECT seq FROM lkpersist_turns "
-                "WHERE session_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
-                (row[0], self.max_turns),
-            )
-            return inserted == 1
-
-    async def recent_turns(self, identity: str, limit: int | None = None) -> list[Turn]:
-        validate_identity(identity)
-        count = -1 if limit is None else check_limit(limit)
+    async def _recent_turns(self, identity: str, limit: int | None) -> list[Turn]:
+        count = -1 if limit is None else limit
         payloads = await self._db.run(queries.recent_payloads, identity, self._now_ms(), count)
         return [turn_from_payload(identity, payload, self.codec) for payload in reversed(payloads)]
 
-    async def apply_offline(self, delta: OfflineDelta) -> Session | None:
-        validate_identity(delta.identity)
-        return await self._db.run(_reconcile_sqlite.apply_offline, delta, self._now_ms(), self)
+    async def _apply_offline(self, delta: OfflineDelta) -> Session | None:
+        return await self._db.run(reconcile.apply_offline, self.settings, delta, self._now_ms())
 
     # --- listing and housekeeping ------------------------------------------------------------------
 
-    async def list_page(
-        self, status: Status = "active", limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
-    ) -> Page:
-        check_status(status)
-        check_limit(limit)
-        after = None if cursor is None else decode_cursor(cursor)
+    async def _list_page(self, status: Status, limit: int, after: Position | None) -> Page:
         rows = await self._db.run(queries.page_rows, status, self._now_ms(), limit + 1, after)
         items = [self._listed(row) for row in rows[:limit]]
         more = len(rows) > limit
@@ -243,20 +127,17 @@ class SQLiteStore(SessionStore):
         except CorruptRecordError as exc:
             return CorruptRecord(identity=exc.identity, reason=exc.reason)
 
-    async def count(self, status: Status = "active") -> int:
-        check_status(status)
+    async def _count(self, status: Status) -> int:
         return await self._db.run(queries.count, status, self._now_ms())
 
-    async def purge(self, *, older_than: float | None = None, dry_run: bool = False) -> PurgeResult:
-        """Delete expired sessions, then (with ``older_than``) those last seen before the cutoff.
+    async def _purge(self, now: float, cutoff: float | None, dry_run: bool) -> PurgeResult:
+        """Delete expired sessions, then (with a cutoff) those last seen before it.
 
         Each chunk is one transaction that picks and deletes its rows in a single statement, so two
         purges at once (two cron hosts) or a participant coming back mid-purge are safe: a row is
         deleted once, and only if it still qualifies. Nothing is decoded, so corrupt rows are purged too.
         """
-        now_ms = self._now_ms()
-        cutoff = purge_cutoff(from_ms(now_ms), older_than)
-        params = {"now": now_ms, "cutoff": None if cutoff is None else to_ms(cutoff), "batch": PURGE_BATCH}
+        params = {"now": to_ms(now), "cutoff": None if cutoff is None else to_ms(cutoff), "batch": PURGE_BATCH}
         if dry_run:
             return PurgeResult(purged=await self._db.run(queries.count_purgeable, params), dry_run=True)
         conditions = ["deadline <= :now"] + ([] if cutoff is None else ["last_seen < :cutoff"])
@@ -272,20 +153,24 @@ class SQLiteStore(SessionStore):
     async def close(self) -> None:
         await self._db.close()
 
-    # --- events and locks (shared by every process using this file) ----------------------------------
+    # --- events, locks and raw values (shared by every process using this file) --------------------
 
-    def events(self, identity: str | None = None) -> EventStream:
-        return EventStream(SQLiteEventSource(self._db), identity)
+    def _event_source(self) -> EventSource:
+        return SQLiteEventSource(self._db)
 
-    async def acquire_lock(self, name: str, ttl: float) -> str | None:
-        check_lock(name, ttl)
+    async def _acquire_lock(self, name: str, ttl: float) -> str | None:
         token = new_token()
-        taken = await self._db.run(_sqlite_locks.acquire, name, token, self._now_ms(), to_ms(ttl))
+        taken = await self._db.run(locks.acquire, name, token, self._now_ms(), to_ms(ttl))
         return token if taken else None
 
-    async def release_lock(self, name: str, token: str) -> bool:
-        return await self._db.run(_sqlite_locks.release, name, token, self._now_ms())
+    async def _release_lock(self, name: str, token: str) -> bool:
+        return await self._db.run(locks.release, name, token, self._now_ms())
 
-    async def extend_lock(self, name: str, token: str, ttl: float) -> bool:
-        check_lock(name, ttl)
-        return await self._db.run(_sqlite_locks.extend, name, token, self._now_ms(), to_ms(ttl))
+    async def _extend_lock(self, name: str, token: str, ttl: float) -> bool:
+        return await self._db.run(locks.extend, name, token, self._now_ms(), to_ms(ttl))
+
+    def stored_values(self) -> StoredValues:
+        return SQLiteStoredValues(self._db)
+
+
+__all__ = ["SQLiteStore"]

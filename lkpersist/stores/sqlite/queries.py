@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from lkpersist.crypto.codec import ValueCodec
 from lkpersist.model.session import Session, Status
-from lkpersist.stores.base import SessionStore
 from lkpersist.stores.sqlite.events import write_event_rows
 from lkpersist.stores.sqlite.rows import ALL_COLUMNS, OPS_COLUMNS, Row, session_from_row
 from lkpersist.stores.sqlite.transactions import immediate
@@ -21,7 +21,7 @@ _STATUS_FILTER = {"active": "deadline > :now", "expired": "deadline <= :now", "a
 
 
 def live(
-    conn: sqlite3.Connection, identity: str, now_ms: int, store: SessionStore, *, personal: bool = True
+    conn: sqlite3.Connection, identity: str, now_ms: int, codec: ValueCodec, *, personal: bool = True
 ) -> tuple[int, Session] | None:
     """The live session's row id and session; None when absent or expired (an expired row is never decoded).
 
@@ -29,12 +29,12 @@ def live(
     """
     columns = ALL_COLUMNS if personal else OPS_COLUMNS
     row = conn.execute(f"SELECT {columns} FROM lkpersist_sessions WHERE {LIVE}", (identity, now_ms)).fetchone()
-    return None if row is None else (int(row[0]), session_from_row(row, store.codec, personal=personal))
+    return None if row is None else (int(row[0]), session_from_row(row, codec, personal=personal))
 
 
-def live_session(conn: sqlite3.Connection, identity: str, now_ms: int, store: SessionStore) -> Session | None:
+def live_session(conn: sqlite3.Connection, identity: str, now_ms: int, codec: ValueCodec) -> Session | None:
     """What ``get`` returns: the live session, or None."""
-    found = live(conn, identity, now_ms, store)
+    found = live(conn, identity, now_ms, codec)
     return None if found is None else found[1]
 
 

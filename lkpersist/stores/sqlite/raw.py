@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lkpersist.stores.raw import Batch, StoredRecord, StoredValue, text_or_none
+from lkpersist.stores.sqlite.db import Database
 from lkpersist.stores.sqlite.transactions import immediate, snapshot
-
-if TYPE_CHECKING:
-    from lkpersist.stores.sqlite import SQLiteStore
 
 _COLUMNS = ("language", "metadata", "context")
 _SESSIONS = (
@@ -33,8 +31,8 @@ _SET_TURN = "UPDATE lkpersist_turns SET payload = ? WHERE id = ? AND payload = ?
 class SQLiteStoredValues:
     """:class:`~lkpersist.stores.raw.StoredValues` over one SQLite store's file."""
 
-    def __init__(self, store: SQLiteStore) -> None:
-        self._db = store._db
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def pages(self, page_size: int) -> AsyncIterator[list[StoredRecord]]:
         after = 0

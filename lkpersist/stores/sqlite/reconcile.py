@@ -8,11 +8,12 @@ transaction commits, so other processes see the identity before or after the mer
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING
 
 from lkpersist.clock import from_ms
+from lkpersist.crypto.codec import ValueCodec
 from lkpersist.model.reconcile import OfflineDelta, reconcile
 from lkpersist.model.session import Session, Turn
+from lkpersist.stores.settings import StoreSettings
 from lkpersist.stores.sqlite.events import record_events
 from lkpersist.stores.sqlite.rows import (
     ALL_COLUMNS,
@@ -25,38 +26,37 @@ from lkpersist.stores.sqlite.rows import (
 )
 from lkpersist.stores.sqlite.transactions import immediate
 
-if TYPE_CHECKING:
-    from lkpersist.stores.sqlite import SQLiteStore
 
-
-def apply_offline(conn: sqlite3.Connection, delta: OfflineDelta, now_ms: int, store: SQLiteStore) -> Session | None:
+def apply_offline(
+    conn: sqlite3.Connection, settings: StoreSettings, delta: OfflineDelta, now_ms: int
+) -> Session | None:
     """Run on the store's worker thread (``Database.run``)."""
     identity = delta.identity
     with immediate(conn):
         row = conn.execute(f"SELECT {ALL_COLUMNS} FROM lkpersist_sessions WHERE identity = ?", (identity,)).fetchone()
-        stored = None if row is None else session_from_row(row, store.codec)
-        turns = [] if row is None else _turns(conn, identity, int(row[0]), store)
-        result = reconcile(stored, turns, delta, from_ms(now_ms), store.ttl_policy, store.max_turns)
+        stored = None if row is None else session_from_row(row, settings.codec)
+        turns = [] if row is None else _turns(conn, identity, int(row[0]), settings.codec)
+        result = reconcile(stored, turns, delta, from_ms(now_ms), settings.ttl_policy, settings.max_turns)
         record_events(conn, result.events)
         if row is not None:
             conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ?", (row[0],))
         if result.session is None:
             conn.execute("DELETE FROM lkpersist_sessions WHERE identity = ?", (identity,))
             return None
-        params = {**ops_params(result.session), **personal_params(result.session, store.codec)}
+        params = {**ops_params(result.session), **personal_params(result.session, settings.codec)}
         (session_id,) = conn.execute(INSERT_SESSION, params).fetchone()
         conn.executemany(
             "INSERT INTO lkpersist_turns (session_id, seq, item_id, payload) VALUES (?, ?, ?, ?)",
-            [(session_id, seq, t.item_id, encode_turn(t, store.codec)) for seq, t in enumerate(result.turns, 1)],
+            [(session_id, seq, t.item_id, encode_turn(t, settings.codec)) for seq, t in enumerate(result.turns, 1)],
         )
         return result.session
 
 
-def _turns(conn: sqlite3.Connection, identity: str, session_id: int, store: SQLiteStore) -> list[Turn]:
+def _turns(conn: sqlite3.Connection, identity: str, session_id: int, codec: ValueCodec) -> list[Turn]:
     rows = conn.execute(
         "SELECT CAST(payload AS BLOB) FROM lkpersist_turns WHERE session_id = ? ORDER BY seq", (session_id,)
     ).fetchall()
-    return [turn_from_payload(identity, payload, store.codec) for (payload,) in rows]
+    return [turn_from_payload(identity, payload, codec) for (payload,) in rows]
 
 
 __all__ = ["apply_offline"]

@@ -1,0 +1,125 @@
+"""What the Redis helpers need from a store, as one object: the client, the key layout, the scripts,
+and the one way a per-identity script runs.
+
+Listing, raw value access, reconciliation and events take a :class:`RedisContext` rather than the
+:class:`~lkpersist.stores.redis.RedisStore`, so none of them depends on the store that uses them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
+
+from lkpersist.clock import to_ms
+from lkpersist.stores.redis import lua
+from lkpersist.stores.redis.errors import REDIS_ERRORS, translate, translated
+from lkpersist.stores.redis.keys import KeyLayout
+from lkpersist.stores.redis.wait import ReplicaWait
+from lkpersist.stores.settings import StoreSettings
+
+NATIVE_TTL_GRACE = 3600.0
+"""Seconds Redis keeps a session's keys past its logical deadline before dropping them by itself."""
+
+
+@dataclass(frozen=True)
+class RedisScripts:
+    """The Lua scripts registered on one client (EVALSHA, loaded again on NOSCRIPT)."""
+
+    connect: AsyncScript
+    disconnect: AsyncScript
+    heartbeat: AsyncScript
+    claim_greeting: AsyncScript
+    update: AsyncScript
+    append_turn: AsyncScript
+    recent_turns: AsyncScript
+    read: AsyncScript
+    delete: AsyncScript
+    list_scan: AsyncScript
+    purge: AsyncScript
+
+    @classmethod
+    def register(cls, client: Any) -> RedisScripts:
+        sources = {
+            "connect": lua.CONNECT,
+            "disconnect": lua.DISCONNECT,
+            "heartbeat": lua.HEARTBEAT,
+            "claim_greeting": lua.CLAIM_GREETING,
+            "update": lua.UPDATE,
+            "append_turn": lua.APPEND_TURN,
+            "recent_turns": lua.RECENT_TURNS,
+            "read": lua.READ,
+            "delete": lua.DELETE,
+            "list_scan": lua.LIST_SCAN,
+            "purge": lua.PURGE,
+        }
+        return cls(**{name: client.register_script(source) for name, source in sources.items()})
+
+    def all(self) -> tuple[AsyncScript, ...]:
+        """Every script, to load them all at once (a server answered NOSCRIPT to a pipeline)."""
+        return tuple(getattr(self, name) for name in self.__dataclass_fields__)
+
+
+@dataclass(eq=False)
+class RedisContext:
+    """One store's client, keys and scripts; ``display_url`` (password redacted) names it in errors."""
+
+    client: Any
+    keys: KeyLayout
+    settings: StoreSettings
+    display_url: str
+    replica_wait: ReplicaWait | None = None
+    scripts: RedisScripts = field(init=False)
+    _reads: frozenset[str] = field(init=False)
+    _cluster_cold: bool = field(init=False)
+    _grace_ms: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scripts = RedisScripts.register(self.client)
+        self._reads = frozenset((self.scripts.read.sha, self.scripts.recent_turns.sha))
+        self._cluster_cold = isinstance(self.client, RedisCluster)
+        self._grace_ms = b"%d" % to_ms(NATIVE_TTL_GRACE)
+
+    @property
+    def events_channel(self) -> bytes:
+        """The pub/sub channel of session events, as the scripts take it (their last argument)."""
+        return self.keys.events_channel.encode("utf-8")
+
+    def now(self) -> float:
+        return self.settings.clock.now()
+
+    async def ensure_ready(self) -> None:
+        """Initialise a Redis Cluster client before its first use. redis-py's RedisCluster, when many
+        tasks race its lazy first initialisation, can break a connection another task is using (an
+        AttributeError on a None writer); initialising once, up front, avoids that."""
+        if self._cluster_cold:
+            with translated(self.display_url):
+                await self.client.initialize()
+            self._cluster_cold = False
+
+    async def run(self, script: AsyncScript, identity: str, *args: Any) -> Any:
+        """Run one per-identity script (KEYS: the identity's keys; ARGV: member, now ms, grace ms, ``args``)."""
+        if self._cluster_cold:
+            await self.ensure_ready()
+        member, keys = self.keys.packed_keys_for(identity)
+        argv = (member, b"%d" % to_ms(self.now()), self._grace_ms, *args)
+        try:  # what ``translated`` does, without a context manager on the hot path
+            try:
+                return await self._evalsha(script.sha, keys, argv)
+            except NoScriptError:  # a restarted or flushed server: load it and run again
+                await self.client.script_load(script.script)
+                return await self._evalsha(script.sha, keys, argv)
+        except REDIS_ERRORS as exc:
+            raise translate(exc, self.display_url, identity) from exc
+
+    def _evalsha(self, sha: str, keys: tuple[bytes, ...], argv: tuple[Any, ...]) -> Awaitable[Any]:
+        if self.replica_wait is None or sha in self._reads:
+            return self.client.evalsha(sha, len(keys), *keys, *argv)  # type: ignore[no-any-return]
+        return self.replica_wait.evalsha(self.client, sha, keys, argv)
+
+
+__all__ = ["NATIVE_TTL_GRACE", "RedisContext", "RedisScripts"]

@@ -1,0 +1,120 @@
+"""The lifecycle writes of ``SQLiteStore``, run on the store's worker thread (``Database.run``).
+
+Each is one ``BEGIN IMMEDIATE`` transaction that reads the row, applies the pure rule from
+:mod:`lkpersist.model.lifecycle` and writes the result (and its session events), so processes racing
+on one identity queue on the write lock and never lose an update. They take the thread's connection
+first and the store's :class:`~lkpersist.stores.settings.StoreSettings`, never the store.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from lkpersist.clock import from_ms
+from lkpersist.exceptions import SessionNotFoundError
+from lkpersist.model.events import SessionEvent, connect_events
+from lkpersist.model.lifecycle import (
+    connect_transition,
+    disconnect_transition,
+    greeting_owed,
+    heartbeat_transition,
+    merge_update,
+)
+from lkpersist.model.results import ConnectResult
+from lkpersist.model.session import Session, SessionChanges
+from lkpersist.stores.settings import StoreSettings
+from lkpersist.stores.sqlite import queries
+from lkpersist.stores.sqlite.events import record_events
+from lkpersist.stores.sqlite.rows import (
+    INSERT_SESSION,
+    UPDATE_OPS,
+    UPDATE_PERSONAL,
+    ops_params,
+    personal_params,
+)
+from lkpersist.stores.sqlite.transactions import immediate
+
+
+def connect(conn: sqlite3.Connection, settings: StoreSettings, identity: str, now_ms: int) -> ConnectResult:
+    with immediate(conn):
+        found = queries.live(conn, identity, now_ms, settings.codec)
+        result = connect_transition(found and found[1], identity, from_ms(now_ms), settings.ttl_policy)
+        replaced = None
+        if found is not None and result.returning:
+            conn.execute(UPDATE_OPS, {**ops_params(result.session), "id": found[0]})
+        else:  # a new session replaces an absent or expired one, and its turns go with it
+            replaced = queries.reconnect_count(conn, identity)
+            params = {**ops_params(result.session), **personal_params(result.session, settings.codec)}
+            (session_id,) = conn.execute(INSERT_SESSION, params).fetchone()
+            conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ?", (session_id,))
+        record_events(conn, connect_events(result, from_ms(now_ms), replaced))
+        return result
+
+
+def disconnect(conn: sqlite3.Connection, settings: StoreSettings, identity: str, now_ms: int) -> Session | None:
+    with immediate(conn):
+        found = queries.live(conn, identity, now_ms, settings.codec)
+        if found is None:
+            return None
+        updated = disconnect_transition(found[1], from_ms(now_ms))
+        conn.execute(UPDATE_OPS, {**ops_params(updated), "id": found[0]})
+        record_events(conn, [SessionEvent("disconnected", identity, updated.last_seen, updated.reconnect_count)])
+        return updated
+
+
+def heartbeat(conn: sqlite3.Connection, settings: StoreSettings, identity: str, now_ms: int) -> bool:
+    with immediate(conn):
+        found = queries.live(conn, identity, now_ms, settings.codec, personal=False)
+        if found is None:
+            return False
+        session_id, current = found
+        conn.execute(UPDATE_OPS, {**ops_params(heartbeat_transition(current, from_ms(now_ms))), "id": session_id})
+        return True
+
+
+def claim_greeting(conn: sqlite3.Connection, settings: StoreSettings, identity: str, now_ms: int) -> bool:
+    with immediate(conn):
+        found = queries.live(conn, identity, now_ms, settings.codec, personal=False)
+        if found is None or not greeting_owed(found[1]):
+            return False
+        session_id, current = found
+        conn.execute(
+            "UPDATE lkpersist_sessions SET greeted_epoch = ? WHERE id = ?", (current.disconnect_count, session_id)
+        )
+        return True
+
+
+def update(
+    conn: sqlite3.Connection, settings: StoreSettings, identity: str, now_ms: int, changes: SessionChanges
+) -> Session:
+    with immediate(conn):
+        found = queries.live(conn, identity, now_ms, settings.codec)
+        if found is None:
+            raise SessionNotFoundError(identity)
+        updated = merge_update(found[1], changes)
+        conn.execute(UPDATE_PERSONAL, {**personal_params(updated, settings.codec), "id": found[0]})
+        return updated
+
+
+def append_turn(
+    conn: sqlite3.Connection, settings: StoreSettings, identity: str, now_ms: int, payload: str, item_id: str | None
+) -> bool:
+    """Insert the encoded turn unless its item id is recorded, then trim to the newest ``max_turns``."""
+    with immediate(conn):
+        row = conn.execute(f"SELECT id FROM lkpersist_sessions WHERE {queries.LIVE}", (identity, now_ms)).fetchone()
+        if row is None:
+            raise SessionNotFoundError(identity)
+        inserted = conn.execute(
+            "INSERT OR IGNORE INTO lkpersist_turns (session_id, seq, item_id, payload) VALUES "
+            "(?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM lkpersist_turns WHERE session_id = ?1), ?2, ?3)",
+            (row[0], item_id, payload),
+        ).rowcount
+        conn.execute(
+            "DELETE FROM lkpersist_turns WHERE session_id = ?1 AND seq <= (SELECT seq FROM lkpersist_turns "
+            "WHERE session_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+            (row[0], settings.max_turns),
+        )
+        return inserted == 1
+
+
+__all__ = ["append_turn", "claim_greeting", "connect", "disconnect", "heartbeat", "update"]
