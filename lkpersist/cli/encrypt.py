@@ -8,16 +8,15 @@ run; 2 usage (no key); 3 the store is unusable, or a value cannot be decrypted (
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from functools import partial
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from lkpersist.cli._output import SummaryFormat, echo_json, quoted
-from lkpersist.cli._runner import err_console, fail, run_with_store
+from lkpersist.cli._output.console import echo_json
+from lkpersist.cli._output.encryption import encryption_progress, migration_summary, print_status
+from lkpersist.cli._output.formats import SummaryFormat
+from lkpersist.cli._output.text import quoted
+from lkpersist.cli._runner import fail, run_with_store
 from lkpersist.crypto.keys import generate_key
 from lkpersist.crypto.migrate import (
     DEFAULT_PAGE_SIZE,
@@ -51,7 +50,7 @@ def status(ctx: typer.Context, output: OutputOption = SummaryFormat.text) -> Non
     """Count stored personal values: plaintext, encrypted per key id, undecryptable (then exit 3)."""
 
     async def work(store: SessionStore) -> tuple[EncryptionStatus, list[str]]:
-        with _progress(await store.count("all"), "checking") as (advance,):
+        with encryption_progress(await store.count("all"), "checking") as (advance,):
             found = await encryption_status(store, progress=advance)
         return found, list(getattr(store.codec, "key_ids", ()))
 
@@ -59,20 +58,10 @@ def status(ctx: typer.Context, output: OutputOption = SummaryFormat.text) -> Non
     if output == SummaryFormat.json:
         echo_json({**found.to_dict(), "configured_key_ids": key_ids})
     else:
-        _print_status(found, key_ids)
+        print_status(found, key_ids)
     if found.undecryptable:
         names = ", ".join(quoted(name) for name in found.undecryptable_sessions)
         fail(f"{found.undecryptable} values cannot be decrypted with the configured keys (sessions: {names})", 3)
-
-
-def _print_status(found: EncryptionStatus, key_ids: list[str]) -> None:
-    typer.echo(f"sessions       {found.sessions}")
-    typer.echo(f"values         {found.values}")
-    typer.echo(f"plaintext      {found.plaintext}")
-    for kid, count in sorted(found.encrypted.items(), key=lambda item: -item[1]):
-        role = " (encrypting key)" if key_ids and kid == key_ids[0] else ""
-        typer.echo(f"encrypted      {count}  key id {kid}{role}")
-    typer.echo(f"undecryptable  {found.undecryptable}")
 
 
 @app.command("migrate")
@@ -103,7 +92,7 @@ def rotate(
 def _run_migration(ctx: typer.Context, *, rotate: bool, dry_run: bool, batch: int, output: SummaryFormat) -> None:
     async def work(store: SessionStore) -> MigrationResult:
         labels = ("verifying", "rotating" if rotate else "encrypting")
-        with _progress(await store.count("all"), *labels) as (verified, advance):
+        with encryption_progress(await store.count("all"), *labels) as (verified, advance):
             return await migrate(
                 store, rotate=rotate, dry_run=dry_run, page_size=batch, progress=advance, verified=verified
             )
@@ -112,30 +101,6 @@ def _run_migration(ctx: typer.Context, *, rotate: bool, dry_run: bool, batch: in
     if output == SummaryFormat.json:
         echo_json(result.to_dict())
     else:
-        typer.echo(_summary(result))
+        typer.echo(migration_summary(result))
     if result.unfinished:
         fail(f"{len(result.unfinished)} sessions changed during every attempt; run the command again", 1)
-
-
-def _summary(result: MigrationResult) -> str:
-    verb = ("would re-encrypt" if result.dry_run else "re-encrypted") if result.rotate else (
-        "would encrypt" if result.dry_run else "encrypted"
-    )
-    retried = f" ({result.retried} read again after agents changed them)" if result.retried else ""
-    return f"{verb} {result.rewritten} of {result.values} values in {result.sessions} sessions{retried}"
-
-
-@contextmanager
-def _progress(total: int, *labels: str) -> Iterator[list[Callable[[int], None]]]:
-    """One progress bar per label on stderr when it is a terminal (stdout stays the summary alone)."""
-    bars = Progress(
-        TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, transient=True, disable=not err_console.is_terminal,
-    )
-    tasks = [bars.add_task(label, total=total or None) for label in labels]
-    with bars:
-        yield [partial(_advance, bars, task) for task in tasks]
-
-
-def _advance(bars: Progress, task: TaskID, done: int) -> None:
-    bars.advance(task, done)

@@ -23,18 +23,14 @@ from lkpersist.agent.config import (
     WorkerConfig,
     missing_environment,
 )
+from lkpersist.cli._options import duration_seconds
 from lkpersist.cli._runner import fail, store_url_of
-from lkpersist.durations import parse_duration
 from lkpersist.exceptions import LkPersistError
 from lkpersist.stores import open_store
 
 MODES_HELP = (
     "dev | start | console | connect | download-files, then livekit's own options (e.g. --log-level debug)"
 )
-
-
-def _duration(value: str | None) -> float | None:
-    return None if value is None else parse_duration(value)
 
 
 def run(
@@ -135,7 +131,7 @@ def _config(store_url: str | None, fallback: bool | None = None, **options: str 
         values["greetings_file"] = options["greetings"]
     renamed = {"heartbeat": "heartbeat_interval"}
     for name in ("ttl_first", "ttl_returning", "ttl_frequent", "store_timeout", "ready_timeout", "heartbeat"):
-        seconds = _duration(options[name])
+        seconds = duration_seconds(options[name])
         if seconds is not None:
             values[renamed.get(name, name)] = seconds
     config = WorkerConfig(**values)  # type: ignore[arg-type]

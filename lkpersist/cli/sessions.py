@@ -15,31 +15,20 @@ from typing import Annotated
 
 import typer
 
-from lkpersist.cli._output import (
-    ListFormat,
-    ListingResult,
-    ShowFormat,
-    SummaryFormat,
-    echo_json,
-    print_session,
-    purge_document,
-    purge_summary,
-    quoted,
-    session_document,
-    silence_broken_pipe,
-    write_listing,
-)
+from lkpersist.cli._options import checked_identity, duration_seconds
+from lkpersist.cli._output.console import echo_json, silence_broken_pipe
+from lkpersist.cli._output.formats import ListFormat, ShowFormat, SummaryFormat, WatchFormat
+from lkpersist.cli._output.listing import ListingResult, write_listing
+from lkpersist.cli._output.session import print_session, session_document
+from lkpersist.cli._output.summaries import purge_document, purge_summary
+from lkpersist.cli._output.text import quoted
 from lkpersist.cli._runner import err_console, fail, run_with_store
-from lkpersist.cli._watch import WatchFormat, tail_events
-from lkpersist.durations import parse_duration
-from lkpersist.exceptions import InvalidInputError, LockHeldError
+from lkpersist.cli._watch import tail_events
+from lkpersist.exceptions import LockHeldError
 from lkpersist.model.results import PurgeResult
-from lkpersist.model.session import Session, Status, Turn, validate_identity
+from lkpersist.model.session import Session, Status, Turn
 from lkpersist.stores.base import DEFAULT_PAGE_SIZE, SessionStore
 
-PURGE_LOCK = "purge"
-PURGE_LOCK_TTL = 60.0
-"""Seconds the purge lock outlives a purge that died; a running purge extends it every ttl/3."""
 PURGE_SKIPPED = "another purge is running (lock held)"
 
 app = typer.Typer(
@@ -109,7 +98,7 @@ def show(
 
     -o json: the session's fields (times as epoch seconds), plus "turns" when --turns is given.
     """
-    _check_identity(identity)
+    checked_identity(identity)
 
     async def work(store: SessionStore) -> tuple[Session | None, list[Turn] | None, float]:
         session = await store.get(identity)
@@ -137,7 +126,7 @@ def remove(
     Prints one line per identity; the others are still removed when one is missing.
     """
     for identity in identities:
-        _check_identity(identity)
+        checked_identity(identity)
 
     async def work(store: SessionStore) -> list[bool]:
         return [await store.delete(identity) for identity in identities]
@@ -200,14 +189,11 @@ def purge(
 
     If another purge holds it, this one prints "another purge is running (lock held); skipping" and exits 0.
     """
-    seconds = _duration(older_than)
+    seconds = duration_seconds(older_than)
 
     async def work(store: SessionStore) -> PurgeResult | None:
-        if dry_run:
-            return await store.purge(older_than=seconds, dry_run=True)
         try:
-            async with store.lock(PURGE_LOCK, PURGE_LOCK_TTL, refresh=True):
-                return await store.purge(older_than=seconds)
+            return await store.purge(older_than=seconds, dry_run=dry_run, lock=True)
         except LockHeldError:
             return None
 
@@ -249,8 +235,8 @@ def watch(
     --count N stops after N events, --timeout after that long; exit 1 if --count events did not all arrive.
     """
     if identity is not None:
-        _check_identity(identity)
-    seconds = _duration(timeout)
+        checked_identity(identity)
+    seconds = duration_seconds(timeout)
     try:
         seen = run_with_store(ctx, lambda store: tail_events(store, identity, output, count, seconds))
     except KeyboardInterrupt:
@@ -260,19 +246,3 @@ def watch(
         raise typer.Exit(0) from None
     if count is not None and seen < count:
         fail(f"only {seen} of {count} events arrived before the timeout", 1)
-
-
-def _duration(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        return parse_duration(text)
-    except InvalidInputError as exc:
-        fail(str(exc), exc.exit_code)
-
-
-def _check_identity(identity: str) -> None:
-    try:
-        validate_identity(identity)
-    except InvalidInputError as exc:
-        fail(f"{exc} ({quoted(identity)})", exc.exit_code)

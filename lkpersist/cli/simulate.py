@@ -13,20 +13,18 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from lkpersist.cli._load_view import load_progress, render_load
+from lkpersist.cli._options import duration_seconds
+from lkpersist.cli._output.formats import ReportFormat
+from lkpersist.cli._output.simulation import load_progress, render_load, render_reconnect
 from lkpersist.cli._runner import err_console, fail, run_with_store, store_url_of
 from lkpersist.clock import VirtualClock
-from lkpersist.durations import format_duration, parse_duration
 from lkpersist.exceptions import InvalidInputError
-from lkpersist.stores import redact_url, resolve_store_url
+from lkpersist.stores import resolve_store_url
+from lkpersist.stores.url import redact_url
 
 if TYPE_CHECKING:
     from lkpersist.sim.load import LoadReport
@@ -35,19 +33,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Simulate participants against the real agent-side controller.", no_args_is_help=True)
 
-ACTOR_STYLES = {
-    "agent": "green",
-    "user": "cyan",
-    "store": "magenta",
-    "room": "blue",
-    "clock": "yellow",
-    "llm": "dim",
-}
-
-
-class Output(str, Enum):
-    table = "table"
-    json = "json"
+OutputOption = Annotated[ReportFormat, typer.Option("--output", "-o", help="table (rich) or json.")]
 
 
 @app.command("reconnect")
@@ -57,13 +43,10 @@ def reconnect(
     gap: Annotated[str, typer.Option("--gap", help="Time away between visits (300, 90s, 5m, 2h).")] = "3s",
     times: Annotated[int, typer.Option("--times", min=1, max=50, help="How many times to come back.")] = 1,
     turns: Annotated[int, typer.Option("--turns", min=1, max=50, help="User turns in the first visit.")] = 2,
-    output: Annotated[Output, typer.Option("--output", "-o", help="table (rich) or json.")] = Output.table,
+    output: OutputOption = ReportFormat.table,
 ) -> None:
     """Connect, talk, disconnect, wait GAP on a virtual clock, reconnect; print a timeline and a verdict."""
-    try:
-        gap_seconds = parse_duration(gap)
-    except InvalidInputError as exc:
-        fail(str(exc), 2)
+    gap_seconds = duration_seconds(gap)
     # Start the virtual clock as far in the past as the simulation will jump, so it ends at the real
     # "now" and the sessions it leaves behind do not look last seen in the future.
     clock = VirtualClock(time.time() - gap_seconds * times)
@@ -76,40 +59,19 @@ def reconnect(
         )
 
     report = run_with_store(ctx, work, clock=clock)
-    _finish(ctx, output, report.to_dict(), lambda store: _render(report, store), report.ok)
+    _finish(ctx, output, report.to_dict(), lambda store: render_reconnect(report, store), report.ok)
 
 
 def _finish(
-    ctx: typer.Context, output: Output, document: dict[str, Any], render: Callable[[str], None], ok: bool
+    ctx: typer.Context, output: ReportFormat, document: dict[str, Any], render: Callable[[str], None], ok: bool
 ) -> NoReturn:
     """Print a simulation's report (JSON with the store, or the rich view) and exit 0 when ``ok``, else 1."""
     store = redact_url(resolve_store_url(store_url_of(ctx)))
-    if output is Output.json:
+    if output is ReportFormat.json:
         typer.echo(json.dumps({"store": store, **document}, ensure_ascii=False, indent=2))
     else:
         render(store)
     raise typer.Exit(0 if ok else 1)
-
-
-def _render(report: SimulationReport, store: str) -> None:
-    console = Console(highlight=False, soft_wrap=True)
-    console.print(
-        f"[bold]simulate reconnect[/] {escape(repr(report.identity))}: gap {format_duration(report.gap)}, "
-        f"{report.times} return(s), store {escape(store)}"
-    )
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    table.add_column("t", justify="right", no_wrap=True)
-    table.add_column("who", no_wrap=True)
-    table.add_column("what")
-    for event in report.timeline:
-        style = ACTOR_STYLES.get(event.actor, "")
-        table.add_row(f"+{format_duration(event.at)}", f"[{style}]{event.actor}[/]", escape(event.text))
-    console.print(table)
-    for check in report.checks:
-        mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
-        console.print(f" {mark} {escape(check.name)}: {escape(check.detail)}")
-    verdict = "[bold green]PASS[/]" if report.ok else "[bold red]FAIL[/]"
-    console.print(f"verdict: {verdict} — {escape('; '.join(report.outcomes))}")
 
 
 @app.command("load")
@@ -125,21 +87,21 @@ def load(
     ] = None,
     turns: Annotated[int, typer.Option("--turns", min=0, max=50, help="Turns added per visit.")] = 2,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the run's sessions instead of deleting them.")] = False,
-    output: Annotated[Output, typer.Option("--output", "-o", help="table (rich) or json.")] = Output.table,
+    output: OutputOption = ReportFormat.table,
 ) -> None:
     """Participants connect, talk, leave and return; print throughput, latency, errors and a consistency check."""
     from lkpersist.sim.load import LOAD_TTL_POLICY, LoadPlan, run_load
 
     if (duration is None) == (operations is None):
         fail("give exactly one of --duration or --operations", 2)
+    seconds = duration_seconds(duration)
     try:
-        seconds = None if duration is None else parse_duration(duration)
         plan = LoadPlan(identities, concurrency, seconds, operations, turns_per_visit=turns, keep=keep)
     except InvalidInputError as exc:
         fail(str(exc), 2)
 
     async def work(store: SessionStore) -> LoadReport:
-        with load_progress(plan, enabled=output is Output.table and err_console.is_terminal) as progress:
+        with load_progress(plan, enabled=output is ReportFormat.table and err_console.is_terminal) as progress:
             return await run_load(store, plan, progress)
 
     report = run_with_store(ctx, work, ttl_policy=LOAD_TTL_POLICY)

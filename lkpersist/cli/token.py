@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
+from lkpersist.cli._options import duration_seconds
 from lkpersist.cli._runner import err_console, fail
-from lkpersist.durations import parse_duration
 from lkpersist.exceptions import LkPersistError
 from lkpersist.tokens import MintedToken, mint_token, new_identity
 
@@ -39,7 +39,7 @@ def token(
     if output not in _OUTPUTS:
         fail(f"--output must be one of {', '.join(_OUTPUTS)}, not {output!r}", 2)
     try:
-        minted = mint_token(room, identity or new_identity(), ttl=parse_duration(ttl), name=name)
+        minted = mint_token(room, identity or new_identity(), ttl=duration_seconds(ttl), name=name)
     except LkPersistError as exc:
         fail(str(exc), exc.exit_code)
     _render(minted, output, show_identity=fresh)

@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from lkpersist.cli._output import IDENTITY_WIDTH
+from lkpersist.cli._output.listing import IDENTITY_WIDTH
 from tests.cli.conftest import Seed, exists, invoke, seed
 
 HUGE = "é" + "x" * 10240

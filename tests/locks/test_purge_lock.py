@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lkpersist.cli.sessions import PURGE_LOCK
+from lkpersist.stores.base import PURGE_LOCK
 from tests.cli.conftest import Seed, exists, seed
 from tests.cli.test_processes import ROOT, lkpersist_command, run_cli
 

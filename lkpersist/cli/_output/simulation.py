@@ -1,7 +1,6 @@
-"""How ``lkpersist simulate load`` looks: a progress bar on stderr while it runs, then a summary table.
-
-Kept apart from the command so that ``cli/simulate.py`` stays a parser; the numbers all come from
-:class:`lkpersist.sim.load.LoadReport`.
+"""How the simulations look: ``simulate reconnect``'s timeline and checks, ``simulate load``'s progress
+bar and summary. The numbers all come from the reports (:mod:`lkpersist.sim.reconnect`,
+:mod:`lkpersist.sim.load`); ``cli/simulate.py`` stays a parser.
 """
 
 from __future__ import annotations
@@ -12,11 +11,45 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from lkpersist.cli._output.progress import stderr_progress
+from lkpersist.durations import format_duration
 
 if TYPE_CHECKING:
     from lkpersist.sim.load import LoadPlan, LoadProgress, LoadReport
+    from lkpersist.sim.reconnect import SimulationReport
+
+ACTOR_STYLES = {
+    "agent": "green",
+    "user": "cyan",
+    "store": "magenta",
+    "room": "blue",
+    "clock": "yellow",
+    "llm": "dim",
+}
+
+
+def render_reconnect(report: SimulationReport, store: str) -> None:
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(
+        f"[bold]simulate reconnect[/] {escape(repr(report.identity))}: gap {format_duration(report.gap)}, "
+        f"{report.times} return(s), store {escape(store)}"
+    )
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    table.add_column("t", justify="right", no_wrap=True)
+    table.add_column("who", no_wrap=True)
+    table.add_column("what")
+    for event in report.timeline:
+        style = ACTOR_STYLES.get(event.actor, "")
+        table.add_row(f"+{format_duration(event.at)}", f"[{style}]{event.actor}[/]", escape(event.text))
+    console.print(table)
+    for check in report.checks:
+        mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
+        console.print(f" {mark} {escape(check.name)}: {escape(check.detail)}")
+    verdict = "[bold green]PASS[/]" if report.ok else "[bold red]FAIL[/]"
+    console.print(f"verdict: {verdict} — {escape('; '.join(report.outcomes))}")
 
 
 @contextmanager
@@ -29,7 +62,7 @@ def load_progress(plan: LoadPlan, *, enabled: bool) -> Iterator[Callable[[LoadPr
         TextColumn("[bold]simulate load"), BarColumn(), TextColumn("{task.fields[ops]} ops"),
         TextColumn("{task.fields[rate]} ops/s"), TextColumn("[red]{task.fields[errors]}"), TimeElapsedColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with stderr_progress(*columns) as bar:
         total = plan.duration if plan.duration is not None else plan.operations
         task = bar.add_task("load", total=total, ops=0, rate="-", errors="")
 

@@ -1,0 +1,44 @@
+"""How the CLI reads the values people type that Typer cannot check by itself: durations and identities.
+
+Every command parses a duration (``300``, ``90s``, ``5m``, ``2h``, ``1d``) and checks an identity here,
+so a bad one reads the same everywhere: one line on stderr, exit 2.
+"""
+
+from __future__ import annotations
+
+from typing import overload
+
+from lkpersist.cli._output.text import quoted
+from lkpersist.cli._runner import fail
+from lkpersist.durations import parse_duration
+from lkpersist.exceptions import InvalidInputError
+from lkpersist.model.session import validate_identity
+
+
+@overload
+def duration_seconds(text: str) -> float: ...
+
+
+@overload
+def duration_seconds(text: None) -> None: ...
+
+
+def duration_seconds(text: str | None) -> float | None:
+    """Seconds for a duration option (None when it was not given); a bad one exits 2 with one line."""
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except InvalidInputError as exc:
+        fail(str(exc), exc.exit_code)
+
+
+def checked_identity(text: str) -> str:
+    """An identity argument as given, once it is one a store can hold; else one line naming it, exit 2."""
+    try:
+        return validate_identity(text)
+    except InvalidInputError as exc:
+        fail(f"{exc} ({quoted(text)})", exc.exit_code)
+
+
+__all__ = ["checked_identity", "duration_seconds"]

@@ -1,0 +1,76 @@
+"""``sessions show``: one session's fields, and its turns when asked for."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from lkpersist.cli._output.console import print_table, stdout_console
+from lkpersist.cli._output.text import iso_utc, relative, safe_text, status_of
+from lkpersist.durations import format_duration
+from lkpersist.model.session import Session, Turn
+
+SHOW_IDENTITY_WIDTH = 512
+
+
+def session_document(session: Session, turns: list[Turn] | None) -> dict[str, Any]:
+    """``show -o json``: the session's stable dict, plus ``turns`` (oldest first) when they were asked for."""
+    document = session.to_dict()
+    if turns is not None:
+        document["turns"] = [turn.to_dict() for turn in turns]
+    return document
+
+
+def print_session(session: Session, turns: list[Turn] | None, now: float) -> None:
+    """``show`` for people: the fields as a two-column table, then the turns when asked for."""
+    console = stdout_console()
+    print_table(console, _fields_table(session, now))
+    if turns is not None:
+        typer.echo("")
+        print_table(console, _turns_table(turns))
+
+
+def _fields_table(session: Session, now: float) -> Table:
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    expires = "- (while connected)" if session.connected and not session.is_expired(now) else (
+        f"{iso_utc(session.deadline)} ({relative(session.deadline, now)})"
+    )
+    rows = (
+        ("identity", safe_text(session.identity, SHOW_IDENTITY_WIDTH)),
+        ("status", status_of(session, now)),
+        ("joined", f"{iso_utc(session.joined_at)} ({relative(session.joined_at, now)})"),
+        ("last seen", f"{iso_utc(session.last_seen)} ({relative(session.last_seen, now)})"),
+        ("reconnects", str(session.reconnect_count)),
+        ("language", safe_text(session.language or "-", 64)),
+        ("expires", expires),
+        ("ttl", format_duration(session.ttl)),
+        ("metadata", _compact_json(session.metadata)),
+        ("context", _compact_json(session.context)),
+    )
+    for name, value in rows:
+        table.add_row(Text(name), Text(value))
+    return table
+
+
+def _turns_table(turns: list[Turn]) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("TIME (UTC)", no_wrap=True)
+    table.add_column("ROLE", no_wrap=True)
+    table.add_column("TEXT", overflow="fold")
+    for turn in turns:
+        table.add_row(
+            Text(iso_utc(turn.timestamp)), Text(safe_text(turn.role, 16)), Text(safe_text(turn.text, keep_newlines=True))
+        )
+    if not turns:
+        table.caption = "no turns recorded"
+    return table
+
+
+def _compact_json(value: dict[str, Any]) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True) if value else "{}"
