@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -38,6 +38,7 @@ from livekit.agents.job import DEFAULT_PARTICIPANT_KINDS
 from livekit.agents.types import ATTRIBUTE_PUBLISH_ON_BEHALF
 
 from lkpersist.agent import _participants
+from lkpersist.agent._store_calls import FAILED, BoundedCalls
 from lkpersist.agent._tasks import AgentTasks
 from lkpersist.agent.greetings import DEFAULT_GREETINGS, GreetingTemplates
 from lkpersist.agent.history import restored_chat_ctx, turn_from_item
@@ -117,7 +118,7 @@ class SessionPersistence:
         self.restore_turns = restore_turns
         self.participant_identity = participant_identity
         self.on_decision = on_decision
-        self.store_failures = 0
+        self._bounded = BoundedCalls(store_timeout)
         self.last_decision: GreetingDecision | None = None
         self._session: AgentSession[Any] | None = None
         self._room: rtc.Room | None = None
@@ -125,6 +126,11 @@ class SessionPersistence:
         self._tasks = AgentTasks()
         self._speaker: str | None = None
         self._closed = False
+
+    @property
+    def store_failures(self) -> int:
+        """Store calls that failed or timed out so far (each logged; the agent carried on without them)."""
+        return self._bounded.failures
 
     # --- wiring -----------------------------------------------------------------------------------
 
@@ -272,16 +278,16 @@ class SessionPersistence:
         )
         connected = await self._bounded(self.store.connect(identity), "connect", deadline)
         language = _participants.language_of(visit.participant)
-        if connected is None:
+        if connected is FAILED:
             return self._decision(identity, visit, None, True, language, 0, store_ok=False)
         claim, turns = await asyncio.gather(
             self._bounded(self.store.claim_greeting(identity), "claim_greeting", deadline),
             self._recent_turns(identity, connected, deadline),
         )
         language = language or connected.session.language
-        restored = await self._restore(identity, connected, turns or [])
+        restored = await self._restore(identity, connected, turns)
         greet = claim is not False  # a failed claim greets: silence is worse than a rare repeat
-        return self._decision(identity, visit, connected, greet, language, restored, claim is not None)
+        return self._decision(identity, visit, connected, greet, language, restored, claim is not FAILED)
 
     def _decision(
         self,
@@ -315,7 +321,7 @@ class SessionPersistence:
         turns = await self._bounded(
             self.store.recent_turns(identity, self.restore_turns), "recent_turns", deadline
         )
-        return turns or []
+        return [] if turns is FAILED else turns
 
     async def _restore(self, identity: str, connected: ConnectResult, turns: list[Turn]) -> int:
         summary = connected.session.context.get("summary") if connected.returning else None
@@ -367,22 +373,6 @@ class SessionPersistence:
         await self._bounded(
             self.store.update(participant.identity, language=language, metadata=metadata), "update"
         )
-
-    # --- plumbing ---------------------------------------------------------------------------------
-
-    async def _bounded(self, call: Awaitable[T], what: str, deadline: float | None = None) -> T | None:
-        """Run one store call within the budget; a failure or timeout is logged, counted and gives None."""
-        loop = asyncio.get_running_loop()
-        timeout = self.store_timeout if deadline is None else max(deadline - loop.time(), 0.0)
-        try:
-            return await asyncio.wait_for(call, timeout=timeout)
-        except TimeoutError:
-            self.store_failures += 1
-            log.warning("store %s timed out after %.0f ms; carrying on without it", what, timeout * 1000)
-        except Exception as exc:  # noqa: BLE001 -- the store must never take the agent down
-            self.store_failures += 1
-            log.warning("store %s failed: %s; carrying on without it", what, exc)
-        return None
 
 
 def _fallback_for(store: SessionStore, store_timeout: float) -> FallbackStore:

@@ -1,4 +1,4 @@
-"""The lock contract, one suite over every backend (semantics in lkpersist.locks).
+"""The lock contract, one suite over every backend (semantics in lkpersist.stores.locks).
 
 The seed's lock was SET NX, then a plain DEL: a holder that overran its ttl deleted the lock its
 successor held. Here a release only ever removes its own acquisition (a token), and that is tested
@@ -14,7 +14,7 @@ import pytest
 
 from lkpersist.clock import VirtualClock
 from lkpersist.exceptions import InvalidInputError, LockHeldError
-from lkpersist.stores.base import SessionStore
+from lkpersist.stores.base import PURGE_LOCK, SessionStore
 
 
 async def test_a_held_lock_excludes_others_until_released(store: SessionStore) -> None:
@@ -121,3 +121,16 @@ async def test_hostile_names_are_exact_and_bad_arguments_are_refused(store: Sess
             await store.acquire_lock(name, ttl)
     with pytest.raises(InvalidInputError):
         store.lock("job", 30, wait=-1)
+
+
+async def test_a_library_purge_takes_the_purge_lock(store: SessionStore, clock: VirtualClock) -> None:
+    """``store.purge(lock=True)`` is what ``sessions purge`` runs: a library user's cron gets the same lock."""
+    await store.connect("gone")
+    await store.disconnect("gone")
+    clock.advance(301)
+    async with store.lock(PURGE_LOCK, 60):
+        with pytest.raises(LockHeldError):
+            await store.purge(lock=True)
+        assert (await store.purge(lock=True, dry_run=True)).purged == 1  # a dry run takes no lock
+    assert (await store.purge(lock=True)).purged == 1
+    assert await store.acquire_lock(PURGE_LOCK, 60) is not None  # released after the purge

@@ -18,6 +18,7 @@ from lkpersist.crypto.keys import key_id
 from lkpersist.crypto.migrate import MIGRATION_LOCK, encryption_status, migrate
 from lkpersist.model.session import Turn
 from lkpersist.stores import open_store
+from lkpersist.stores.fallback import FallbackStore
 from lkpersist.stores.raw import Rewrite
 from tests.security._raw import raw_values
 from tests.security._sessions import KEY, NEW_KEY, SESSIONS, TURNS, cli, person, plaintexts
@@ -114,6 +115,16 @@ async def test_interrupted_migration_resumes_without_double_encryption(plain_sto
                     assert not is_encrypted_form(codec.decode(value.stored))
     assert leaks(plain_store) == []
     await asyncio.to_thread(assert_reads_everything, plain_store, [KEY])  # the CLI runs its own event loop
+
+
+async def test_status_and_migration_work_through_a_fallback_store(plain_store: str) -> None:
+    """A FallbackStore's raw values are its primary's (before, a switch on the store's scheme found none)."""
+    async with FallbackStore(open_store(plain_store, codec=FernetCodec([KEY]))) as store:
+        before = await encryption_status(store)
+        assert before.sessions == SESSIONS and before.plaintext == before.values > 0
+        assert (await migrate(store)).rewritten == before.values
+        assert (await encryption_status(store)).plaintext == 0
+    assert leaks(plain_store) == []
 
 
 async def test_memory_store_has_nothing_at_rest() -> None:
