@@ -45,7 +45,7 @@ def open_store(url: str | None = None, **options: Any) -> SessionStore:
     """Return a store for ``url`` (see the module table). ``options``: clock, ttl_policy, max_turns, ...
 
     Connecting is lazy: an unreachable server surfaces as StoreUnavailableError on first use. Without a
-    ``codec`` option the encryption configuration decides (:func:`lkpersist.crypto.codec_from_env`):
+    ``codec`` option the encryption configuration decides (:func:`lkpersist.crypto.config.codec_from_env`):
     Fernet when keys are configured, else plaintext that refuses to show encrypted values as text.
     """
     url = resolve_store_url(url)
