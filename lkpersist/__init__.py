@@ -1,7 +1,8 @@
 """lkpersist: session persistence for LiveKit voice agents.
 
 The store side (``open_store``, the models, the errors) imports without livekit. ``SessionPersistence``
-(the agent-side controller) is loaded on first access so that ``lkpersist sessions ...`` starts fast.
+(the agent-side controller) is loaded on first access so that ``lkpersist sessions ...`` starts fast;
+without livekit installed that access raises MissingDependencyError (an ImportError) naming the extra.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from lkpersist.exceptions import (
     InvalidStoreURLError,
     LkPersistError,
     LockHeldError,
+    MissingDependencyError,
     SessionNotFoundError,
     StoreError,
     StoreUnavailableError,
@@ -45,6 +47,7 @@ __all__ = [
     "InvalidStoreURLError",
     "LkPersistError",
     "LockHeldError",
+    "MissingDependencyError",
     "Page",
     "PurgeResult",
     "Session",
@@ -65,7 +68,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "SessionPersistence":
-        from lkpersist.agent.controller import SessionPersistence
+        from lkpersist.optional import import_agent_side
 
-        return SessionPersistence
+        return import_agent_side("lkpersist.agent.controller", "SessionPersistence").SessionPersistence
     raise AttributeError(f"module 'lkpersist' has no attribute {name!r}")

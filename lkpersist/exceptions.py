@@ -11,10 +11,13 @@ can catch one type. Backend exceptions (redis, sqlite3) are translated at the st
     │   └── InvalidStoreURLError   a store URL we cannot parse or do not support (CLI exit 3)
     ├── StoreError                 the store cannot be used (CLI exit 3)
     │   ├── StoreUnavailableError  unreachable, refused, timed out, wrong credentials
+    │   ├── StoreNotFoundError     a SQLite file opened with ``create=False`` does not exist
+    │   ├── StoreReadOnlyError     a write to a store this user may only read
     │   ├── CorruptRecordError     a stored record cannot be decoded; names the record
     │   └── DecryptionError        a record cannot be decrypted with the configured keys
     ├── SessionNotFoundError       the asked-for session does not exist or has expired (CLI exit 1)
-    └── LockHeldError              a named lock is held by someone else (``store.lock``; CLI exit 1)
+    ├── LockHeldError              a named lock is held by someone else (``store.lock``; CLI exit 1)
+    └── MissingDependencyError     an optional extra is not installed (also an ImportError; CLI exit 4)
 
 The CLI maps these to its documented exit codes through :attr:`LkPersistError.exit_code`.
 """
@@ -51,6 +54,21 @@ class StoreError(LkPersistError):
 
 class StoreUnavailableError(StoreError):
     """The store is unreachable, refused the credentials, or timed out."""
+
+
+class StoreNotFoundError(StoreError):
+    """A store opened for reading only (``open_store(url, create=False)``) does not exist; nothing was created.
+
+    ``path`` is the file that was looked for.
+    """
+
+    def __init__(self, message: str, path: str) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class StoreReadOnlyError(StoreError):
+    """A write was asked of a store this process may only read (e.g. a SQLite file owned by another user)."""
 
 
 class CorruptRecordError(StoreError):
@@ -100,3 +118,13 @@ class LockHeldError(LkPersistError):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f"lock {name!r} is held by another process")
+
+
+class MissingDependencyError(LkPersistError, ImportError):
+    """An optional part of lkpersist was used without its extra installed (livekit for the agent side).
+
+    It is an ImportError too, so ``except ImportError`` around an optional import still works. The
+    message is one line naming what to install, e.g. ``pip install 'lkpersist[agent]'``.
+    """
+
+    exit_code = 4

@@ -16,12 +16,13 @@ from __future__ import annotations
 import os
 import secrets
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
-from lkpersist.exceptions import InvalidInputError, LkPersistError
+from lkpersist.exceptions import InvalidInputError
 from lkpersist.logsafe import register_secret
 from lkpersist.model.session import validate_identity
 
@@ -31,6 +32,9 @@ IDENTITY_PREFIX: Final = "p_"
 IDENTITY_RANDOM_BYTES: Final = 24
 """192 bits: comfortably above the 128 bits that make guessing hopeless."""
 DEFAULT_TOKEN_TTL: Final = 3600.0
+LIVEKIT_NAME_LIMIT: Final = 256
+"""Bytes a LiveKit server accepts by default in an identity, a room name and a participant name
+(livekit-server's ``limit.max_participant_identity_length`` and friends); a longer one is refused at join."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,22 @@ class MintedToken:
 def new_identity(prefix: str = IDENTITY_PREFIX) -> str:
     """A fresh unguessable identity: ``prefix`` + 32 url-safe characters (192 random bits)."""
     return prefix + secrets.token_urlsafe(IDENTITY_RANDOM_BYTES)
+
+
+def check_livekit_name(value: str, what: str) -> str:
+    """``value`` when a LiveKit server accepts it as ``what`` (identity, room, name); else InvalidInputError.
+
+    An empty or blank value is refused rather than replaced: ``--identity "$UNSET_VARIABLE"`` must not
+    quietly turn a returning participant into a stranger.
+    """
+    if not value.strip():
+        raise InvalidInputError(f"{what} is empty")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):
+        raise InvalidInputError(f"{what} contains control characters")
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > LIVEKIT_NAME_LIMIT:
+        raise InvalidInputError(f"{what} is {size} bytes; LiveKit accepts at most {LIVEKIT_NAME_LIMIT}")
+    return value
 
 
 def livekit_credentials(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
@@ -81,8 +101,10 @@ def mint_token(
     Credentials default to ``LIVEKIT_API_KEY`` / ``LIVEKIT_API_SECRET``.
     """
     validate_identity(identity)
-    if not room or not room.strip():
-        raise InvalidInputError("room must be a non-empty name")
+    check_livekit_name(identity, "identity")
+    check_livekit_name(room, "room name")
+    if name:
+        check_livekit_name(name, "participant name")
     if ttl <= 0:
         raise InvalidInputError("token TTL must be positive")
     if api_key is None or api_secret is None:
@@ -102,11 +124,9 @@ def mint_token(
 
 
 def _livekit_api() -> Any:
-    try:
-        from livekit import api
-    except ImportError as exc:
-        raise LkPersistError("livekit-api is not installed: pip install 'lkpersist[agent]'") from exc
-    return api
+    from lkpersist.optional import import_agent_side
+
+    return import_agent_side("livekit.api", "lkpersist token")
 
 
 __all__ = [
@@ -114,7 +134,9 @@ __all__ = [
     "ENV_API_KEY",
     "ENV_API_SECRET",
     "IDENTITY_PREFIX",
+    "LIVEKIT_NAME_LIMIT",
     "MintedToken",
+    "check_livekit_name",
     "livekit_credentials",
     "mint_token",
     "new_identity",

@@ -5,12 +5,12 @@
 - :mod:`lkpersist.agent.worker` is the bundled agent that ``lkpersist run`` launches;
   :mod:`lkpersist.agent.config` its configuration (importable without livekit, for the CLI).
 
-Names are loaded on first access, so ``lkpersist.agent.config`` stays livekit-free.
+Names are loaded on first access, so ``lkpersist.agent.config`` stays livekit-free; without livekit,
+that access raises MissingDependencyError naming the extra to install.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,4 +31,6 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'lkpersist.agent' has no attribute {name!r}")
-    return getattr(import_module(module), name)
+    from lkpersist.optional import import_agent_side
+
+    return getattr(import_agent_side(module, name), name)

@@ -39,7 +39,9 @@ def token(
     if output not in _OUTPUTS:
         fail(f"--output must be one of {', '.join(_OUTPUTS)}, not {output!r}", 2)
     try:
-        minted = mint_token(room, identity or new_identity(), ttl=duration_seconds(ttl), name=name)
+        chosen = new_identity() if fresh else identity
+        assert chosen is not None  # exactly one of the two was given
+        minted = mint_token(room, chosen, ttl=duration_seconds(ttl), name=name)
     except LkPersistError as exc:
         fail(str(exc), exc.exit_code)
     _render(minted, output, show_identity=fresh)

@@ -57,6 +57,9 @@ class Session:
     disconnect_count: int = 0
     greeted_epoch: int = -1
     schema_version: int = SCHEMA_VERSION
+    turn_count: int | None = field(default=None, compare=False)
+    """How many turns the store held for this session when it was read (``get``, listings: every backend
+    counts them in the same read); None from operations that do not count (connect, update, ...)."""
 
     @property
     def deadline(self) -> float:
@@ -89,6 +92,7 @@ class Session:
             "disconnect_count": self.disconnect_count,
             "greeted_epoch": self.greeted_epoch,
             "schema_version": self.schema_version,
+            "turn_count": self.turn_count,
         }
 
     @classmethod
@@ -108,6 +112,7 @@ class Session:
             disconnect_count=int(data.get("disconnect_count", 0)),
             greeted_epoch=int(data.get("greeted_epoch", -1)),
             schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
+            turn_count=None if data.get("turn_count") is None else int(data["turn_count"]),
         )
 
 

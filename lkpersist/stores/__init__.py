@@ -1,7 +1,8 @@
 """Backends side by side, chosen by URL.
 
 ``open_store(url)`` is the one way in. Backends are imported lazily so that opening a SQLite store never
-imports redis, and nothing here imports livekit.
+imports redis, and nothing here imports livekit; the contract itself (``SessionStore``) is loaded on
+first use too, so importing this package (the CLI does, for its help and completion) costs almost nothing.
 
 ==============================================  ==============================================
 ``sqlite:///relative/path.db``                  SQLite file (the default, shared across processes)
@@ -17,12 +18,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from lkpersist.exceptions import InvalidStoreURLError
-from lkpersist.stores.base import SessionStore
 from lkpersist.stores.url import redact_url, scheme_of
+
+if TYPE_CHECKING:
+    from lkpersist.stores.base import SessionStore
 
 ENV_STORE = "LKPERSIST_STORE"
 _REDIS_SCHEMES = ("redis", "rediss", "redis+sentinel", "redis+cluster")
@@ -38,15 +41,25 @@ def default_store_url() -> str:
 
 def resolve_store_url(explicit: str | None = None) -> str:
     """``--store`` wins, then ``LKPERSIST_STORE``, then the default SQLite file."""
-    return explicit or os.environ.get(ENV_STORE) or default_store_url()
+    return explicit or configured_store_url() or default_store_url()
 
 
-def open_store(url: str | None = None, **options: Any) -> SessionStore:
+def configured_store_url(explicit: str | None = None) -> str | None:
+    """The URL given by ``--store`` or ``LKPERSIST_STORE``; None when the default applies."""
+    return explicit or os.environ.get(ENV_STORE) or None
+
+
+def open_store(url: str | None = None, *, create: bool = True, **options: Any) -> SessionStore:
     """Return a store for ``url`` (see the module table). ``options``: clock, ttl_policy, max_turns, ...
 
     Connecting is lazy: an unreachable server surfaces as StoreUnavailableError on first use. Without a
     ``codec`` option the encryption configuration decides (:func:`lkpersist.crypto.config.codec_from_env`):
     Fernet when keys are configured, else plaintext that refuses to show encrypted values as text.
+
+    ``create=False`` is for reading: a SQLite file that does not exist is not created (nor its
+    directories); the first use raises StoreNotFoundError instead. Redis and memory ignore it. A SQLite
+    file this user may read but not write is opened read-only whatever ``create`` says, and a write to it
+    raises StoreReadOnlyError.
     """
     url = resolve_store_url(url)
     if "codec" not in options:
@@ -61,7 +74,7 @@ def open_store(url: str | None = None, **options: Any) -> SessionStore:
     if scheme == "sqlite":
         from lkpersist.stores.sqlite import SQLiteStore
 
-        return SQLiteStore.from_url(url, **options)
+        return SQLiteStore.from_url(url, create=create, **options)
     if scheme in _REDIS_SCHEMES:
         from lkpersist.stores.redis import RedisStore
 
@@ -72,4 +85,20 @@ def open_store(url: str | None = None, **options: Any) -> SessionStore:
     )
 
 
-__all__ = ["ENV_STORE", "SessionStore", "default_store_url", "open_store", "redact_url", "resolve_store_url"]
+def __getattr__(name: str) -> Any:
+    if name == "SessionStore":
+        from lkpersist.stores.base import SessionStore
+
+        return SessionStore
+    raise AttributeError(f"module 'lkpersist.stores' has no attribute {name!r}")
+
+
+__all__ = [
+    "ENV_STORE",
+    "SessionStore",
+    "configured_store_url",
+    "default_store_url",
+    "open_store",
+    "redact_url",
+    "resolve_store_url",
+]

@@ -11,7 +11,7 @@ the store lock) lives here too. The lifecycle rules themselves are in :mod:`lkpe
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -41,6 +41,13 @@ PURGE_BATCH = 1000
 PURGE_LOCK = "purge"
 PURGE_LOCK_TTL = 60.0
 """Seconds the purge lock outlives a purge that died; a running purge extends it every ttl/3."""
+
+PurgeProgress = Callable[[int], None]
+"""Called by a purge with the number of sessions removed so far, after each chunk."""
+
+
+def _no_progress(purged: int) -> None:
+    """The progress callback of a purge nobody watches."""
 
 
 class SessionStore(ABC):
@@ -171,23 +178,32 @@ class SessionStore(ABC):
         """Count sessions without loading them."""
         return await self._count(check_status(status))
 
-    async def purge(self, *, older_than: float | None = None, dry_run: bool = False, lock: bool = False) -> PurgeResult:
+    async def purge(
+        self,
+        *,
+        older_than: float | None = None,
+        dry_run: bool = False,
+        lock: bool = False,
+        progress: PurgeProgress | None = None,
+    ) -> PurgeResult:
         """Delete expired sessions (and, with ``older_than`` seconds, those last seen before that), in chunks.
 
         ``lock=True`` holds the store lock ``purge`` while deleting (refreshed as long as it runs), as
         ``lkpersist sessions purge`` does, so two cron hosts never purge at once: LockHeldError when
         another purge holds it. Without the lock it is still safe, since every deletion re-checks its
         condition atomically; the lock only saves the duplicate work. A dry run takes no lock.
+        ``progress`` is called with the number removed so far after each chunk (never on a dry run).
         """
         check_older_than(older_than)
+        report = progress or _no_progress
         if not lock or dry_run:
-            return await self._purge_now(older_than, dry_run)
+            return await self._purge_now(older_than, dry_run, report)
         async with self.lock(PURGE_LOCK, PURGE_LOCK_TTL, refresh=True):
-            return await self._purge_now(older_than, dry_run)
+            return await self._purge_now(older_than, dry_run, report)
 
-    async def _purge_now(self, older_than: float | None, dry_run: bool) -> PurgeResult:
+    async def _purge_now(self, older_than: float | None, dry_run: bool, progress: PurgeProgress) -> PurgeResult:
         now = self.now()
-        return await self._purge(now, purge_cutoff(now, older_than), dry_run)
+        return await self._purge(now, purge_cutoff(now, older_than), dry_run, progress)
 
     @abstractmethod
     async def close(self) -> None:
@@ -273,8 +289,9 @@ class SessionStore(ABC):
     async def _count(self, status: Status) -> int: ...
 
     @abstractmethod
-    async def _purge(self, now: float, cutoff: float | None, dry_run: bool) -> PurgeResult:
-        """Purge what is expired at ``now`` and, with a ``cutoff``, what was last seen before it."""
+    async def _purge(self, now: float, cutoff: float | None, dry_run: bool, progress: PurgeProgress) -> PurgeResult:
+        """Purge what is expired at ``now`` and, with a ``cutoff``, what was last seen before it; call
+        ``progress`` with the running total after each chunk removed (not on a dry run)."""
 
     @abstractmethod
     def _event_source(self) -> EventSource: ...
@@ -289,4 +306,4 @@ class SessionStore(ABC):
     async def _extend_lock(self, name: str, token: str, ttl: float) -> bool: ...
 
 
-__all__ = ["DEFAULT_PAGE_SIZE", "PURGE_BATCH", "PURGE_LOCK", "PURGE_LOCK_TTL", "SessionStore"]
+__all__ = ["DEFAULT_PAGE_SIZE", "PURGE_BATCH", "PURGE_LOCK", "PURGE_LOCK_TTL", "PurgeProgress", "SessionStore"]

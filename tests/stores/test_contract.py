@@ -417,3 +417,33 @@ async def test_a_dead_agents_presence_goes_stale(store: SessionStore, clock: Vir
     assert stale.returning is True and stale.was_connected is False
     assert await store.claim_greeting("kai") is True
     assert await store.claim_greeting("kai") is False
+
+
+async def test_reads_count_the_turns_a_session_holds(store_url: str, clock: VirtualClock) -> None:
+    """``get`` and listings say how many turns are stored, in the same read, on every backend."""
+    capped = open_store(store_url, clock=clock, max_turns=3)
+    try:
+        await capped.connect("talker")
+        await capped.connect("quiet")
+        assert (await capped.require("quiet")).turn_count == 0
+        for index in range(5):
+            await capped.append_turn("talker", Turn("user", f"t{index}", clock.now(), f"id{index}"))
+        assert (await capped.require("talker")).turn_count == 3  # the cap, not the number ever appended
+        listed = {s.identity: s.turn_count async for s in capped.iter_sessions("all") if isinstance(s, Session)}
+        assert listed == {"talker": 3, "quiet": 0}
+        assert (await capped.require("talker")).to_dict()["turn_count"] == 3
+    finally:
+        await capped.close()
+
+
+async def test_purge_reports_progress_as_it_goes(store: SessionStore, clock: VirtualClock) -> None:
+    for index in range(7):
+        await store.connect(f"gone-{index}")
+        await store.disconnect(f"gone-{index}")
+    clock.advance(301)
+    await store.connect("stays")
+    seen: list[int] = []
+    assert (await store.purge(dry_run=True, progress=seen.append)).purged == 7
+    assert seen == []  # a dry run removes nothing, so it reports nothing
+    assert (await store.purge(progress=seen.append)).purged == 7
+    assert seen and seen == sorted(seen) and seen[-1] == 7

@@ -34,7 +34,7 @@ from lkpersist.logsafe import get_logger
 from lkpersist.model.reconcile import OfflineDelta
 from lkpersist.model.results import ConnectResult, Page, PurgeResult
 from lkpersist.model.session import Session, SessionChanges, Status, Turn
-from lkpersist.stores.base import SessionStore
+from lkpersist.stores.base import PurgeProgress, SessionStore
 from lkpersist.stores.events import EventSource
 from lkpersist.stores.fallback.journal import OfflineJournal
 from lkpersist.stores.fallback.local import LocalStore, RecentCopies
@@ -208,8 +208,8 @@ class FallbackStore(SessionStore):
         counted, _ = await self._call(None, lambda store: store._count(status))
         return counted
 
-    async def _purge(self, now: float, cutoff: float | None, dry_run: bool) -> PurgeResult:
-        result, _ = await self._call(None, lambda store: store._purge(now, cutoff, dry_run))
+    async def _purge(self, now: float, cutoff: float | None, dry_run: bool, progress: PurgeProgress) -> PurgeResult:
+        result, _ = await self._call(None, lambda store: store._purge(now, cutoff, dry_run, progress))
         return result
 
     # --- events, locks and raw values: the primary's own, never faked locally ---------------------

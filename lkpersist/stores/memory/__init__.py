@@ -23,7 +23,7 @@ from lkpersist.model.lifecycle import (
 from lkpersist.model.reconcile import OfflineDelta, reconcile
 from lkpersist.model.results import ConnectResult, Page, PurgeResult
 from lkpersist.model.session import Session, SessionChanges, Status, Turn
-from lkpersist.stores.base import SessionStore
+from lkpersist.stores.base import PurgeProgress, SessionStore
 from lkpersist.stores.events import EventSource
 from lkpersist.stores.memory.events import EventHub
 from lkpersist.stores.memory.locks import MemoryLocks
@@ -88,9 +88,15 @@ class MemoryStore(SessionStore):
             current.greeted_epoch = current.disconnect_count
             return True
 
+    def _copy(self, session: Session) -> Session:
+        """What a read hands out: a copy (callers must not change the stored one), with its turn count."""
+        copy = Session.from_dict(session.to_dict())
+        copy.turn_count = len(self._turns.get(session.identity, ()))
+        return copy
+
     async def _get(self, identity: str) -> Session | None:
         session = self._live(identity)
-        return None if session is None else Session.from_dict(session.to_dict())
+        return None if session is None else self._copy(session)
 
     async def _update(self, identity: str, changes: SessionChanges) -> Session:
         async with self._lock:
@@ -156,7 +162,7 @@ class MemoryStore(SessionStore):
             last_ms, last_identity = after
             ordered = [s for s in ordered if (-to_ms(s.last_seen), s.identity) > (-last_ms, last_identity)]
         matching = [s for s in ordered if s.matches(status, now)]
-        items = [Session.from_dict(s.to_dict()) for s in matching[:limit]]
+        items = [self._copy(s) for s in matching[:limit]]
         more = len(matching) > limit
         next_cursor = encode_cursor(to_ms(items[-1].last_seen), items[-1].identity) if more else None
         return Page(items=list(items), next_cursor=next_cursor)
@@ -165,7 +171,7 @@ class MemoryStore(SessionStore):
         now = self.now()
         return sum(1 for s in self._sessions.values() if s.matches(status, now))
 
-    async def _purge(self, now: float, cutoff: float | None, dry_run: bool) -> PurgeResult:
+    async def _purge(self, now: float, cutoff: float | None, dry_run: bool, progress: PurgeProgress) -> PurgeResult:
         async with self._lock:
             doomed = [i for i, s in self._sessions.items() if should_purge(s, now, cutoff)]
             if not dry_run:
@@ -173,6 +179,7 @@ class MemoryStore(SessionStore):
                 for identity in doomed:
                     self._turns.pop(identity, None)
                 self._events.publish([removal_event(session, now) for session in removed])
+                progress(len(doomed))  # one chunk: everything at once
             return PurgeResult(purged=len(doomed), dry_run=dry_run)
 
     async def close(self) -> None:

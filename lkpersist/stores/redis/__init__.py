@@ -25,7 +25,7 @@ from lkpersist.exceptions import InvalidInputError, SessionNotFoundError
 from lkpersist.model.reconcile import OfflineDelta
 from lkpersist.model.results import ConnectResult, Page, PurgeResult
 from lkpersist.model.session import SCHEMA_VERSION, Session, SessionChanges, Status, Turn
-from lkpersist.stores.base import SessionStore
+from lkpersist.stores.base import PurgeProgress, SessionStore
 from lkpersist.stores.events import EventSource
 from lkpersist.stores.paging import Position
 from lkpersist.stores.raw import StoredValues
@@ -165,8 +165,8 @@ class RedisStore(SessionStore):
     async def _count(self, status: Status) -> int:
         return await listing.count(self._redis, status)
 
-    async def _purge(self, now: float, cutoff: float | None, dry_run: bool) -> PurgeResult:
-        return await listing.purge(self._redis, now=now, cutoff=cutoff, dry_run=dry_run)
+    async def _purge(self, now: float, cutoff: float | None, dry_run: bool, progress: PurgeProgress) -> PurgeResult:
+        return await listing.purge(self._redis, now=now, cutoff=cutoff, dry_run=dry_run, progress=progress)
 
     # --- events, locks and raw values (every process and host on this Redis) -----------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,39 +184,57 @@ def _loaded(ctx: RedisContext, member: bytes, identity: str | None, replies: Any
         return CorruptRecord(identity=identity, reason=exc.reason)
 
 
-async def purge(ctx: RedisContext, *, now: float, cutoff: float | None, dry_run: bool) -> PurgeResult:
+async def purge(
+    ctx: RedisContext, *, now: float, cutoff: float | None, dry_run: bool, progress: Callable[[int], None]
+) -> PurgeResult:
     await ctx.ensure_ready()
     now_ms = to_ms(now)
     cutoff_ms = None if cutoff is None else to_ms(cutoff)
     lanes = asyncio.Semaphore(PURGE_LANES)
+    tally = _Tally(progress)
 
     async def purge_group(first: int) -> int:
         async with lanes:
             group = range(first, min(first + PURGE_BUCKETS_PER_ROUND, ctx.keys.buckets))
-            return await _purge_group(ctx, group, now_ms, cutoff_ms, dry_run)
+            return await _purge_group(ctx, group, now_ms, cutoff_ms, dry_run, tally)
 
     firsts = range(0, ctx.keys.buckets, PURGE_BUCKETS_PER_ROUND)
     purged = await asyncio.gather(*(purge_group(first) for first in firsts))
     return PurgeResult(purged=sum(purged), dry_run=dry_run)
 
 
-async def _purge_group(ctx: RedisContext, group: range, now_ms: int, cutoff_ms: int | None, dry_run: bool) -> int:
+@dataclass(eq=False)
+class _Tally:
+    """The running total of a purge's lanes, reported to its progress callback after each chunk."""
+
+    progress: Callable[[int], None]
+    purged: int = 0
+
+    def add(self, removed: int) -> None:
+        if removed:
+            self.purged += removed
+            self.progress(self.purged)
+
+
+async def _purge_group(
+    ctx: RedisContext, group: range, now_ms: int, cutoff_ms: int | None, dry_run: bool, tally: _Tally
+) -> int:
     """Expired sessions first (deadline index), then, with a cutoff, the old but unexpired (seen index)."""
     purged = await _purge_pass(
         ctx, group, ctx.keys.deadline_key, max_score=now_ms, now_ms=now_ms, cutoff_ms=cutoff_ms, dry_run=dry_run,
-        keep_expired=False,
+        keep_expired=False, tally=tally,
     )
     if cutoff_ms is not None:
         purged += await _purge_pass(
             ctx, group, ctx.keys.seen_key, max_score=f"({cutoff_ms}", now_ms=now_ms, cutoff_ms=cutoff_ms,
-            dry_run=dry_run, keep_expired=True,
+            dry_run=dry_run, keep_expired=True, tally=tally,
         )
     return purged
 
 
 async def _purge_pass(
     ctx: RedisContext, group: range, index_key: Any, *, max_score: int | str, now_ms: int, cutoff_ms: int | None,
-    dry_run: bool, keep_expired: bool,
+    dry_run: bool, keep_expired: bool, tally: _Tally,
 ) -> int:
     """One pass over ``index_key`` (scores up to ``max_score``) in the group's buckets; the script re-checks
     each candidate, and ``keep_expired`` leaves expired ones to the pass that judges them by deadline."""
@@ -244,5 +262,7 @@ async def _purge_pass(
             for bucket, (removed, _malformed) in results.items():
                 purged += removed
                 offsets[bucket] += len(work[bucket]) if dry_run else len(work[bucket]) - removed
+            if not dry_run:
+                tally.add(sum(removed for removed, _ in results.values()))
             offsets = {bucket: offsets[bucket] for bucket in work if len(work[bucket]) == PURGE_CHUNK}
     return purged

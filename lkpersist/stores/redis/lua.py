@@ -219,10 +219,11 @@ if limit > 0 then return redis.call('LRANGE', KEYS[4], -limit, -1) end
 return redis.call('LRANGE', KEYS[4], 0, -1)
 """
 
-# read (get, list). KEYS as above, no ARGV. Returns {session, metadata, context} flat, live or not;
-# the client decides liveness so that listing can show expired sessions too.
+# read (get, list). KEYS as above, no ARGV. Returns {session, metadata, context} flat, live or not, and
+# the number of stored turns; the client decides liveness so that listing can show expired sessions too.
 READ = """
-return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])}
+return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3]),
+  redis.call('LLEN', KEYS[4])}
 """
 
 # delete. KEYS as above, ARGV[1] the member, ARGV[2] now ms, ARGV[#ARGV] the events channel. Returns 1

@@ -60,12 +60,15 @@ def json_hash_fields(mapping: dict[str, Any], codec: ValueCodec) -> list[Any]:
     return [part for key, value in mapping.items() for part in (key, encode_json_value(codec, value))]
 
 
-def session_from_reply(identity: str, reply: Sequence[Flat], codec: ValueCodec) -> Session | None:
-    """Build a Session from a {session, metadata, context} reply; None when the session hash is absent."""
+def session_from_reply(identity: str, reply: Sequence[Any], codec: ValueCodec) -> Session | None:
+    """Build a Session from a {session, metadata, context[, turn count]} reply; None without a session hash."""
     fields = pairs(reply[0])
     if not fields:
         return None
-    return session_from_fields(identity, [fields.get(name) for name in SESSION_FIELDS], reply[1], reply[2], codec)
+    session = session_from_fields(identity, [fields.get(name) for name in SESSION_FIELDS], reply[1], reply[2], codec)
+    if len(reply) > 3:
+        session.turn_count = int(reply[3])
+    return session
 
 
 def session_from_fields(

@@ -22,7 +22,7 @@ from lkpersist.exceptions import CorruptRecordError, InvalidStoreURLError
 from lkpersist.model.reconcile import OfflineDelta
 from lkpersist.model.results import ConnectResult, CorruptRecord, Page, PurgeResult
 from lkpersist.model.session import Session, SessionChanges, Status, Turn
-from lkpersist.stores.base import PURGE_BATCH, SessionStore
+from lkpersist.stores.base import PURGE_BATCH, PurgeProgress, SessionStore
 from lkpersist.stores.events import EventSource
 from lkpersist.stores.locks import new_token
 from lkpersist.stores.paging import Position, encode_cursor
@@ -52,20 +52,26 @@ class SQLiteStore(SessionStore):
         *,
         timeout: float = DEFAULT_TIMEOUT,
         synchronous: str = "normal",
+        create: bool = True,
         **options: Any,
     ) -> None:
         super().__init__(**options)
         try:
-            target = SQLiteTarget(Path(path).absolute(), check_timeout(timeout), check_synchronous(synchronous))
+            target = SQLiteTarget(
+                Path(path).absolute(), check_timeout(timeout), check_synchronous(synchronous), create
+            )
         except ValueError as exc:
             raise InvalidStoreURLError(f"invalid SQLite store options: {exc}") from None
         self._db = Database(target)
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> SQLiteStore:
-        """Open ``sqlite:///relative.db`` or ``sqlite:////absolute.db``; the file is opened on first use."""
+    def from_url(cls, url: str, *, create: bool = True, **options: Any) -> SQLiteStore:
+        """Open ``sqlite:///relative.db`` or ``sqlite:////absolute.db``; the file is opened on first use.
+
+        ``create=False``: a missing file is StoreNotFoundError at first use, and nothing is created.
+        """
         target = parse_sqlite_url(url)
-        return cls(target.path, timeout=target.timeout, synchronous=target.synchronous, **options)
+        return cls(target.path, timeout=target.timeout, synchronous=target.synchronous, create=create, **options)
 
     @property
     def path(self) -> Path:
@@ -130,7 +136,7 @@ class SQLiteStore(SessionStore):
     async def _count(self, status: Status) -> int:
         return await self._db.run(queries.count, status, self._now_ms())
 
-    async def _purge(self, now: float, cutoff: float | None, dry_run: bool) -> PurgeResult:
+    async def _purge(self, now: float, cutoff: float | None, dry_run: bool, progress: PurgeProgress) -> PurgeResult:
         """Delete expired sessions, then (with a cutoff) those last seen before it.
 
         Each chunk is one transaction that picks and deletes its rows in a single statement, so two
@@ -146,6 +152,8 @@ class SQLiteStore(SessionStore):
             while True:  # one chunk per call, so other work on this store interleaves with a long purge
                 deleted = await self._db.run(queries.purge_chunk, condition, params)
                 purged += deleted
+                if deleted:
+                    progress(purged)
                 if deleted < PURGE_BATCH:
                     break
         return PurgeResult(purged=purged)

@@ -12,6 +12,10 @@ Several processes share the file safely:
   last commits may be lost, never corrupted). ``?synchronous=full`` trades throughput for that.
 - opening races (two processes creating the schema or switching to WAL at once) are retried until
   the busy timeout.
+- a missing file is created, with its directories, only when the target allows it (``create``; read
+  commands pass False and get StoreNotFoundError, nothing created). A file this user cannot write (an
+  operator reading the service user's database) is opened read-only (``mode=ro``; when the directory is
+  not writable either and no WAL is in use, ``immutable=1``): reads work, a write is StoreReadOnlyError.
 
 Every ``sqlite3.Error`` is translated here, once, into the lkpersist error family (:func:`translate`).
 """
@@ -25,22 +29,73 @@ import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
-from lkpersist.exceptions import StoreError, StoreUnavailableError
-from lkpersist.stores.sqlite.errors import is_busy, translate
-from lkpersist.stores.sqlite.schema import prepare_schema
+from lkpersist.exceptions import StoreError, StoreNotFoundError, StoreUnavailableError
+from lkpersist.stores.sqlite.errors import is_busy, no_shared_memory, translate
+from lkpersist.stores.sqlite.schema import check_schema, prepare_schema
 from lkpersist.stores.sqlite.url import SQLiteTarget
 
 T = TypeVar("T")
 
 
 def open_connection(target: SQLiteTarget) -> sqlite3.Connection:
-    """Open the file (creating it and its directories), set the pragmas, create or check the schema."""
-    target.path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(target.path, timeout=target.timeout, isolation_level=None)
+    """Open the file, set the pragmas, create or check the schema.
+
+    Missing: created with its directories when ``target.create``, else StoreNotFoundError (nothing is
+    created, not even by a race: the URI's ``mode=rw`` never creates). Not writable by this user: opened
+    read-only, the schema only checked.
+    """
+    if target.path.exists():
+        if not writable(target.path):
+            return _open_read_only(target)
+    elif target.create:
+        target.path.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        raise StoreNotFoundError(f"SQLite store {str(target.path)!r} does not exist (nothing was created)",
+                                 str(target.path))
+    conn = _connect(target, "rwc" if target.create else "rw")
     try:
         _retry_while_busy(lambda: _prepare(conn, target), time.monotonic() + target.timeout)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def writable(path: Path) -> bool:
+    """Whether this process may write the database: the file, and its directory or else both WAL files
+    (a WAL database's writers need the ``-wal`` and ``-shm`` beside it)."""
+    if not os.access(path, os.W_OK):
+        return False
+    if os.access(path.parent, os.W_OK | os.X_OK):
+        return True
+    return all(os.access(f"{path}{suffix}", os.W_OK) for suffix in ("-wal", "-shm"))
+
+
+def _connect(target: SQLiteTarget, mode: str, *extra: str) -> sqlite3.Connection:
+    uri = f"file:{quote(str(target.path))}?" + "&".join((f"mode={mode}", *extra))
+    return sqlite3.connect(uri, uri=True, timeout=target.timeout, isolation_level=None)
+
+
+def _open_read_only(target: SQLiteTarget) -> sqlite3.Connection:
+    """A read-only connection. Reading a WAL database needs its ``-shm``; when it is absent and cannot be
+    created here (the directory is not ours), and there is no ``-wal`` either (no writer has anything
+    unsaved), the file is complete on its own and ``immutable=1`` reads it without one."""
+    conn = _connect(target, "ro")
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(target.timeout * 1000)}")
+        check_schema(conn)
+        return conn
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if not no_shared_memory(exc) or Path(f"{target.path}-wal").exists():
+            raise
+    conn = _connect(target, "ro", "immutable=1")
+    try:
+        check_schema(conn)
     except BaseException:
         conn.close()
         raise
@@ -95,7 +150,7 @@ class Database:
             return work(self._conn, *args)
         except sqlite3.Error as exc:
             raise translate(exc, self.target) from exc
-        except OSError as exc:  # creating the parent directory
+        except OSError as exc:  # creating the parent directory, or checking access to the file
             raise StoreUnavailableError(
                 f"SQLite store {str(self.target.path)!r}: {os.strerror(exc.errno or 0) or exc}"
             ) from exc

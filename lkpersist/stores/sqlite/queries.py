@@ -12,7 +12,7 @@ from typing import Any
 from lkpersist.crypto.codec import ValueCodec
 from lkpersist.model.session import Session, Status
 from lkpersist.stores.sqlite.events import write_event_rows
-from lkpersist.stores.sqlite.rows import ALL_COLUMNS, OPS_COLUMNS, Row, session_from_row
+from lkpersist.stores.sqlite.rows import ALL_COLUMNS, OPS_COLUMNS, READ_COLUMNS, Row, session_from_row
 from lkpersist.stores.sqlite.transactions import immediate
 
 LIVE = "identity = ? AND deadline > ?"
@@ -33,9 +33,9 @@ def live(
 
 
 def live_session(conn: sqlite3.Connection, identity: str, now_ms: int, codec: ValueCodec) -> Session | None:
-    """What ``get`` returns: the live session, or None."""
-    found = live(conn, identity, now_ms, codec)
-    return None if found is None else found[1]
+    """What ``get`` returns: the live session with its turn count, or None."""
+    row = conn.execute(f"SELECT {READ_COLUMNS} FROM lkpersist_sessions WHERE {LIVE}", (identity, now_ms)).fetchone()
+    return None if row is None else session_from_row(row, codec)
 
 
 def delete(conn: sqlite3.Connection, identity: str, now_ms: int) -> bool:
@@ -75,7 +75,7 @@ def page_rows(
         where.append("last_seen <= :after_ms AND (last_seen < :after_ms OR identity > :after_id)")
     params = {"now": now_ms, "limit": limit, "after_ms": after and after[0], "after_id": after and after[1]}
     return conn.execute(
-        f"SELECT {ALL_COLUMNS} FROM lkpersist_sessions INDEXED BY lkpersist_sessions_by_last_seen "
+        f"SELECT {READ_COLUMNS} FROM lkpersist_sessions INDEXED BY lkpersist_sessions_by_last_seen "
         f"WHERE {' AND '.join(where)} ORDER BY last_seen DESC, identity LIMIT :limit",
         params,
     ).fetchall()

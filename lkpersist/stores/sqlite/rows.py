@@ -23,6 +23,10 @@ OPS_COLUMNS = (
 )
 PERSONAL_COLUMNS = "CAST(language AS BLOB), CAST(metadata AS BLOB), CAST(context AS BLOB)"
 ALL_COLUMNS = f"{OPS_COLUMNS}, {PERSONAL_COLUMNS}"
+READ_COLUMNS = (
+    f"{ALL_COLUMNS}, (SELECT COUNT(*) FROM lkpersist_turns AS t WHERE t.session_id = lkpersist_sessions.id)"
+)
+"""What ``get`` and listings read: every column and the turn count (a range of the turns' unique index)."""
 
 _OPS_FIELDS = (
     "joined_at", "last_seen", "reconnect_count", "connected", "expires_at", "ttl", "deadline",
@@ -75,7 +79,7 @@ def personal_params(session: Session, codec: ValueCodec) -> dict[str, Any]:
 
 
 def session_from_row(row: Row, codec: ValueCodec, *, personal: bool = True) -> Session:
-    """Build a Session from an ``ALL_COLUMNS`` row (or ``OPS_COLUMNS`` with ``personal=False``).
+    """Build a Session from an ``ALL_COLUMNS`` or ``READ_COLUMNS`` row (or ``OPS_COLUMNS`` with ``personal=False``).
 
     Without the personal part, language/metadata/context are left empty: that is enough for the
     lifecycle rules, which never read them, and the caller then writes back only operational columns.
@@ -98,6 +102,8 @@ def session_from_row(row: Row, codec: ValueCodec, *, personal: bool = True) -> S
             session.language = None if row[11] is None else _decoded(row[11], codec)
             session.metadata = _object(_decoded(row[12], codec))
             session.context = _object(_decoded(row[13], codec))
+        if len(row) > 14:
+            session.turn_count = int(row[14])
     except DecryptionError as exc:
         raise exc.naming(identity) from exc
     except (ValueError, TypeError, UnicodeDecodeError) as exc:

@@ -81,6 +81,17 @@ def prepare_schema(conn: sqlite3.Connection) -> None:
             _check_version(_stored_version(conn))
 
 
+def check_schema(conn: sqlite3.Connection) -> None:
+    """For a read-only connection: the file must hold lkpersist's tables, in a layout this version reads.
+
+    An older layout is read as it is (it lacks only tables added later: events, locks).
+    """
+    version = _stored_version(conn)
+    if version is None:
+        raise sqlite3.DatabaseError("it holds no lkpersist tables (and is read-only here, so none can be created)")
+    _check_version(version)
+
+
 def _stored_version(conn: sqlite3.Connection) -> int | None:
     try:
         row = conn.execute("SELECT value FROM lkpersist_meta WHERE key = 'schema_version'").fetchone()

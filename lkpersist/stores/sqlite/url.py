@@ -20,11 +20,16 @@ _SYNCHRONOUS = ("normal", "full")
 
 @dataclass(frozen=True, slots=True)
 class SQLiteTarget:
-    """Everything a ``sqlite://`` URL says, checked: an absolute file path and connection options."""
+    """Everything a ``sqlite://`` URL says, checked: an absolute file path and connection options.
+
+    ``create``: whether a missing file (and its directories) is created on first use; False for reading
+    (``open_store(url, create=False)``), when a missing file is an error and nothing is created.
+    """
 
     path: Path
     timeout: float = DEFAULT_TIMEOUT
     synchronous: str = "normal"
+    create: bool = True
 
 
 def parse_sqlite_url(url: str, cwd: Path | None = None) -> SQLiteTarget:
