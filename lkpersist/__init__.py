@@ -1,39 +1,60 @@
 """lkpersist: session persistence for LiveKit voice agents.
 
-The store side (``open_store``, the models, the errors) imports without livekit. ``SessionPersistence``
-(the agent-side controller) is loaded on first access so that ``lkpersist sessions ...`` starts fast;
-without livekit installed that access raises MissingDependencyError (an ImportError) naming the extra.
+Every public name is loaded on first access (PEP 562), so ``import lkpersist`` — which every
+``lkpersist`` command and every Tab press of completion pays for — imports nothing heavy: the store
+side (``open_store``, the models, the errors) pulls in asyncio when used, and ``SessionPersistence``
+(the agent-side controller) pulls in livekit; without livekit installed that access raises
+MissingDependencyError (an ImportError) naming the extra to install.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
-
-from lkpersist.clock import Clock, SystemClock, VirtualClock
-from lkpersist.exceptions import (
-    CorruptRecordError,
-    DecryptionError,
-    InvalidInputError,
-    InvalidStoreURLError,
-    LkPersistError,
-    LockHeldError,
-    MissingDependencyError,
-    SessionNotFoundError,
-    StoreError,
-    StoreUnavailableError,
-)
-from lkpersist.model.events import SessionEvent
-from lkpersist.model.results import ConnectResult, CorruptRecord, Page, PurgeResult
-from lkpersist.model.session import Session, Turn
-from lkpersist.model.ttl import DEFAULT_TTL_POLICY, TTLPolicy
-from lkpersist.stores import open_store
-from lkpersist.stores.base import SessionStore
-from lkpersist.stores.fallback import FallbackStore
 
 if TYPE_CHECKING:
     from lkpersist.agent.controller import SessionPersistence
+    from lkpersist.clock import Clock, SystemClock, VirtualClock
+    from lkpersist.exceptions import (
+        CorruptRecordError,
+        DecryptionError,
+        InvalidInputError,
+        InvalidStoreURLError,
+        LkPersistError,
+        LockHeldError,
+        MissingDependencyError,
+        SessionNotFoundError,
+        StoreError,
+        StoreNotFoundError,
+        StoreReadOnlyError,
+        StoreUnavailableError,
+    )
+    from lkpersist.model.events import SessionEvent
+    from lkpersist.model.results import ConnectResult, CorruptRecord, Page, PurgeResult
+    from lkpersist.model.session import Session, Turn
+    from lkpersist.model.ttl import DEFAULT_TTL_POLICY, TTLPolicy
+    from lkpersist.stores import open_store
+    from lkpersist.stores.base import SessionStore
+    from lkpersist.stores.fallback import FallbackStore
 
 __version__ = "0.1.0"
+
+_EXCEPTIONS = (
+    "CorruptRecordError", "DecryptionError", "InvalidInputError", "InvalidStoreURLError", "LkPersistError",
+    "LockHeldError", "MissingDependencyError", "SessionNotFoundError", "StoreError", "StoreNotFoundError",
+    "StoreReadOnlyError", "StoreUnavailableError",
+)
+_MODULE_OF: dict[str, str] = {
+    **dict.fromkeys(("Clock", "SystemClock", "VirtualClock"), "lkpersist.clock"),
+    **dict.fromkeys(_EXCEPTIONS, "lkpersist.exceptions"),
+    "SessionEvent": "lkpersist.model.events",
+    **dict.fromkeys(("ConnectResult", "CorruptRecord", "Page", "PurgeResult"), "lkpersist.model.results"),
+    **dict.fromkeys(("Session", "Turn"), "lkpersist.model.session"),
+    **dict.fromkeys(("DEFAULT_TTL_POLICY", "TTLPolicy"), "lkpersist.model.ttl"),
+    "open_store": "lkpersist.stores",
+    "SessionStore": "lkpersist.stores.base",
+    "FallbackStore": "lkpersist.stores.fallback",
+}
 
 __all__ = [
     "DEFAULT_TTL_POLICY",
@@ -56,6 +77,8 @@ __all__ = [
     "SessionPersistence",
     "SessionStore",
     "StoreError",
+    "StoreNotFoundError",
+    "StoreReadOnlyError",
     "StoreUnavailableError",
     "SystemClock",
     "TTLPolicy",
@@ -71,4 +94,13 @@ def __getattr__(name: str) -> Any:
         from lkpersist.optional import import_agent_side
 
         return import_agent_side("lkpersist.agent.controller", "SessionPersistence").SessionPersistence
-    raise AttributeError(f"module 'lkpersist' has no attribute {name!r}")
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lkpersist' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # loaded once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -10,6 +10,10 @@ Two rules for every lkpersist module:
    ``extra=PERSONAL``; at INFO and above such a record's message is replaced by a notice, so turning
    up a log level can never leak what a person said.
 
+Error lines shown to people also go through :func:`without_object_reprs`: a library's exception text
+can embed ``repr()`` of its clients and connections (redis-py's ``MasterNotFoundError`` does, 1,500
+characters of it), which says nothing to a reader.
+
 Applications that also want third-party records (livekit, redis) filtered call :func:`install` once
 after configuring logging. Patterns are a safety net, not a licence: code should not put secrets into
 messages in the first place.
@@ -50,6 +54,9 @@ _PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
     ),
 )
 
+_OBJECT_REPR_START: Final = re.compile(r"<[A-Za-z_][\w.]*(?:\(| object at 0x)")
+_ELIDED: Final = "<…>"
+
 _registered: set[str] = set()
 _registered_lock = threading.Lock()
 
@@ -65,6 +72,28 @@ def register_secrets(values: Iterable[str]) -> None:
     """:func:`register_secret` for several values."""
     for value in values:
         register_secret(value)
+
+
+def without_object_reprs(text: str) -> str:
+    """``text`` with every embedded object repr (``<redis.asyncio.client.Redis(...)>``, ``<Foo object at
+    0x7f...>``, nested ones included) replaced by ``<…>``; placeholders such as ``<user>`` are kept."""
+    parts: list[str] = []
+    position = 0
+    while (found := _OBJECT_REPR_START.search(text, position)) is not None:
+        parts.append(text[position:found.start()] + _ELIDED)
+        position = _after_brackets(text, found.start())
+    parts.append(text[position:])
+    return "".join(parts)
+
+
+def _after_brackets(text: str, start: int) -> int:
+    """The index just past the ``>`` that closes the ``<`` at ``start`` (the end when it never closes)."""
+    depth = 0
+    for index in range(start, len(text)):
+        depth += {"<": 1, ">": -1}.get(text[index], 0)
+        if depth == 0:
+            return index + 1
+    return len(text)
 
 
 def redact(text: str) -> str:
@@ -133,4 +162,5 @@ __all__ = [
     "redact",
     "register_secret",
     "register_secrets",
+    "without_object_reprs",
 ]

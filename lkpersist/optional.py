@@ -9,7 +9,7 @@ raises :class:`~lkpersist.exceptions.MissingDependencyError` (an ImportError, CL
 
 from __future__ import annotations
 
-from importlib import import_module
+import sys
 from types import ModuleType
 
 from lkpersist.exceptions import MissingDependencyError
@@ -37,11 +37,12 @@ def import_agent_side(module: str, what: str) -> ModuleType:
     Any other import failure is raised as it is: only a missing extra gets the one-line treatment.
     """
     try:
-        return import_module(module)
+        __import__(module)  # not importlib.import_module: ``python -X importtime`` does not report those
     except ModuleNotFoundError as exc:
         if not is_agent_dependency(exc):
             raise
         raise missing_agent_extra(what, exc.name) from None
+    return sys.modules[module]
 
 
 __all__ = ["AGENT_EXTRA_INSTALL", "import_agent_side", "is_agent_dependency", "missing_agent_extra"]

@@ -1,12 +1,13 @@
-"""How the CLI reads the values people type that Typer cannot check by itself: durations and identities.
+"""How the CLI reads the values people type that Typer cannot check by itself: durations, identities,
+turn counts.
 
-Every command parses a duration (``300``, ``90s``, ``5m``, ``2h``, ``1d``) and checks an identity here,
-so a bad one reads the same everywhere: one line on stderr, exit 2.
+Every command parses a duration (``300``, ``90s``, ``5m``, ``2h``, ``1d``), checks an identity and reads
+a ``--turns N|all`` here, so a bad one reads the same everywhere: one line on stderr, exit 2.
 """
 
 from __future__ import annotations
 
-from typing import overload
+from typing import Literal, overload
 
 from lkpersist.cli._output.text import quoted
 from lkpersist.cli._runner import fail
@@ -41,4 +42,22 @@ def checked_identity(text: str) -> str:
         fail(f"{exc} ({quoted(text)})", exc.exit_code)
 
 
-__all__ = ["checked_identity", "duration_seconds"]
+ALL: Literal["all"] = "all"
+
+
+def turn_count(text: str | None, option: str = "--turns") -> int | Literal["all"] | None:
+    """``--turns N`` (a positive number) or ``--turns all``; None when not given; else one line, exit 2."""
+    if text is None:
+        return None
+    if text.strip().lower() == ALL:
+        return ALL
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        fail(f"{option} takes a positive number of turns or 'all', not {text!r}", 2)
+    return number
+
+
+__all__ = ["ALL", "checked_identity", "duration_seconds", "turn_count"]

@@ -8,24 +8,16 @@ run; 2 usage (no key); 3 the store is unusable, or a value cannot be decrypted (
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lkpersist.cli._output.console import echo_json
-from lkpersist.cli._output.encryption import encryption_progress, migration_summary, print_status
 from lkpersist.cli._output.formats import SummaryFormat
-from lkpersist.cli._output.text import quoted
 from lkpersist.cli._runner import fail, run_with_store
-from lkpersist.crypto.keys import generate_key
-from lkpersist.crypto.migrate import (
-    DEFAULT_PAGE_SIZE,
-    EncryptionStatus,
-    MigrationResult,
-    encryption_status,
-    migrate,
-)
-from lkpersist.stores.base import SessionStore
+
+if TYPE_CHECKING:
+    from lkpersist.crypto.migrate import EncryptionStatus, MigrationResult
+    from lkpersist.stores.base import SessionStore
 
 app = typer.Typer(
     help="Encryption at rest: make keys, see what is encrypted, encrypt a store, rotate keys.",
@@ -35,26 +27,33 @@ app = typer.Typer(
 OutputOption = Annotated[SummaryFormat, typer.Option("--output", "-o", help="text or json.")]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Count what would be rewritten; write nothing.")]
 BatchOption = Annotated[
-    int, typer.Option("--batch", min=1, help="Sessions read and rewritten per step (bounds memory).")
+    int | None,
+    typer.Option("--batch", min=1, help="Sessions read and rewritten per step (bounds memory; default 100)."),
 ]
 
 
 @app.command()
 def keygen() -> None:
     """Print a new random encryption key (Fernet); put it first in LKPERSIST_ENCRYPTION_KEYS to use it."""
+    from lkpersist.crypto.keys import generate_key
+
     typer.echo(generate_key())
 
 
 @app.command()
 def status(ctx: typer.Context, output: OutputOption = SummaryFormat.text) -> None:
     """Count stored personal values: plaintext, encrypted per key id, undecryptable (then exit 3)."""
+    from lkpersist.cli._output.console import echo_json
+    from lkpersist.cli._output.encryption import encryption_progress, print_status
+    from lkpersist.cli._output.text import quoted
+    from lkpersist.crypto.migrate import encryption_status
 
     async def work(store: SessionStore) -> tuple[EncryptionStatus, list[str]]:
         with encryption_progress(await store.count("all"), "checking") as (advance,):
             found = await encryption_status(store, progress=advance)
         return found, list(getattr(store.codec, "key_ids", ()))
 
-    found, key_ids = run_with_store(ctx, work)
+    found, key_ids = run_with_store(ctx, work, create=False)
     if output == SummaryFormat.json:
         echo_json({**found.to_dict(), "configured_key_ids": key_ids})
     else:
@@ -68,7 +67,7 @@ def status(ctx: typer.Context, output: OutputOption = SummaryFormat.text) -> Non
 def migrate_command(
     ctx: typer.Context,
     dry_run: DryRunOption = False,
-    batch: BatchOption = DEFAULT_PAGE_SIZE,
+    batch: BatchOption = None,
     output: OutputOption = SummaryFormat.text,
 ) -> None:
     """Encrypt every plaintext session value and turn in place, under the first key.
@@ -82,22 +81,29 @@ def migrate_command(
 def rotate(
     ctx: typer.Context,
     dry_run: DryRunOption = False,
-    batch: BatchOption = DEFAULT_PAGE_SIZE,
+    batch: BatchOption = None,
     output: OutputOption = SummaryFormat.text,
 ) -> None:
     """Re-encrypt every value under the first key (plaintext too), so the older keys can be dropped."""
     _run_migration(ctx, rotate=True, dry_run=dry_run, batch=batch, output=output)
 
 
-def _run_migration(ctx: typer.Context, *, rotate: bool, dry_run: bool, batch: int, output: SummaryFormat) -> None:
+def _run_migration(
+    ctx: typer.Context, *, rotate: bool, dry_run: bool, batch: int | None, output: SummaryFormat
+) -> None:
+    from lkpersist.cli._output.console import echo_json
+    from lkpersist.cli._output.encryption import encryption_progress, migration_summary
+    from lkpersist.crypto.migrate import DEFAULT_PAGE_SIZE, migrate
+
     async def work(store: SessionStore) -> MigrationResult:
         labels = ("verifying", "rotating" if rotate else "encrypting")
         with encryption_progress(await store.count("all"), *labels) as (verified, advance):
             return await migrate(
-                store, rotate=rotate, dry_run=dry_run, page_size=batch, progress=advance, verified=verified
+                store, rotate=rotate, dry_run=dry_run, page_size=batch or DEFAULT_PAGE_SIZE, progress=advance,
+                verified=verified,
             )
 
-    result = run_with_store(ctx, work)
+    result = run_with_store(ctx, work, create=not dry_run)
     if output == SummaryFormat.json:
         echo_json(result.to_dict())
     else:

@@ -1,9 +1,12 @@
-"""``lkpersist run [dev|start|console|connect] …``: the bundled agent, through livekit-agents' own CLI.
+"""``lkpersist run MODE …``: the bundled agent, through livekit-agents' own CLI.
 
-Options this command knows (store, TTLs, models, instructions, greetings) are turned into
-``LKPERSIST_*`` variables for the job processes; everything else — the mode and livekit's own options
-such as ``--url`` or ``--log-level`` — is passed to livekit's CLI unchanged. livekit is imported only
-when the command runs, so the rest of the CLI starts fast.
+MODE is one of livekit's: ``dev``, ``start``, ``console``, ``connect``, ``download-files`` (a choice, so
+the usage line lists them and completion offers them). Options this command knows (store, TTLs, models,
+instructions, greetings) are turned into ``LKPERSIST_*`` variables for the job processes; everything
+after the mode that this command does not know — livekit's own options such as ``--url`` or
+``--log-level`` — is passed to livekit's CLI unchanged, and ``lkpersist run MODE --help`` shows livekit's
+help for that mode. livekit is imported only when the command runs, so the rest of the CLI starts fast;
+without it, one line naming the ``agent`` extra, exit 4.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from typing import Annotated
+from enum import Enum
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from lkpersist.agent.config import (
     DEFAULT_LLM,
@@ -26,15 +31,55 @@ from lkpersist.agent.config import (
 from lkpersist.cli._options import duration_seconds
 from lkpersist.cli._runner import fail, store_url_of
 from lkpersist.exceptions import LkPersistError
-from lkpersist.stores import open_store
 
-MODES_HELP = (
-    "dev | start | console | connect | download-files, then livekit's own options (e.g. --log-level debug)"
+
+class Mode(str, Enum):
+    """livekit-agents' CLI modes, as ``lkpersist run`` passes them on."""
+
+    dev = "dev"
+    start = "start"
+    console = "console"
+    connect = "connect"
+    download_files = "download-files"
+
+
+MODES_HELP = f"{' | '.join(mode.value for mode in Mode)}, then livekit's own options (e.g. --log-level debug)"
+_LIVEKIT_HELP = "lkpersist.run.livekit_help"
+_HELP_OPTIONS = ("--help", "-h")
+
+
+class RunCommand(TyperCommand):
+    """``run``: livekit's options pass through, and ``run MODE --help`` is livekit's help for MODE."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [*super().collect_usage_pieces(ctx), "[LIVEKIT OPTIONS]..."]
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        modes = {mode.value for mode in Mode}
+        position = next((i for i, arg in enumerate(args) if arg in modes), None)
+        if position is not None and any(arg in _HELP_OPTIONS for arg in args[position + 1:]):
+            ctx.meta[_LIVEKIT_HELP] = True
+            args = [*args[: position + 1], *(arg for arg in args[position + 1:] if arg not in _HELP_OPTIONS)]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer()
+
+
+@app.command(
+    "run", cls=RunCommand, context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
 )
-
-
 def run(
     ctx: typer.Context,
+    mode: Annotated[
+        Mode | None,
+        typer.Argument(
+            metavar="{" + "|".join(m.value for m in Mode) + "}",
+            help="livekit's mode: dev (reloads), start (production), console (local audio), connect (one room), "
+            "download-files (model files).",
+            show_default=False,
+        ),
+    ] = None,
     stt: Annotated[
         str, typer.Option(envvar=ENV["stt"], help="Speech-to-text model (LiveKit Inference).")
     ] = DEFAULT_STT,
@@ -83,16 +128,23 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Run the bundled persistence-enabled agent: MODE is dev | start | console | connect | download-files.
+    """Run the bundled persistence-enabled agent (livekit modes: dev, start, console, connect, download-files).
 
     Needs LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET (or livekit's --url/--api-key/--api-secret) for dev/start/connect; the models use LiveKit Inference with the same key and secret.
 
     The AgentSession keeps running when the participant's browser refreshes (RoomOptions close_on_disconnect=False); with a Redis store the agent keeps going from memory while Redis is down (--no-fallback to disable).
+
+    lkpersist run MODE --help shows livekit's own options for MODE. Needs the agent extra (exit 4 without it).
     """
-    if not ctx.args:
+    if mode is None:
         typer.echo(ctx.get_help())
         fail(f"missing MODE: {MODES_HELP}", 2)
+    livekit_args = [mode.value, *ctx.args]
+    if ctx.meta.get(_LIVEKIT_HELP):
+        _launch(None, [*livekit_args, "--help"])
+        return
     try:
+        _require_livekit()
         config = _config(
             store_url_of(ctx),
             fallback=fallback,
@@ -112,13 +164,20 @@ def run(
         _check_store(config)
     except LkPersistError as exc:
         fail(str(exc), exc.exit_code)
-    missing = missing_environment(config, ctx.args[0], ctx.args[1:], os.environ)
+    missing = missing_environment(config, mode.value, ctx.args, os.environ)
     if missing:
         fail(
             f"{', '.join(missing)} not set: export {'it' if len(missing) == 1 else 'them'} (or pass livekit's --url/--api-key/--api-secret)",
             2,
         )
-    _launch(config, ctx.args)
+    _launch(config, livekit_args)
+
+
+def _require_livekit() -> None:
+    """MissingDependencyError (exit 4) before anything is configured, checked or created."""
+    from lkpersist.optional import import_agent_side
+
+    import_agent_side("livekit.agents", "lkpersist run")
 
 
 def _config(store_url: str | None, fallback: bool | None = None, **options: str | None) -> WorkerConfig:
@@ -144,16 +203,25 @@ def _check_store(config: WorkerConfig) -> None:
     """Fail now on a store URL we cannot use, rather than in every job process later."""
     import asyncio
 
+    from lkpersist.stores import open_store
+
     store = open_store(config.store_url, ttl_policy=config.ttl_policy())
     asyncio.run(store.close())
 
 
-def _launch(config: WorkerConfig, args: list[str]) -> None:
-    os.environ.update(config.to_env())
-    sys.argv = ["lkpersist run", *args]
-    from livekit.agents import cli
+def _launch(config: WorkerConfig | None, args: list[str]) -> None:
+    """Hand over to livekit's CLI with ``args`` (``config`` None: only livekit's help is wanted)."""
+    from lkpersist.exceptions import MissingDependencyError
+    from lkpersist.optional import import_agent_side
 
-    from lkpersist.agent import worker
+    try:
+        cli = import_agent_side("livekit.agents.cli", "lkpersist run")
+        worker = import_agent_side("lkpersist.agent.worker", "lkpersist run")
+    except MissingDependencyError as exc:
+        fail(str(exc), exc.exit_code)
+    if config is not None:
+        os.environ.update(config.to_env())
+    sys.argv = ["lkpersist run", *args]
 
     with warnings.catch_warnings():
         warnings.filterwarnings(
@@ -162,4 +230,4 @@ def _launch(config: WorkerConfig, args: list[str]) -> None:
         cli.run_app(worker.server)
 
 
-__all__ = ["run"]
+__all__ = ["Mode", "app", "run"]

@@ -1,7 +1,11 @@
 """``lkpersist sessions``: list, show, remove, count and purge stored sessions.
 
 Each command parses its options, calls the store through :func:`run_with_store` and renders with
-:mod:`lkpersist.cli._output`. Nothing here imports livekit, so these commands start fast.
+:mod:`lkpersist.cli._output`. The module imports only what the option types need; the store, rich and
+asyncio are imported inside the commands, so ``--help`` and completion start fast (livekit: never).
+
+Read-only commands (``ls``, ``show``, ``count``, ``watch``, ``purge --dry-run``) open the store with
+``create=False``: on a SQLite file that does not exist they say so and exit 3, creating nothing.
 
 Exit codes (the CLI contract): 0 ok; 1 the thing asked for did not hold (``show``/``rm`` of a session
 that does not exist); 2 usage error (bad option, bad duration, bad identity); 3 the store is unreachable
@@ -11,28 +15,25 @@ readable sessions were listed) — so a cron job notices, while a person still s
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lkpersist.cli._options import checked_identity, duration_seconds
-from lkpersist.cli._output.console import echo_json, silence_broken_pipe
+from lkpersist.cli._options import ALL, checked_identity, duration_seconds, turn_count
 from lkpersist.cli._output.formats import ListFormat, ShowFormat, SummaryFormat, WatchFormat
-from lkpersist.cli._output.listing import ListingResult, write_listing
-from lkpersist.cli._output.session import print_session, session_document
-from lkpersist.cli._output.summaries import purge_document, purge_summary
-from lkpersist.cli._output.text import quoted
-from lkpersist.cli._runner import err_console, fail, run_with_store
-from lkpersist.cli._watch import tail_events
-from lkpersist.exceptions import LockHeldError
-from lkpersist.model.results import PurgeResult
-from lkpersist.model.session import Session, Status, Turn
-from lkpersist.stores.base import DEFAULT_PAGE_SIZE, SessionStore
+from lkpersist.cli._runner import fail, run_with_store
+
+if TYPE_CHECKING:
+    from lkpersist.cli._output.listing import ListingResult
+    from lkpersist.model.results import PurgeResult
+    from lkpersist.model.session import Session, Status, Turn
+    from lkpersist.stores.base import SessionStore
 
 PURGE_SKIPPED = "another purge is running (lock held)"
 
 app = typer.Typer(
-    help="Inspect and clean up stored sessions (exit codes: 0 ok, 1 not found, 2 usage, 3 store problem).",
+    help="Inspect and clean up stored sessions. Exit codes: 0 ok, 1 not found, 2 usage, 3 store problem "
+    "(unreachable, or a read-only command on a store that does not exist).",
     no_args_is_help=True,
 )
 
@@ -67,8 +68,12 @@ def list_sessions(
 
     Corrupt records are named on stderr, one line each; the rest are still listed, then exit 3.
 
-    Tables escape control characters and cut long identities with an ellipsis; JSON is exact.
+    Tables escape control characters, quote identities with blank space at either end, and cut long ones with an ellipsis; JSON is exact. TURNS is how many turns each session holds.
     """
+    from lkpersist.cli._output.console import silence_broken_pipe
+    from lkpersist.cli._output.listing import write_listing
+    from lkpersist.stores.base import DEFAULT_PAGE_SIZE
+
     status = _status(active, expired, every)
     page_size = min(limit, DEFAULT_PAGE_SIZE) if limit else DEFAULT_PAGE_SIZE
 
@@ -77,7 +82,7 @@ def list_sessions(
         return await write_listing(items, output, now=store.now(), limit=limit, empty_message=f"no {status} sessions")
 
     try:
-        result = run_with_store(ctx, work)
+        result = run_with_store(ctx, work, create=False)
     except BrokenPipeError:
         silence_broken_pipe()
         raise typer.Exit(0) from None
@@ -90,22 +95,30 @@ def show(
     ctx: typer.Context,
     identity: Annotated[str, typer.Argument(metavar="IDENTITY", help="The participant identity, exactly.")],
     turns: Annotated[
-        int | None, typer.Option("--turns", "-t", min=1, help="Also show the newest N conversation turns.")
+        str | None,
+        typer.Option("--turns", "-t", metavar="N|all", help="Also show the newest N conversation turns, or all of them."),
     ] = None,
     output: Annotated[ShowFormat, typer.Option("--output", "-o", help="table or json.")] = ShowFormat.table,
 ) -> None:
-    """Show one live session; exit 1 when it does not exist or has expired.
+    """Show one live session and how many turns it holds; exit 1 when it does not exist or has expired.
 
-    -o json: the session's fields (times as epoch seconds), plus "turns" when --turns is given.
+    -o json: the session's fields (times as epoch seconds, turn_count), plus "turns" when --turns is given.
     """
+    from lkpersist.cli._output.console import echo_json
+    from lkpersist.cli._output.session import print_session, session_document
+    from lkpersist.cli._output.text import quoted
+
     checked_identity(identity)
+    wanted = turn_count(turns)
 
     async def work(store: SessionStore) -> tuple[Session | None, list[Turn] | None, float]:
         session = await store.get(identity)
-        recent = None if session is None or turns is None else await store.recent_turns(identity, turns)
-        return session, recent, store.now()
+        if session is None or wanted is None:
+            return session, None, store.now()
+        limit = None if wanted == ALL else wanted
+        return session, await store.recent_turns(identity, limit), store.now()
 
-    session, recent, now = run_with_store(ctx, work)
+    session, recent, now = run_with_store(ctx, work, create=False)
     if session is None:
         fail(f"session not found: {quoted(identity)}", 1)
     if output is ShowFormat.json:
@@ -125,6 +138,8 @@ def remove(
 
     Prints one line per identity; the others are still removed when one is missing.
     """
+    from lkpersist.cli._output.text import quoted
+
     for identity in identities:
         checked_identity(identity)
 
@@ -136,7 +151,7 @@ def remove(
         if existed:
             typer.echo(f"removed {quoted(identity)}")
         else:
-            err_console.print(f"error: session not found: {quoted(identity)}", markup=False)
+            typer.echo(f"error: session not found: {quoted(identity)}", err=True)
     if not all(removed):
         raise typer.Exit(1)
 
@@ -152,12 +167,14 @@ def count(
     ),
 ) -> None:
     """Print how many sessions match (active by default), without listing them."""
+    from lkpersist.cli._output.console import echo_json
+
     status = _status(active, expired, every)
 
     async def work(store: SessionStore) -> int:
         return await store.count(status)
 
-    number = run_with_store(ctx, work)
+    number = run_with_store(ctx, work, create=False)
     if output is SummaryFormat.json:
         echo_json({"status": status, "count": number})
     else:
@@ -188,16 +205,26 @@ def purge(
     One purge at a time per store: a purge holds the store lock "purge" while it runs (--dry-run takes none).
 
     If another purge holds it, this one prints "another purge is running (lock held); skipping" and exits 0.
+
+    On a terminal a transient progress bar shows on stderr while it deletes (never in cron's output).
     """
+    from lkpersist.cli._output.console import echo_json
+    from lkpersist.cli._output.summaries import purge_document, purge_progress, purge_summary
+    from lkpersist.cli._runner import stderr_console
+    from lkpersist.exceptions import LockHeldError
+
     seconds = duration_seconds(older_than)
+    show_bar = not (quiet or dry_run) and output is SummaryFormat.text and stderr_console().is_terminal
 
     async def work(store: SessionStore) -> PurgeResult | None:
-        try:
-            return await store.purge(older_than=seconds, dry_run=dry_run, lock=True)
-        except LockHeldError:
-            return None
+        expected = await store.count("expired") if show_bar and seconds is None else None
+        with purge_progress(expected, enabled=show_bar) as advance:
+            try:
+                return await store.purge(older_than=seconds, dry_run=dry_run, lock=True, progress=advance)
+            except LockHeldError:
+                return None
 
-    result = run_with_store(ctx, work)
+    result = run_with_store(ctx, work, create=not dry_run)
     if quiet:
         return
     if result is None:
@@ -234,11 +261,14 @@ def watch(
 
     --count N stops after N events, --timeout after that long; exit 1 if --count events did not all arrive.
     """
+    from lkpersist.cli._output.console import silence_broken_pipe
+    from lkpersist.cli._watch import tail_events
+
     if identity is not None:
         checked_identity(identity)
     seconds = duration_seconds(timeout)
     try:
-        seen = run_with_store(ctx, lambda store: tail_events(store, identity, output, count, seconds))
+        seen = run_with_store(ctx, lambda store: tail_events(store, identity, output, count, seconds), create=False)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
     except BrokenPipeError:

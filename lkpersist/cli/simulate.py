@@ -5,7 +5,8 @@ exit 1 when the consistency check fails).
 The command parses, runs :func:`lkpersist.sim.reconnect.simulate_reconnect` on the configured store with a
 virtual clock, and renders the report. livekit is imported only when the command runs.
 Exit 0 when the verdict holds (a return recognised, or an expired session correctly treated as new),
-1 when it does not, 2 on bad options, 3 when the store cannot be used.
+1 when it does not, 2 on bad options, 3 when the store cannot be used, 4 without the ``agent`` extra
+(``reconnect`` only: ``load`` needs no livekit).
 """
 
 from __future__ import annotations
@@ -19,12 +20,7 @@ import typer
 
 from lkpersist.cli._options import duration_seconds
 from lkpersist.cli._output.formats import ReportFormat
-from lkpersist.cli._output.simulation import load_progress, render_load, render_reconnect
-from lkpersist.cli._runner import err_console, fail, run_with_store, store_url_of
-from lkpersist.clock import VirtualClock
-from lkpersist.exceptions import InvalidInputError
-from lkpersist.stores import resolve_store_url
-from lkpersist.stores.url import redact_url
+from lkpersist.cli._runner import fail, run_with_store, store_url_of
 
 if TYPE_CHECKING:
     from lkpersist.sim.load import LoadReport
@@ -45,18 +41,29 @@ def reconnect(
     turns: Annotated[int, typer.Option("--turns", min=1, max=50, help="User turns in the first visit.")] = 2,
     output: OutputOption = ReportFormat.table,
 ) -> None:
-    """Connect, talk, disconnect, wait GAP on a virtual clock, reconnect; print a timeline and a verdict."""
+    """Connect, talk, disconnect, wait GAP on a virtual clock, reconnect; print a timeline and a verdict.
+
+    Needs the agent extra (livekit-agents): without it, one line naming it and exit 4.
+    """
+    from lkpersist.cli._output.simulation import render_reconnect
+    from lkpersist.clock import VirtualClock
+    from lkpersist.exceptions import MissingDependencyError
+    from lkpersist.optional import import_agent_side
+
     gap_seconds = duration_seconds(gap)
+    try:
+        simulation = import_agent_side("lkpersist.sim.reconnect", "lkpersist simulate reconnect")
+    except MissingDependencyError as exc:
+        fail(str(exc), exc.exit_code)
     # Start the virtual clock as far in the past as the simulation will jump, so it ends at the real
     # "now" and the sessions it leaves behind do not look last seen in the future.
     clock = VirtualClock(time.time() - gap_seconds * times)
 
     async def work(store: SessionStore) -> SimulationReport:
-        from lkpersist.sim.reconnect import simulate_reconnect
-
-        return await simulate_reconnect(
+        report: SimulationReport = await simulation.simulate_reconnect(
             store, clock, identity=identity, gap=gap_seconds, times=times, turns=turns
         )
+        return report
 
     report = run_with_store(ctx, work, clock=clock)
     _finish(ctx, output, report.to_dict(), lambda store: render_reconnect(report, store), report.ok)
@@ -66,6 +73,9 @@ def _finish(
     ctx: typer.Context, output: ReportFormat, document: dict[str, Any], render: Callable[[str], None], ok: bool
 ) -> NoReturn:
     """Print a simulation's report (JSON with the store, or the rich view) and exit 0 when ``ok``, else 1."""
+    from lkpersist.stores import resolve_store_url
+    from lkpersist.stores.url import redact_url
+
     store = redact_url(resolve_store_url(store_url_of(ctx)))
     if output is ReportFormat.json:
         typer.echo(json.dumps({"store": store, **document}, ensure_ascii=False, indent=2))
@@ -90,6 +100,9 @@ def load(
     output: OutputOption = ReportFormat.table,
 ) -> None:
     """Participants connect, talk, leave and return; print throughput, latency, errors and a consistency check."""
+    from lkpersist.cli._output.simulation import load_progress, render_load
+    from lkpersist.cli._runner import stderr_console
+    from lkpersist.exceptions import InvalidInputError
     from lkpersist.sim.load import LOAD_TTL_POLICY, LoadPlan, run_load
 
     if (duration is None) == (operations is None):
@@ -101,7 +114,7 @@ def load(
         fail(str(exc), 2)
 
     async def work(store: SessionStore) -> LoadReport:
-        with load_progress(plan, enabled=output is ReportFormat.table and err_console.is_terminal) as progress:
+        with load_progress(plan, enabled=output is ReportFormat.table and stderr_console().is_terminal) as progress:
             return await run_load(store, plan, progress)
 
     report = run_with_store(ctx, work, ttl_policy=LOAD_TTL_POLICY)

@@ -8,18 +8,22 @@ token, identity, room and expiry as one JSON document on stdout).
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lkpersist.cli._options import duration_seconds
-from lkpersist.cli._runner import err_console, fail
-from lkpersist.exceptions import LkPersistError
-from lkpersist.tokens import MintedToken, mint_token, new_identity
+from lkpersist.cli._runner import fail
+
+if TYPE_CHECKING:
+    from lkpersist.tokens import MintedToken
 
 _OUTPUTS = ("text", "json")
 
+app = typer.Typer()
 
+
+@app.command("token")
 def token(
     room: Annotated[str, typer.Option("--room", help="Room the participant may join.")],
     identity: Annotated[
@@ -33,7 +37,14 @@ def token(
     name: Annotated[str | None, typer.Option("--name", help="Display name shown to other participants.")] = None,
     output: Annotated[str, typer.Option("-o", "--output", help="text (the JWT alone) or json.")] = "text",
 ) -> None:
-    """Mint a LiveKit access token; prints the JWT alone. Reads LIVEKIT_API_KEY and LIVEKIT_API_SECRET."""
+    """Mint a LiveKit access token; prints the JWT alone. Reads LIVEKIT_API_KEY and LIVEKIT_API_SECRET.
+
+    An empty --identity (an unset variable) is an error, never a new identity: use --new-identity for one.
+    Exit codes: 0 ok, 2 usage or a bad identity/room, 4 livekit-api not installed (the agent extra).
+    """
+    from lkpersist.exceptions import LkPersistError
+    from lkpersist.tokens import mint_token, new_identity
+
     if (identity is None) == (not fresh):
         fail("give exactly one of --identity ID or --new-identity", 2)
     if output not in _OUTPUTS:
@@ -52,5 +63,5 @@ def _render(minted: MintedToken, output: str, *, show_identity: bool) -> None:
         typer.echo(json.dumps(minted.to_dict(), ensure_ascii=False))
         return
     if show_identity:
-        err_console.print(f"identity: {minted.identity}", markup=False)
+        typer.echo(f"identity: {minted.identity}", err=True)
     typer.echo(minted.jwt)

@@ -27,7 +27,7 @@ def test_hostile_identities_cannot_wreck_the_table(runner: CliRunner, cli_url: s
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert len(lines) == 1 + len(HOSTILE)  # one line per session, whatever the identity holds
-    shown = {line.split(maxsplit=7)[-1] for line in lines[1:]}
+    shown = {line.split(maxsplit=8)[-1] for line in lines[1:]}
     assert {"*", "user-1*", "a{b}c", "a:b", "x\\ny", "Zoë 日本 🙂", "\\x1b[31mred", "[bold]b[/bold]"} <= shown
     assert "\x1b" not in result.stdout
     (huge,) = (cell for cell in shown if cell.startswith("éx"))

@@ -24,10 +24,11 @@ def test_ls_table_lists_active_sessions_newest_first(runner: CliRunner, cli_url:
     result = invoke(runner, cli_url, "sessions", "ls")
     assert result.exit_code == 0, result.output
     header, *lines = result.stdout.splitlines()
-    assert header.split() == ["STATUS", "LAST", "SEEN", "(UTC)", "AGE", "RECONNECTS", "LANG", "EXPIRES", "IDENTITY"]
+    assert header.split() == ["STATUS", "LAST", "SEEN", "(UTC)", "AGE", "RECONNECTS", "TURNS", "LANG", "EXPIRES",
+                              "IDENTITY"]
     assert [line.split()[-1] for line in lines] == ["alice", "bob"]
     alice, bob = _rows(result.stdout)
-    assert alice[0] == "connected" and alice[4] == "0" and alice[5] == "en" and alice[6] == "-"
+    assert alice[0] == "connected" and alice[4] == "0" and alice[5] == "0" and alice[6] == "en" and alice[7] == "-"
     assert alice[1].endswith("Z") and alice[1][10] == "T"  # ISO-8601 UTC
     assert alice[2] == "10s" and alice[3] == "ago"
     assert bob[0] == "disconnected" and bob[-3:-1] in (["in", "4m"], ["in", "3m59s"], ["in", "3m58s"])
@@ -93,6 +94,7 @@ def test_ls_streams_past_one_page(runner: CliRunner, sqlite_url: str) -> None:
 
 
 def test_ls_empty(runner: CliRunner, cli_url: str) -> None:
+    assert invoke(runner, cli_url, "sessions", "purge").exit_code == 0  # a writing command creates the store
     table = invoke(runner, cli_url, "sessions", "ls")
     assert table.exit_code == 0, table.output
     assert table.stdout == "" and table.stderr.strip() == "no active sessions"

@@ -59,6 +59,7 @@ def _imported_modules(*args: str) -> set[str]:
 
 
 def test_sessions_commands_do_not_import_livekit(sqlite_url: str) -> None:
+    seed(sqlite_url, Seed("someone"))
     for args in (("-m", "lkpersist", "sessions", "--help"),
                  ("-m", "lkpersist", "--store", sqlite_url, "sessions", "ls", "-o", "json"),
                  ("-c", "import lkpersist, lkpersist.cli")):

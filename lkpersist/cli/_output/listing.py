@@ -18,8 +18,16 @@ from rich.text import Text
 
 from lkpersist.cli._output.console import print_table, stdout_console
 from lkpersist.cli._output.formats import ListFormat
-from lkpersist.cli._output.text import expires_cell, iso_utc, quoted, relative, safe_text, status_of
-from lkpersist.cli._runner import err_console
+from lkpersist.cli._output.text import (
+    expires_cell,
+    identity_cell,
+    iso_utc,
+    quoted,
+    relative,
+    safe_text,
+    status_of,
+)
+from lkpersist.cli._runner import stderr_console
 from lkpersist.model.results import CorruptRecord
 from lkpersist.model.session import Session
 
@@ -67,7 +75,7 @@ async def write_listing(
         await _close_stream(items)
     writer.close()
     if result.listed == 0 and output is ListFormat.table:
-        err_console.print(empty_message, markup=False)
+        stderr_console().print(empty_message, markup=False)
     return result
 
 
@@ -79,7 +87,7 @@ async def _close_stream(items: AsyncIterator[object]) -> None:
 
 
 def report_corrupt(record: CorruptRecord) -> None:
-    err_console.print(
+    stderr_console().print(
         f"error: corrupt session record {quoted(record.identity)}: {safe_text(record.reason, 200)}",
         markup=False,
     )
@@ -121,7 +129,7 @@ class _JsonArrayWriter:
 class _TableWriter:
     """Rows are printed every TABLE_CHUNK sessions with fixed widths, so the chunks line up."""
 
-    _HEADERS = (("STATUS", 12), ("LAST SEEN (UTC)", 20), ("AGE", 9), ("RECONNECTS", 10),
+    _HEADERS = (("STATUS", 12), ("LAST SEEN (UTC)", 20), ("AGE", 9), ("RECONNECTS", 10), ("TURNS", 5),
                 ("LANG", LANGUAGE_WIDTH), ("EXPIRES", 10))
 
     def __init__(self, now: float) -> None:
@@ -146,9 +154,10 @@ class _TableWriter:
             iso_utc(session.last_seen),
             relative(session.last_seen, now),
             str(session.reconnect_count),
+            "-" if session.turn_count is None else str(session.turn_count),
             safe_text(session.language or "-", LANGUAGE_WIDTH),
             expires_cell(session, now),
-            safe_text(session.identity, IDENTITY_WIDTH),
+            identity_cell(session.identity, IDENTITY_WIDTH),
         )
         return tuple(Text(cell) for cell in cells)
 

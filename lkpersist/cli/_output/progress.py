@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from rich.progress import Progress, ProgressColumn
 
-from lkpersist.cli._runner import err_console
+from lkpersist.cli._runner import stderr_console
 
 
 def stderr_progress(*columns: str | ProgressColumn, enabled: bool = True) -> Progress:
     """A transient progress display on stderr, switched off when stderr is not a terminal (or not ``enabled``)."""
-    return Progress(*columns, console=err_console, transient=True, disable=not (enabled and err_console.is_terminal))
+    console = stderr_console()
+    return Progress(*columns, console=console, transient=True, disable=not (enabled and console.is_terminal))
 
 
 __all__ = ["stderr_progress"]

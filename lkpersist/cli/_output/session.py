@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lkpersist.cli._output.console import print_table, stdout_console
-from lkpersist.cli._output.text import iso_utc, relative, safe_text, status_of
+from lkpersist.cli._output.text import identity_cell, iso_utc, relative, safe_text, status_of
 from lkpersist.durations import format_duration
 from lkpersist.model.session import Session, Turn
 
@@ -42,11 +42,12 @@ def _fields_table(session: Session, now: float) -> Table:
         f"{iso_utc(session.deadline)} ({relative(session.deadline, now)})"
     )
     rows = (
-        ("identity", safe_text(session.identity, SHOW_IDENTITY_WIDTH)),
+        ("identity", identity_cell(session.identity, SHOW_IDENTITY_WIDTH)),
         ("status", status_of(session, now)),
         ("joined", f"{iso_utc(session.joined_at)} ({relative(session.joined_at, now)})"),
         ("last seen", f"{iso_utc(session.last_seen)} ({relative(session.last_seen, now)})"),
         ("reconnects", str(session.reconnect_count)),
+        ("turns", "-" if session.turn_count is None else f"{session.turn_count} stored"),
         ("language", safe_text(session.language or "-", 64)),
         ("expires", expires),
         ("ttl", format_duration(session.ttl)),

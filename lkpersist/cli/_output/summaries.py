@@ -1,9 +1,12 @@
-"""One-line results for cron and people: what a purge did (or would do)."""
+"""One-line results for cron and people: what a purge did (or would do), and its progress bar."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from lkpersist.cli._output.progress import stderr_progress
 from lkpersist.durations import format_duration
 from lkpersist.model.results import PurgeResult
 
@@ -25,3 +28,16 @@ def purge_summary(result: PurgeResult, older_than: float | None) -> str:
 
 def purge_document(result: PurgeResult, older_than: float | None) -> dict[str, Any]:
     return {"purged": result.purged, "dry_run": result.dry_run, "older_than": older_than}
+
+
+@contextmanager
+def purge_progress(total: int | None, *, enabled: bool) -> Iterator[Callable[[int], None]]:
+    """A transient bar on stderr, only on a terminal (a cron job's mail never carries it); the callback
+    takes the running total a purge reports (``store.purge(progress=...)``). ``total``: what is expected,
+    or None when unknown (the bar then pulses)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("purging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with stderr_progress(*columns, enabled=enabled) as bar:
+        task = bar.add_task("purge", total=total or None)
+        yield lambda purged: bar.update(task, completed=purged)

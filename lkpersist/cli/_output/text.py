@@ -35,6 +35,14 @@ def quoted(identity: str) -> str:
     return f"'{safe_text(identity, 80)}'"
 
 
+def identity_cell(identity: str, limit: int) -> str:
+    """An identity in a table: escaped and cut like any text, and quoted when blank space at either end
+    would make it invisible or look like another (``'   '``, ``' alice'``)."""
+    if identity.strip() == identity:
+        return safe_text(identity, limit)
+    return f"'{safe_text(identity, limit - 2)}'"
+
+
 def _escape_char(ch: str, keep_newlines: bool) -> str:
     if ch == "\\":
         return "\\\\"

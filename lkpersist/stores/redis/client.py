@@ -23,12 +23,15 @@ def build_client(target: RedisTarget) -> Any:
         nodes = [ClusterNode(host, port) for host, port in target.nodes]
         return RedisCluster(startup_nodes=nodes, **kwargs)
     if target.scheme == "redis+sentinel":
-        from redis.asyncio.sentinel import Sentinel
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
-        from lkpersist.stores.redis.sentinel import RediscoveringSentinelConnection
+        from lkpersist.stores.redis.sentinel import RediscoveringSentinelConnection, Sentinels
 
+        # One attempt per sentinel per discovery: the master connection's retry policy is the one budget.
         sentinel_kwargs = {k: kwargs[k] for k in ("socket_timeout", "socket_connect_timeout")}
-        sentinel = Sentinel(target.nodes, sentinel_kwargs=sentinel_kwargs, **kwargs)  # type: ignore[no-untyped-call]
+        sentinel_kwargs["retry"] = Retry(NoBackoff(), 0)
+        sentinel = Sentinels(target.nodes, sentinel_kwargs=sentinel_kwargs, **kwargs)  # type: ignore[no-untyped-call]
         return sentinel.master_for(target.service or "", db=target.db, connection_class=RediscoveringSentinelConnection)
     return _plain_client(target, kwargs)
 

@@ -21,18 +21,33 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from lkpersist.exceptions import CorruptRecordError, LkPersistError, StoreError, StoreUnavailableError
+from lkpersist.logsafe import without_object_reprs
 from lkpersist.stores.redis.lua import CORRUPT_MARKER, UNREADABLE_MARKER
 from lkpersist.stores.redis.readable import unreadable_error
+from lkpersist.stores.redis.sentinel import SentinelsUnreachableError
 
 REDIS_ERRORS = (RedisError, RedisClusterException)
 """What redis-py raises; every one of them becomes an lkpersist error (``translate``)."""
-_CREDENTIAL_REPLIES = ("NOAUTH", "WRONGPASS", "NOPERM", "invalid password", "invalid username")
+_AUTH_REQUIRED = ("NOAUTH", "HELLO must be called with the client already authenticated", "Authentication required")
+_WRONG_CREDENTIALS = ("WRONGPASS", "invalid username-password pair", "invalid password", "invalid username")
+_CREDENTIAL_REPLIES = ("NOPERM", *_WRONG_CREDENTIALS)
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, AuthenticationError, NoPermissionError, BusyLoadingError)
+HOW_TO_AUTHENTICATE = (
+    "put the password in the URL: redis://:PASSWORD@host:port/db (redis://USER:PASSWORD@host:port/db for an ACL user)"
+)
 
 
 def translate(exc: BaseException, where: str, identity: str | None = None) -> LkPersistError:
     """The lkpersist error for a redis-py failure while working on ``identity`` (if any)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = without_object_reprs(" ".join(str(exc).split())) or type(exc).__name__
+    if isinstance(exc, SentinelsUnreachableError):
+        return StoreUnavailableError(f"Redis Sentinel {where} is unreachable: {text}")
+    if any(reply in text for reply in _AUTH_REQUIRED):
+        return StoreUnavailableError(f"Redis store {where} requires authentication: {HOW_TO_AUTHENTICATE}")
+    if any(reply in text for reply in _WRONG_CREDENTIALS):
+        return StoreUnavailableError(
+            f"Redis store {where} refused the credentials (wrong user name or password, or the user is disabled)"
+        )
     if isinstance(exc, ResponseError) and UNREADABLE_MARKER in text:
         return unreadable_error(text, identity)
     if isinstance(exc, ResponseError) and ("WRONGTYPE" in text or CORRUPT_MARKER in text):
