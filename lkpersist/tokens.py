@@ -100,8 +100,8 @@ def mint_token(
 
     Credentials default to ``LIVEKIT_API_KEY`` / ``LIVEKIT_API_SECRET``.
     """
-    validate_identity(identity)
     check_livekit_name(identity, "identity")
+    validate_identity(identity)
     check_livekit_name(room, "room name")
     if name:
         check_livekit_name(name, "participant name")

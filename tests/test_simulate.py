@@ -141,3 +141,42 @@ def test_cli_simulation_ends_at_the_real_now(tmp_path: Path) -> None:
             await store.close()
 
     assert before - 5 <= asyncio.run(last_seen()) <= time.time()
+
+
+def _restored_counts(doc: dict[str, object]) -> tuple[list[int], list[int]]:
+    """The restored-turn counts of the ``llm`` timeline lines and of the memory checks, in order."""
+    import re
+
+    timeline = [e["text"] for e in doc["timeline"] if e["actor"] == "llm"]  # type: ignore[attr-defined]
+    checks = [c["detail"] for c in doc["checks"] if "earlier turns reached the LLM" in c["name"]]  # type: ignore[attr-defined]
+    number = re.compile(r"(\d+) restored user turn")
+    return [int(number.search(t).group(1)) for t in timeline], [int(number.search(d).group(1)) for d in checks]  # type: ignore[union-attr]
+
+
+def test_cli_run_twice_labels_what_happened_in_this_run(tmp_path: Path) -> None:
+    """The second run's first arrival is visit 3, not a "first visit"; the restored counts agree."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    args = ["--store", url, "simulate", "reconnect", "--identity", "bob", "-o", "json"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert [c["name"] for c in json.loads(first.stdout)["checks"]][:2] == [
+        "first visit: greeted once", "first visit: recognised as new"]
+    second = CliRunner().invoke(app, args)
+    assert second.exit_code == 0, second.output
+    doc = json.loads(second.stdout)
+    assert [v["visit"] for v in doc["visits"]] == [3, 4]
+    names = [c["name"] for c in doc["checks"]]
+    assert not any("first visit" in name for name in names), names
+    assert names[:2] == ["arrival 1 (visit 3, continuing a session left by an earlier run): greeted once",
+                         "arrival 1 (visit 3, continuing a session left by an earlier run): recognised as returning"]
+    assert all(name.startswith("return 1 (visit 4): ") for name in names[2:]), names
+    timeline, checks = _restored_counts(doc)
+    assert timeline[-1:] == checks and checks[0] > 2  # this run's 2 lines and the earlier run's
+
+
+def test_cli_restored_counts_agree_on_a_first_run(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["--store", f"sqlite:///{tmp_path / 's.db'}", "simulate", "reconnect",
+                                      "--identity", "amy", "--times", "2", "-o", "json"])
+    assert result.exit_code == 0, result.output
+    timeline, checks = _restored_counts(json.loads(result.stdout))
+    assert timeline == checks == [2, 3]

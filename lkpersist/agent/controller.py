@@ -3,9 +3,9 @@
 Wiring, in a job entrypoint::
 
     await session.start(agent, room=ctx.room, room_options=RoomOptions(close_on_disconnect=False))
-    persistence = SessionPersistence(open_store())
+    persistence = SessionPersistence()          # the configured store: --store / LKPERSIST_STORE / default
     persistence.attach(session, ctx.room)
-    ctx.add_shutdown_callback(persistence.aclose)
+    ctx.add_shutdown_callback(persistence.aclose)   # also closes the store it opened
 
 What it does, and why it is shaped this way:
 
@@ -46,6 +46,7 @@ from lkpersist.exceptions import InvalidInputError
 from lkpersist.logsafe import PERSONAL, get_logger
 from lkpersist.model.results import ConnectResult
 from lkpersist.model.session import Turn
+from lkpersist.stores import open_store
 from lkpersist.stores.base import SessionStore
 from lkpersist.stores.fallback import FallbackStore
 
@@ -88,13 +89,14 @@ class SessionPersistence:
     ``participant_identity``: follow only this identity (as ``RoomOptions.participant_identity``).
     ``on_decision``: called with each :class:`GreetingDecision` (for metrics, tests, the simulation).
     ``fallback``: wrap ``store`` in a :class:`~lkpersist.stores.fallback.FallbackStore` (memory while it
-    is unreachable, merged back when it answers; :attr:`fallback` shows its state). Closed by :meth:`aclose`;
-    ``store`` itself stays the caller's to close.
+    is unreachable, merged back when it answers; :attr:`fallback` shows its state). Closed by :meth:`aclose`.
+    ``store``: the store to use, which stays the caller's to close; None (the default) opens the configured
+    one (``open_store()``: ``LKPERSIST_STORE`` or the default SQLite file), which :meth:`aclose` closes.
     """
 
     def __init__(
         self,
-        store: SessionStore,
+        store: SessionStore | None = None,
         *,
         greetings: GreetingTemplates = DEFAULT_GREETINGS,
         store_timeout: float = 0.5,
@@ -107,6 +109,9 @@ class SessionPersistence:
     ) -> None:
         if min(store_timeout, ready_timeout, heartbeat_interval) <= 0 or restore_turns < 1:
             raise InvalidInputError("timeouts and heartbeat_interval must be positive, restore_turns >= 1")
+        owned = store is None
+        store = open_store() if store is None else store
+        self._owned_store = store if owned else None
         wrap = fallback or isinstance(store, FallbackStore)
         self.fallback = _fallback_for(store, store_timeout) if wrap else None
         self.store: SessionStore = self.fallback or store
@@ -161,6 +166,8 @@ class SessionPersistence:
         await self._tasks.cancel_all()
         if self.fallback is not None and self._owns_fallback:
             await self.fallback.close()
+        if self._owned_store is not None:
+            await self._owned_store.close()
 
     def _room_handlers(self) -> dict[Any, Callable[..., None]]:  # keys: rtc.Room event names
         return {

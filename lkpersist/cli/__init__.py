@@ -30,7 +30,7 @@ import typer
 
 from lkpersist.cli._lazy import LazyCommand, LazyGroup
 from lkpersist.cli._runner import CLIState
-from lkpersist.crypto.keys import ENV_KEY_FILE
+from lkpersist.crypto import ENV_KEY_FILE
 from lkpersist.stores import ENV_STORE
 
 COMMANDS = {

@@ -13,7 +13,6 @@ from lkpersist.cli._output.text import quoted
 from lkpersist.cli._runner import fail
 from lkpersist.durations import parse_duration
 from lkpersist.exceptions import InvalidInputError
-from lkpersist.model.session import validate_identity
 
 
 @overload
@@ -36,6 +35,8 @@ def duration_seconds(text: str | None) -> float | None:
 
 def checked_identity(text: str) -> str:
     """An identity argument as given, once it is one a store can hold; else one line naming it, exit 2."""
+    from lkpersist.model.session import validate_identity  # the model package is not needed for --help
+
     try:
         return validate_identity(text)
     except InvalidInputError as exc:

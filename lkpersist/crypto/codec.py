@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Final, Protocol
 
-from lkpersist.crypto.keys import ENV_KEYS
+from lkpersist.crypto import ENV_KEYS
 from lkpersist.exceptions import DecryptionError
 
 FORMAT_VERSION: Final = "v1"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from lkpersist.crypto import ENV_KEYS, ENV_STRICT
 from lkpersist.crypto.codec import PLAIN_GUARD, ValueCodec
-from lkpersist.crypto.fernet import FernetCodec
-from lkpersist.crypto.keys import ENV_KEYS, ENV_STRICT, keys_from_env, strict_from_env
+from lkpersist.crypto.keys import keys_from_env, strict_from_env
 from lkpersist.exceptions import InvalidInputError
 
 
@@ -27,4 +27,6 @@ def codec_from_env(
         if strict:
             raise InvalidInputError(f"{ENV_STRICT} is set but no key is configured (set {ENV_KEYS})")
         return PLAIN_GUARD
+    from lkpersist.crypto.fernet import FernetCodec  # cryptography is loaded only when keys are configured
+
     return FernetCodec(keys, strict=strict)

@@ -21,6 +21,7 @@ from typing import Literal
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from lkpersist.crypto import ENV_IDENTITY_KEY
 from lkpersist.crypto.codec import (
     ENCRYPTED_PREFIX,
     PlainGuardCodec,
@@ -30,7 +31,7 @@ from lkpersist.crypto.codec import (
     unreadable_reason,
 )
 from lkpersist.crypto.identity import IdentityHasher
-from lkpersist.crypto.keys import ENV_IDENTITY_KEY, key_id, parse_keys
+from lkpersist.crypto.keys import key_id, parse_keys
 from lkpersist.exceptions import DecryptionError, InvalidInputError
 from lkpersist.logsafe import register_secrets
 

@@ -10,7 +10,7 @@ from typing import Final
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from lkpersist.crypto.keys import ENV_IDENTITY_KEY
+from lkpersist.crypto import ENV_IDENTITY_KEY
 from lkpersist.exceptions import InvalidInputError
 from lkpersist.logsafe import register_secret
 

@@ -20,12 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
+from lkpersist.crypto import ENV_KEY_FILE, ENV_KEYS, ENV_STRICT
 from lkpersist.exceptions import InvalidInputError
-
-ENV_KEYS: Final = "LKPERSIST_ENCRYPTION_KEYS"
-ENV_KEY_FILE: Final = "LKPERSIST_ENCRYPTION_KEY_FILE"
-ENV_STRICT: Final = "LKPERSIST_ENCRYPTION_STRICT"
-ENV_IDENTITY_KEY: Final = "LKPERSIST_IDENTITY_KEY"
 
 _KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}=")
 _KID_LABEL: Final = b"lkpersist key id v1"

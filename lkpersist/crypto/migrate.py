@@ -23,9 +23,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from lkpersist.crypto import ENV_KEYS
 from lkpersist.crypto.codec import is_encrypted_form
 from lkpersist.crypto.fernet import FernetCodec
-from lkpersist.crypto.keys import ENV_KEYS
 from lkpersist.exceptions import CorruptRecordError, DecryptionError, InvalidInputError
 from lkpersist.stores.base import SessionStore
 from lkpersist.stores.raw import Rewrite, StoredRecord, StoredValues

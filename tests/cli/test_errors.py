@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,7 +58,16 @@ def test_wrong_redis_password(runner: CliRunner, password_redis: int, command: t
 
 
 def test_missing_redis_password(runner: CliRunner, password_redis: int) -> None:
-    _assert_one_line_exit_3(invoke(runner, f"redis://127.0.0.1:{password_redis}/0", "sessions", "ls"))
+    """Not Redis' raw "HELLO must be called with the client already authenticated...": what to do."""
+    url = f"redis://127.0.0.1:{password_redis}/0"
+    line = _assert_one_line_exit_3(invoke(runner, url, "sessions", "ls"))
+    assert line == (f"error: Redis store {url} requires authentication: put the password in the URL: "
+                    "redis://:PASSWORD@host:port/db (redis://USER:PASSWORD@host:port/db for an ACL user)\n")
+
+
+def test_wrong_redis_password_says_so(runner: CliRunner, password_redis: int) -> None:
+    line = _assert_one_line_exit_3(invoke(runner, f"redis://:nope-pw-1@127.0.0.1:{password_redis}/0", "sessions", "ls"))
+    assert "refused the credentials (wrong user name or password" in line and "nope-pw-1" not in line
 
 
 def test_right_redis_password_works(runner: CliRunner, password_redis: int) -> None:
@@ -155,3 +165,38 @@ def test_garbage_sqlite_file(runner: CliRunner, tmp_path: Path) -> None:
     garbage.write_bytes(b"this is not a database" * 100)
     _assert_one_line_exit_3(invoke(runner, f"sqlite:///{garbage}", "sessions", "ls"))
 
+
+
+def test_unreachable_sentinels_fail_fast_naming_them(runner: CliRunner) -> None:
+    """Not 92 s of silence and a 1,500-character line of client reprs: one connect attempt per sentinel."""
+    ports = [free_port(), free_port()]
+    url = f"redis+sentinel://127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}/mymaster"
+    started = time.monotonic()
+    line = _assert_one_line_exit_3(invoke(runner, url, "sessions", "ls"))
+    assert time.monotonic() - started < 10  # the connect timeout (2 s) per sentinel, not the failover budget
+    assert line == (f"error: Redis Sentinel {url} is unreachable: no sentinel answered "
+                    f"(tried 127.0.0.1:{ports[0]}, 127.0.0.1:{ports[1]})\n")
+
+
+REPR_MARKS = ("<redis.", "object at 0x", "Connection<", "Connection(", "Pool(")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("kind", ["unreachable", "sentinel", "cluster", "password", "no-password", "missing-file"])
+def test_no_error_line_carries_an_object_repr(
+    runner: CliRunner, password_redis: int, tmp_path: Path, kind: str, command: tuple[str, ...]
+) -> None:
+    url = {
+        "unreachable": f"redis://127.0.0.1:{free_port()}/0",
+        "sentinel": f"redis+sentinel://127.0.0.1:{free_port()}/mymaster",
+        "cluster": f"redis+cluster://127.0.0.1:{free_port()}",
+        "password": f"redis://:wrong-pw-123@127.0.0.1:{password_redis}/0",
+        "no-password": f"redis://127.0.0.1:{password_redis}/0",
+        "missing-file": f"sqlite:///{tmp_path / 'missing' / 'x.db'}",
+    }[kind]
+    result = invoke(runner, url, *command)
+    # rm and purge write, so they create a missing SQLite file (then rm finds nothing: exit 1)
+    assert result.exit_code in ((0, 1, 3) if kind == "missing-file" else (3,)), result.output
+    assert "Traceback" not in result.output
+    for mark in REPR_MARKS:
+        assert mark not in result.stderr, result.stderr

@@ -74,3 +74,12 @@ def test_purge_leaves_live_hostile_identities(runner: CliRunner, cli_url: str) -
     result = invoke(runner, cli_url, "sessions", "purge")
     assert result.stdout == f"purged {len(NEIGHBOURS)} expired sessions\n"
     assert all(exists(cli_url, h) for h in HOSTILE)
+
+
+def test_identities_with_blank_edges_are_visible_in_the_table(runner: CliRunner, cli_url: str) -> None:
+    """An identity of spaces is not an empty-looking row, and ' alice' does not pass for 'alice'."""
+    seed(cli_url, Seed("   ", age=3), Seed(" alice", age=2), Seed("alice", age=1))
+    result = invoke(runner, cli_url, "sessions", "ls")
+    assert result.exit_code == 0, result.output
+    shown = [line.split(maxsplit=8)[-1] for line in result.stdout.splitlines()[1:]]
+    assert shown == ["alice", "' alice'", "'   '"]

@@ -109,3 +109,12 @@ def test_count(runner: CliRunner, cli_url: str) -> None:
     result = invoke(runner, cli_url, "sessions", "count", "--all", "-o", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"status": "all", "count": 3}
+
+
+def test_ls_shows_how_many_turns_each_session_holds(runner: CliRunner, cli_url: str) -> None:
+    seed(cli_url, Seed("talker", age=1, turns=[("user", "a"), ("assistant", "b"), ("user", "c")]), Seed("quiet", age=2))
+    table = invoke(runner, cli_url, "sessions", "ls")
+    assert table.exit_code == 0, table.output
+    assert {row[-1]: row[5] for row in _rows(table.stdout)} == {"talker": "3", "quiet": "0"}
+    listed = json.loads(invoke(runner, cli_url, "sessions", "ls", "-o", "json").stdout)
+    assert {s["identity"]: s["turn_count"] for s in listed} == {"talker": 3, "quiet": 0}

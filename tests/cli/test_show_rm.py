@@ -88,3 +88,36 @@ def test_rm_refuses_an_empty_identity_before_removing_anything(runner: CliRunner
     assert result.exit_code == 2
     assert "identity must be a non-empty string" in result.stderr
     assert exists(cli_url, "alice")
+
+
+def test_show_says_how_many_turns_the_session_holds(runner: CliRunner, cli_url: str) -> None:
+    seed(cli_url, ALICE)
+    table = invoke(runner, cli_url, "sessions", "show", "alice")
+    fields = dict(line.split(None, 1) for line in table.stdout.splitlines() if " " in line.strip())
+    assert fields["turns"] == "3 stored"
+    assert json.loads(invoke(runner, cli_url, "sessions", "show", "alice", "-o", "json").stdout)["turn_count"] == 3
+
+
+def test_show_turns_all(runner: CliRunner, cli_url: str) -> None:
+    seed(cli_url, Seed("long", turns=[("user", f"line {i}") for i in range(30)]))
+    result = invoke(runner, cli_url, "sessions", "show", "long", "--turns", "all", "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert [t["text"] for t in json.loads(result.stdout)["turns"]] == [f"line {i}" for i in range(30)]
+    table = invoke(runner, cli_url, "sessions", "show", "long", "-t", "ALL")
+    assert table.exit_code == 0 and "line 0" in table.stdout and "line 29" in table.stdout
+
+
+def test_show_turns_must_be_a_number_or_all(runner: CliRunner, cli_url: str) -> None:
+    seed(cli_url, ALICE)
+    for bad in ("0", "-3", "every", ""):
+        result = invoke(runner, cli_url, "sessions", "show", "alice", "--turns", bad)
+        assert result.exit_code == 2, (bad, result.output)
+        assert result.stdout == ""
+        assert result.stderr == f"error: --turns takes a positive number of turns or 'all', not {bad!r}\n"
+
+
+def test_show_makes_a_blank_identity_visible(runner: CliRunner, cli_url: str) -> None:
+    seed(cli_url, Seed("   "))
+    result = invoke(runner, cli_url, "sessions", "show", "   ")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].split(None, 1) == ["identity", "'   '"]

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from lkpersist.crypto import ENV_IDENTITY_KEY
 from lkpersist.crypto.codec import PLAIN_GUARD, is_encrypted_form
 from lkpersist.crypto.config import codec_from_env
 from lkpersist.crypto.fernet import FernetCodec
 from lkpersist.crypto.identity import IdentityHasher
 from lkpersist.crypto.keys import (
-    ENV_IDENTITY_KEY,
     ENV_KEY_FILE,
     ENV_KEYS,
     ENV_STRICT,

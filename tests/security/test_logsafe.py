@@ -119,3 +119,15 @@ def test_install_covers_third_party_records(caplog: pytest.LogCaptureFixture) ->
         logger.removeHandler(handler)
         handler.filters.clear()
     assert "eyJ" not in caplog.text and "connecting with ***" in caplog.text
+
+
+def test_object_reprs_are_cut_from_error_text() -> None:
+    """redis-py's MasterNotFoundError text embeds the reprs of its clients: 1,500 characters of noise."""
+    from lkpersist.logsafe import without_object_reprs
+
+    noisy = ("No master found for 'm' : <redis.asyncio.client.Redis(<redis.asyncio.connection.ConnectionPool("
+             "<redis.asyncio.connection.Connection(db=0,username=<REDACTED>,retry=<redis.asyncio.retry.Retry "
+             "object at 0x7fceb57b9350>)>)>)> - ConnectionError('refused'), <Foo object at 0x1234> done")
+    assert without_object_reprs(noisy) == "No master found for 'm' : <…> - ConnectionError('refused'), <…> done"
+    kept = "the HELLO AUTH <user> <pass> option; a < b > c"
+    assert without_object_reprs(kept) == kept

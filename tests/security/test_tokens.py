@@ -166,3 +166,46 @@ def test_token_and_crypto_modules_do_not_import_livekit() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("identity", "why"),
+    [
+        ("", "identity is empty"),  # --identity "$KNOWN_ID" with KNOWN_ID unset
+        ("   ", "identity is empty"),
+        ("p_a\nb", "identity contains control characters"),
+        ("p_\x1b[31m", "identity contains control characters"),
+        ("p" * 257, "identity is 257 bytes; LiveKit accepts at most 256"),
+        ("é" * 129, "identity is 258 bytes; LiveKit accepts at most 256"),
+    ],
+    ids=["empty", "blank", "newline", "escape", "too-long", "too-long-utf8"],
+)
+def test_command_refuses_an_identity_livekit_would_not_take(identity: str, why: str) -> None:
+    """Never a token for a brand-new random identity in place of the one asked for: one line, exit 2."""
+    result = _run("--room", "support", "--identity", identity)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr == f"error: {why}\n"
+
+
+def test_command_accepts_an_identity_at_livekit_s_limit() -> None:
+    result = _run("--room", "support", "--identity", "p" * 256)
+    assert result.exit_code == 0, result.output
+    assert _verify(result.stdout.strip()).identity == "p" * 256
+
+
+@pytest.mark.parametrize("room", ["", "  ", "r" * 257, "a\tb"])
+def test_command_refuses_a_room_livekit_would_not_take(room: str) -> None:
+    result = _run("--room", room, "--identity", "p_a")
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and result.stderr.startswith("error: room name ")
+
+
+def test_the_readme_example_with_an_unset_variable_fails_in_a_real_shell() -> None:
+    """The README's ``lkpersist token --room support --identity "$KNOWN_ID"`` with KNOWN_ID unset."""
+    lkpersist = Path(sys.executable).with_name("lkpersist")
+    env = {k: v for k, v in {**os.environ, **CREDENTIALS}.items() if k != "KNOWN_ID"}
+    done = subprocess.run(["sh", "-c", f'"{lkpersist}" token --room support --identity "$KNOWN_ID"'], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and done.stdout == "", done
+    assert done.stderr == "error: identity is empty\n"

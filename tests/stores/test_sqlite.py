@@ -449,3 +449,23 @@ def test_a_store_used_before_fork_works_in_the_child(db_path: Path, clock: Virtu
     assert os.waitstatus_to_exitcode(status) == 0
     assert asyncio.run(store.require("parent")).reconnect_count == 1
     asyncio.run(store.close())
+
+
+async def test_create_false_never_creates_the_file_or_its_directories(tmp_path: Path) -> None:
+    from lkpersist.exceptions import StoreNotFoundError
+
+    path = tmp_path / "a" / "b" / "sessions.db"
+    store = open_store(f"sqlite:///{path}", create=False)
+    try:
+        with pytest.raises(StoreNotFoundError) as raised:
+            await store.count()
+    finally:
+        await store.close()
+    assert raised.value.path == str(path) and raised.value.exit_code == 3
+    assert not (tmp_path / "a").exists()
+    writer = open_store(f"sqlite:///{path}")  # the default creates it, directories included
+    try:
+        assert await writer.count() == 0
+    finally:
+        await writer.close()
+    assert path.exists()

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from lkpersist.durations import format_duration
-from lkpersist.model.session import Session
+
+if TYPE_CHECKING:
+    from lkpersist.model.session import Session
 
 
 def iso_utc(timestamp: float) -> str:
