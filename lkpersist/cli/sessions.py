@@ -4,8 +4,9 @@ Each command parses its options, calls the store through :func:`run_with_store` 
 :mod:`lkpersist.cli._output`. The module imports only what the option types need; the store, rich and
 asyncio are imported inside the commands, so ``--help`` and completion start fast (livekit: never).
 
-Read-only commands (``ls``, ``show``, ``count``, ``watch``, ``purge --dry-run``) open the store with
+Read-only commands (``ls``, ``show``, ``count``, ``purge --dry-run``) open the store with
 ``create=False``: on a SQLite file that does not exist they say so and exit 3, creating nothing.
+``watch`` creates it: it is started to wait for what agents will write.
 
 Exit codes (the CLI contract): 0 ok; 1 the thing asked for did not hold (``show``/``rm`` of a session
 that does not exist); 2 usage error (bad option, bad duration, bad identity); 3 the store is unreachable
@@ -268,7 +269,8 @@ def watch(
         checked_identity(identity)
     seconds = duration_seconds(timeout)
     try:
-        seen = run_with_store(ctx, lambda store: tail_events(store, identity, output, count, seconds), create=False)
+        # creates a missing store, unlike the reading commands: watching is waiting for agents yet to write
+        seen = run_with_store(ctx, lambda store: tail_events(store, identity, output, count, seconds))
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
     except BrokenPipeError:

@@ -26,7 +26,7 @@ from tests.cli.conftest import LONG_TTL, Seed, invoke, seed
 
 READ_COMMANDS = (
     ("sessions", "ls"), ("sessions", "ls", "-o", "json"), ("sessions", "show", "alice"), ("sessions", "count"),
-    ("sessions", "purge", "--dry-run"), ("sessions", "watch", "--timeout", "1s"), ("encrypt", "status"),
+    ("sessions", "purge", "--dry-run"), ("encrypt", "status"),
 )
 WRITE_COMMANDS = (("sessions", "purge"), ("sessions", "rm", "alice"))
 NOBODY = 65534
