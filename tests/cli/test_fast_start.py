@@ -98,3 +98,12 @@ def test_each_registered_summary_is_the_command_s_own_first_sentence(name: str) 
     assert isinstance(group, LazyGroup)
     real = group._load(name)
     assert " ".join((real.help or "").split()).startswith(COMMANDS[name].summary), (name, real.help)
+
+
+def test_a_mistyped_command_is_still_matched_against_every_registered_one() -> None:
+    """Sub-commands not imported yet are still suggested (the group knows them by their registration)."""
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["sesions", "ls"])
+    assert result.exit_code == 2
+    assert "No such command 'sesions'. Did you mean 'sessions'?" in result.stderr
