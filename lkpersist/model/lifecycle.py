@@ -55,6 +55,11 @@ def heartbeat_transition(current: Session, now: float) -> Session:
     return replace(current, last_seen=now, connected=True, expires_at=None)
 
 
+def is_present(session: Session, now: float, policy: TTLPolicy) -> bool:
+    """Connected and refreshed within the presence timeout: someone is there (what ``census`` counts)."""
+    return session.connected and now - session.last_seen < policy.presence_timeout and not session.is_expired(now)
+
+
 def greeting_owed(current: Session) -> bool:
     """A greeting is owed when none happened since the participant last left (or ever)."""
     return current.greeted_epoch < current.disconnect_count

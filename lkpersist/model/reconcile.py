@@ -91,10 +91,10 @@ def reconcile(
             return Reconciled(None, [], ended)
         created = _created(delta, policy)
         events = ended + _offline_events(None, created, delta, now)
-        return Reconciled(created, _merged_turns([], delta.turns, max_turns), events)
+        return Reconciled(created, merge_turns([], delta.turns, max_turns), events)
     merged = _merged(base, delta, policy)
     events = _offline_events(base, merged, delta, now)
-    return Reconciled(merged, _merged_turns(base_turns, delta.turns, max_turns), events)
+    return Reconciled(merged, merge_turns(base_turns, delta.turns, max_turns), events)
 
 
 def _base(
@@ -159,11 +159,11 @@ def _offline_events(base: Session | None, merged: Session, delta: OfflineDelta, 
     return events
 
 
-def _merged_turns(stored: list[Turn], offline: list[Turn], max_turns: int) -> list[Turn]:
+def merge_turns(stored: list[Turn], incoming: list[Turn], max_turns: int) -> list[Turn]:
     """Both sides' turns in time order (ties: stored first, then in recorded order); newest ``max_turns`` kept.
 
     A turn whose item id (or, without one, whose role, text and timestamp) is already stored is the same
-    turn recorded twice, and appears once.
+    turn recorded twice, and appears once (an outage merged back, or an import: :mod:`lkpersist.model.transfer`).
     """
     known_ids = {turn.item_id for turn in stored if turn.item_id is not None}
     known_anonymous = {_anonymous_key(turn) for turn in stored if turn.item_id is None}
@@ -173,7 +173,7 @@ def _merged_turns(stored: list[Turn], offline: list[Turn], max_turns: int) -> li
             return turn.item_id not in known_ids
         return _anonymous_key(turn) not in known_anonymous
 
-    extra = [turn for turn in offline if is_new(turn)]
+    extra = [turn for turn in incoming if is_new(turn)]
     merged = sorted([*stored, *extra], key=lambda turn: turn.timestamp)
     return merged[-max_turns:]
 
@@ -182,4 +182,4 @@ def _anonymous_key(turn: Turn) -> tuple[str, str, float]:
     return (turn.role, turn.text, turn.timestamp)
 
 
-__all__ = ["OfflineDelta", "Reconciled", "reconcile"]
+__all__ = ["OfflineDelta", "Reconciled", "merge_turns", "reconcile"]

@@ -42,3 +42,38 @@ class PurgeResult:
 
     purged: int
     dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Census:
+    """A store's numbers from its counts and indexes, in one pass and without loading sessions.
+
+    ``stale``: sessions expired more than ``stale_after`` seconds ago and still stored (a purge is
+    overdue). ``connected``: sessions whose participant is present (an agent refreshed them within the
+    presence timeout). Where a backend can only estimate a number, its ``*_exact`` flag is False and
+    the backend's docstring says how it estimates.
+    """
+
+    active: int
+    expired: int
+    stale: int
+    connected: int
+    turns: int
+    connected_exact: bool = True
+    turns_exact: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class StorageInfo:
+    """What a store says about itself, for ``lkpersist doctor``.
+
+    ``layout_version``: the version of the stored layout where the store records one (a SQLite file),
+    ``supported_layout`` the newest this lkpersist reads; ``server_time``: the server's own clock in epoch
+    seconds (Redis ``TIME``), None where the store has no clock of its own.
+    """
+
+    backend: str
+    layout_version: int | None = None
+    supported_layout: int | None = None
+    server_version: str | None = None
+    server_time: float | None = None

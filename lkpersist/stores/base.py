@@ -11,7 +11,7 @@ the store lock) lives here too. The lifecycle rules themselves are in :mod:`lkpe
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -20,7 +20,7 @@ from lkpersist.crypto.codec import PLAIN, ValueCodec
 from lkpersist.exceptions import SessionNotFoundError
 from lkpersist.model.lifecycle import check_older_than, purge_cutoff
 from lkpersist.model.reconcile import OfflineDelta
-from lkpersist.model.results import ConnectResult, CorruptRecord, Page, PurgeResult
+from lkpersist.model.results import Census, ConnectResult, CorruptRecord, Page, PurgeResult, StorageInfo
 from lkpersist.model.session import (
     DEFAULT_MAX_TURNS,
     Session,
@@ -29,6 +29,7 @@ from lkpersist.model.session import (
     Turn,
     validate_identity,
 )
+from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord, check_conflict_rule, prepared
 from lkpersist.model.ttl import DEFAULT_TTL_POLICY, TTLPolicy
 from lkpersist.stores.events import EventSource, EventStream
 from lkpersist.stores.locks import Lock, check_lock, check_lock_name
@@ -41,6 +42,10 @@ PURGE_BATCH = 1000
 PURGE_LOCK = "purge"
 PURGE_LOCK_TTL = 60.0
 """Seconds the purge lock outlives a purge that died; a running purge extends it every ttl/3."""
+STALE_AFTER = 3600.0
+"""Seconds after its deadline an unpurged session counts as stale in :meth:`SessionStore.census`."""
+
+RecordPage = list[SessionRecord | CorruptRecord]
 
 PurgeProgress = Callable[[int], None]
 """Called by a purge with the number of sessions removed so far, after each chunk."""
@@ -205,9 +210,54 @@ class SessionStore(ABC):
         now = self.now()
         return await self._purge(now, purge_cutoff(now, older_than), dry_run, progress)
 
+    async def census(self, stale_after: float = STALE_AFTER) -> Census:
+        """Count active, expired, stale and connected sessions and stored turns, from indexes only."""
+        check_older_than(stale_after)
+        return await self._census(self.now(), stale_after)
+
+    async def storage_info(self) -> StorageInfo:
+        """Say what this store is: its backend, stored layout version, server version and clock."""
+        return await self._storage_info()
+
     @abstractmethod
     async def close(self) -> None:
         """Release connections and files."""
+
+    # --- moving sessions between stores (export / import) ------------------------------------------
+
+    async def iter_records(
+        self, status: Status = "active", identities: Sequence[str] | None = None, page_size: int = DEFAULT_PAGE_SIZE
+    ) -> AsyncIterator[RecordPage]:
+        """Stream matching sessions with all their kept turns, a page at a time, in the store's own order.
+
+        Each record is read in one snapshot (a session and its turns agree). With ``identities``, only
+        those (absent ones are left out); memory stays bounded by ``page_size`` sessions.
+        """
+        check_status(status)
+        check_limit(page_size)
+        if identities is None:
+            async for page in self._scan_records(status, page_size):
+                yield page
+            return
+        wanted = [validate_identity(identity) for identity in identities]
+        for start in range(0, len(wanted), page_size):
+            found = await self._load_records(wanted[start:start + page_size])
+            now = self.now()
+            yield [r for r in found if r is not None and (isinstance(r, CorruptRecord) or r.session.matches(status, now))]
+
+    async def import_records(
+        self, records: Sequence[SessionRecord], on_conflict: ConflictRule = "merge"
+    ) -> list[ImportOutcome]:
+        """Write whole sessions with their turns, each atomically, under the conflict rule; one outcome each.
+
+        The rule is :func:`lkpersist.model.transfer.decide_import`. Records are detached (a connected
+        session arrives disconnected) and capped to ``max_turns``; a batch is one round trip where the
+        backend allows, but every session is its own atomic step: none is ever half-written.
+        """
+        rule = check_conflict_rule(on_conflict)
+        for record in records:
+            validate_identity(record.session.identity)
+        return await self._import_records([prepared(record, self.max_turns) for record in records], rule)
 
     # --- events, locks and raw values ----------------------------------------------------------------
 
@@ -294,6 +344,24 @@ class SessionStore(ABC):
         ``progress`` with the running total after each chunk removed (not on a dry run)."""
 
     @abstractmethod
+    async def _census(self, now: float, stale_after: float) -> Census: ...
+
+    @abstractmethod
+    async def _storage_info(self) -> StorageInfo: ...
+
+    @abstractmethod
+    def _scan_records(self, status: Status, page_size: int) -> AsyncIterator[RecordPage]:
+        """Every record matching ``status`` once (if not changed meanwhile), about ``page_size`` at a time."""
+
+    @abstractmethod
+    async def _load_records(self, identities: Sequence[str]) -> list[SessionRecord | CorruptRecord | None]:
+        """The records of these identities, live or expired; None where there is none."""
+
+    @abstractmethod
+    async def _import_records(self, records: Sequence[SessionRecord], rule: ConflictRule) -> list[ImportOutcome]:
+        """Apply :func:`~lkpersist.model.transfer.decide_import` to each record, each in one atomic step."""
+
+    @abstractmethod
     def _event_source(self) -> EventSource: ...
 
     @abstractmethod
@@ -306,4 +374,7 @@ class SessionStore(ABC):
     async def _extend_lock(self, name: str, token: str, ttl: float) -> bool: ...
 
 
-__all__ = ["DEFAULT_PAGE_SIZE", "PURGE_BATCH", "PURGE_LOCK", "PURGE_LOCK_TTL", "PurgeProgress", "SessionStore"]
+__all__ = [
+    "DEFAULT_PAGE_SIZE", "PURGE_BATCH", "PURGE_LOCK", "PURGE_LOCK_TTL", "STALE_AFTER", "PurgeProgress", "RecordPage",
+    "SessionStore",
+]

@@ -18,7 +18,8 @@ What it cannot do: a call that timed out after the primary had applied it is app
 (reconnect increments are at-least-once; turns with item ids exactly-once). A session the primary lost
 during the outage (purged, deleted, or a Redis restarted without persistence) is created again from
 what happened during the outage only; its earlier turns and counts are gone. While degraded, listing,
-counting and purging see only this process's memory, and locks and events are not available.
+counting and purging see only this process's memory, and locks and events are not available. Census,
+export and import always go to the primary (an operator's view must never be this process's memory).
 """
 
 from __future__ import annotations
@@ -35,11 +36,10 @@ from lkpersist.model.reconcile import OfflineDelta
 from lkpersist.model.results import ConnectResult, Page, PurgeResult
 from lkpersist.model.session import Session, SessionChanges, Status, Turn
 from lkpersist.stores.base import PurgeProgress, SessionStore
-from lkpersist.stores.events import EventSource
 from lkpersist.stores.fallback.journal import OfflineJournal
 from lkpersist.stores.fallback.local import LocalStore, RecentCopies
+from lkpersist.stores.fallback.primary import PrimaryOnly
 from lkpersist.stores.paging import Position
-from lkpersist.stores.raw import StoredValues
 
 log = get_logger("lkpersist.fallback")
 T = TypeVar("T")
@@ -58,7 +58,7 @@ class State(Enum):
     """The primary did not answer: calls are served from memory and journaled; a task retries it."""
 
 
-class FallbackStore(SessionStore):
+class FallbackStore(PrimaryOnly, SessionStore):
     """A store that survives its primary's outages; see the module docstring.
 
     ``retry_interval``: seconds between attempts to reach the primary while degraded.
@@ -211,23 +211,6 @@ class FallbackStore(SessionStore):
     async def _purge(self, now: float, cutoff: float | None, dry_run: bool, progress: PurgeProgress) -> PurgeResult:
         result, _ = await self._call(None, lambda store: store._purge(now, cutoff, dry_run, progress))
         return result
-
-    # --- events, locks and raw values: the primary's own, never faked locally ---------------------
-
-    def _event_source(self) -> EventSource:
-        return self.primary._event_source()
-
-    async def _acquire_lock(self, name: str, ttl: float) -> str | None:
-        return await self.primary._acquire_lock(name, ttl)
-
-    async def _release_lock(self, name: str, token: str) -> bool:
-        return await self.primary._release_lock(name, token)
-
-    async def _extend_lock(self, name: str, token: str, ttl: float) -> bool:
-        return await self.primary._extend_lock(name, token, ttl)
-
-    def stored_values(self) -> StoredValues:
-        return self.primary.stored_values()
 
     async def close(self) -> None:
         """Stop retrying, make one last bounded attempt to merge what is pending, then close the primary."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from lkpersist.clock import to_ms
@@ -17,13 +18,15 @@ from lkpersist.model.lifecycle import (
     disconnect_transition,
     greeting_owed,
     heartbeat_transition,
+    is_present,
     merge_update,
     should_purge,
 )
-from lkpersist.model.reconcile import OfflineDelta, reconcile
-from lkpersist.model.results import ConnectResult, Page, PurgeResult
+from lkpersist.model.reconcile import OfflineDelta, Reconciled, reconcile
+from lkpersist.model.results import Census, ConnectResult, CorruptRecord, Page, PurgeResult, StorageInfo
 from lkpersist.model.session import Session, SessionChanges, Status, Turn
-from lkpersist.stores.base import PurgeProgress, SessionStore
+from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord, decide_import
+from lkpersist.stores.base import PurgeProgress, RecordPage, SessionStore
 from lkpersist.stores.events import EventSource
 from lkpersist.stores.memory.events import EventHub
 from lkpersist.stores.memory.locks import MemoryLocks
@@ -139,14 +142,51 @@ class MemoryStore(SessionStore):
             result = reconcile(
                 self._sessions.get(identity), stored_turns, delta, self.now(), self.ttl_policy, self.max_turns
             )
-            self._events.publish(result.events)
-            if result.session is None:
-                self._sessions.pop(identity, None)
-                self._turns.pop(identity, None)
-                return None
-            self._sessions[identity] = result.session
-            self._turns[identity] = OrderedDict((self._turn_key(turn), turn) for turn in result.turns)
-            return Session.from_dict(result.session.to_dict())
+            self._store_whole(identity, result)
+            return None if result.session is None else Session.from_dict(result.session.to_dict())
+
+    def _store_whole(self, identity: str, result: Reconciled) -> None:
+        """Replace one identity's record and turns with a merge's result and publish its events."""
+        self._events.publish(result.events)
+        if result.session is None:
+            self._sessions.pop(identity, None)
+            self._turns.pop(identity, None)
+            return
+        self._sessions[identity] = result.session
+        self._turns[identity] = OrderedDict((self._turn_key(turn), turn) for turn in result.turns)
+
+    # --- moving sessions between stores ------------------------------------------------------------
+
+    def _record(self, identity: str) -> SessionRecord | None:
+        session = self._sessions.get(identity)
+        if session is None:
+            return None
+        return SessionRecord(Session.from_dict(session.to_dict()), tuple(self._turns.get(identity, {}).values()))
+
+    async def _scan_records(self, status: Status, page_size: int) -> AsyncIterator[RecordPage]:
+        identities = list(self._sessions)
+        for start in range(0, len(identities), page_size):
+            now = self.now()
+            found = [self._record(identity) for identity in identities[start:start + page_size]]
+            page: RecordPage = [r for r in found if r is not None and r.session.matches(status, now)]
+            if page:
+                yield page
+
+    async def _load_records(self, identities: Sequence[str]) -> list[SessionRecord | CorruptRecord | None]:
+        return [self._record(identity) for identity in identities]
+
+    async def _import_records(self, records: Sequence[SessionRecord], rule: ConflictRule) -> list[ImportOutcome]:
+        outcomes = []
+        async with self._lock:
+            for record in records:
+                identity = record.session.identity
+                stored = self._record(identity)
+                session, turns = (None, ()) if stored is None else (stored.session, stored.turns)
+                decision = decide_import(session, turns, record, rule, self.now(), self.max_turns)
+                if decision.write is not None:
+                    self._store_whole(identity, decision.write)
+                outcomes.append(decision.outcome)
+        return outcomes
 
     def _turn_key(self, turn: Turn) -> str:
         """A turn's item id, or a unique key for a turn without one (those are never deduplicated)."""
@@ -170,6 +210,20 @@ class MemoryStore(SessionStore):
     async def _count(self, status: Status) -> int:
         now = self.now()
         return sum(1 for s in self._sessions.values() if s.matches(status, now))
+
+    async def _census(self, now: float, stale_after: float) -> Census:
+        sessions = list(self._sessions.values())
+        expired = [s for s in sessions if s.is_expired(now)]
+        return Census(
+            active=len(sessions) - len(expired),
+            expired=len(expired),
+            stale=sum(1 for s in expired if s.deadline <= now - stale_after),
+            connected=sum(1 for s in sessions if is_present(s, now, self.ttl_policy)),
+            turns=sum(len(turns) for turns in self._turns.values()),
+        )
+
+    async def _storage_info(self) -> StorageInfo:
+        return StorageInfo(backend="memory")
 
     async def _purge(self, now: float, cutoff: float | None, dry_run: bool, progress: PurgeProgress) -> PurgeResult:
         async with self._lock:

@@ -18,18 +18,20 @@ check the scripts make), ``raw`` (encryption migration), ``reconcile`` and ``wai
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from lkpersist.clock import to_ms
 from lkpersist.exceptions import InvalidInputError, SessionNotFoundError
 from lkpersist.model.reconcile import OfflineDelta
-from lkpersist.model.results import ConnectResult, Page, PurgeResult
+from lkpersist.model.results import Census, ConnectResult, CorruptRecord, Page, PurgeResult, StorageInfo
 from lkpersist.model.session import SCHEMA_VERSION, Session, SessionChanges, Status, Turn
-from lkpersist.stores.base import PurgeProgress, SessionStore
+from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord
+from lkpersist.stores.base import PurgeProgress, RecordPage, SessionStore
 from lkpersist.stores.events import EventSource
 from lkpersist.stores.paging import Position
 from lkpersist.stores.raw import StoredValues
-from lkpersist.stores.redis import listing, reconcile
+from lkpersist.stores.redis import listing, reconcile, transfer
 from lkpersist.stores.redis.client import build_client
 from lkpersist.stores.redis.context import NATIVE_TTL_GRACE, RedisContext
 from lkpersist.stores.redis.errors import translated
@@ -167,6 +169,23 @@ class RedisStore(SessionStore):
 
     async def _purge(self, now: float, cutoff: float | None, dry_run: bool, progress: PurgeProgress) -> PurgeResult:
         return await listing.purge(self._redis, now=now, cutoff=cutoff, dry_run=dry_run, progress=progress)
+
+    async def _census(self, now: float, stale_after: float) -> Census:
+        return await listing.census(self._redis, now, stale_after)
+
+    async def _storage_info(self) -> StorageInfo:
+        return await listing.storage_info(self._redis)
+
+    # --- moving sessions between stores --------------------------------------------------------------
+
+    def _scan_records(self, status: Status, page_size: int) -> AsyncIterator[RecordPage]:
+        return transfer.scan_records(self._redis, status, page_size)
+
+    async def _load_records(self, identities: Sequence[str]) -> list[SessionRecord | CorruptRecord | None]:
+        return await transfer.load_records(self._redis, identities)
+
+    async def _import_records(self, records: Sequence[SessionRecord], rule: ConflictRule) -> list[ImportOutcome]:
+        return await transfer.import_batch(self._redis, records, rule)
 
     # --- events, locks and raw values (every process and host on this Redis) -----------------------
 

@@ -38,6 +38,7 @@ class RedisScripts:
     append_turn: AsyncScript
     recent_turns: AsyncScript
     read: AsyncScript
+    read_record: AsyncScript
     delete: AsyncScript
     list_scan: AsyncScript
     purge: AsyncScript
@@ -53,6 +54,7 @@ class RedisScripts:
             "append_turn": lua.APPEND_TURN,
             "recent_turns": lua.RECENT_TURNS,
             "read": lua.READ,
+            "read_record": lua.READ_RECORD,
             "delete": lua.DELETE,
             "list_scan": lua.LIST_SCAN,
             "purge": lua.PURGE,
@@ -80,7 +82,7 @@ class RedisContext:
 
     def __post_init__(self) -> None:
         self.scripts = RedisScripts.register(self.client)
-        self._reads = frozenset((self.scripts.read.sha, self.scripts.recent_turns.sha))
+        self._reads = frozenset((self.scripts.read.sha, self.scripts.recent_turns.sha, self.scripts.read_record.sha))
         self._cluster_cold = isinstance(self.client, RedisCluster)
         self._grace_ms = b"%d" % to_ms(NATIVE_TTL_GRACE)
 
@@ -101,12 +103,16 @@ class RedisContext:
                 await self.client.initialize()
             self._cluster_cold = False
 
+    def script_call(self, identity: str, args: tuple[Any, ...]) -> tuple[tuple[bytes, ...], tuple[Any, ...]]:
+        """KEYS and ARGV of one per-identity script call: the identity's keys; member, now ms, grace ms, ``args``."""
+        member, keys = self.keys.packed_keys_for(identity)
+        return keys, (member, b"%d" % to_ms(self.now()), self._grace_ms, *args)
+
     async def run(self, script: AsyncScript, identity: str, *args: Any) -> Any:
         """Run one per-identity script (KEYS: the identity's keys; ARGV: member, now ms, grace ms, ``args``)."""
         if self._cluster_cold:
             await self.ensure_ready()
-        member, keys = self.keys.packed_keys_for(identity)
-        argv = (member, b"%d" % to_ms(self.now()), self._grace_ms, *args)
+        keys, argv = self.script_call(identity, args)
         try:  # what ``translated`` does, without a context manager on the hot path
             try:
                 return await self._evalsha(script.sha, keys, argv)

@@ -18,7 +18,7 @@ from typing import Any
 
 from lkpersist.clock import to_ms
 from lkpersist.exceptions import CorruptRecordError
-from lkpersist.model.results import CorruptRecord, Page, PurgeResult
+from lkpersist.model.results import Census, CorruptRecord, Page, PurgeResult, StorageInfo
 from lkpersist.model.session import Session, Status
 from lkpersist.stores.paging import Position, encode_cursor
 from lkpersist.stores.redis.context import RedisContext
@@ -58,6 +58,69 @@ class _Head:
         return (self.score, self.member) > (other.score, other.member)
 
 
+TURN_SAMPLES_PER_BUCKET = 8
+"""Sessions per bucket whose turn lists ``census`` measures to estimate the stored turns (exact when
+every bucket holds no more than that)."""
+
+
+async def census(ctx: RedisContext, now: float, stale_after: float) -> Census:
+    """Every count from the bucket indexes in one pipeline, and the sampled turn lists in a second one.
+
+    ``connected`` is approximated by the sessions seen within the presence timeout (an agent refreshes a
+    present participant every 30 s, so each one is counted; so is one who left within that time): an
+    exact count needs a per-bucket index of connected sessions that connect, disconnect and heartbeat
+    would maintain. ``turns`` is exact up to ``TURN_SAMPLES_PER_BUCKET`` sessions per bucket, beyond
+    that each bucket's sessions times the mean length of a random sample of its turn lists.
+    """
+    await ctx.ensure_ready()
+    now_ms, keys = to_ms(now), ctx.keys
+    fresh_ms = to_ms(now - ctx.settings.ttl_policy.presence_timeout)
+    with translated(ctx.display_url):
+        async with ctx.client.pipeline(transaction=False) as pipe:
+            for bucket in range(keys.buckets):
+                deadlines, seen = keys.deadline_key(bucket), keys.seen_key(bucket)
+                pipe.zcount(deadlines, f"({now_ms}", "+inf")
+                pipe.zcount(deadlines, "-inf", now_ms)
+                pipe.zcount(deadlines, "-inf", to_ms(now - stale_after))
+                pipe.zcount(seen, f"({fresh_ms}", "+inf")
+                pipe.zcard(seen)
+                pipe.zrandmember(seen, TURN_SAMPLES_PER_BUCKET)
+            replies = await pipe.execute()
+    rows = [replies[i:i + 6] for i in range(0, len(replies), 6)]
+    turns, exact = await _estimated_turns(ctx, [(int(row[4]), row[5] or []) for row in rows])
+    active, expired, stale, connected = (sum(int(row[k]) for row in rows) for k in range(4))
+    return Census(active, expired, stale, connected, turns, connected_exact=False, turns_exact=exact)
+
+
+async def _estimated_turns(ctx: RedisContext, buckets: list[tuple[int, list[bytes]]]) -> tuple[int, bool]:
+    """Σ bucket size × mean sampled turn-list length; exact when every sample is the whole bucket."""
+    with translated(ctx.display_url):
+        async with ctx.client.pipeline(transaction=False) as pipe:
+            for _size, members in buckets:
+                for member in members:
+                    pipe.llen(ctx.keys.keys_for_encoded(member.decode("ascii")).turns)
+            lengths = iter(await pipe.execute())
+    total, exact = 0.0, True
+    for size, members in buckets:
+        sampled = [int(next(lengths)) for _ in members]
+        exact = exact and len(sampled) == size
+        total += size * sum(sampled) / len(sampled) if sampled else 0
+    return round(total), exact
+
+
+async def storage_info(ctx: RedisContext) -> StorageInfo:
+    """The server's version (INFO server) and clock (TIME, for the clock-offset check)."""
+    await ctx.ensure_ready()
+    with translated(ctx.display_url):
+        info = await ctx.client.info("server")
+        seconds, micros = await ctx.client.time()
+    if info and all(isinstance(value, dict) for value in info.values()):  # a cluster: one dict per node
+        info = next(iter(info.values()))
+    version = info.get("redis_version") if isinstance(info, dict) else None
+    return StorageInfo("redis", server_version=None if version is None else f"Redis {version}",
+                       server_time=int(seconds) + int(micros) / 1e6)
+
+
 async def count(ctx: RedisContext, status: Status) -> int:
     await ctx.ensure_ready()
     now = to_ms(ctx.now())
@@ -72,6 +135,18 @@ async def count(ctx: RedisContext, status: Status) -> int:
                     pipe.zcount(ctx.keys.deadline_key(bucket), "-inf", now)
             counts = await pipe.execute()
     return sum(int(value) for value in counts)
+
+
+async def scan_index(ctx: RedisContext, key: str, count: int) -> AsyncIterator[list[tuple[bytes, float]]]:
+    """One index zset's (member, score) entries by ZSCAN, about ``count`` a call: every entry present for
+    the whole walk comes at least once, whatever writers do meanwhile (an entry may come twice)."""
+    cursor = 0
+    while True:
+        with translated(ctx.display_url):
+            cursor, items = await ctx.client.zscan(key, cursor, count=count)
+        yield items
+        if int(cursor) == 0:
+            return
 
 
 async def list_page(ctx: RedisContext, status: Status, limit: int, after: Position | None) -> Page:

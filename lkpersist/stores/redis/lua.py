@@ -226,6 +226,13 @@ return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.ca
   redis.call('LLEN', KEYS[4])}
 """
 
+# read record (export). KEYS as above, no ARGV. Returns {session, metadata, context} flat and the turn
+# frames oldest first: one whole record in one snapshot, live or not.
+READ_RECORD = """
+return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3]),
+  redis.call('LRANGE', KEYS[4], 0, -1)}
+"""
+
 # delete. KEYS as above, ARGV[1] the member, ARGV[2] now ms, ARGV[#ARGV] the events channel. Returns 1
 # when a session record existed (of any shape).
 DELETE = PUBLISH_EVENT + """

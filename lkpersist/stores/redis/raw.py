@@ -10,6 +10,7 @@ from typing import Any
 from lkpersist.stores.raw import Batch, Rewrite, StoredRecord, StoredValue, text_or_none
 from lkpersist.stores.redis.context import RedisContext
 from lkpersist.stores.redis.errors import translated
+from lkpersist.stores.redis.listing import scan_index
 from lkpersist.stores.redis.pipeline import queue_script, run_pipeline
 
 # read raw. KEYS: 1 session, 2 metadata, 3 context, 4 turns. Returns {language or false, metadata flat,
@@ -86,13 +87,8 @@ class RedisStoredValues:
         return [int(reply) for reply in replies]
 
     async def _bucket_members(self, bucket: int, count: int) -> AsyncIterator[list[bytes]]:
-        cursor = 0
-        while True:
-            with translated(self._ctx.display_url):
-                cursor, items = await self._ctx.client.zscan(self._ctx.keys.seen_key(bucket), cursor, count=count)
+        async for items in scan_index(self._ctx, self._ctx.keys.seen_key(bucket), count):
             yield [member for member, _score in items]
-            if int(cursor) == 0:
-                return
 
     async def _load(self, members: list[bytes]) -> list[StoredRecord]:
         ctx = self._ctx

@@ -20,9 +20,9 @@ from lkpersist.clock import to_ms
 from lkpersist.crypto.codec import ValueCodec
 from lkpersist.exceptions import StoreUnavailableError
 from lkpersist.model.reconcile import OfflineDelta, Reconciled, reconcile
-from lkpersist.model.session import Session
+from lkpersist.model.session import Session, Turn
 from lkpersist.stores.redis.context import RedisContext
-from lkpersist.stores.redis.lua import PUBLISH_EVENT
+from lkpersist.stores.redis.lua import PUBLISH_EVENT, READ_RECORD
 from lkpersist.stores.redis.records import (
     frame_turn,
     json_hash_fields,
@@ -52,10 +52,11 @@ end
 """
 
 # read state. KEYS 1..7 as every per-identity script (see lua.py); ARGV[1..3] member, now, grace
-# (unused). Returns {digest, session flat, metadata flat, context flat, turn frames oldest first}.
-READ_STATE = _DIGEST + """
-return {digest(), redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]),
-  redis.call('HGETALL', KEYS[3]), redis.call('LRANGE', KEYS[4], 0, -1)}
+# (unused). Returns {digest, session flat, metadata flat, context flat, turn frames oldest first}:
+# lua.READ_RECORD's reply with the digest in front.
+READ_STATE = _DIGEST + "local record = (function()\n" + READ_RECORD + """end)()
+table.insert(record, 1, digest())
+return record
 """
 
 # write state. ARGV[1..3] member, now ms, grace ms; ARGV[4] the digest READ_STATE returned; ARGV[5] the
@@ -103,11 +104,14 @@ class _Scripts:
     read: AsyncScript
     write: AsyncScript
 
+    def all(self) -> tuple[AsyncScript, ...]:
+        return self.read, self.write
+
 
 _registered: weakref.WeakKeyDictionary[Any, _Scripts] = weakref.WeakKeyDictionary()
 
 
-def _scripts(ctx: RedisContext) -> _Scripts:
+def scripts_for(ctx: RedisContext) -> _Scripts:
     """The two scripts, registered once per store (EVALSHA; ``RedisContext.run`` loads them on NOSCRIPT)."""
     scripts = _registered.get(ctx)
     if scripts is None:
@@ -118,14 +122,13 @@ def _scripts(ctx: RedisContext) -> _Scripts:
 
 async def apply_offline(ctx: RedisContext, delta: OfflineDelta) -> Session | None:
     """Read, merge, compare-and-set; again from the read whenever another writer got in between."""
-    scripts, settings = _scripts(ctx), ctx.settings
+    scripts, settings = scripts_for(ctx), ctx.settings
     identity = delta.identity
     for _ in range(MAX_ATTEMPTS):
         reply = await ctx.run(scripts.read, identity)
-        stored = session_from_reply(identity, reply[1:4], settings.codec)
-        turns = [turn_from_frame(identity, frame, settings.codec) for frame in reply[4]]
+        stored, turns = whole_from_reply(identity, reply[1:], settings.codec)
         result = reconcile(stored, turns, delta, ctx.now(), settings.ttl_policy, settings.max_turns)
-        args = _write_args(result, settings.codec)
+        args = write_args(result, settings.codec)
         if await ctx.run(scripts.write, identity, reply[0], *args, ctx.events_channel) == 1:
             return result.session
     raise StoreUnavailableError(
@@ -133,7 +136,13 @@ async def apply_offline(ctx: RedisContext, delta: OfflineDelta) -> Session | Non
     )
 
 
-def _write_args(result: Reconciled, codec: ValueCodec) -> list[Any]:
+def whole_from_reply(identity: str, reply: Any, codec: ValueCodec) -> tuple[Session | None, list[Turn]]:
+    """A {session, metadata, context, turn frames} reply decoded (CorruptRecordError/DecryptionError if not)."""
+    stored = session_from_reply(identity, reply[0:3], codec)
+    return stored, [turn_from_frame(identity, frame, codec) for frame in reply[3]]
+
+
+def write_args(result: Reconciled, codec: ValueCodec) -> list[Any]:
     """WRITE_STATE's ARGV from 5 on: deadline, last_seen and the six counted sections."""
     events = [part for e in result.events for part in (e.kind, to_ms(e.time), _count_arg(e.reconnect_count))]
     session = result.session
@@ -154,4 +163,4 @@ def _count_arg(count: int | None) -> str:
     return "" if count is None else str(count)
 
 
-__all__ = ["READ_STATE", "WRITE_STATE", "apply_offline"]
+__all__ = ["READ_STATE", "WRITE_STATE", "apply_offline", "scripts_for", "whole_from_reply", "write_args"]

@@ -14,24 +14,28 @@ migration) and ``reconcile`` (merging an outage back).
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from lkpersist.clock import to_ms
 from lkpersist.exceptions import CorruptRecordError, InvalidStoreURLError
 from lkpersist.model.reconcile import OfflineDelta
-from lkpersist.model.results import ConnectResult, CorruptRecord, Page, PurgeResult
+from lkpersist.model.results import Census, ConnectResult, CorruptRecord, Page, PurgeResult, StorageInfo
 from lkpersist.model.session import Session, SessionChanges, Status, Turn
-from lkpersist.stores.base import PURGE_BATCH, PurgeProgress, SessionStore
+from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord
+from lkpersist.stores.base import PURGE_BATCH, PurgeProgress, RecordPage, SessionStore
 from lkpersist.stores.events import EventSource
 from lkpersist.stores.locks import new_token
 from lkpersist.stores.paging import Position, encode_cursor
 from lkpersist.stores.raw import StoredValues
-from lkpersist.stores.sqlite import locks, operations, queries, reconcile
+from lkpersist.stores.sqlite import locks, operations, queries, reconcile, transfer
 from lkpersist.stores.sqlite.db import Database
 from lkpersist.stores.sqlite.events import SQLiteEventSource
 from lkpersist.stores.sqlite.raw import SQLiteStoredValues
 from lkpersist.stores.sqlite.rows import Row, encode_turn, session_from_row, turn_from_payload
+from lkpersist.stores.sqlite.schema import STORAGE_VERSION
 from lkpersist.stores.sqlite.url import (
     DEFAULT_TIMEOUT,
     SQLiteTarget,
@@ -158,8 +162,34 @@ class SQLiteStore(SessionStore):
                     break
         return PurgeResult(purged=purged)
 
+    async def _census(self, now: float, stale_after: float) -> Census:
+        fresh = now - self.ttl_policy.presence_timeout
+        active, expired, stale, connected, turns = await self._db.run(
+            queries.census_counts, to_ms(now), to_ms(now - stale_after), to_ms(fresh)
+        )
+        return Census(active=active, expired=expired, stale=stale, connected=connected, turns=turns)
+
+    async def _storage_info(self) -> StorageInfo:
+        version = await self._db.run(queries.layout_version)
+        return StorageInfo("sqlite", version, STORAGE_VERSION, f"SQLite {sqlite3.sqlite_version}")
+
     async def close(self) -> None:
         await self._db.close()
+
+    # --- moving sessions between stores --------------------------------------------------------------
+
+    async def _scan_records(self, status: Status, page_size: int) -> AsyncIterator[RecordPage]:
+        after: int | None = 0
+        while after is not None:
+            page, after = await self._db.run(transfer.scan_page, self.codec, status, self._now_ms(), after, page_size)
+            if page:
+                yield page
+
+    async def _load_records(self, identities: Sequence[str]) -> list[SessionRecord | CorruptRecord | None]:
+        return await self._db.run(transfer.load, self.codec, identities)
+
+    async def _import_records(self, records: Sequence[SessionRecord], rule: ConflictRule) -> list[ImportOutcome]:
+        return await self._db.run(transfer.import_batch, self.settings, records, rule, self._now_ms())
 
     # --- events, locks and raw values (shared by every process using this file) --------------------
 

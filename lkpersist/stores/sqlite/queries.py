@@ -13,11 +13,11 @@ from lkpersist.crypto.codec import ValueCodec
 from lkpersist.model.session import Session, Status
 from lkpersist.stores.sqlite.events import write_event_rows
 from lkpersist.stores.sqlite.rows import ALL_COLUMNS, OPS_COLUMNS, READ_COLUMNS, Row, session_from_row
-from lkpersist.stores.sqlite.transactions import immediate
+from lkpersist.stores.sqlite.transactions import immediate, snapshot
 
 LIVE = "identity = ? AND deadline > ?"
 """WHERE clause of one identity's live row: parameters (identity, now ms)."""
-_STATUS_FILTER = {"active": "deadline > :now", "expired": "deadline <= :now", "all": "1"}
+STATUS_FILTER = {"active": "deadline > :now", "expired": "deadline <= :now", "all": "1"}
 
 
 def live(
@@ -70,7 +70,7 @@ def page_rows(
     conn: sqlite3.Connection, status: Status, now_ms: int, limit: int, after: tuple[int, str] | None
 ) -> list[Row]:
     """Keyset pagination along the listing index: starts at the cursor, reads ``limit`` rows, no sort."""
-    where = [_STATUS_FILTER[status]]
+    where = [STATUS_FILTER[status]]
     if after is not None:
         where.append("last_seen <= :after_ms AND (last_seen < :after_ms OR identity > :after_id)")
     params = {"now": now_ms, "limit": limit, "after_ms": after and after[0], "after_id": after and after[1]}
@@ -82,8 +82,34 @@ def page_rows(
 
 
 def count(conn: sqlite3.Connection, status: Status, now_ms: int) -> int:
-    sql = f"SELECT COUNT(*) FROM lkpersist_sessions WHERE {_STATUS_FILTER[status]}"
+    sql = f"SELECT COUNT(*) FROM lkpersist_sessions WHERE {STATUS_FILTER[status]}"
     return int(conn.execute(sql, {"now": now_ms}).fetchone()[0])
+
+
+def census_counts(conn: sqlite3.Connection, now_ms: int, stale_ms: int, fresh_ms: int) -> tuple[int, ...]:
+    """(active, expired, stale, connected, turns) in one snapshot, each from an index.
+
+    ``stale_ms``: expired before this; ``fresh_ms``: connected sessions refreshed after this are present
+    (a range of the listing index, so only recently seen rows are looked at).
+    """
+    params = {"now": now_ms, "stale": stale_ms, "fresh": fresh_ms}
+    with snapshot(conn):
+        counts = [
+            conn.execute(f"SELECT COUNT(*) FROM lkpersist_sessions WHERE {where}", params).fetchone()[0]
+            for where in ("deadline > :now", "deadline <= :now", "deadline <= :stale")
+        ]
+        connected = conn.execute(
+            "SELECT COUNT(*) FROM lkpersist_sessions INDEXED BY lkpersist_sessions_by_last_seen "
+            "WHERE last_seen > :fresh AND deadline > :now AND connected = 1",
+            params,
+        ).fetchone()[0]
+        turns = conn.execute("SELECT COUNT(*) FROM lkpersist_turns").fetchone()[0]
+    return (*(int(n) for n in counts), int(connected), int(turns))
+
+
+def layout_version(conn: sqlite3.Connection) -> int | None:
+    row = conn.execute("SELECT value FROM lkpersist_meta WHERE key = 'schema_version'").fetchone()
+    return None if row is None else int(row[0])
 
 
 def count_purgeable(conn: sqlite3.Connection, params: dict[str, Any]) -> int:
@@ -116,9 +142,12 @@ def purge_chunk(conn: sqlite3.Connection, condition: str, params: dict[str, Any]
 
 __all__ = [
     "LIVE",
+    "STATUS_FILTER",
+    "census_counts",
     "count",
     "count_purgeable",
     "delete",
+    "layout_version",
     "live",
     "live_session",
     "page_rows",

@@ -1,0 +1,168 @@
+"""Moving sessions between stores: the record that travels, and the rule an import applies.
+
+A :class:`SessionRecord` is one session with its turns, as ``sessions export`` writes it and ``sessions
+import`` reads it. What travels is the session *detached* from this store's presence (:func:`detached`):
+a participant connected here is not connected in the store the record is imported into, so the record
+leaves as if they had just left (the countdown runs from their last heartbeat, and the next connect there
+is a return that owes a greeting).
+
+:func:`decide_import` is the one statement of what an import does to an identity the target may already
+hold, whatever the backend; each backend reads the stored record, calls it and writes the result in one
+atomic step (the same step that merges an outage back, :mod:`lkpersist.model.reconcile`):
+
+- nothing live stored (absent, or expired): the record is written (``created``);
+- ``skip``: a live stored session is kept as it is;
+- ``replace``: the stored session and its turns are replaced by the record;
+- ``merge``: one session from both: the earliest ``joined_at``, the latest ``last_seen`` and deadline,
+  the larger counts (never their sum), the record's language and metadata/context keys over the stored
+  ones, turns merged by item id in time order. Merging the same record twice changes nothing.
+
+A merge or replacement that would leave the stored session exactly as it is reports ``unchanged`` and
+writes nothing, so importing the same file twice is idempotent and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Literal
+
+from lkpersist.clock import from_ms, to_ms
+from lkpersist.exceptions import InvalidInputError
+from lkpersist.model.events import SessionEvent, removal_event
+from lkpersist.model.lifecycle import disconnect_transition
+from lkpersist.model.reconcile import Reconciled, merge_turns
+from lkpersist.model.session import Session, Turn
+
+ConflictRule = Literal["skip", "merge", "replace"]
+CONFLICT_RULES: tuple[ConflictRule, ...] = ("skip", "merge", "replace")
+
+
+class ImportOutcome(str, Enum):
+    """What importing one record did to its identity in the target store."""
+
+    CREATED = "created"
+    """Nothing live was stored under the identity: the record was written (an expired one was replaced)."""
+    MERGED = "merged"
+    REPLACED = "replaced"
+    SKIPPED = "skipped"
+    """A live session was stored and the rule was ``skip``: it was left alone."""
+    UNCHANGED = "unchanged"
+    """The merge or replacement would have left the stored session as it was: nothing was written."""
+    FAILED = "failed"
+    """The stored record could not be read (corrupt, or not decryptable with the keys): left alone."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """One session and its turns (oldest first): what export writes and import reads, one per line."""
+
+    session: Session
+    turns: tuple[Turn, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ImportDecision:
+    """The outcome, and what to store (None: leave the stored record alone)."""
+
+    outcome: ImportOutcome
+    write: Reconciled | None = None
+
+
+def check_conflict_rule(rule: str) -> ConflictRule:
+    if rule not in CONFLICT_RULES:
+        raise InvalidInputError(f"on_conflict must be one of {', '.join(CONFLICT_RULES)}, not {rule!r}")
+    return rule
+
+
+def detached(session: Session) -> Session:
+    """``session`` as another store should receive it: not connected there.
+
+    A connected session leaves as if the participant had left at their last heartbeat (the lifecycle's
+    disconnect), so its countdown runs from then and its next connect elsewhere owes a greeting.
+    """
+    if not session.connected:
+        return session
+    return disconnect_transition(session, session.last_seen)
+
+
+def prepared(record: SessionRecord, max_turns: int) -> SessionRecord:
+    """The record as a store keeps it: detached, times in whole milliseconds, the newest ``max_turns`` turns.
+
+    Stores keep milliseconds, so comparing a stored session with an incoming one only works at that
+    precision (an idempotent re-import must find them equal).
+    """
+    session = detached(record.session)
+    session = replace(
+        session,
+        joined_at=_ms(session.joined_at),
+        last_seen=_ms(session.last_seen),
+        expires_at=None if session.expires_at is None else _ms(session.expires_at),
+        ttl=_ms(session.ttl),
+    )
+    return SessionRecord(session, tuple(record.turns[-max_turns:]))
+
+
+def decide_import(
+    stored: Session | None, stored_turns: Sequence[Turn], record: SessionRecord, rule: ConflictRule, now: float,
+    max_turns: int,
+) -> ImportDecision:
+    """What importing ``record`` (already :func:`prepared`) does to the stored record (live, expired or absent)."""
+    incoming, turns = record.session, list(record.turns)
+    if stored is None or stored.is_expired(now):
+        ended = [] if stored is None else [removal_event(stored, now)]
+        return ImportDecision(ImportOutcome.CREATED, Reconciled(incoming, turns, [*ended, _created(incoming, now)]))
+    if rule == "skip":
+        return ImportDecision(ImportOutcome.SKIPPED)
+    if rule == "replace":
+        events = [removal_event(stored, now, deleted=True), _created(incoming, now)]
+        result, outcome = Reconciled(incoming, turns, events), ImportOutcome.REPLACED
+    else:
+        result, outcome = _merged(stored, list(stored_turns), incoming, turns, max_turns), ImportOutcome.MERGED
+    if result.session == stored and result.turns == list(stored_turns):
+        return ImportDecision(ImportOutcome.UNCHANGED)
+    return ImportDecision(outcome, result)
+
+
+def _merged(
+    stored: Session, stored_turns: list[Turn], incoming: Session, turns: list[Turn], max_turns: int
+) -> Reconciled:
+    """The merge rule of the module docstring; fields it does not name keep the stored values."""
+    deadline = max(stored.deadline, incoming.deadline)
+    session = replace(
+        stored,
+        joined_at=min(stored.joined_at, incoming.joined_at),
+        last_seen=max(stored.last_seen, incoming.last_seen),
+        reconnect_count=max(stored.reconnect_count, incoming.reconnect_count),
+        disconnect_count=max(stored.disconnect_count, incoming.disconnect_count),
+        greeted_epoch=max(stored.greeted_epoch, incoming.greeted_epoch),
+        ttl=max(stored.ttl, incoming.ttl),
+        language=stored.language if incoming.language is None else incoming.language,
+        metadata={**stored.metadata, **incoming.metadata},
+        context={**stored.context, **incoming.context},
+    )
+    if not session.connected:
+        session = replace(session, expires_at=deadline)
+    return Reconciled(session, merge_turns(stored_turns, turns, max_turns))
+
+
+def _created(session: Session, now: float) -> SessionEvent:
+    return SessionEvent("created", session.identity, now, session.reconnect_count)
+
+
+def _ms(seconds: float) -> float:
+    return from_ms(to_ms(seconds))
+
+
+__all__ = [
+    "CONFLICT_RULES",
+    "ConflictRule",
+    "ImportDecision",
+    "ImportOutcome",
+    "SessionRecord",
+    "check_conflict_rule",
+    "decide_import",
+    "detached",
+    "prepared",
+]

@@ -1,0 +1,155 @@
+"""Export and import for ``RedisStore``: whole records read and written in pipelines of per-identity scripts.
+
+Export walks each bucket's ``deadline`` index with ZSCAN (no keyspace scan; the scores filter by status
+before anything is read) and reads a page of records with one pipeline of ``READ_RECORD`` scripts, each
+a session's hashes and turns in one snapshot. Memory stays bounded by the page size plus the members of
+one bucket (kept to return each entry once, as ZSCAN may repeat one). The order is the store's own,
+bucket by bucket, not ``last_seen``: export needs every record once, not a ranking, and walking buckets
+is what makes it fast.
+
+Import is the compare-and-set of :mod:`~lkpersist.stores.redis.reconcile`, a batch at a time: one
+pipeline of ``READ_STATE``, the rule (:func:`lkpersist.model.transfer.decide_import`) in Python, one
+pipeline of ``WRITE_STATE``; a record another writer changed in between is read and decided again. Each
+record is written whole by one script, so none is half-written; a batch is not one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from lkpersist.clock import to_ms
+from lkpersist.exceptions import CorruptRecordError, DecryptionError, StoreUnavailableError
+from lkpersist.model.results import CorruptRecord
+from lkpersist.model.session import Status
+from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord, decide_import
+from lkpersist.stores.redis.context import RedisContext
+from lkpersist.stores.redis.errors import translate, translated
+from lkpersist.stores.redis.listing import scan_index
+from lkpersist.stores.redis.pipeline import queue_script, run_pipeline
+from lkpersist.stores.redis.reconcile import MAX_ATTEMPTS, scripts_for, whole_from_reply, write_args
+
+Loaded = SessionRecord | CorruptRecord
+
+
+async def scan_records(ctx: RedisContext, status: Status, page_size: int) -> AsyncIterator[list[Loaded]]:
+    """Every record matching ``status``, about ``page_size`` at a time (see the module docstring)."""
+    await ctx.ensure_ready()
+    members: list[bytes] = []
+    for bucket in range(ctx.keys.buckets):
+        seen: set[bytes] = set()
+        async for items in scan_index(ctx, ctx.keys.deadline_key(bucket), page_size):
+            now_ms = to_ms(ctx.now())
+            fresh = [m for m, score in items if m not in seen and _matches(status, score, now_ms)]
+            seen.update(fresh)
+            members += fresh
+            if len(members) >= page_size:
+                page = await _read(ctx, members)
+                members = []
+                if page:
+                    yield page
+    if members and (page := await _read(ctx, members)):
+        yield page
+
+
+async def load_records(ctx: RedisContext, identities: Sequence[str]) -> list[Loaded | None]:
+    await ctx.ensure_ready()
+    return await _load(ctx, identities)
+
+
+async def import_batch(ctx: RedisContext, records: Sequence[SessionRecord], rule: ConflictRule) -> list[ImportOutcome]:
+    """Read, decide and compare-and-set every record; again from the read for those another writer changed."""
+    await ctx.ensure_ready()
+    scripts = scripts_for(ctx)
+    outcomes: list[ImportOutcome | None] = [None] * len(records)
+    pending = list(range(len(records)))
+    for _ in range(MAX_ATTEMPTS):
+        reads = await _pipelined(ctx, scripts.read, [(records[i].session.identity, ()) for i in pending])
+        writes: list[tuple[int, ImportOutcome, tuple[Any, ...]]] = []
+        for index, reply in zip(pending, reads, strict=True):
+            decided = _decide(ctx, records[index], reply, rule)
+            if isinstance(decided, ImportOutcome):
+                outcomes[index] = decided
+            else:
+                writes.append((index, *decided))
+        written = await _pipelined(ctx, scripts.write, [(records[i].session.identity, args) for i, _, args in writes])
+        pending = []
+        for (index, outcome, _), done in zip(writes, written, strict=True):
+            if _result(ctx, records[index], done) == 1:
+                outcomes[index] = outcome
+            else:
+                pending.append(index)
+        if not pending:
+            return [outcome for outcome in outcomes if outcome is not None]
+    raise StoreUnavailableError(
+        f"Redis store {ctx.display_url}: importing lost {MAX_ATTEMPTS} races to other writers on one identity"
+    )
+
+
+def _decide(
+    ctx: RedisContext, record: SessionRecord, reply: Any, rule: ConflictRule
+) -> ImportOutcome | tuple[ImportOutcome, tuple[Any, ...]]:
+    """The outcome alone when nothing is to be written, else the outcome and WRITE_STATE's arguments."""
+    identity, settings = record.session.identity, ctx.settings
+    try:
+        if isinstance(reply, Exception):
+            raise translate(reply, ctx.display_url, identity) from reply
+        stored, turns = whole_from_reply(identity, reply[1:], settings.codec)
+    except (CorruptRecordError, DecryptionError):
+        return ImportOutcome.FAILED
+    decision = decide_import(stored, turns, record, rule, ctx.now(), settings.max_turns)
+    if decision.write is None:
+        return decision.outcome
+    return decision.outcome, (reply[0], *write_args(decision.write, settings.codec), ctx.events_channel)
+
+
+def _result(ctx: RedisContext, record: SessionRecord, reply: Any) -> Any:
+    if isinstance(reply, Exception):
+        raise translate(reply, ctx.display_url, record.session.identity) from reply
+    return reply
+
+
+def _matches(status: Status, deadline_ms: float, now_ms: int) -> bool:
+    return status == "all" or (now_ms >= deadline_ms) == (status == "expired")
+
+
+async def _read(ctx: RedisContext, members: list[bytes]) -> list[Loaded]:
+    identities = []
+    for member in members:
+        try:
+            identities.append(ctx.keys.decode_identity(member))
+        except ValueError:
+            continue  # not one of ours: listing reports such entries, export has nothing to carry
+    return [record for record in await _load(ctx, identities) if record is not None]
+
+
+async def _load(ctx: RedisContext, identities: Sequence[str]) -> list[Loaded | None]:
+    replies = await _pipelined(ctx, ctx.scripts.read_record, [(identity, ()) for identity in identities])
+    return [_loaded(ctx, identity, reply) for identity, reply in zip(identities, replies, strict=True)]
+
+
+def _loaded(ctx: RedisContext, identity: str, reply: Any) -> Loaded | None:
+    try:
+        if isinstance(reply, Exception):
+            raise translate(reply, ctx.display_url, identity) from reply
+        session, turns = whole_from_reply(identity, reply, ctx.settings.codec)
+    except CorruptRecordError as exc:  # undecryptable (a wrong key) stays an error for the whole read, as in ls
+        return CorruptRecord(identity=identity, reason=exc.reason)
+    return None if session is None else SessionRecord(session, tuple(turns))
+
+
+async def _pipelined(ctx: RedisContext, script: Any, calls: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+    """One pipeline of per-identity script calls; errors come back in place, one per call."""
+    if not calls:
+        return []
+
+    def fill(pipe: Any) -> None:
+        for identity, args in calls:
+            keys, argv = ctx.script_call(identity, args)
+            queue_script(pipe, script, keys, argv)
+
+    with translated(ctx.display_url):
+        return await run_pipeline(ctx.client, (*ctx.scripts.all(), *scripts_for(ctx).all()), fill, raise_on_error=False)
+
+
+__all__ = ["import_batch", "load_records", "scan_records"]
