@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lkpersist.cli import transfer
 from lkpersist.cli._options import ALL, checked_identity, duration_seconds, turn_count
 from lkpersist.cli._output.formats import ListFormat, ShowFormat, SummaryFormat, WatchFormat
 from lkpersist.cli._runner import fail, run_with_store
@@ -278,3 +279,7 @@ def watch(
         raise typer.Exit(0) from None
     if count is not None and seen < count:
         fail(f"only {seen} of {count} events arrived before the timeout", 1)
+
+
+app.command("export")(transfer.export)
+app.command("import")(transfer.import_)

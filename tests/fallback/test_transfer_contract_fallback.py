@@ -3,4 +3,4 @@
 from __future__ import annotations
 
 from tests.fallback.test_contract_fallback import backend, store  # noqa: F401 -- the fixtures
-from tests.stores.test_transfer_contract import *  # noqa: F403 -- the contract's tests, run with them
+from tests.stores.test_transfer_contract import *  # the contract's tests, run with them

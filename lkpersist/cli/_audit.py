@@ -1,0 +1,72 @@
+"""How a CLI command leaves its one audit record: written before the command acts, its outcome after.
+
+``with audited(ctx, "sessions rm", identities=...) as result:`` writes the record (or exits 3 with
+nothing done when it cannot), runs the block, then writes the outcome: the one the block set on
+``result``, else one read from the exit code (0 ok, 3 error, anything else failed). Without
+``LKPERSIST_AUDIT_LOG`` it does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import typer
+
+from lkpersist.audit import AuditLog, AuditWriteError, audit_log_from_env
+from lkpersist.cli._runner import CLIState, err_console, fail
+from lkpersist.exceptions import InvalidInputError
+
+
+@dataclass
+class AuditResult:
+    """What the command says about itself: an outcome (None: from the exit code) and counts."""
+
+    outcome: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def audit_log_of(ctx: typer.Context) -> AuditLog | None:
+    state = ctx.find_root().obj
+    key_file = state.key_file if isinstance(state, CLIState) else None
+    try:
+        return audit_log_from_env(key_file=key_file)
+    except InvalidInputError as exc:
+        fail(str(exc), exc.exit_code)
+
+
+@contextmanager
+def audited(
+    ctx: typer.Context, action: str, *, identities: Sequence[str] = (), selection: dict[str, Any] | None = None
+) -> Iterator[AuditResult]:
+    result = AuditResult()
+    audit = audit_log_of(ctx)
+    if audit is None:
+        yield result
+        return
+    try:
+        entry = audit.begin(action, identities=identities, selection=selection)
+    except AuditWriteError as exc:
+        fail(f"{exc}; nothing was done", 3)
+    code: int = 0
+    try:
+        yield result
+    except typer.Exit as exc:
+        code = exc.exit_code
+        raise
+    except BaseException:
+        code = 3
+        raise
+    finally:
+        entry.outcome, entry.counts = result.outcome, result.counts
+        try:
+            entry.finish("ok" if code == 0 else "error" if code == 3 else "failed")
+        except AuditWriteError as exc:
+            err_console.print(f"error: {exc} (the command itself completed)", markup=False)
+            if code == 0:
+                raise typer.Exit(3) from None
+
+
+__all__ = ["AuditResult", "audit_log_of", "audited"]
