@@ -37,6 +37,7 @@ from livekit.agents import AgentSession, CloseEvent, ConversationItemAddedEvent
 from livekit.agents.job import DEFAULT_PARTICIPANT_KINDS
 from livekit.agents.types import ATTRIBUTE_PUBLISH_ON_BEHALF
 
+from lkpersist import audit
 from lkpersist.agent import _participants
 from lkpersist.agent._store_calls import FAILED, BoundedCalls
 from lkpersist.agent._tasks import AgentTasks
@@ -340,6 +341,7 @@ class SessionPersistence:
                 agent.chat_ctx, turns, summary=summary if isinstance(summary, str) else None
             )
             await agent.update_chat_ctx(chat_ctx)
+            audit.record_restore(identity, added)
             return added
         except Exception:
             log.exception("could not restore earlier conversation for %r", identity)

@@ -101,10 +101,12 @@ def audit_log_from_env(environ: Mapping[str, str] | None = None, *, key_file: st
         return None
     fsync = env.get(ENV_AUDIT_FSYNC, "1").strip().lower() not in ("0", "false", "no", "off")
     sink: Sink = SyslogSink(env.get(ENV_SYSLOG_ADDRESS) or SyslogSink.address) if where == SYSLOG else FileSink(where, fsync)
-    return AuditLog(sink, _hasher(env, key_file))
+    return AuditLog(sink, audit_hasher(env, key_file=key_file))
 
 
-def _hasher(env: Mapping[str, str], key_file: str | None) -> IdentityHasher | None:
+def audit_hasher(environ: Mapping[str, str] | None = None, *, key_file: str | None = None) -> IdentityHasher | None:
+    """The keyed hash identities are recorded as (``LKPERSIST_AUDIT_IDENTITY=hash``), or None for plain."""
+    env = os.environ if environ is None else environ
     form = env.get(ENV_AUDIT_IDENTITY, "plain").strip().lower()
     if form in ("", "plain"):
         return None
@@ -182,6 +184,7 @@ __all__ = [
     "AuditEntry",
     "AuditLog",
     "AuditWriteError",
+    "audit_hasher",
     "audit_log_from_env",
     "record_restore",
     "reset_agent_audit_log",

@@ -15,8 +15,9 @@ from typing import Any
 
 import typer
 
-from lkpersist.audit import AuditLog, AuditWriteError, audit_log_from_env
+from lkpersist.audit import AuditLog, AuditWriteError, audit_hasher, audit_log_from_env
 from lkpersist.cli._runner import CLIState, err_console, fail
+from lkpersist.crypto.identity import IdentityHasher
 from lkpersist.exceptions import InvalidInputError
 
 
@@ -29,12 +30,22 @@ class AuditResult:
 
 
 def audit_log_of(ctx: typer.Context) -> AuditLog | None:
-    state = ctx.find_root().obj
-    key_file = state.key_file if isinstance(state, CLIState) else None
     try:
-        return audit_log_from_env(key_file=key_file)
+        return audit_log_from_env(key_file=_key_file(ctx))
     except InvalidInputError as exc:
         fail(str(exc), exc.exit_code)
+
+
+def audit_hasher_of(ctx: typer.Context) -> IdentityHasher | None:
+    try:
+        return audit_hasher(key_file=_key_file(ctx))
+    except InvalidInputError as exc:
+        fail(str(exc), exc.exit_code)
+
+
+def _key_file(ctx: typer.Context) -> str | None:
+    state = ctx.find_root().obj
+    return state.key_file if isinstance(state, CLIState) else None
 
 
 @contextmanager
@@ -69,4 +80,4 @@ def audited(
                 raise typer.Exit(3) from None
 
 
-__all__ = ["AuditResult", "audit_log_of", "audited"]
+__all__ = ["AuditResult", "audit_hasher_of", "audit_log_of", "audited"]

@@ -103,7 +103,12 @@ def _run_migration(
                 verified=verified,
             )
 
-    result = run_with_store(ctx, work, create=not dry_run)
+    from lkpersist.cli._audit import audited
+
+    action = "encrypt rotate" if rotate else "encrypt migrate"
+    with audited(ctx, action, selection={"dry_run": dry_run}) as audit:
+        result = run_with_store(ctx, work, create=not dry_run)
+        audit.counts = {"sessions": result.sessions, "rewritten": result.rewritten}
     if output == SummaryFormat.json:
         echo_json(result.to_dict())
     else:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from lkpersist.cli import transfer
+from lkpersist.cli._audit import audited
 from lkpersist.cli._options import ALL, checked_identity, duration_seconds, turn_count
 from lkpersist.cli._output.formats import ListFormat, ShowFormat, SummaryFormat, WatchFormat
 from lkpersist.cli._runner import fail, run_with_store
@@ -83,13 +84,15 @@ def list_sessions(
         items = store.iter_sessions(status, page_size=page_size)
         return await write_listing(items, output, now=store.now(), limit=limit, empty_message=f"no {status} sessions")
 
-    try:
-        result = run_with_store(ctx, work, create=False)
-    except BrokenPipeError:
-        silence_broken_pipe()
-        raise typer.Exit(0) from None
-    if result.corrupt:
-        raise typer.Exit(3)
+    with audited(ctx, "sessions ls", selection={"status": status, "limit": limit, "output": output.value}) as audit:
+        try:
+            result = run_with_store(ctx, work, create=False)
+        except BrokenPipeError:
+            silence_broken_pipe()
+            raise typer.Exit(0) from None
+        audit.counts = {"sessions": result.listed, "corrupt": len(result.corrupt)}
+        if result.corrupt:
+            raise typer.Exit(3)
 
 
 @app.command("show")
@@ -120,13 +123,16 @@ def show(
         limit = None if wanted == ALL else wanted
         return session, await store.recent_turns(identity, limit), store.now()
 
-    session, recent, now = run_with_store(ctx, work, create=False)
-    if session is None:
-        fail(f"session not found: {quoted(identity)}", 1)
-    if output is ShowFormat.json:
-        echo_json(session_document(session, recent))
-    else:
-        print_session(session, recent, now)
+    with audited(ctx, "sessions show", identities=[identity]) as audit:
+        session, recent, now = run_with_store(ctx, work, create=False)
+        if session is None:
+            audit.outcome = "not_found"
+            fail(f"session not found: {quoted(identity)}", 1)
+        audit.counts = {"turns": len(recent or [])}
+        if output is ShowFormat.json:
+            echo_json(session_document(session, recent))
+        else:
+            print_session(session, recent, now)
 
 
 @app.command("rm")
@@ -148,14 +154,17 @@ def remove(
     async def work(store: SessionStore) -> list[bool]:
         return [await store.delete(identity) for identity in identities]
 
-    removed = run_with_store(ctx, work)
-    for identity, existed in zip(identities, removed, strict=True):
-        if existed:
-            typer.echo(f"removed {quoted(identity)}")
-        else:
-            typer.echo(f"error: session not found: {quoted(identity)}", err=True)
-    if not all(removed):
-        raise typer.Exit(1)
+    with audited(ctx, "sessions rm", identities=identities) as audit:
+        removed = run_with_store(ctx, work)
+        audit.counts = {"removed": sum(removed), "not_found": len(removed) - sum(removed)}
+        for identity, existed in zip(identities, removed, strict=True):
+            if existed:
+                typer.echo(f"removed {quoted(identity)}")
+            else:
+                typer.echo(f"error: session not found: {quoted(identity)}", err=True)
+        if not all(removed):
+            audit.outcome = "not_found" if not any(removed) else "partial"
+            raise typer.Exit(1)
 
 
 @app.command("count")
@@ -226,7 +235,10 @@ def purge(
             except LockHeldError:
                 return None
 
-    result = run_with_store(ctx, work, create=not dry_run)
+    with audited(ctx, "sessions purge", selection={"older_than": seconds, "dry_run": dry_run}) as audit:
+        result = run_with_store(ctx, work, create=not dry_run)
+        audit.outcome = "skipped" if result is None else None
+        audit.counts = {"purged": 0 if result is None else result.purged}
     if quiet:
         return
     if result is None:

@@ -1,0 +1,75 @@
+"""``lkpersist audit``: read the audit log (``LKPERSIST_AUDIT_LOG``, or ``--file``).
+
+Records at or after ``--since`` naming ``--identity`` (hashed first when the records hold keyed hashes),
+oldest first. A line that is not a record is named on stderr with its number and skipped (then exit 1).
+Exit codes: 0 ok, 1 bad lines met, 2 usage (no audit file configured, syslog), 3 the file cannot be read.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+
+from lkpersist.audit import ENV_AUDIT_LOG, SYSLOG, AuditWriteError
+from lkpersist.audit.reader import BadLine, read_records
+from lkpersist.cli._audit import audit_hasher_of
+from lkpersist.cli._options import checked_identity, duration_seconds
+from lkpersist.cli._output.audit import write_json, write_table
+from lkpersist.cli._runner import err_console, fail
+
+
+class AuditFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def audit(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option("--since", metavar="DURATION", help="Only records this recent (1d, 2h).")] = None,
+    identity: Annotated[str | None, typer.Option("--identity", "-i", metavar="ID", help="Only records naming this identity.")] = None,
+    file: Annotated[str | None, typer.Option("--file", help=f"The audit file (default: ${ENV_AUDIT_LOG}).")] = None,
+    output: Annotated[AuditFormat, typer.Option("--output", "-o", help="table or json.")] = AuditFormat.table,
+) -> None:
+    """Show who accessed which sessions' personal data, when, and with what outcome."""
+    seconds = duration_seconds(since)
+    if identity is not None:
+        checked_identity(identity)
+    path = file or _configured_file()
+    hasher = audit_hasher_of(ctx) if identity is not None else None
+    bad: list[BadLine] = []
+    records = read_records(path, since=None if seconds is None else time.time() - seconds, identity=identity,
+                           hasher=hasher)
+    try:
+        shown = (write_json if output is AuditFormat.json else write_table)(_good(records, bad))
+    except AuditWriteError as exc:
+        fail(str(exc), 3)
+    if shown == 0 and output is AuditFormat.table:
+        err_console.print("no audit records", markup=False)
+    if bad:
+        raise typer.Exit(1)
+
+
+def _configured_file() -> str:
+    where = os.environ.get(ENV_AUDIT_LOG, "").strip()
+    if not where:
+        fail(f"no audit log: set {ENV_AUDIT_LOG}=PATH (or give --file)", 2)
+    if where == SYSLOG:
+        fail("the audit log goes to syslog: read it with `journalctl -t lkpersist-audit` (or give --file)", 2)
+    return where
+
+
+def _good(records: Iterator[dict[str, Any] | BadLine], bad: list[BadLine]) -> Iterator[dict[str, Any]]:
+    for record in records:
+        if isinstance(record, BadLine):
+            bad.append(record)
+            err_console.print(f"error: line {record.line}: {record.reason}", markup=False)
+        else:
+            yield record
+
+
+__all__ = ["audit"]
