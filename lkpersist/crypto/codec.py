@@ -49,7 +49,7 @@ PLAIN = PlainCodec()
 
 def is_encrypted_form(stored: str) -> bool:
     """True when ``stored`` carries the ``enc:v<N>:`` marker, whether or not it can be decrypted."""
-    return _ENCRYPTED_FORM.match(stored) is not None
+    return stored.startswith(MARKER) and _ENCRYPTED_FORM.match(stored) is not None
 
 
 def unreadable_reason(kid: str | None, *, keys_configured: bool = True) -> str:

@@ -17,6 +17,10 @@ SCHEMA_VERSION = 1
 MAX_IDENTITY_BYTES = 65536
 DEFAULT_MAX_TURNS = 100
 
+compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""JSON as lkpersist stores and exports it: compact, non-ASCII kept (one encoder, built once: ``json.dumps``
+with options builds a new one per call, which shows when a page encodes thousands of values)."""
+
 Status = Literal["active", "expired", "all"]
 """A listing filter: live sessions, expired ones not yet purged, or both."""
 STATUSES: tuple[Status, ...] = ("active", "expired", "all")
@@ -135,19 +139,30 @@ class Turn:
         return {"role": self.role, "text": self.text, "timestamp": self.timestamp, "item_id": self.item_id}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        return compact_json(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Turn:
-        item_id = data.get("item_id")
-        return cls(
-            role=str(data["role"]),
-            text=str(data["text"]),
-            timestamp=float(data["timestamp"]),
-            item_id=None if item_id is None else str(item_id),
-        )
+        role, text, timestamp, item_id = data["role"], data["text"], data["timestamp"], data.get("item_id")
+        if type(timestamp) is not float:
+            timestamp = float(timestamp)
+        if type(role) is not str or type(text) is not str or not (item_id is None or type(item_id) is str):
+            role, text, item_id = str(role), str(text), None if item_id is None else str(item_id)
+        return cls(role, text, timestamp, item_id)
 
 
+def turns_from_json(texts: list[str]) -> list[Turn]:
+    """Many turns from their :meth:`Turn.to_json` texts with one JSON parse (a page holds thousands).
+
+    Raises ValueError/TypeError/KeyError when any text is not one turn; callers then decode one by one to
+    name the bad one.
+    """
+    if not texts:
+        return []
+    data = json.loads("[" + ",".join(texts) + "]")
+    if not isinstance(data, list) or len(data) != len(texts):
+        raise ValueError("a turn payload does not hold exactly one value")
+    return [Turn.from_dict(item) for item in data]
 
 
 @dataclass(frozen=True, slots=True)

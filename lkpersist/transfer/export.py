@@ -1,20 +1,21 @@
 """``sessions export``: a store's records written as the versioned NDJSON of :mod:`~lkpersist.transfer.format`.
 
-Records are read page by page (``store.iter_records``) and written as they come, so memory stays bounded
-by one page whatever the number of sessions. Values come out decrypted with the configured keys: the
+Records are read page by page (``store.iter_records``) and written as they come, the next page read
+while this one is written, so memory stays bounded by two pages whatever the number of sessions. Values come out decrypted with the configured keys: the
 file holds personal data in plaintext even when the store encrypts at rest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from lkpersist.model.results import CorruptRecord
 from lkpersist.model.session import Status
 from lkpersist.model.transfer import SessionRecord
-from lkpersist.stores.base import DEFAULT_PAGE_SIZE, SessionStore
+from lkpersist.stores.base import DEFAULT_PAGE_SIZE, RecordPage, SessionStore
 from lkpersist.transfer.format import header_line, record_line
 
 Progress = Callable[[int], None]
@@ -45,7 +46,7 @@ async def export_sessions(
     result = ExportResult()
     out.write(header_line(store.now(), status) + "\n")
     found: set[str] = set()
-    async for page in store.iter_records(status, identities, page_size):
+    async for page in _read_ahead(store.iter_records(status, identities, page_size)):
         lines = []
         for item in page:
             if isinstance(item, CorruptRecord):
@@ -62,6 +63,24 @@ async def export_sessions(
     if identities is not None:
         result.missing = [identity for identity in dict.fromkeys(identities) if identity not in found]
     return result
+
+
+async def _read_ahead(pages: AsyncIterator[RecordPage]) -> AsyncIterator[RecordPage]:
+    """The pages of ``pages``, the next one read from the store while the caller writes this one."""
+    upcoming: asyncio.Future[RecordPage] = asyncio.ensure_future(anext(pages))
+    try:
+        while True:
+            try:
+                page = await upcoming
+            except StopAsyncIteration:
+                return
+            upcoming = asyncio.ensure_future(anext(pages))
+            yield page
+    finally:
+        if not upcoming.done():
+            upcoming.cancel()
+        await asyncio.gather(upcoming, return_exceptions=True)
+        await pages.aclose()  # type: ignore[attr-defined]
 
 
 async def one_record(store: SessionStore, identity: str, status: Status = "all") -> SessionRecord | CorruptRecord | None:

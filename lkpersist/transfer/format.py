@@ -26,7 +26,7 @@ from typing import Any
 
 from lkpersist import __version__
 from lkpersist.exceptions import InvalidInputError
-from lkpersist.model.session import Session, Status, Turn, validate_identity
+from lkpersist.model.session import Session, Status, Turn, compact_json, validate_identity
 from lkpersist.model.transfer import SessionRecord, detached
 
 FORMAT_NAME = "lkpersist-sessions"
@@ -127,7 +127,7 @@ def chat_ctx_document(record: SessionRecord) -> dict[str, Any]:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return compact_json(value)
 
 
 __all__ = [

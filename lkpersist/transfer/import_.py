@@ -1,7 +1,8 @@
 """``sessions import``: a file in the format of :mod:`~lkpersist.transfer.format` streamed into a store.
 
 Lines are read one at a time and imported in batches (``store.import_records``: each session written
-whole and atomically under the conflict rule), so memory stays bounded by one batch. A line that does not
+whole and atomically under the conflict rule), one batch being written while the next is parsed, so
+memory stays bounded by two batches. A line that does not
 parse (truncated, edited out of shape) is reported with its number and skipped, or, with ``strict``,
 stops the import: every record before it is imported, none after it. A dry run reads what is stored and
 applies the same rule (:func:`lkpersist.model.transfer.decide_import`) without writing, so it predicts
@@ -13,6 +14,7 @@ Importing the same file twice changes nothing: the second time every session is 
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -81,21 +83,31 @@ async def import_sessions(
     pending: list[tuple[int, SessionRecord]] = []
     numbered = enumerate(lines, start=1)
     _read_header(numbered, progress)
-    for number, text in numbered:
-        if progress is not None:
-            progress(len(text.encode("utf-8")))
-        if not text.strip():
-            continue
-        try:
-            pending.append((number, parse_record(text, number)))
-        except FormatError as exc:
-            _bad_line(result, str(exc), on_problem)
-            if strict:
-                result.stopped_at = number
-                break
-        if len(pending) >= batch:
-            await _flush(store, pending, result, on_problem)
-            pending = []
+    writing: asyncio.Task[None] | None = None  # one batch is written while the next one is parsed
+    try:
+        for number, text in numbered:
+            if progress is not None:
+                progress(len(text.encode("utf-8")))
+            if not text.strip():
+                continue
+            try:
+                pending.append((number, parse_record(text, number)))
+            except FormatError as exc:
+                _bad_line(result, str(exc), on_problem)
+                if strict:
+                    result.stopped_at = number
+                    break
+            if len(pending) >= batch:
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(_flush(store, pending, result, on_problem))
+                pending = []
+        if writing is not None:
+            await writing
+    finally:
+        if writing is not None and not writing.done():
+            writing.cancel()
+            await asyncio.gather(writing, return_exceptions=True)
     await _flush(store, pending, result, on_problem)
     return result
 

@@ -45,7 +45,7 @@ from lkpersist.stores.redis.records import (
     frame_turn,
     session_from_fields,
     session_from_reply,
-    turn_from_frame,
+    turns_from_frames,
 )
 from lkpersist.stores.redis.url import parse_redis_url
 from lkpersist.stores.redis.wait import DEFAULT_WAIT_TIMEOUT_MS, ReplicaWait
@@ -154,7 +154,7 @@ class RedisStore(SessionStore):
 
     async def _recent_turns(self, identity: str, limit: int | None) -> list[Turn]:
         frames = await self._redis.run(self._redis.scripts.recent_turns, identity, limit or 0)
-        return [turn_from_frame(identity, frame, self.codec) for frame in frames]
+        return turns_from_frames(identity, frames, self.codec)
 
     async def _apply_offline(self, delta: OfflineDelta) -> Session | None:
         return await reconcile.apply_offline(self._redis, delta)

@@ -28,7 +28,7 @@ from lkpersist.stores.redis.records import (
     json_hash_fields,
     session_from_reply,
     session_hash_fields,
-    turn_from_frame,
+    turns_from_frames,
 )
 
 MAX_ATTEMPTS = 50
@@ -139,7 +139,7 @@ async def apply_offline(ctx: RedisContext, delta: OfflineDelta) -> Session | Non
 def whole_from_reply(identity: str, reply: Any, codec: ValueCodec) -> tuple[Session | None, list[Turn]]:
     """A {session, metadata, context, turn frames} reply decoded (CorruptRecordError/DecryptionError if not)."""
     stored = session_from_reply(identity, reply[0:3], codec)
-    return stored, [turn_from_frame(identity, frame, codec) for frame in reply[3]]
+    return stored, turns_from_frames(identity, reply[3], codec)
 
 
 def write_args(result: Reconciled, codec: ValueCodec) -> list[Any]:

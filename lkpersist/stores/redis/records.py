@@ -14,9 +14,10 @@ from typing import Any
 from lkpersist.clock import from_ms, to_ms
 from lkpersist.crypto.codec import ValueCodec
 from lkpersist.exceptions import CorruptRecordError, DecryptionError, InvalidInputError
-from lkpersist.model.session import SCHEMA_VERSION, Session, Turn
+from lkpersist.model.session import SCHEMA_VERSION, Session, Turn, turns_from_json
 
 Flat = Sequence[bytes]
+_STRICT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
 def pairs(flat: Flat) -> dict[bytes, bytes]:
@@ -28,7 +29,7 @@ def pairs(flat: Flat) -> dict[bytes, bytes]:
 def encode_json_value(codec: ValueCodec, value: Any) -> str:
     """A metadata/context value as stored: JSON, then the codec."""
     try:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = _STRICT_JSON(value)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"metadata and context values must be JSON-serialisable: {exc}") from exc
     return codec.encode(text)
@@ -127,11 +128,22 @@ def frame_turn(turn: Turn, codec: ValueCodec) -> bytes:
     return b"%d:%s%s" % (len(item_id), item_id, payload)
 
 
+def turns_from_frames(identity: str, frames: Sequence[bytes], codec: ValueCodec) -> list[Turn]:
+    """:func:`turn_from_frame` for many frames, parsed at once; a bad one is named as there."""
+    try:
+        return turns_from_json([codec.decode(_payload(frame).decode("utf-8")) for frame in frames])
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError, DecryptionError):
+        return [turn_from_frame(identity, frame, codec) for frame in frames]  # raises the precise error
+
+
+def _payload(frame: bytes) -> bytes:
+    head, _, rest = frame.partition(b":")
+    return rest if head == b"-" else rest[int(head):]
+
+
 def turn_from_frame(identity: str, frame: bytes, codec: ValueCodec) -> Turn:
     try:
-        head, _, rest = frame.partition(b":")
-        payload = rest if head == b"-" else rest[int(head):]
-        return Turn.from_dict(json.loads(codec.decode(payload.decode("utf-8"))))
+        return Turn.from_dict(json.loads(codec.decode(_payload(frame).decode("utf-8"))))
     except DecryptionError as exc:
         raise exc.naming(identity) from exc
     except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:

@@ -34,7 +34,7 @@ from lkpersist.stores.sqlite import locks, operations, queries, reconcile, trans
 from lkpersist.stores.sqlite.db import Database
 from lkpersist.stores.sqlite.events import SQLiteEventSource
 from lkpersist.stores.sqlite.raw import SQLiteStoredValues
-from lkpersist.stores.sqlite.rows import Row, encode_turn, session_from_row, turn_from_payload
+from lkpersist.stores.sqlite.rows import Row, encode_turn, session_from_row, turns_from_payloads
 from lkpersist.stores.sqlite.schema import STORAGE_VERSION
 from lkpersist.stores.sqlite.url import (
     DEFAULT_TIMEOUT,
@@ -117,7 +117,7 @@ class SQLiteStore(SessionStore):
     async def _recent_turns(self, identity: str, limit: int | None) -> list[Turn]:
         count = -1 if limit is None else limit
         payloads = await self._db.run(queries.recent_payloads, identity, self._now_ms(), count)
-        return [turn_from_payload(identity, payload, self.codec) for payload in reversed(payloads)]
+        return turns_from_payloads(identity, payloads[::-1], self.codec)
 
     async def _apply_offline(self, delta: OfflineDelta) -> Session | None:
         return await self._db.run(reconcile.apply_offline, self.settings, delta, self._now_ms())

@@ -23,7 +23,7 @@ from lkpersist.stores.sqlite.rows import (
     ops_params,
     personal_params,
     session_from_row,
-    turn_from_payload,
+    turns_from_payloads,
 )
 from lkpersist.stores.sqlite.transactions import immediate
 
@@ -72,7 +72,7 @@ def _turns(conn: sqlite3.Connection, identity: str, session_id: int, codec: Valu
     rows = conn.execute(
         "SELECT CAST(payload AS BLOB) FROM lkpersist_turns WHERE session_id = ? ORDER BY seq", (session_id,)
     ).fetchall()
-    return [turn_from_payload(identity, payload, codec) for (payload,) in rows]
+    return turns_from_payloads(identity, [payload for (payload,) in rows], codec)
 
 
 __all__ = ["StoredWhole", "apply_offline", "read_whole", "write_whole"]

@@ -14,7 +14,7 @@ from typing import Any
 from lkpersist.clock import from_ms, to_ms
 from lkpersist.crypto.codec import ValueCodec
 from lkpersist.exceptions import CorruptRecordError, DecryptionError
-from lkpersist.model.session import Session, Turn
+from lkpersist.model.session import Session, Turn, compact_json, turns_from_json
 
 # Row layout shared by every SELECT of a session: the operational part, then (optionally) the personal.
 OPS_COLUMNS = (
@@ -127,6 +127,14 @@ def turn_from_payload(identity: str, payload: Any, codec: ValueCodec) -> Turn:
         raise CorruptRecordError(identity, f"undecodable turn ({type(exc).__name__}: {exc})") from exc
 
 
+def turns_from_payloads(identity: str, payloads: list[Any], codec: ValueCodec) -> list[Turn]:
+    """:func:`turn_from_payload` for many payloads, parsed at once; a bad one is named as there."""
+    try:
+        return turns_from_json([_decoded(payload, codec) for payload in payloads])
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError, DecryptionError):
+        return [turn_from_payload(identity, payload, codec) for payload in payloads]  # raises the precise error
+
+
 def _decoded(stored: Any, codec: ValueCodec) -> str:
     if not isinstance(stored, bytes):
         raise TypeError(f"expected text, got {type(stored).__name__}")
@@ -141,4 +149,4 @@ def _object(text: str) -> dict[str, Any]:
 
 
 def _json(value: dict[str, Any]) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return compact_json(value)

@@ -23,7 +23,7 @@ from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord,
 from lkpersist.stores.settings import StoreSettings
 from lkpersist.stores.sqlite.queries import STATUS_FILTER
 from lkpersist.stores.sqlite.reconcile import read_whole, write_whole
-from lkpersist.stores.sqlite.rows import ALL_COLUMNS, Row, session_from_row, turn_from_payload
+from lkpersist.stores.sqlite.rows import ALL_COLUMNS, Row, session_from_row, turns_from_payloads
 from lkpersist.stores.sqlite.transactions import immediate, snapshot
 
 Loaded = SessionRecord | CorruptRecord
@@ -93,7 +93,7 @@ def _record(row: Row, payloads: list[bytes], codec: ValueCodec) -> Loaded:
     identity = row[1]
     try:
         session = session_from_row(row, codec)
-        return SessionRecord(session, tuple(turn_from_payload(identity, payload, codec) for payload in payloads))
+        return SessionRecord(session, tuple(turns_from_payloads(identity, payloads, codec)))
     except CorruptRecordError as exc:  # undecryptable (a wrong key) stays an error for the whole read, as in ls
         return CorruptRecord(identity=identity, reason=exc.reason)
 

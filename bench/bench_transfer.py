@@ -1,0 +1,182 @@
+"""Benchmark: ``sessions export`` / ``sessions import`` throughput between SQLite and Redis, and peak RSS.
+
+Usage: ``.venv/bin/python bench/bench_transfer.py [--sessions N] [--turns K] [--rss-sessions M] [--rss-turns T]``
+
+Throughput (N sessions of K turns, default 20,000 of 10): a SQLite file is filled through
+``import_records``, then exported to a file, imported into Redis, exported from Redis and imported into a
+second SQLite file, each timed (sessions/s). Each is set against its floor measured in the same run: the
+same rows read back by two bare SELECTs (SQLite) or the same keys read by a pipeline of HGETALL/LRANGE
+(Redis), with no decoding; the ratio is what lkpersist's decoding, encoding and checks cost on top.
+
+Memory (M sessions of T turns, default 100,000 of 20, and a tenth of that): export and import each run in
+a child process of their own, which reports its peak RSS (getrusage); flat means the two sizes cost the
+same. It starts its own redis-server on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+from lkpersist.model.session import Session, Turn
+from lkpersist.model.transfer import SessionRecord
+from lkpersist.stores import open_store
+from lkpersist.stores.redis import RedisStore
+from lkpersist.transfer.export import export_sessions
+from lkpersist.transfer.import_ import import_sessions
+
+sys.path.insert(0, os.path.dirname(__file__))
+from bench_connect import own_redis_server
+
+BATCH = 500
+
+
+def records(start: int, count: int, turns: int) -> list[SessionRecord]:
+    now = time.time()
+    return [
+        SessionRecord(
+            Session(identity=f"user-{index:07d}", joined_at=now - 3600, last_seen=now - 60, reconnect_count=2,
+                    language="en", metadata={"plan": "pro", "source": "bench"}, context={"summary": "the weather"},
+                    expires_at=now + 600, ttl=600.0, disconnect_count=2, greeted_epoch=2),
+            tuple(Turn(("user", "assistant")[t % 2], f"turn {t}: a sentence of about the usual length said aloud",
+                       now - 600 + t, f"item-{index}-{t}") for t in range(turns)),
+        )
+        for index in range(start, start + count)
+    ]
+
+
+async def fill(url: str, sessions: int, turns: int) -> float:
+    store = open_store(url)
+    try:
+        started = time.perf_counter()
+        for start in range(0, sessions, BATCH):
+            await store.import_records(records(start, min(BATCH, sessions - start), turns))
+        return sessions / (time.perf_counter() - started)
+    finally:
+        await store.close()
+
+
+async def export_to(url: str, path: Path) -> float:
+    store = open_store(url)
+    try:
+        started = time.perf_counter()
+        with path.open("w", encoding="utf-8") as out:
+            result = await export_sessions(store, out, status="all")
+        return result.sessions / (time.perf_counter() - started)
+    finally:
+        await store.close()
+
+
+async def import_from(url: str, path: Path) -> float:
+    store = open_store(url)
+    try:
+        started = time.perf_counter()
+        with path.open(encoding="utf-8") as lines:
+            result = await import_sessions(store, lines)
+        assert result.bad_lines == 0 and not result.failed
+        return result.sessions / (time.perf_counter() - started)
+    finally:
+        await store.close()
+
+
+def sqlite_floor(path: Path) -> float:
+    """Two bare SELECTs of every session row and turn row: no decoding, no Python per value."""
+    conn = sqlite3.connect(path)
+    started = time.perf_counter()
+    count = len(conn.execute("SELECT * FROM lkpersist_sessions").fetchall())
+    conn.execute("SELECT session_id, payload FROM lkpersist_turns ORDER BY session_id, seq").fetchall()
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return count / elapsed
+
+
+def redis_floor(url: str, prefix: str, sessions: int) -> float:
+    """The same keys read raw: one pipeline per page of HGETALL x3 and LRANGE, nothing decoded."""
+    store = RedisStore.from_url(url, prefix=prefix)
+    client = redis.Redis.from_url(url)
+    started = time.perf_counter()
+    for start in range(0, sessions, BATCH):
+        pipe = client.pipeline(transaction=False)
+        for index in range(start, min(start + BATCH, sessions)):
+            _, keys = store.keys.keys_for(f"user-{index:07d}")
+            pipe.hgetall(keys.session)
+            pipe.hgetall(keys.metadata)
+            pipe.hgetall(keys.context)
+            pipe.lrange(keys.turns, 0, -1)
+        pipe.execute()
+    elapsed = time.perf_counter() - started
+    client.close()
+    return sessions / elapsed
+
+
+def throughput(sessions: int, turns: int, tmp: Path, redis_url: str) -> None:
+    first, second = f"sqlite:///{tmp / 'first.db'}", f"sqlite:///{tmp / 'second.db'}"
+    prefix = "benchtransfer"
+    middle = f"{redis_url}?prefix={prefix}"
+    print(f"throughput, {sessions:,} sessions of {turns} turns (sessions/s; floor = raw reads, same run):")
+    print(f"  import_records into SQLite (building)   {asyncio.run(fill(first, sessions, turns)):10,.0f}")
+    rows = [
+        ("export from SQLite", asyncio.run(export_to(first, tmp / "one.ndjson")), sqlite_floor(tmp / "first.db")),
+        ("import into Redis", asyncio.run(import_from(middle, tmp / "one.ndjson")), None),
+        ("export from Redis", asyncio.run(export_to(middle, tmp / "two.ndjson")), redis_floor(redis_url, prefix, sessions)),
+        ("import into SQLite", asyncio.run(import_from(second, tmp / "two.ndjson")), None),
+        ("import again into SQLite (unchanged)", asyncio.run(import_from(second, tmp / "two.ndjson")), None),
+    ]
+    for label, rate, floor in rows:
+        ratio = "" if floor is None else f"   floor {floor:10,.0f}  ({rate / floor:.2f} of it)"
+        print(f"  {label:<40} {rate:10,.0f}{ratio}")
+
+
+def _child(kind: str, url: str, path: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    rate = asyncio.run(export_to(url, Path(path)) if kind == "export" else import_from(url, Path(path)))
+    queue.put((rate, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def in_child(kind: str, url: str, path: Path) -> tuple[float, float]:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_child, args=(kind, url, str(path), queue))
+    child.start()
+    result = queue.get()
+    child.join()
+    return result  # type: ignore[no-any-return]
+
+
+def memory(sessions: int, turns: int, tmp: Path) -> None:
+    print(f"peak RSS of the process doing the work, sessions of {turns} turns (SQLite to file, file to SQLite):")
+    for count in (sessions // 10, sessions):
+        source, target = tmp / f"rss-{count}.db", tmp / f"rss-{count}-copy.db"
+        asyncio.run(fill(f"sqlite:///{source}", count, turns))
+        dump = tmp / f"rss-{count}.ndjson"
+        export_rate, export_rss = in_child("export", f"sqlite:///{source}", dump)
+        import_rate, import_rss = in_child("import", f"sqlite:///{target}", dump)
+        size = dump.stat().st_size / 2**20
+        print(f"  {count:>8,} sessions ({size:,.0f} MB file): export {export_rss:6.1f} MB ({export_rate:,.0f}/s), "
+              f"import {import_rss:6.1f} MB ({import_rate:,.0f}/s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=20_000)
+    parser.add_argument("--turns", type=int, default=10)
+    parser.add_argument("--rss-sessions", type=int, default=100_000)
+    parser.add_argument("--rss-turns", type=int, default=20)
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
+    with tempfile.TemporaryDirectory(prefix="lkpersist-bench-") as tmp, own_redis_server() as url:
+        throughput(args.sessions, args.turns, Path(tmp), url)
+        memory(args.rss_sessions, args.rss_turns, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
