@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from enum import Enum
 from typing import Annotated, Any
 
 import typer
@@ -20,12 +19,8 @@ from lkpersist.audit.reader import BadLine, read_records
 from lkpersist.cli._audit import audit_hasher_of
 from lkpersist.cli._options import checked_identity, duration_seconds
 from lkpersist.cli._output.audit import write_json, write_table
+from lkpersist.cli._output.formats import ShowFormat
 from lkpersist.cli._runner import err_console, fail
-
-
-class AuditFormat(str, Enum):
-    table = "table"
-    json = "json"
 
 
 def audit(
@@ -33,7 +28,7 @@ def audit(
     since: Annotated[str | None, typer.Option("--since", metavar="DURATION", help="Only records this recent (1d, 2h).")] = None,
     identity: Annotated[str | None, typer.Option("--identity", "-i", metavar="ID", help="Only records naming this identity.")] = None,
     file: Annotated[str | None, typer.Option("--file", help=f"The audit file (default: ${ENV_AUDIT_LOG}).")] = None,
-    output: Annotated[AuditFormat, typer.Option("--output", "-o", help="table or json.")] = AuditFormat.table,
+    output: Annotated[ShowFormat, typer.Option("--output", "-o", help="table or json.")] = ShowFormat.table,
 ) -> None:
     """Show who accessed which sessions' personal data, when, and with what outcome."""
     seconds = duration_seconds(since)
@@ -45,10 +40,10 @@ def audit(
     records = read_records(path, since=None if seconds is None else time.time() - seconds, identity=identity,
                            hasher=hasher)
     try:
-        shown = (write_json if output is AuditFormat.json else write_table)(_good(records, bad))
+        shown = (write_json if output is ShowFormat.json else write_table)(_good(records, bad))
     except AuditWriteError as exc:
         fail(str(exc), 3)
-    if shown == 0 and output is AuditFormat.table:
+    if shown == 0 and output is ShowFormat.table:
         err_console.print("no audit records", markup=False)
     if bad:
         raise typer.Exit(1)

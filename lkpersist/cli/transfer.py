@@ -24,7 +24,7 @@ from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, TextCol
 from lkpersist.cli._audit import AuditResult, audited
 from lkpersist.cli._options import checked_identity
 from lkpersist.cli._output.console import echo_json
-from lkpersist.cli._output.formats import SummaryFormat
+from lkpersist.cli._output.formats import ExportFormat, SummaryFormat
 from lkpersist.cli._output.listing import report_corrupt
 from lkpersist.cli._output.progress import stderr_progress
 from lkpersist.cli._output.text import quoted
@@ -42,11 +42,6 @@ PERSONAL_DATA_NOTE = (
     "note: the export holds personal data (conversation text, metadata, context) in plaintext, "
     "decrypted with the configured keys; protect it like the store"
 )
-
-
-class ExportFormat(str, Enum):
-    ndjson = "ndjson"
-    chat_ctx = "chat-ctx"
 
 
 class StatusChoice(str, Enum):

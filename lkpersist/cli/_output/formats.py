@@ -14,10 +14,17 @@ class ListFormat(str, Enum):
 
 
 class ShowFormat(str, Enum):
-    """Output of ``sessions show``."""
+    """Output of ``sessions show`` and ``audit``."""
 
     table = "table"
     json = "json"
+
+
+class ExportFormat(str, Enum):
+    """What ``sessions export`` writes: the versioned NDJSON, or one identity's ChatContext document."""
+
+    ndjson = "ndjson"
+    chat_ctx = "chat-ctx"
 
 
 class SummaryFormat(str, Enum):
