@@ -139,7 +139,16 @@ def throughput(sessions: int, turns: int, tmp: Path, redis_url: str) -> None:
 
 def _child(kind: str, url: str, path: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     rate = asyncio.run(export_to(url, Path(path)) if kind == "export" else import_from(url, Path(path)))
-    queue.put((rate, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    queue.put((rate, peak_rss_mb()))
+
+
+def peak_rss_mb() -> float:
+    """This process's own high-water mark (VmHWM). Not getrusage: its ru_maxrss survives fork and exec,
+    so a spawned child would report its parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def in_child(kind: str, url: str, path: Path) -> tuple[float, float]:
@@ -171,11 +180,14 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=10)
     parser.add_argument("--rss-sessions", type=int, default=100_000)
     parser.add_argument("--rss-turns", type=int, default=20)
+    parser.add_argument("--only", choices=("throughput", "memory"), help="run one half only")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="lkpersist-bench-") as tmp, own_redis_server() as url:
-        throughput(args.sessions, args.turns, Path(tmp), url)
-        memory(args.rss_sessions, args.rss_turns, Path(tmp))
+        if args.only != "memory":
+            throughput(args.sessions, args.turns, Path(tmp), url)
+        if args.only != "throughput":
+            memory(args.rss_sessions, args.rss_turns, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ def apply_offline(
         row_id, stored, turns = read_whole(conn, delta.identity, settings.codec)
         result = reconcile(stored, turns, delta, from_ms(now_ms), settings.ttl_policy, settings.max_turns)
         write_whole(conn, settings, delta.identity, row_id, result)
+        record_events(conn, result.events)
         return result.session
 
 
@@ -53,8 +54,8 @@ def read_whole(conn: sqlite3.Connection, identity: str, codec: ValueCodec) -> St
 def write_whole(
     conn: sqlite3.Connection, settings: StoreSettings, identity: str, row_id: int | None, result: Reconciled
 ) -> None:
-    """Replace the identity's row and turns with ``result`` (inside the caller's transaction), events too."""
-    record_events(conn, result.events)
+    """Replace the identity's row and turns with ``result`` (inside the caller's transaction, which also
+    records ``result.events``: an import writes a whole batch's events at once)."""
     if row_id is not None:
         conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ?", (row_id,))
     if result.session is None:

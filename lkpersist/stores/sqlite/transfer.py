@@ -17,10 +17,12 @@ from typing import Any
 from lkpersist.clock import from_ms
 from lkpersist.crypto.codec import ValueCodec
 from lkpersist.exceptions import CorruptRecordError, DecryptionError
+from lkpersist.model.events import SessionEvent
 from lkpersist.model.results import CorruptRecord
 from lkpersist.model.session import Status
 from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord, decide_import
 from lkpersist.stores.settings import StoreSettings
+from lkpersist.stores.sqlite.events import record_events
 from lkpersist.stores.sqlite.queries import STATUS_FILTER
 from lkpersist.stores.sqlite.reconcile import read_whole, write_whole
 from lkpersist.stores.sqlite.rows import ALL_COLUMNS, Row, session_from_row, turns_from_payloads
@@ -63,6 +65,7 @@ def import_batch(
 ) -> list[ImportOutcome]:
     """Run on the store's worker thread: every record of the batch in one transaction, each whole."""
     outcomes = []
+    events: list[SessionEvent] = []
     now = from_ms(now_ms)
     with immediate(conn):
         for record in records:
@@ -75,7 +78,9 @@ def import_batch(
             decision = decide_import(stored, turns, record, rule, now, settings.max_turns)
             if decision.write is not None:
                 write_whole(conn, settings, identity, row_id, decision.write)
+                events += decision.write.events
             outcomes.append(decision.outcome)
+        record_events(conn, events)
     return outcomes
 
 
