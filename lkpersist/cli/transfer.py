@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, BinaryIO, TextIO
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
@@ -32,7 +32,7 @@ from lkpersist.cli._runner import err_console, fail, run_with_store
 from lkpersist.crypto.fernet import FernetCodec
 from lkpersist.model.results import CorruptRecord
 from lkpersist.model.session import Status
-from lkpersist.model.transfer import ConflictRule
+from lkpersist.model.transfer import ConflictRule, SessionRecord
 from lkpersist.stores.base import SessionStore
 from lkpersist.transfer.export import ExportResult, export_sessions, one_record
 from lkpersist.transfer.format import FormatError, chat_ctx_document
@@ -105,7 +105,7 @@ def _export_ndjson(ctx: typer.Context, identities: list[str] | None, status: Sta
 
 
 def _export_chat_ctx(ctx: typer.Context, identity: str, status: Status, file: Path | None, audit: AuditResult) -> None:
-    async def work(store: SessionStore) -> object:
+    async def work(store: SessionStore) -> SessionRecord | CorruptRecord | None:
         return await one_record(store, identity, status)
 
     record = run_with_store(ctx, work)
@@ -115,7 +115,7 @@ def _export_chat_ctx(ctx: typer.Context, identity: str, status: Status, file: Pa
     if isinstance(record, CorruptRecord):
         report_corrupt(record)
         raise typer.Exit(3)
-    document = chat_ctx_document(record)  # type: ignore[arg-type]
+    document = chat_ctx_document(record)
     audit.counts = {"sessions": 1, "turns": len(document["items"])}
     with _output(file) as out:
         out.write(json.dumps(document, ensure_ascii=False) + "\n")
@@ -202,12 +202,13 @@ def _run_import(ctx: typer.Context, source: str, rule: ConflictRule, dry_run: bo
 
 
 @contextmanager
-def _input(source: str) -> Iterator[tuple[TextIO, int | None]]:
+def _input(source: str) -> Iterator[tuple[BinaryIO, int | None]]:
+    """The file (or stdin) in binary: lines are decoded one by one, so bad bytes are one bad line."""
     if source == "-":
-        yield sys.stdin, None
+        yield sys.stdin.buffer, None
         return
     try:
-        handle = open(source, encoding="utf-8", errors="strict")  # noqa: SIM115 -- closed below
+        handle = open(source, "rb")  # noqa: SIM115 -- closed below
         size = os.fstat(handle.fileno()).st_size
     except OSError as exc:
         fail(f"cannot read {source!r}: {exc.strerror or exc}", 2)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +69,7 @@ class ImportResult:
 
 async def import_sessions(
     store: SessionStore,
-    lines: Iterable[str],
+    lines: Iterable[str] | Iterable[bytes],
     *,
     on_conflict: ConflictRule = "merge",
     dry_run: bool = False,
@@ -78,20 +78,23 @@ async def import_sessions(
     progress: Progress | None = None,
     on_problem: Callable[[str], None] | None = None,
 ) -> ImportResult:
-    """Import every record of ``lines`` (the header first); FormatError when the header is not ours."""
+    """Import every record of ``lines`` (the header first); FormatError when the header is not ours.
+
+    ``lines`` may be text, or bytes (a file opened in binary), whose lines are then decoded one by one so
+    that one line of bad bytes is reported as that line rather than stopping the import."""
     result = ImportResult(dry_run=dry_run, on_conflict=check_conflict_rule(on_conflict))
     pending: list[tuple[int, SessionRecord]] = []
-    numbered = enumerate(lines, start=1)
+    numbered: Iterator[tuple[int, str | bytes]] = enumerate(lines, start=1)
     _read_header(numbered, progress)
     writing: asyncio.Task[None] | None = None  # one batch is written while the next one is parsed
     try:
-        for number, text in numbered:
+        for number, raw in numbered:
             if progress is not None:
-                progress(len(text.encode("utf-8")))
-            if not text.strip():
+                progress(len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8")))
+            if not raw.strip():
                 continue
             try:
-                pending.append((number, parse_record(text, number)))
+                pending.append((number, parse_record(_text(raw, number), number)))
             except FormatError as exc:
                 _bad_line(result, str(exc), on_problem)
                 if strict:
@@ -112,12 +115,22 @@ async def import_sessions(
     return result
 
 
-def _read_header(numbered: Iterable[tuple[int, str]], progress: Progress | None) -> Header:
-    for _, text in numbered:
+def _read_header(numbered: Iterable[tuple[int, str | bytes]], progress: Progress | None) -> Header:
+    for _, raw in numbered:
         if progress is not None:
-            progress(len(text.encode("utf-8")))
-        return parse_header(text)
+            progress(len(raw))
+        return parse_header(_text(raw, 1))
     raise FormatError("the file is empty (no header line)", 1)
+
+
+def _text(raw: str | bytes, number: int) -> str:
+    """A line as text; bytes that are not UTF-8 are a bad line (never silently replaced)."""
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError("not UTF-8 text", number) from None
 
 
 def _bad_line(result: ImportResult, message: str, on_problem: Callable[[str], None] | None) -> None:

@@ -7,6 +7,7 @@ conflict rule, each atomically; ``census`` counts from indexes. Time is a Virtua
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 
 import pytest
@@ -182,3 +183,13 @@ async def test_census_counts_what_the_store_holds(store: SessionStore, clock: Vi
     assert census.connected == (2 if census.connected_exact else 3)
     clock.advance(200)  # past the presence timeout: nobody refreshed them
     assert (await store.census()).connected == 0
+
+
+async def test_storage_info_names_the_backend_and_its_clock(store: SessionStore) -> None:
+    info = await store.storage_info()
+    assert info.backend in ("memory", "sqlite", "redis")
+    if info.backend == "redis":
+        assert info.server_version and info.server_version.startswith("Redis ")
+        assert info.server_time is not None and abs(info.server_time - time.time()) < 60
+    if info.backend == "sqlite":
+        assert info.layout_version == info.supported_layout

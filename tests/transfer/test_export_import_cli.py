@@ -173,3 +173,16 @@ def test_export_file_is_complete_or_absent(runner: CliRunner, tmp_path: Path) ->
     result = invoke(runner, broken, "sessions", "export", "--file", str(dump))
     assert result.exit_code == 3
     assert not dump.exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".dump")]
+
+
+def test_a_line_of_bad_bytes_is_one_bad_line(runner: CliRunner, sqlite_url: str, tmp_path: Path) -> None:
+    seed(sqlite_url, *SEEDS)
+    dump = tmp_path / "dump.ndjson"
+    invoke(runner, sqlite_url, "sessions", "export", "--file", str(dump))
+    header, first, *rest = dump.read_bytes().splitlines()
+    broken = tmp_path / "broken.ndjson"
+    broken.write_bytes(b"\n".join([header, first.replace(b'"identity":"', b'"identity":"\xff'), *rest]) + b"\n")
+    result = invoke(runner, f"sqlite:///{tmp_path / 't.db'}", "sessions", "import", str(broken))
+    assert result.exit_code == 1
+    assert result.stderr == "error: line 2: not UTF-8 text\n"
+    assert result.stdout == "imported 2 sessions (2 created); 1 bad lines\n"
