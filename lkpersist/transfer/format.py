@@ -26,7 +26,7 @@ from typing import Any
 
 from lkpersist import __version__
 from lkpersist.exceptions import InvalidInputError
-from lkpersist.model.session import Session, Status, Turn, compact_json, validate_identity
+from lkpersist.model.session import Session, Status, Turn, acyclic_json, compact_json, validate_identity
 from lkpersist.model.transfer import SessionRecord, detached
 
 FORMAT_NAME = "lkpersist-sessions"
@@ -59,9 +59,9 @@ def header_line(exported_at: float, status: Status) -> str:
 
 
 def record_line(record: SessionRecord) -> str:
-    """One session and its turns, detached from this store's presence."""
+    """One session and its turns, detached from this store's presence (values read from a store: acyclic)."""
     turns = [turn.to_dict() for turn in record.turns]
-    return _dumps({"session": detached(record.session).to_dict(), "turns": turns})
+    return acyclic_json({"session": detached(record.session).to_dict(), "turns": turns})
 
 
 def parse_header(text: str) -> Header:

@@ -42,6 +42,7 @@ class RedisScripts:
     delete: AsyncScript
     list_scan: AsyncScript
     purge: AsyncScript
+    sum_lengths: AsyncScript
 
     @classmethod
     def register(cls, client: Any) -> RedisScripts:
@@ -58,6 +59,7 @@ class RedisScripts:
             "delete": lua.DELETE,
             "list_scan": lua.LIST_SCAN,
             "purge": lua.PURGE,
+            "sum_lengths": lua.SUM_LENGTHS,
         }
         return cls(**{name: client.register_script(source) for name, source in sources.items()})
 

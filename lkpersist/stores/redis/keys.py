@@ -113,6 +113,11 @@ class KeyLayout:
         kinds = [tag + kind for kind in _RECORD_KINDS]
         return [kind + member for member in members for kind in kinds]
 
+    def turn_list_keys(self, bucket: int, members: list[bytes]) -> list[bytes]:
+        """The turns-list key of every member of one bucket, as bytes (census samples thousands)."""
+        kind = self.bucket_tag(bucket).encode("utf-8") + b":t:"
+        return [kind + member for member in members]
+
     def packed_keys_for(self, identity: str) -> tuple[bytes, tuple[bytes, ...]]:
         """``keys_for`` as bytes, cached for recently used identities (the hot path of every script call)."""
         packed = self._packed.get(identity)

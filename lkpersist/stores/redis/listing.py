@@ -58,7 +58,7 @@ class _Head:
         return (self.score, self.member) > (other.score, other.member)
 
 
-TURN_SAMPLES_PER_BUCKET = 8
+TURN_SAMPLES_PER_BUCKET = 32
 """Sessions per bucket whose turn lists ``census`` measures to estimate the stored turns (exact when
 every bucket holds no more than that)."""
 
@@ -70,7 +70,8 @@ async def census(ctx: RedisContext, now: float, stale_after: float) -> Census:
     present participant every 30 s, so each one is counted; so is one who left within that time): an
     exact count needs a per-bucket index of connected sessions that connect, disconnect and heartbeat
     would maintain. ``turns`` is exact up to ``TURN_SAMPLES_PER_BUCKET`` sessions per bucket, beyond
-    that each bucket's sessions times the mean length of a random sample of its turn lists.
+    that each bucket's sessions times the mean length of a random sample of its turn lists (measured
+    in Redis by one script per bucket).
     """
     await ctx.ensure_ready()
     now_ms, keys = to_ms(now), ctx.keys
@@ -94,18 +95,16 @@ async def census(ctx: RedisContext, now: float, stale_after: float) -> Census:
 
 async def _estimated_turns(ctx: RedisContext, buckets: list[tuple[int, list[bytes]]]) -> tuple[int, bool]:
     """Σ bucket size × mean sampled turn-list length; exact when every sample is the whole bucket."""
+    sampled = [(bucket, size, members) for bucket, (size, members) in enumerate(buckets) if members]
+
+    def fill(pipe: Any) -> None:
+        for bucket, _size, members in sampled:
+            queue_script(pipe, ctx.scripts.sum_lengths, ctx.keys.turn_list_keys(bucket, members), [])
+
     with translated(ctx.display_url):
-        async with ctx.client.pipeline(transaction=False) as pipe:
-            for _size, members in buckets:
-                for member in members:
-                    pipe.llen(ctx.keys.keys_for_encoded(member.decode("ascii")).turns)
-            lengths = iter(await pipe.execute())
-    total, exact = 0.0, True
-    for size, members in buckets:
-        sampled = [int(next(lengths)) for _ in members]
-        exact = exact and len(sampled) == size
-        total += size * sum(sampled) / len(sampled) if sampled else 0
-    return round(total), exact
+        sums = await run_pipeline(ctx.client, ctx.scripts.all(), fill) if sampled else []
+    total = sum(size * int(found) / len(members) for (_, size, members), found in zip(sampled, sums, strict=True))
+    return round(total), all(len(members) == size for size, members in buckets)
 
 
 async def storage_info(ctx: RedisContext) -> StorageInfo:

@@ -233,6 +233,14 @@ return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.ca
   redis.call('LRANGE', KEYS[4], 0, -1)}
 """
 
+# sum of lengths (census). KEYS: turn lists of one bucket's sampled sessions (one hash slot), no ARGV.
+# Returns the sum of their lengths (a missing list counts 0): one call per bucket instead of one per list.
+SUM_LENGTHS = """
+local total = 0
+for _, key in ipairs(KEYS) do total = total + redis.call('LLEN', key) end
+return total
+"""
+
 # delete. KEYS as above, ARGV[1] the member, ARGV[2] now ms, ARGV[#ARGV] the events channel. Returns 1
 # when a session record existed (of any shape).
 DELETE = PUBLISH_EVENT + """
