@@ -53,7 +53,7 @@ SERIES: tuple[Series, ...] = (
     Series("lkpersist_sessions", "Sessions by status: active (live), expired (not yet purged), connected "
            "(a participant present; on Redis: seen within the presence timeout, an upper bound).",
            _sessions, ("status",)),
-    Series("lkpersist_turns_stored", "Conversation turns stored (on Redis past 8 sessions per key bucket: "
+    Series("lkpersist_turns_stored", "Conversation turns stored (on Redis past 32 sessions per key bucket: "
            "estimated from a random sample of turn lists).", _one(_counted("turns"))),
     Series("lkpersist_purge_backlog", "Expired sessions not yet purged (grows when no purge runs).",
            _one(_counted("expired"))),

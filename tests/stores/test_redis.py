@@ -324,3 +324,15 @@ async def test_two_purges_at_once_delete_only_expired_and_never_twice(
     finally:
         await first.close()
         await second.close()
+
+
+async def test_the_empty_state_digest_is_what_the_script_computes(redis_url: str, redis_prefix: str) -> None:
+    from lkpersist.stores.redis import RedisStore
+    from lkpersist.stores.redis.reconcile import EMPTY_DIGEST, scripts_for
+
+    store = RedisStore.from_url(redis_url, prefix=redis_prefix)
+    try:
+        reply = await store._redis.run(scripts_for(store._redis).read, "nobody")
+        assert reply[0].decode() == EMPTY_DIGEST
+    finally:
+        await store.close()

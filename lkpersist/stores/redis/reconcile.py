@@ -10,6 +10,7 @@ per-operation scripts in ``lua`` are untouched.
 
 from __future__ import annotations
 
+import hashlib
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,8 @@ from lkpersist.stores.redis.records import (
     turns_from_frames,
 )
 
+EMPTY_DIGEST = hashlib.sha1(b"0:0:0:").hexdigest()
+"""What ``_DIGEST`` computes for an identity that holds nothing (three empty hashes, no turns)."""
 MAX_ATTEMPTS = 50
 """Compare-and-set rounds before giving up; each lost round means another writer changed the identity."""
 

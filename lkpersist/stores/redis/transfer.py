@@ -7,9 +7,12 @@ one bucket (kept to return each entry once, as ZSCAN may repeat one). The order 
 bucket by bucket, not ``last_seen``: export needs every record once, not a ranking, and walking buckets
 is what makes it fast.
 
-Import is the compare-and-set of :mod:`~lkpersist.stores.redis.reconcile`, a batch at a time: one
-pipeline of ``READ_STATE``, the rule (:func:`lkpersist.model.transfer.decide_import`) in Python, one
-pipeline of ``WRITE_STATE``; a record another writer changed in between is read and decided again. Each
+Import is the compare-and-set of :mod:`~lkpersist.stores.redis.reconcile`, a batch at a time. First
+every record is written as if nothing were stored (``WRITE_STATE`` against the empty state's digest:
+one round trip for a batch of new identities); where something is stored that fails, and those go
+through one pipeline of ``READ_STATE``, the rule (:func:`lkpersist.model.transfer.decide_import`) in
+Python and one pipeline of ``WRITE_STATE``; a record another writer changed in between is read and
+decided again. Each
 record is written whole by one script, so none is half-written; a batch is not one transaction.
 """
 
@@ -27,7 +30,13 @@ from lkpersist.stores.redis.context import RedisContext
 from lkpersist.stores.redis.errors import translate, translated
 from lkpersist.stores.redis.listing import scan_index
 from lkpersist.stores.redis.pipeline import queue_script, run_pipeline
-from lkpersist.stores.redis.reconcile import MAX_ATTEMPTS, scripts_for, whole_from_reply, write_args
+from lkpersist.stores.redis.reconcile import (
+    EMPTY_DIGEST,
+    MAX_ATTEMPTS,
+    scripts_for,
+    whole_from_reply,
+    write_args,
+)
 
 Loaded = SessionRecord | CorruptRecord
 
@@ -62,8 +71,10 @@ async def import_batch(ctx: RedisContext, records: Sequence[SessionRecord], rule
     await ctx.ensure_ready()
     scripts = scripts_for(ctx)
     outcomes: list[ImportOutcome | None] = [None] * len(records)
-    pending = list(range(len(records)))
+    pending = await _write_if_absent(ctx, records, outcomes)
     for _ in range(MAX_ATTEMPTS):
+        if not pending:
+            break
         reads = await _pipelined(ctx, scripts.read, [(records[i].session.identity, ()) for i in pending])
         writes: list[tuple[int, ImportOutcome, tuple[Any, ...]]] = []
         for index, reply in zip(pending, reads, strict=True):
@@ -79,11 +90,34 @@ async def import_batch(ctx: RedisContext, records: Sequence[SessionRecord], rule
                 outcomes[index] = outcome
             else:
                 pending.append(index)
-        if not pending:
-            return [outcome for outcome in outcomes if outcome is not None]
+    if not pending:
+        return [outcome for outcome in outcomes if outcome is not None]
     raise StoreUnavailableError(
         f"Redis store {ctx.display_url}: importing lost {MAX_ATTEMPTS} races to other writers on one identity"
     )
+
+
+async def _write_if_absent(
+    ctx: RedisContext, records: Sequence[SessionRecord], outcomes: list[ImportOutcome | None]
+) -> list[int]:
+    """Write every record as if its identity held nothing (one round trip for a batch of new sessions):
+    the compare-and-set against the empty state's digest fails wherever something is stored, and those
+    records (returned) go the read-and-decide way."""
+    settings, now = ctx.settings, ctx.now()
+    calls = []
+    for record in records:
+        decision = decide_import(None, (), record, "merge", now, settings.max_turns)
+        assert decision.write is not None  # nothing stored: always written
+        calls.append((record.session.identity, (EMPTY_DIGEST, *write_args(decision.write, settings.codec),
+                                                ctx.events_channel)))
+    written = await _pipelined(ctx, scripts_for(ctx).write, calls)
+    left = []
+    for index, (record, done) in enumerate(zip(records, written, strict=True)):
+        if _result(ctx, record, done) == 1:
+            outcomes[index] = ImportOutcome.CREATED
+        else:
+            left.append(index)
+    return left
 
 
 def _decide(
