@@ -23,14 +23,16 @@ import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lkpersist.audit.record import PENDING, RESULT_WIDTH, Actor, AuditRecord, result_slot
 from lkpersist.audit.sinks import AuditWriteError, FileSink, Pending, Sink, SyslogSink
-from lkpersist.crypto.identity import IdentityHasher
-from lkpersist.crypto.keys import ENV_IDENTITY_KEY, keys_from_env
+from lkpersist.crypto import ENV_IDENTITY_KEY
 from lkpersist.exceptions import InvalidInputError
 from lkpersist.logsafe import get_logger
+
+if TYPE_CHECKING:
+    from lkpersist.crypto.identity import IdentityHasher
 
 ENV_AUDIT_LOG = "LKPERSIST_AUDIT_LOG"
 ENV_AUDIT_FSYNC = "LKPERSIST_AUDIT_FSYNC"
@@ -112,6 +114,9 @@ def audit_hasher(environ: Mapping[str, str] | None = None, *, key_file: str | No
         return None
     if form != "hash":
         raise InvalidInputError(f"{ENV_AUDIT_IDENTITY} must be plain or hash, not {form!r}")
+    from lkpersist.crypto.identity import IdentityHasher  # cryptography: only when identities are hashed
+    from lkpersist.crypto.keys import keys_from_env
+
     separate = env.get(ENV_IDENTITY_KEY, "").strip()
     if separate:
         return IdentityHasher(separate)

@@ -42,6 +42,11 @@ COMMANDS = {
                             "controller."),
     "run": LazyCommand("lkpersist.cli.run", "Run the bundled persistence-enabled agent (livekit modes: dev, "
                        "start, console, connect, download-files)."),
+    "doctor": LazyCommand("lkpersist.cli.doctor", "Check that lkpersist can work here; each line ✓, or ✗ with the fix."),
+    "metrics": LazyCommand("lkpersist.cli.metrics", "Serve Prometheus metrics about the store: sessions by status, "
+                           "turns stored, purge backlog, store up and ping."),
+    "audit": LazyCommand("lkpersist.cli.audit", "Show who accessed which sessions' personal data, when, and with what "
+                         "outcome."),
 }
 """Every sub-command, in the order ``lkpersist --help`` lists them (see "Adding a command" above)."""
 

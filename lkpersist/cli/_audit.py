@@ -8,17 +8,19 @@ nothing done when it cannot), runs the block, then writes the outcome: the one t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from lkpersist.audit import AuditLog, AuditWriteError, audit_hasher, audit_log_from_env
-from lkpersist.cli._runner import CLIState, err_console, fail
-from lkpersist.crypto.identity import IdentityHasher
-from lkpersist.exceptions import InvalidInputError
+from lkpersist.cli._runner import cli_state, fail
+
+if TYPE_CHECKING:
+    from lkpersist.audit import AuditLog
+    from lkpersist.crypto.identity import IdentityHasher
 
 
 @dataclass
@@ -30,33 +32,38 @@ class AuditResult:
 
 
 def audit_log_of(ctx: typer.Context) -> AuditLog | None:
+    from lkpersist.audit import audit_log_from_env
+    from lkpersist.exceptions import InvalidInputError
+
     try:
-        return audit_log_from_env(key_file=_key_file(ctx))
+        return audit_log_from_env(key_file=cli_state(ctx).key_file)
     except InvalidInputError as exc:
         fail(str(exc), exc.exit_code)
 
 
 def audit_hasher_of(ctx: typer.Context) -> IdentityHasher | None:
+    from lkpersist.audit import audit_hasher
+    from lkpersist.exceptions import InvalidInputError
+
     try:
-        return audit_hasher(key_file=_key_file(ctx))
+        return audit_hasher(key_file=cli_state(ctx).key_file)
     except InvalidInputError as exc:
         fail(str(exc), exc.exit_code)
-
-
-def _key_file(ctx: typer.Context) -> str | None:
-    state = ctx.find_root().obj
-    return state.key_file if isinstance(state, CLIState) else None
 
 
 @contextmanager
 def audited(
     ctx: typer.Context, action: str, *, identities: Sequence[str] = (), selection: dict[str, Any] | None = None
 ) -> Iterator[AuditResult]:
+    from lkpersist.audit import ENV_AUDIT_LOG, AuditWriteError  # light: no cryptography unless hashing
+
     result = AuditResult()
-    audit = audit_log_of(ctx)
-    if audit is None:
+    if not os.environ.get(ENV_AUDIT_LOG, "").strip():
         yield result
         return
+
+    audit = audit_log_of(ctx)
+    assert audit is not None
     try:
         entry = audit.begin(action, identities=identities, selection=selection)
     except AuditWriteError as exc:
@@ -75,7 +82,7 @@ def audited(
         try:
             entry.finish("ok" if code == 0 else "error" if code == 3 else "failed")
         except AuditWriteError as exc:
-            err_console.print(f"error: {exc} (the command itself completed)", markup=False)
+            typer.echo(f"error: {exc} (the command itself completed)", err=True)
             if code == 0:
                 raise typer.Exit(3) from None
 

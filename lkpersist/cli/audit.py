@@ -8,29 +8,40 @@ Exit codes: 0 ok, 1 bad lines met, 2 usage (no audit file configured, syslog), 3
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lkpersist.audit import ENV_AUDIT_LOG, SYSLOG, AuditWriteError
-from lkpersist.audit.reader import BadLine, read_records
 from lkpersist.cli._audit import audit_hasher_of
 from lkpersist.cli._options import checked_identity, duration_seconds
-from lkpersist.cli._output.audit import write_json, write_table
 from lkpersist.cli._output.formats import ShowFormat
-from lkpersist.cli._runner import err_console, fail
+from lkpersist.cli._runner import fail
+
+if TYPE_CHECKING:
+    from lkpersist.audit.reader import BadLine
+
+app = typer.Typer()
 
 
+@app.command("audit")
 def audit(
     ctx: typer.Context,
     since: Annotated[str | None, typer.Option("--since", metavar="DURATION", help="Only records this recent (1d, 2h).")] = None,
     identity: Annotated[str | None, typer.Option("--identity", "-i", metavar="ID", help="Only records naming this identity.")] = None,
-    file: Annotated[str | None, typer.Option("--file", help=f"The audit file (default: ${ENV_AUDIT_LOG}).")] = None,
+    file: Annotated[str | None, typer.Option("--file", help="The audit file (default: $LKPERSIST_AUDIT_LOG).")] = None,
     output: Annotated[ShowFormat, typer.Option("--output", "-o", help="table or json.")] = ShowFormat.table,
 ) -> None:
-    """Show who accessed which sessions' personal data, when, and with what outcome."""
+    """Show who accessed which sessions' personal data, when, and with what outcome.
+
+    Reads the file LKPERSIST_AUDIT_LOG names (or --file); -o json for one array. Exit 1 when a line is not a record.
+    """
+    import time
+
+    from lkpersist.audit import AuditWriteError
+    from lkpersist.audit.reader import read_records
+    from lkpersist.cli._output.audit import write_json, write_table
+
     seconds = duration_seconds(since)
     if identity is not None:
         checked_identity(identity)
@@ -44,12 +55,14 @@ def audit(
     except AuditWriteError as exc:
         fail(str(exc), 3)
     if shown == 0 and output is ShowFormat.table:
-        err_console.print("no audit records", markup=False)
+        typer.echo("no audit records", err=True)
     if bad:
         raise typer.Exit(1)
 
 
 def _configured_file() -> str:
+    from lkpersist.audit import ENV_AUDIT_LOG, SYSLOG
+
     where = os.environ.get(ENV_AUDIT_LOG, "").strip()
     if not where:
         fail(f"no audit log: set {ENV_AUDIT_LOG}=PATH (or give --file)", 2)
@@ -59,12 +72,14 @@ def _configured_file() -> str:
 
 
 def _good(records: Iterator[dict[str, Any] | BadLine], bad: list[BadLine]) -> Iterator[dict[str, Any]]:
+    from lkpersist.audit.reader import BadLine
+
     for record in records:
         if isinstance(record, BadLine):
             bad.append(record)
-            err_console.print(f"error: line {record.line}: {record.reason}", markup=False)
+            typer.echo(f"error: line {record.line}: {record.reason}", err=True)
         else:
             yield record
 
 
-__all__ = ["audit"]
+__all__ = ["app", "audit"]

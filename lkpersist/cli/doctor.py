@@ -6,25 +6,22 @@ not answer is a ✗ line, not exit 3: reporting it is the doctor's job). ``-o js
 
 from __future__ import annotations
 
-import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 
-from lkpersist.cli._output.console import echo_json
 from lkpersist.cli._output.formats import SummaryFormat
-from lkpersist.cli._output.progress import stderr_progress
-from lkpersist.cli._runner import CLIState, fail, store_url_of
-from lkpersist.doctor import Check
-from lkpersist.doctor.environment import credentials, extras, livekit_reachable
-from lkpersist.doctor.store import store_checks
-from lkpersist.exceptions import LkPersistError
-from lkpersist.stores import resolve_store_url
+from lkpersist.cli._runner import cli_state, fail
+
+if TYPE_CHECKING:
+    from lkpersist.doctor import Check
 
 NAME_WIDTH = 20
 
+app = typer.Typer()
 
+
+@app.command("doctor")
 def doctor(
     ctx: typer.Context,
     output: Annotated[SummaryFormat, typer.Option("--output", "-o", help="text (one line per check) or json.")] = (
@@ -33,16 +30,22 @@ def doctor(
 ) -> None:
     """Check that lkpersist can work here; each line ✓, or ✗ with the fix. Exit 0 when all pass, else 1.
 
-    Reads every stored value once to report encryption (as `encrypt status` does).
+    Checks the store (answers, layout, encryption, clock offset to Redis, overdue purges), LiveKit credentials and server, and the extras. Reads every stored value once to report encryption (as `encrypt status` does); creates nothing.
     """
-    url = resolve_store_url(store_url_of(ctx))
-    state = ctx.find_root().obj
-    key_file = state.key_file if isinstance(state, CLIState) else None
+    import asyncio
+
+    from lkpersist.exceptions import LkPersistError
+    from lkpersist.stores import resolve_store_url
+
+    state = cli_state(ctx)
+    url = resolve_store_url(state.store_url)
     try:
-        checks = asyncio.run(_checks(url, key_file))
+        checks = asyncio.run(_checks(url, state.key_file))
     except LkPersistError as exc:
         fail(str(exc), exc.exit_code)
     if output is SummaryFormat.json:
+        from lkpersist.cli._output.console import echo_json
+
         echo_json({"ok": all(c.ok for c in checks), "checks": [c.to_dict() for c in checks]})
     else:
         for check in checks:
@@ -52,6 +55,12 @@ def doctor(
 
 
 async def _checks(url: str, key_file: str | None) -> list[Check]:
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+
+    from lkpersist.cli._output.progress import stderr_progress
+    from lkpersist.doctor.environment import credentials, extras, livekit_reachable
+    from lkpersist.doctor.store import store_checks
+
     bars = stderr_progress(TextColumn("checking stored values"), BarColumn(), MofNCompleteColumn())
     task = bars.add_task("values", total=None)
     with bars:
@@ -66,4 +75,4 @@ def _line(check: Check) -> str:
     return f"{mark} {check.name:<{NAME_WIDTH}} {check.detail}{fix}"
 
 
-__all__ = ["doctor"]
+__all__ = ["app", "doctor"]

@@ -6,19 +6,23 @@ missing: install the ``metrics`` extra); 3 the store URL is unusable.
 
 from __future__ import annotations
 
-import asyncio
-import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lkpersist.cli._options import duration_seconds
-from lkpersist.cli._runner import err_console, fail, run_with_store
-from lkpersist.exporter.server import DEFAULT_PORT, serve
-from lkpersist.exporter.snapshot import SnapshotCache
-from lkpersist.stores.base import SessionStore
+from lkpersist.cli._runner import fail, run_with_store
+
+if TYPE_CHECKING:
+    from lkpersist.stores.base import SessionStore
+
+DEFAULT_PORT = 9464
+"""The port OpenTelemetry reserves for Prometheus exporters, as the issue asks."""
+
+app = typer.Typer()
 
 
+@app.command("metrics")
 def metrics(
     ctx: typer.Context,
     port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="Port to listen on.")] = DEFAULT_PORT,
@@ -29,8 +33,14 @@ def metrics(
 ) -> None:
     """Serve Prometheus metrics about the store: sessions by status, turns stored, purge backlog, store up and ping.
 
-    Independent of any agent; computed from the store's counts and indexes, never by loading sessions.
+    Independent of any agent; computed from the store's counts and indexes, never by loading sessions. Needs prometheus_client (the metrics extra; exit 4 without it).
     """
+    import asyncio
+    import signal
+
+    from lkpersist.exporter.server import serve
+    from lkpersist.exporter.snapshot import SnapshotCache
+
     seconds = duration_seconds(interval)
     if seconds <= 0:
         fail("--interval must be positive", 2)
@@ -39,8 +49,7 @@ def metrics(
         cache = SnapshotCache(store, seconds)
         server, thread = await serve(cache, host, port)
         bound = server.server_address[1]
-        err_console.print(f"serving metrics on http://{host}:{bound}/metrics (store read at most every {interval})",
-                          markup=False)
+        typer.echo(f"serving metrics on http://{host}:{bound}/metrics (store read at most every {interval})", err=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -51,7 +60,7 @@ def metrics(
             server.shutdown()
             thread.join(timeout=5)
 
-    run_with_store(ctx, work)
+    run_with_store(ctx, work, create=False)
 
 
-__all__ = ["metrics"]
+__all__ = ["app", "metrics"]

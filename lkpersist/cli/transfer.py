@@ -8,35 +8,26 @@ terminal (stderr) and print one summary line. Exit codes: 0 done; 1 something as
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Annotated, BinaryIO, TextIO
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
 from lkpersist.cli._audit import AuditResult, audited
 from lkpersist.cli._options import checked_identity
-from lkpersist.cli._output.console import echo_json
 from lkpersist.cli._output.formats import ExportFormat, SummaryFormat
-from lkpersist.cli._output.listing import report_corrupt
-from lkpersist.cli._output.progress import stderr_progress
-from lkpersist.cli._output.text import quoted
-from lkpersist.cli._runner import err_console, fail, run_with_store
-from lkpersist.crypto.fernet import FernetCodec
-from lkpersist.model.results import CorruptRecord
-from lkpersist.model.session import Status
-from lkpersist.model.transfer import ConflictRule, SessionRecord
-from lkpersist.stores.base import SessionStore
-from lkpersist.transfer.export import ExportResult, export_sessions, one_record
-from lkpersist.transfer.format import FormatError, chat_ctx_document
-from lkpersist.transfer.import_ import ImportResult, import_sessions
+from lkpersist.cli._runner import fail, run_with_store
+
+if TYPE_CHECKING:
+    from lkpersist.model.results import CorruptRecord
+    from lkpersist.model.session import Status
+    from lkpersist.model.transfer import ConflictRule, SessionRecord
+    from lkpersist.stores.base import SessionStore
+    from lkpersist.transfer.export import ExportResult
+    from lkpersist.transfer.import_ import ImportResult
 
 PERSONAL_DATA_NOTE = (
     "note: the export holds personal data (conversation text, metadata, context) in plaintext, "
@@ -94,21 +85,32 @@ def export(
 
 
 def _export_ndjson(ctx: typer.Context, identities: list[str] | None, status: Status, file: Path | None) -> ExportResult:
+    from lkpersist.crypto.codec import PLAIN, PLAIN_GUARD
+    from lkpersist.transfer.export import export_sessions
+
     async def work(store: SessionStore) -> ExportResult:
-        if isinstance(store.codec, FernetCodec):
-            err_console.print(PERSONAL_DATA_NOTE, markup=False)
+        if store.codec not in (PLAIN, PLAIN_GUARD):  # encrypted at rest: the export is not
+            typer.echo(PERSONAL_DATA_NOTE, err=True)
         total = len(identities) if identities is not None else await store.count(status)
         with _sessions_bar(total) as advance, _output(file) as out:
             return await export_sessions(store, out, status=status, identities=identities, progress=advance)
 
-    return run_with_store(ctx, work)
+    return run_with_store(ctx, work, create=False)
 
 
 def _export_chat_ctx(ctx: typer.Context, identity: str, status: Status, file: Path | None, audit: AuditResult) -> None:
+    import json
+
+    from lkpersist.cli._output.listing import report_corrupt
+    from lkpersist.cli._output.text import quoted
+    from lkpersist.model.results import CorruptRecord
+    from lkpersist.transfer.export import one_record
+    from lkpersist.transfer.format import chat_ctx_document
+
     async def work(store: SessionStore) -> SessionRecord | CorruptRecord | None:
         return await one_record(store, identity, status)
 
-    record = run_with_store(ctx, work)
+    record = run_with_store(ctx, work, create=False)
     if record is None:
         audit.outcome = "not_found"
         fail(f"no {status} session {quoted(identity)}", 1)
@@ -122,12 +124,15 @@ def _export_chat_ctx(ctx: typer.Context, identity: str, status: Status, file: Pa
 
 
 def _report_export(result: ExportResult, file: Path | None) -> None:
+    from lkpersist.cli._output.listing import report_corrupt
+    from lkpersist.cli._output.text import quoted
+
     for record in result.corrupt:
         report_corrupt(record)
     for identity in result.missing:
-        err_console.print(f"error: session not found: {quoted(identity)}", markup=False)
+        typer.echo(f"error: session not found: {quoted(identity)}", err=True)
     where = f" to {file}" if file else ""
-    err_console.print(f"exported {result.sessions} sessions ({result.turns} turns){where}", markup=False)
+    typer.echo(f"exported {result.sessions} sessions ({result.turns} turns){where}", err=True)
     if result.corrupt:
         raise typer.Exit(3)
     if result.missing:
@@ -137,6 +142,10 @@ def _report_export(result: ExportResult, file: Path | None) -> None:
 @contextmanager
 def _output(file: Path | None) -> Iterator[TextIO]:
     """stdout, or a temporary file beside ``file`` renamed over it only once complete (mode 0600)."""
+    import os
+    import sys
+    import tempfile
+
     if file is None:
         yield sys.stdout
         sys.stdout.flush()
@@ -176,6 +185,8 @@ def import_(
         result = _run_import(ctx, source, on_conflict.value, dry_run, strict)
         audit.counts = {key: int(value) for key, value in result.outcomes.items()} | {"bad_lines": result.bad_lines}
         if output is SummaryFormat.json:
+            from lkpersist.cli._output.console import echo_json
+
             echo_json(result.to_dict())
         else:
             typer.echo(_import_summary(result))
@@ -186,8 +197,11 @@ def import_(
 
 
 def _run_import(ctx: typer.Context, source: str, rule: ConflictRule, dry_run: bool, strict: bool) -> ImportResult:
+    from lkpersist.transfer.format import FormatError
+    from lkpersist.transfer.import_ import import_sessions
+
     def report(message: str) -> None:
-        err_console.print(f"error: {message}", markup=False)
+        typer.echo(f"error: {message}", err=True)
 
     async def work(store: SessionStore) -> ImportResult:
         with _input(source) as (lines, size), _bytes_bar(size) as advance:
@@ -204,6 +218,9 @@ def _run_import(ctx: typer.Context, source: str, rule: ConflictRule, dry_run: bo
 @contextmanager
 def _input(source: str) -> Iterator[tuple[BinaryIO, int | None]]:
     """The file (or stdin) in binary: lines are decoded one by one, so bad bytes are one bad line."""
+    import os
+    import sys
+
     if source == "-":
         yield sys.stdin.buffer, None
         return
@@ -226,6 +243,10 @@ def _import_summary(result: ImportResult) -> str:
 
 @contextmanager
 def _sessions_bar(total: int) -> Iterator[Callable[[int], None]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+    from lkpersist.cli._output.progress import stderr_progress
+
     bars = stderr_progress(TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     task = bars.add_task("export", total=total or None)
     with bars:
@@ -234,6 +255,10 @@ def _sessions_bar(total: int) -> Iterator[Callable[[int], None]]:
 
 @contextmanager
 def _bytes_bar(size: int | None) -> Iterator[Callable[[int], None]]:
+    from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeElapsedColumn
+
+    from lkpersist.cli._output.progress import stderr_progress
+
     bars = stderr_progress(TextColumn("importing"), BarColumn(), DownloadColumn(), TimeElapsedColumn())
     task = bars.add_task("import", total=size)
     with bars:

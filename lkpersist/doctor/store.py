@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from lkpersist.crypto import ENV_KEYS
 from lkpersist.crypto.config import codec_from_env
 from lkpersist.crypto.fernet import FernetCodec
-from lkpersist.crypto.keys import ENV_KEYS
 from lkpersist.crypto.migrate import EncryptionStatus, encryption_status
 from lkpersist.doctor import Check, failed, passed
 from lkpersist.exceptions import LkPersistError
@@ -27,7 +27,7 @@ async def store_checks(
     """Every store check; when the store does not answer, only that one (the others need it)."""
     shown = redact_url(url)
     try:
-        store = open_store(url, codec=codec_from_env(key_file=key_file))
+        store = open_store(url, create=False, codec=codec_from_env(key_file=key_file))
     except LkPersistError as exc:
         return [failed("store", str(exc), STORE_FIX)]
     try:

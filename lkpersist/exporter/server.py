@@ -11,24 +11,19 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
-from lkpersist.exceptions import InvalidInputError
+from lkpersist.exceptions import InvalidInputError, MissingDependencyError
 from lkpersist.exporter.series import SERIES
 from lkpersist.exporter.snapshot import SnapshotCache
 
-DEFAULT_PORT = 9464
 SCRAPE_TIMEOUT = 30.0
-MISSING = "lkpersist metrics needs prometheus_client: pip install 'lkpersist[metrics]'"
-
-
-class MissingDependencyError(InvalidInputError):
-    """An optional dependency of the asked feature is not installed."""
+MISSING = "lkpersist metrics needs prometheus_client (the metrics extra), which is not installed: pip install 'lkpersist[metrics]'"
 
 
 def _prometheus() -> Any:
     try:
         import prometheus_client
     except ImportError as exc:
-        raise MissingDependencyError(MISSING) from exc
+        raise MissingDependencyError(MISSING, name="prometheus_client") from exc
     return prometheus_client
 
 
@@ -65,4 +60,4 @@ async def serve(cache: SnapshotCache, host: str, port: int) -> tuple[Any, Any]:
         raise InvalidInputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
-__all__ = ["DEFAULT_PORT", "MISSING", "MissingDependencyError", "StoreCollector", "serve"]
+__all__ = ["MISSING", "StoreCollector", "serve"]

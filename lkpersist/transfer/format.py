@@ -61,7 +61,9 @@ def header_line(exported_at: float, status: Status) -> str:
 def record_line(record: SessionRecord) -> str:
     """One session and its turns, detached from this store's presence (values read from a store: acyclic)."""
     turns = [turn.to_dict() for turn in record.turns]
-    return acyclic_json({"session": detached(record.session).to_dict(), "turns": turns})
+    session = detached(record.session).to_dict()
+    session["turn_count"] = len(turns)  # what the line carries (a reader recounts; stores never keep it)
+    return acyclic_json({"session": session, "turns": turns})
 
 
 def parse_header(text: str) -> Header:

@@ -6,6 +6,7 @@ import http.server
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -61,6 +62,7 @@ def test_everything_passes_on_a_healthy_sqlite_store(runner: CliRunner, sqlite_u
 def test_a_closed_livekit_port_and_missing_credentials_fail_with_the_fix(
     runner: CliRunner, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    seed(sqlite_url, Seed("alice"))
     monkeypatch.setenv("LIVEKIT_URL", f"ws://127.0.0.1:{free_port()}")
     monkeypatch.delenv("LIVEKIT_API_KEY", raising=False)
     monkeypatch.delenv("LIVEKIT_API_SECRET", raising=False)
@@ -104,3 +106,12 @@ def test_an_unreachable_store_is_one_failed_line(runner: CliRunner, livekit: str
     first, *rest = result.stdout.splitlines()
     assert first.startswith("✗ store") and "unavailable" in first and "fix: check --store" in first
     assert [line.split()[1] for line in rest] == ["livekit", "livekit", "agent", "metrics"]
+
+
+def test_a_store_that_does_not_exist_is_reported_and_not_created(runner: CliRunner, tmp_path: Path, livekit: str) -> None:
+    path = tmp_path / "nothing-here" / "sessions.db"
+    result = invoke(runner, f"sqlite:///{path}", "doctor")
+    assert result.exit_code == 1
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("✗ store") and "does not exist" in first
+    assert not path.parent.exists()

@@ -124,5 +124,6 @@ def test_without_prometheus_client_it_says_what_to_install(tmp_path: Path) -> No
     code = ("import sys; sys.modules['prometheus_client'] = None; sys.argv = ['lkpersist', '--store', "
             f"'sqlite:///{tmp_path / 's.db'}', 'metrics', '--port', '0']; from lkpersist.cli import main; main()")
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    assert result.stderr == "error: lkpersist metrics needs prometheus_client: pip install 'lkpersist[metrics]'\n"
+    assert result.returncode == 4  # the CLI's "missing dependency"
+    assert result.stderr == ("error: lkpersist metrics needs prometheus_client (the metrics extra), which is not "
+                             "installed: pip install 'lkpersist[metrics]'\n")
