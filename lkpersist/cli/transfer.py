@@ -79,7 +79,14 @@ def export(
         if fmt is ExportFormat.chat_ctx:
             _export_chat_ctx(ctx, chosen[0], status.value, file, audit)
             return
-        result = _export_ndjson(ctx, chosen or None, status.value, file)
+        try:
+            result = _export_ndjson(ctx, chosen or None, status.value, file)
+        except BrokenPipeError:  # the reader of stdout went away (``export | head``): stop, as ls does
+            from lkpersist.cli._output.console import silence_broken_pipe
+
+            silence_broken_pipe()
+            audit.outcome = "stopped"
+            raise typer.Exit(0) from None
         audit.counts = {"sessions": result.sessions, "turns": result.turns}
         _report_export(result, file)
 

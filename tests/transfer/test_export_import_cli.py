@@ -186,3 +186,25 @@ def test_a_line_of_bad_bytes_is_one_bad_line(runner: CliRunner, sqlite_url: str,
     assert result.exit_code == 1
     assert result.stderr == "error: line 2: not UTF-8 text\n"
     assert result.stdout == "imported 2 sessions (2 created); 1 bad lines\n"
+
+
+def test_export_into_a_closed_pipe_stops_quietly(sqlite_url: str) -> None:
+    import subprocess
+    import sys
+
+    from tests.transfer.test_round_trip import _records as many_records
+
+    async def fill() -> None:
+        store = open_store(sqlite_url)
+        try:
+            await store.import_records(many_records(3000))  # far more than a pipe buffers
+        finally:
+            await store.close()
+
+    asyncio.run(fill())
+    reader = f"{sys.executable} -c 'import sys; print(sys.stdin.read(10))'"
+    export = f"{sys.executable} -m lkpersist --store '{sqlite_url}' sessions export --status all"
+    done = subprocess.run(["bash", "-c", f"{export} | {reader}; exit ${{PIPESTATUS[0]}}"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.stdout == '{"format":\n'
+    assert done.returncode == 0 and done.stderr == "", done.stderr  # as ls: the reader chose to stop
