@@ -7,38 +7,16 @@ are kept beside it, capped. The rules that change a session live in :mod:`lkpers
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lkpersist.exceptions import InvalidInputError
+from lkpersist.model.jsonform import parse_turn_objects, turn_objects_json
 
 SCHEMA_VERSION = 1
 MAX_IDENTITY_BYTES = 65536
 DEFAULT_MAX_TURNS = 100
 
-compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-"""JSON as lkpersist stores and exports it: compact, non-ASCII kept (one encoder, built once: ``json.dumps``
-with options builds a new one per call, which shows when a page encodes thousands of values)."""
-
-
-def _acyclic_encoder() -> Callable[[Any], str]:
-    """:data:`compact_json` without the per-call setup (the stdlib's C encoder, built once) and without
-    the circular-reference check: only for values that came out of JSON or out of a Turn, which cannot
-    hold a cycle. A turn's payload is encoded this way once per turn stored or exported."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # an interpreter without the C accelerator
-        return compact_json
-
-    def refuse(value: Any) -> Any:
-        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-    encode = make(None, refuse, json.encoder.encode_basestring, None, ":", ",", False, False, True)
-    return lambda value: "".join(encode(value, 0))
-
-
-acyclic_json = _acyclic_encoder()
 
 Status = Literal["active", "expired", "all"]
 """A listing filter: live sessions, expired ones not yet purged, or both."""
@@ -158,7 +136,7 @@ class Turn:
         return {"role": self.role, "text": self.text, "timestamp": self.timestamp, "item_id": self.item_id}
 
     def to_json(self) -> str:
-        return acyclic_json(self.to_dict())
+        return turn_objects_json(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Turn:
@@ -178,7 +156,7 @@ def turns_from_json(texts: list[str]) -> list[Turn]:
     """
     if not texts:
         return []
-    data = json.loads("[" + ",".join(texts) + "]")
+    data = parse_turn_objects("[" + ",".join(texts) + "]")
     if not isinstance(data, list) or len(data) != len(texts):
         raise ValueError("a turn payload does not hold exactly one value")
     return [Turn.from_dict(item) for item in data]

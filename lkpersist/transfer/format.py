@@ -26,7 +26,8 @@ from typing import Any
 
 from lkpersist import __version__
 from lkpersist.exceptions import InvalidInputError
-from lkpersist.model.session import Session, Status, Turn, acyclic_json, compact_json, validate_identity
+from lkpersist.model.jsonform import acyclic_json, compact_json, turn_objects_json
+from lkpersist.model.session import Session, Status, Turn, validate_identity
 from lkpersist.model.transfer import SessionRecord, detached
 
 FORMAT_NAME = "lkpersist-sessions"
@@ -63,7 +64,7 @@ def record_line(record: SessionRecord) -> str:
     turns = [turn.to_dict() for turn in record.turns]
     session = detached(record.session).to_dict()
     session["turn_count"] = len(turns)  # what the line carries (a reader recounts; stores never keep it)
-    return acyclic_json({"session": session, "turns": turns})
+    return f'{{"session":{acyclic_json(session)},"turns":{turn_objects_json(turns)}}}'
 
 
 def parse_header(text: str) -> Header:

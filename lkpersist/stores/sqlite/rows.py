@@ -14,7 +14,8 @@ from typing import Any
 from lkpersist.clock import from_ms, to_ms
 from lkpersist.crypto.codec import ValueCodec
 from lkpersist.exceptions import CorruptRecordError, DecryptionError
-from lkpersist.model.session import Session, Turn, compact_json, turns_from_json
+from lkpersist.model.jsonform import compact_json
+from lkpersist.model.session import Session, Turn, turns_from_json
 
 # Row layout shared by every SELECT of a session: the operational part, then (optionally) the personal.
 OPS_COLUMNS = (
