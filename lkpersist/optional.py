@@ -1,10 +1,11 @@
 """The optional agent side: import it by name, and say in one line what to install when it is missing.
 
-The store, the models and the ``sessions`` commands need only the core dependencies. The agent side
-(``SessionPersistence``, ``lkpersist run``, ``simulate reconnect``, ``token``) needs the ``agent`` extra
-(livekit-agents, livekit-api). Without it, Python's own error is a forty-line ``ModuleNotFoundError``
-traceback; every entry point to the agent side goes through :func:`import_agent_side` instead, which
-raises :class:`~lkpersist.exceptions.MissingDependencyError` (an ImportError, CLI exit 4) naming the fix.
+The store, the models and the ``sessions`` and ``token`` commands need only the core dependencies. The
+agent side (``SessionPersistence``, ``lkpersist run``, ``simulate reconnect``) and ``lkpersist serve``
+need the ``agent`` extra (livekit-agents, livekit-api, and the aiohttp they bring). Without it, Python's
+own error is a forty-line ``ModuleNotFoundError`` traceback; every entry point to the agent side goes
+through :func:`import_agent_side` instead, which raises
+:class:`~lkpersist.exceptions.MissingDependencyError` (an ImportError, CLI exit 4) naming the fix.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from types import ModuleType
 from lkpersist.exceptions import MissingDependencyError
 
 AGENT_EXTRA_INSTALL = "pip install 'lkpersist[agent]'"
-_AGENT_PACKAGES = ("livekit",)
+_AGENT_PACKAGES = ("livekit", "aiohttp")
+"""aiohttp comes with livekit-agents; ``lkpersist serve`` needs it."""
 
 
 def missing_agent_extra(what: str, missing: str | None = None) -> MissingDependencyError:

@@ -42,6 +42,8 @@ COMMANDS = {
                             "controller."),
     "run": LazyCommand("lkpersist.cli.run", "Run the bundled persistence-enabled agent (livekit modes: dev, "
                        "start, console, connect, download-files)."),
+    "serve": LazyCommand("lkpersist.cli.serve", "Serve the token endpoint and the page: POST /api/token, GET "
+                         "/api/history, GET /."),
     "doctor": LazyCommand("lkpersist.cli.doctor", "Check that lkpersist can work here; each line ✓, or ✗ with the fix."),
     "metrics": LazyCommand("lkpersist.cli.metrics", "Serve Prometheus metrics about the store: sessions by status, "
                            "turns stored, purge backlog, store up and ping."),

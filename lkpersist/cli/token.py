@@ -35,12 +35,15 @@ def token(
     ] = False,
     ttl: Annotated[str, typer.Option("--ttl", help="Token lifetime: 300, 90s, 5m, 2h, 1d.")] = "1h",
     name: Annotated[str | None, typer.Option("--name", help="Display name shown to other participants.")] = None,
+    agent_name: Annotated[
+        str | None, typer.Option("--agent-name", help="Dispatch this agent when the room is created.")
+    ] = None,
     output: Annotated[str, typer.Option("-o", "--output", help="text (the JWT alone) or json.")] = "text",
 ) -> None:
     """Mint a LiveKit access token; prints the JWT alone. Reads LIVEKIT_API_KEY and LIVEKIT_API_SECRET.
 
     An empty --identity (an unset variable) is an error, never a new identity: use --new-identity for one.
-    Exit codes: 0 ok, 2 usage or a bad identity/room, 4 livekit-api not installed (the agent extra).
+    Exit codes: 0 ok, 2 usage or a bad identity/room. No livekit package is needed.
     """
     from lkpersist.exceptions import LkPersistError
     from lkpersist.tokens import mint_token, new_identity
@@ -52,7 +55,7 @@ def token(
     try:
         chosen = new_identity() if fresh else identity
         assert chosen is not None  # exactly one of the two was given
-        minted = mint_token(room, chosen, ttl=duration_seconds(ttl), name=name)
+        minted = mint_token(room, chosen, ttl=duration_seconds(ttl), name=name, agent_name=agent_name)
     except LkPersistError as exc:
         fail(str(exc), exc.exit_code)
     _render(minted, output, show_identity=fresh)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import jwt as pyjwt
 import pytest
@@ -39,6 +40,36 @@ def test_token_verifies_and_carries_identity_and_room_grant() -> None:
     assert claims.video is not None and claims.video.room_join is True and claims.video.room == "support-room"
     exp = pyjwt.decode(minted.jwt, options={"verify_signature": False})["exp"]
     assert abs(exp - (time.time() + 120)) < 5 and abs(minted.expires_at - exp) <= 1
+
+
+@pytest.mark.parametrize("options", [
+    {},
+    {"name": "Alice", "metadata": '{"plan":"pro"}', "attributes": {"language": "es-MX"}},
+    {"agent_name": "support-agent", "publish_sources": ["microphone"]},
+])
+def test_the_claims_are_the_ones_livekit_api_writes(options: dict[str, Any]) -> None:
+    """mint_token builds the claims itself (for speed); they must be exactly what AccessToken signs."""
+    from datetime import timedelta
+
+    from livekit import api
+
+    minted = mint_token("support-room", "p_alice", ttl=600, environ=CREDENTIALS, **options)
+    grants = api.VideoGrants(room_join=True, room="support-room")
+    if "publish_sources" in options:
+        grants.can_publish_sources = options["publish_sources"]
+    token = api.AccessToken(API_KEY, API_SECRET).with_identity("p_alice").with_grants(grants)
+    token = token.with_ttl(timedelta(seconds=600))
+    if "name" in options:
+        token = token.with_name(options["name"]).with_metadata(options["metadata"])
+        token = token.with_attributes(options["attributes"])
+    if "agent_name" in options:
+        dispatch = api.RoomAgentDispatch(agent_name=options["agent_name"])
+        token = token.with_room_config(api.RoomConfiguration(agents=[dispatch]))
+    ours, theirs = (pyjwt.decode(t, options={"verify_signature": False}) for t in (minted.jwt, token.to_jwt()))
+    for claims in (ours, theirs):
+        assert claims.pop("exp") - claims.pop("nbf") == 600
+    assert ours == theirs
+    assert pyjwt.get_unverified_header(minted.jwt) == pyjwt.get_unverified_header(token.to_jwt())
 
 
 def test_token_signed_with_another_secret_does_not_verify() -> None:
@@ -111,6 +142,13 @@ def test_command_new_identity_goes_to_stderr_and_into_the_token() -> None:
     identity = result.stderr.strip().removeprefix("identity: ")
     assert identity.startswith(IDENTITY_PREFIX) and len(identity) == 34
     assert _verify(result.stdout.strip()).identity == identity
+
+
+def test_command_agent_name_dispatches_the_agent() -> None:
+    result = _run("--room", "r", "--identity", "p_alice", "--agent-name", "support")
+    assert result.exit_code == 0, result.output
+    claims = _verify(result.stdout.strip())
+    assert claims.room_config is not None and [a.agent_name for a in claims.room_config.agents] == ["support"]
 
 
 def test_command_json_output() -> None:
@@ -209,3 +247,19 @@ def test_the_readme_example_with_an_unset_variable_fails_in_a_real_shell() -> No
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2 and done.stdout == "", done
     assert done.stderr == "error: identity is empty\n"
+
+
+def test_control_characters_are_refused_alike_in_ascii_and_beyond() -> None:
+    """check_livekit_name has an ASCII fast path; it must refuse exactly what the general rule refuses."""
+    import unicodedata
+
+    from lkpersist.tokens import check_livekit_name
+
+    for char in [chr(code) for code in range(128)] + ["\u200b", "\u2028", "\u2029", "\x85", "é", "中"]:
+        refused = unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
+        for value in (f"room{char}", f"rööm{char}"):
+            if refused:
+                with pytest.raises(InvalidInputError, match="control characters"):
+                    check_livekit_name(value, "room")
+            else:
+                assert check_livekit_name(value, "room") == value
