@@ -10,8 +10,9 @@ identities (the key: ``LKPERSIST_IDENTITY_KEY``, else derived from the first enc
   command acts, and the outcome is written into it when the command ends (see :mod:`.sinks`). A record
   that cannot be written stops the command before it acts (exit 3).
 - The agent records each restore of earlier conversation on a participant's return with
-  :func:`record_restore`: written by a background thread (the greeting path never waits for a disk), and
-  a failure is a logged warning, never an interruption.
+  :func:`record_restore`, and ``lkpersist serve`` each ``GET /api/history`` with :func:`record_history`:
+  written by a background thread (neither the greeting path nor a request waits for a disk), and a
+  failure is a logged warning, never an interruption.
 
 Records never hold conversation text, metadata or context (values or keys) or a language.
 """
@@ -140,11 +141,21 @@ def record_restore(identity: str, turns: int) -> None:
     Returns at once: the record is written by a background thread, and a failure is logged as a warning.
     A no-op when the audit log is off.
     """
+    _record_in_background("agent", "restore", identity, {"turns": turns})
+
+
+def record_history(identity: str, turns: int) -> None:
+    """Record that ``lkpersist serve`` gave ``turns`` earlier turns of ``identity`` to the bearer of its
+    resume credential (``GET /api/history``); written like :func:`record_restore`."""
+    _record_in_background("serve", "history", identity, {"turns": turns})
+
+
+def _record_in_background(component: str, action: str, identity: str, counts: dict[str, int]) -> None:
     audit = _agent_audit_log()
     if audit is None or _writer is None:
         return
-    record = audit.new_record("agent", "restore", [identity])
-    record.outcome, record.counts = "ok", {"turns": turns}
+    record = audit.new_record(component, action, [identity])
+    record.outcome, record.counts = "ok", counts
     _writer.submit(_write_logged, audit, record)
 
 
@@ -168,7 +179,7 @@ def _write_logged(audit: AuditLog, record: AuditRecord) -> None:
     try:
         audit.write(record)
     except AuditWriteError as exc:
-        log.warning("%s (the agent carries on)", exc)
+        log.warning("%s (carrying on without this record)", exc)
 
 
 def reset_agent_audit_log() -> None:
@@ -191,6 +202,7 @@ __all__ = [
     "AuditWriteError",
     "audit_hasher",
     "audit_log_from_env",
+    "record_history",
     "record_restore",
     "reset_agent_audit_log",
 ]

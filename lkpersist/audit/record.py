@@ -1,7 +1,7 @@
 """One audit record: who accessed which sessions' personal data, when, with what result.
 
-A record holds the time, the component (``cli`` or ``agent``) and its action (``sessions show``,
-``restore``…), the OS user, host and process id, the identities (plain, or their keyed hashes) or the
+A record holds the time, the component (``cli``, ``agent`` or ``serve``) and its action (``sessions
+show``, ``restore``, ``history``…), the OS user, host and process id, the identities (plain, or their keyed hashes) or the
 selection of a bulk command, and the result: an outcome and counts. Never conversation text, metadata
 or context values or keys, languages: nothing a record carries is the personal data it audits.
 

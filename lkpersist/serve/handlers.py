@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from lkpersist import audit
 from lkpersist.exceptions import StoreNotFoundError
 from lkpersist.serve.config import ServeConfig
 from lkpersist.serve.issuer import TokenIssuer
@@ -77,6 +78,8 @@ async def get_history(request: web.Request) -> web.Response:
         turns = await state.store.recent_turns(identity, limit)
     except StoreNotFoundError:  # no agent has written the store yet: nobody has a history
         turns = []
+    if turns:
+        audit.record_history(identity, len(turns))  # opt-in (LKPERSIST_AUDIT_LOG); never waits for a disk
     return web.json_response(
         {"turns": [{"role": turn.role, "text": turn.text, "timestamp": turn.timestamp} for turn in turns]}
     )

@@ -96,3 +96,26 @@ async def test_before_any_agent_created_the_store_there_is_no_history(start_serv
     await writer.append_turn(answer["participant_identity"], Turn("user", "hello", T0, "i1"))
     await writer.close()
     assert (await server.history(answer["resume_token"]))[1]["turns"][0]["text"] == "hello"
+
+
+async def test_each_history_read_is_audited_without_the_text(server: Server, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the audit log on (LKPERSIST_AUDIT_LOG), a read of personal data through serve is recorded."""
+    import json
+
+    from lkpersist.audit import reset_agent_audit_log
+
+    path = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("LKPERSIST_AUDIT_LOG", str(path))
+    reset_agent_audit_log()
+    try:
+        identity, credential = await _seeded(server)
+        assert (await server.history(credential))[0] == 200
+        _, stranger = await server.token({})
+        assert (await server.history(stranger["resume_token"]))[1] == {"turns": []}  # nothing shown: no record
+    finally:
+        reset_agent_audit_log()  # waits for the background write
+    (record,) = [json.loads(line) for line in path.read_text().splitlines()]
+    assert (record["component"], record["action"], record["identities"]) == ("serve", "history", [identity])
+    assert record["result"] == {"outcome": "ok", "turns": 3}
+    assert "turn 0" not in path.read_text()
