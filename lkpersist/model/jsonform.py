@@ -39,9 +39,10 @@ def _acyclic_encoder() -> Callable[[Any], str]:
 
 acyclic_json = _acyclic_encoder()
 
-_orjson: Any
 try:
-    import orjson as _orjson
+    import orjson
+
+    _orjson: Any = orjson
 except ImportError:  # the fast extra is optional
     _orjson = None
 
