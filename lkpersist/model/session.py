@@ -7,6 +7,7 @@ are kept beside it, capped. The rules that change a session live in :mod:`lkpers
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,7 +16,13 @@ from lkpersist.model.jsonform import parse_turn_objects, turn_objects_json
 
 SCHEMA_VERSION = 1
 MAX_IDENTITY_BYTES = 65536
-DEFAULT_MAX_TURNS = 100
+DEFAULT_MAX_TURNS = 500
+"""The hard ceiling of turns kept per session. The conversation itself is compacted much earlier, at the
+summariser's cap (:class:`lkpersist.agent.summaries.Summaries`, 100 by default): the room between the two
+is where turns wait, never dropped, while a summary that failed is retried."""
+SUMMARY_KEY = "summary"
+"""The context key of the running summary of the turns compacted away (``compact_turns`` sets it)."""
+MAX_SUMMARY_CHARS = 20_000
 
 
 Status = Literal["active", "expired", "all"]
@@ -160,6 +167,36 @@ def turns_from_json(texts: list[str]) -> list[Turn]:
     if not isinstance(data, list) or len(data) != len(texts):
         raise ValueError("a turn payload does not hold exactly one value")
     return [Turn.from_dict(item) for item in data]
+
+
+@dataclass(frozen=True, slots=True)
+class CoveredTurns:
+    """The oldest turns a summary covers, as ``compact_turns`` checks them: how many, and the item ids of
+    the first and the last. Compaction happens only while exactly these are still the oldest turns (a
+    compare-and-set), so turns appended, merged or compacted by someone else meanwhile are never lost."""
+
+    count: int
+    first: str
+    last: str
+
+    @classmethod
+    def of(cls, turns: Sequence[Turn]) -> CoveredTurns:
+        """The span of ``turns`` (oldest first, as ``recent_turns`` gives them); both ends need item ids."""
+        if not turns:
+            raise InvalidInputError("a summary must cover at least one turn")
+        first, last = turns[0].item_id, turns[-1].item_id
+        if first is None or last is None:
+            raise InvalidInputError("the first and last turns a summary covers need item ids")
+        return cls(len(turns), first, last)
+
+
+def check_summary(summary: object) -> str:
+    """A summary to store: non-blank text of at most MAX_SUMMARY_CHARS characters."""
+    if not isinstance(summary, str) or not summary.strip():
+        raise InvalidInputError("a summary must be non-empty text")
+    if len(summary) > MAX_SUMMARY_CHARS:
+        raise InvalidInputError(f"a summary is {len(summary)} characters; the limit is {MAX_SUMMARY_CHARS}")
+    return summary
 
 
 @dataclass(frozen=True, slots=True)

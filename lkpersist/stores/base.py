@@ -23,10 +23,12 @@ from lkpersist.model.reconcile import OfflineDelta
 from lkpersist.model.results import Census, ConnectResult, CorruptRecord, Page, PurgeResult, StorageInfo
 from lkpersist.model.session import (
     DEFAULT_MAX_TURNS,
+    CoveredTurns,
     Session,
     SessionChanges,
     Status,
     Turn,
+    check_summary,
     validate_identity,
 )
 from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord, check_conflict_rule, prepared
@@ -85,7 +87,10 @@ class SessionStore(ABC):
 
     @property
     def max_turns(self) -> int:
-        """Turns kept per session; older ones are dropped as new ones arrive."""
+        """The hard ceiling of turns kept per session: past it the oldest are dropped as new ones arrive.
+
+        A summariser compacts well before it (``compact_turns``); the ceiling only bounds storage when
+        nothing summarises, or when summaries kept failing for that many turns."""
         return self.settings.max_turns
 
     @property
@@ -140,6 +145,17 @@ class SessionStore(ABC):
     async def recent_turns(self, identity: str, limit: int | None = None) -> list[Turn]:
         """Return the newest turns of a live session (all kept ones without ``limit``), oldest first."""
         return await self._recent_turns(validate_identity(identity), None if limit is None else check_limit(limit))
+
+    async def compact_turns(self, identity: str, summary: str, covered: Sequence[Turn]) -> bool:
+        """Atomically set ``context["summary"]`` and drop the ``covered`` turns, if they are still the oldest.
+
+        ``covered`` are the oldest turns as ``recent_turns`` returned them (both ends with item ids);
+        ``summary`` must already include what the previous summary said (it replaces it). False, with
+        nothing changed, when those turns are no longer exactly the oldest (appended turns are fine;
+        another compaction or an outage merge meanwhile is not); SessionNotFoundError when not live.
+        """
+        span = CoveredTurns.of(covered)
+        return await self._compact_turns(validate_identity(identity), check_summary(summary), span)
 
     async def apply_offline(self, delta: OfflineDelta) -> Session | None:
         """Atomically merge what happened to one identity while this store was unreachable.
@@ -327,6 +343,9 @@ class SessionStore(ABC):
 
     @abstractmethod
     async def _recent_turns(self, identity: str, limit: int | None) -> list[Turn]: ...
+
+    @abstractmethod
+    async def _compact_turns(self, identity: str, summary: str, covered: CoveredTurns) -> bool: ...
 
     @abstractmethod
     async def _apply_offline(self, delta: OfflineDelta) -> Session | None: ...

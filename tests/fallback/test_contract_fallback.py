@@ -13,6 +13,7 @@ import pytest
 from lkpersist.clock import VirtualClock
 from lkpersist.stores import open_store
 from lkpersist.stores.fallback import FallbackStore
+from tests.stores.test_compact_contract import *  # and compaction's
 from tests.stores.test_contract import *  # the contract's tests, run with the fixtures below
 
 

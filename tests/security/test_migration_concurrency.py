@@ -20,7 +20,7 @@ import pytest
 
 from lkpersist.crypto.codec import PLAIN
 from lkpersist.crypto.fernet import FernetCodec
-from lkpersist.model.session import DEFAULT_MAX_TURNS, Turn
+from lkpersist.model.session import Turn
 from lkpersist.stores import open_store
 from tests.cli.test_processes import lkpersist_command
 from tests.security._raw import raw_values
@@ -28,7 +28,8 @@ from tests.security._sessions import KEY
 
 HOT = [f"hot-{n}" for n in range(6)]
 COLD = [f"cold-{n}" for n in range(40)]
-SEEDED_TURNS = {**dict.fromkeys(HOT, DEFAULT_MAX_TURNS - 2), **dict.fromkeys(COLD, 12)}
+TURN_CAP = 100  # the writer trims at this cap while the migration rewrites: hot sessions start just below it
+SEEDED_TURNS = {**dict.fromkeys(HOT, TURN_CAP - 2), **dict.fromkeys(COLD, 12)}
 SECRET = "seeded secret"
 
 WRITER = textwrap.dedent("""
@@ -39,7 +40,7 @@ WRITER = textwrap.dedent("""
 
     async def main(url, stop_file, identities):
         done = {identity: {"reconnects": 0, "turns": []} for identity in identities}
-        async with open_store(url, codec=FernetCodec([os.environ["KEY"]])) as store:
+        async with open_store(url, codec=FernetCodec([os.environ["KEY"]]), max_turns=100) as store:
             round_ = 0
             while not os.path.exists(stop_file) or round_ < 3:
                 for identity in identities:
@@ -110,7 +111,7 @@ def test_migration_under_concurrent_writes_loses_nothing(backend: str, tmp_path:
     for identity, (reconnects, items, note) in state.items():
         made = written.get(identity, {"reconnects": 0, "turns": []})
         assert reconnects == made["reconnects"], identity
-        assert items == (seeded[identity] + made["turns"])[-DEFAULT_MAX_TURNS:], identity
+        assert items == (seeded[identity] + made["turns"])[-TURN_CAP:], identity
         assert note == (f"changed in round {reconnects - 1}" if reconnects else f"{SECRET} {identity}"), identity
     blob = b"\n".join(raw_values(url, with_files=True))
     assert SECRET.encode() not in blob

@@ -210,12 +210,12 @@ async def test_turns_are_capped_and_ordered(store_url: str, clock: VirtualClock)
         await capped.close()
 
 
-async def test_default_turn_cap_is_100(store: SessionStore, clock: VirtualClock) -> None:
+async def test_default_turn_ceiling_is_500(store: SessionStore, clock: VirtualClock) -> None:
     await store.connect("max")
-    for index in range(105):
+    for index in range(505):
         await store.append_turn("max", Turn("user", f"t{index}", clock.now() + index, f"i{index}"))
     turns = await store.recent_turns("max")
-    assert len(turns) == 100
+    assert len(turns) == 500
     assert turns[0].text == "t5"
 
 

@@ -18,7 +18,8 @@ What it cannot do: a call that timed out after the primary had applied it is app
 (reconnect increments are at-least-once; turns with item ids exactly-once). A session the primary lost
 during the outage (purged, deleted, or a Redis restarted without persistence) is created again from
 what happened during the outage only; its earlier turns and counts are gone. While degraded, listing,
-counting and purging see only this process's memory, and locks and events are not available. Census,
+counting and purging see only this process's memory, locks and events are not available, and
+``compact_turns`` answers False (turns stay until a summary can be stored on the primary). Census,
 export and import always go to the primary (an operator's view must never be this process's memory).
 """
 
@@ -34,7 +35,7 @@ from lkpersist.exceptions import InvalidInputError, LkPersistError, StoreUnavail
 from lkpersist.logsafe import get_logger
 from lkpersist.model.reconcile import OfflineDelta
 from lkpersist.model.results import ConnectResult, Page, PurgeResult
-from lkpersist.model.session import Session, SessionChanges, Status, Turn
+from lkpersist.model.session import CoveredTurns, Session, SessionChanges, Status, Turn
 from lkpersist.stores.base import PurgeProgress, SessionStore
 from lkpersist.stores.fallback.journal import OfflineJournal
 from lkpersist.stores.fallback.local import LocalStore, RecentCopies
@@ -194,6 +195,15 @@ class FallbackStore(PrimaryOnly, SessionStore):
         turns, _ = await self._call(identity, lambda store: store._recent_turns(identity, limit))
         return turns
 
+    async def _compact_turns(self, identity: str, summary: str, covered: CoveredTurns) -> bool:
+        """Primary only; False while degraded, so the merge back never meets turns dropped on one side."""
+        if self.state is State.PRIMARY:
+            try:
+                return await self._on_primary(lambda store: store._compact_turns(identity, summary, covered))
+            except (StoreUnavailableError, TimeoutError) as exc:
+                self._degrade(exc)
+        return False
+
     async def _apply_offline(self, delta: OfflineDelta) -> Session | None:
         """Merge straight into the primary (a fallback's own journal is merged by its reconciler)."""
         return await self.primary._apply_offline(delta)
@@ -265,8 +275,7 @@ class FallbackStore(PrimaryOnly, SessionStore):
         reason = str(exc) or f"no answer within {self.operation_timeout:g} s"
         log.warning(
             "session store unavailable (%s): serving sessions from memory, retrying every %g s",
-            reason,
-            self.retry_interval,
+            reason, self.retry_interval,
         )
         if self._retry_task is None or self._retry_task.done():
             loop = asyncio.get_running_loop()
@@ -334,8 +343,7 @@ class FallbackStore(PrimaryOnly, SessionStore):
         log.warning(
             "session store is back after %.1f s: offline changes merged (%d identities so far, %d dropped)",
             0.0 if since is None else time.monotonic() - since,
-            self.reconciled,
-            self._journal.dropped,
+            self.reconciled, self._journal.dropped,
         )
 
     async def _last_attempt(self) -> None:
@@ -366,8 +374,7 @@ class FallbackStore(PrimaryOnly, SessionStore):
         if self._journal.dropped % _DROP_LOG_EVERY == 1:
             log.warning(
                 "offline journal full (%d identities): dropped the least recently active one (%d dropped so far)",
-                self._journal.limit,
-                self._journal.dropped,
+                self._journal.limit, self._journal.dropped,
             )
 
 

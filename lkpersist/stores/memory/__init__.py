@@ -24,7 +24,7 @@ from lkpersist.model.lifecycle import (
 )
 from lkpersist.model.reconcile import OfflineDelta, Reconciled, reconcile
 from lkpersist.model.results import Census, ConnectResult, CorruptRecord, Page, PurgeResult, StorageInfo
-from lkpersist.model.session import Session, SessionChanges, Status, Turn
+from lkpersist.model.session import SUMMARY_KEY, CoveredTurns, Session, SessionChanges, Status, Turn
 from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord, decide_import
 from lkpersist.stores.base import PurgeProgress, RecordPage, SessionStore
 from lkpersist.stores.events import EventSource
@@ -134,6 +134,21 @@ class MemoryStore(SessionStore):
             return []
         turns = list(self._turns.get(identity, {}).values())
         return turns if limit is None else turns[-limit:]
+
+    async def _compact_turns(self, identity: str, summary: str, covered: CoveredTurns) -> bool:
+        async with self._lock:
+            current = self._live(identity)
+            if current is None:
+                raise SessionNotFoundError(identity)
+            turns = self._turns.get(identity, OrderedDict())
+            oldest = list(turns.values())[: covered.count]
+            ends = (oldest[0].item_id, oldest[-1].item_id) if oldest else None
+            if len(oldest) != covered.count or ends != (covered.first, covered.last):
+                return False
+            for key in list(turns)[: covered.count]:
+                del turns[key]
+            self._sessions[identity] = merge_update(current, SessionChanges(context={SUMMARY_KEY: summary}))
+            return True
 
     async def _apply_offline(self, delta: OfflineDelta) -> Session | None:
         identity = delta.identity

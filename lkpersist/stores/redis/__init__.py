@@ -1,7 +1,8 @@
 """``redis://``, ``rediss://``, ``redis+sentinel://``, ``redis+cluster://``: sessions in Redis.
 
-Each lifecycle operation (connect, disconnect, heartbeat, claim_greeting, update, append_turn, delete)
-is one Lua script, so one round trip and atomic across every process and host sharing the Redis.
+Each lifecycle operation (connect, disconnect, heartbeat, claim_greeting, update, append_turn,
+compact_turns, delete) is one Lua script, so one round trip and atomic across every process and host
+sharing the Redis.
 
 Expiry is logical, judged against the injected clock (passed to every script), and Redis also drops
 abandoned sessions by itself: every write sets the identity's key TTLs to its deadline plus
@@ -25,7 +26,15 @@ from lkpersist.clock import to_ms
 from lkpersist.exceptions import InvalidInputError, SessionNotFoundError
 from lkpersist.model.reconcile import OfflineDelta
 from lkpersist.model.results import Census, ConnectResult, CorruptRecord, Page, PurgeResult, StorageInfo
-from lkpersist.model.session import SCHEMA_VERSION, Session, SessionChanges, Status, Turn
+from lkpersist.model.session import (
+    SCHEMA_VERSION,
+    SUMMARY_KEY,
+    CoveredTurns,
+    Session,
+    SessionChanges,
+    Status,
+    Turn,
+)
 from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord
 from lkpersist.stores.base import PurgeProgress, RecordPage, SessionStore
 from lkpersist.stores.events import EventSource
@@ -155,6 +164,15 @@ class RedisStore(SessionStore):
     async def _recent_turns(self, identity: str, limit: int | None) -> list[Turn]:
         frames = await self._redis.run(self._redis.scripts.recent_turns, identity, limit or 0)
         return turns_from_frames(identity, frames, self.codec)
+
+    async def _compact_turns(self, identity: str, summary: str, covered: CoveredTurns) -> bool:
+        span = (covered.count, covered.first.encode("utf-8"), covered.last.encode("utf-8"))
+        value = encode_json_value(self.codec, summary)
+        args = (*span, SUMMARY_KEY, value, *self._readable)
+        result = await self._redis.run(self._redis.scripts.compact_turns, identity, *args)
+        if result == -1:
+            raise SessionNotFoundError(identity)
+        return bool(result == 1)
 
     async def _apply_offline(self, delta: OfflineDelta) -> Session | None:
         return await reconcile.apply_offline(self._redis, delta)

@@ -43,6 +43,7 @@ class RedisScripts:
     list_scan: AsyncScript
     purge: AsyncScript
     sum_lengths: AsyncScript
+    compact_turns: AsyncScript
 
     @classmethod
     def register(cls, client: Any) -> RedisScripts:
@@ -60,6 +61,7 @@ class RedisScripts:
             "list_scan": lua.LIST_SCAN,
             "purge": lua.PURGE,
             "sum_lengths": lua.SUM_LENGTHS,
+            "compact_turns": lua.COMPACT_TURNS,
         }
         return cls(**{name: client.register_script(source) for name, source in sources.items()})
 

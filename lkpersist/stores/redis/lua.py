@@ -338,3 +338,31 @@ if #doomed > 0 then
 end
 return {purged, malformed}
 """
+
+# compact_turns. ARGV[4] how many of the oldest turns the summary covers, ARGV[5] the item id of the
+# first of them, ARGV[6] of the last, ARGV[7] the context field of the summary, ARGV[8] the encoded
+# summary, ARGV[9..10] what the client can decode (check_readable). Only while those turns are still
+# exactly the oldest: drops them (and releases their item ids) and sets the summary. Returns 1 done,
+# 0 they are not the oldest any more (nothing written), -1 no live session.
+COMPACT_TURNS = _PRELUDE + """
+local s = live()
+if not s then return -1 end
+local count = tonumber(ARGV[4])
+local covered = redis.call('LRANGE', KEYS[4], 0, count - 1)
+local function item_id(frame)
+  local colon = string.find(frame, ':', 1, true)
+  local size = colon and tonumber(string.sub(frame, 1, colon - 1))
+  if size then return string.sub(frame, colon + 1, colon + size) end
+  return nil
+end
+if #covered ~= count or item_id(covered[1]) ~= ARGV[5] or item_id(covered[count]) ~= ARGV[6] then return 0 end
+check_readable(ARGV[9], ARGV[10], s, redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3]))
+redis.call('LTRIM', KEYS[4], count, -1)
+for _, frame in ipairs(covered) do
+  local id = item_id(frame)
+  if id then redis.call('SREM', KEYS[5], id) end
+end
+redis.call('HSET', KEYS[3], ARGV[7], ARGV[8])
+expire(2, 5, deadline(s))
+return 1
+"""

@@ -23,7 +23,7 @@ from lkpersist.clock import to_ms
 from lkpersist.exceptions import CorruptRecordError, InvalidStoreURLError
 from lkpersist.model.reconcile import OfflineDelta
 from lkpersist.model.results import Census, ConnectResult, CorruptRecord, Page, PurgeResult, StorageInfo
-from lkpersist.model.session import Session, SessionChanges, Status, Turn
+from lkpersist.model.session import CoveredTurns, Session, SessionChanges, Status, Turn
 from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord
 from lkpersist.stores.base import PURGE_BATCH, PurgeProgress, RecordPage, SessionStore
 from lkpersist.stores.events import EventSource
@@ -118,6 +118,10 @@ class SQLiteStore(SessionStore):
         count = -1 if limit is None else limit
         payloads = await self._db.run(queries.recent_payloads, identity, self._now_ms(), count)
         return turns_from_payloads(identity, payloads[::-1], self.codec)
+
+    async def _compact_turns(self, identity: str, summary: str, covered: CoveredTurns) -> bool:
+        now_ms = self._now_ms()
+        return await self._db.run(operations.compact_turns, self.settings, identity, now_ms, summary, covered)
 
     async def _apply_offline(self, delta: OfflineDelta) -> Session | None:
         return await self._db.run(reconcile.apply_offline, self.settings, delta, self._now_ms())

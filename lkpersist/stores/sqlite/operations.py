@@ -21,7 +21,7 @@ from lkpersist.model.lifecycle import (
     merge_update,
 )
 from lkpersist.model.results import ConnectResult
-from lkpersist.model.session import Session, SessionChanges
+from lkpersist.model.session import SUMMARY_KEY, CoveredTurns, Session, SessionChanges
 from lkpersist.stores.settings import StoreSettings
 from lkpersist.stores.sqlite import queries
 from lkpersist.stores.sqlite.events import record_events
@@ -117,4 +117,30 @@ def append_turn(
         return inserted == 1
 
 
-__all__ = ["append_turn", "claim_greeting", "connect", "disconnect", "heartbeat", "update"]
+def compact_turns(
+    conn: sqlite3.Connection,
+    settings: StoreSettings,
+    identity: str,
+    now_ms: int,
+    summary: str,
+    covered: CoveredTurns,
+) -> bool:
+    """Drop the covered turns and set the summary in one transaction, if they are still the oldest."""
+    with immediate(conn):
+        found = queries.live(conn, identity, now_ms, settings.codec)
+        if found is None:
+            raise SessionNotFoundError(identity)
+        oldest = conn.execute(
+            "SELECT seq, item_id FROM lkpersist_turns WHERE session_id = ? ORDER BY seq LIMIT ?",
+            (found[0], covered.count),
+        ).fetchall()
+        if len(oldest) != covered.count or (oldest[0][1], oldest[-1][1]) != (covered.first, covered.last):
+            return False
+        last_seq = oldest[-1][0]
+        conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ? AND seq <= ?", (found[0], last_seq))
+        updated = merge_update(found[1], SessionChanges(context={SUMMARY_KEY: summary}))
+        conn.execute(UPDATE_PERSONAL, {**personal_params(updated, settings.codec), "id": found[0]})
+        return True
+
+
+__all__ = ["append_turn", "claim_greeting", "compact_turns", "connect", "disconnect", "heartbeat", "update"]
