@@ -32,9 +32,10 @@ from bench_connect import own_redis_server  # one way to start a throwaway serve
 from livekit import rtc
 from livekit.agents import Agent, AgentSession, llm
 
-from lkpersist.agent import GreetingDecision, ScriptedLLM, SessionPersistence
+from lkpersist.agent import GreetingDecision, SessionPersistence
 from lkpersist.model.session import Turn
 from lkpersist.sim.roomsim import RoomEvents
+from lkpersist.sim.scripted_llm import ScriptedLLM
 from lkpersist.stores import open_store
 from lkpersist.stores.base import SessionStore
 
@@ -47,10 +48,11 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def _seed_history(store: SessionStore, identity: str) -> None:
+async def _seed_history(store: SessionStore, identity: str, turns: int = HISTORY) -> None:
+    """A returning participant: one greeted visit of ``turns`` turns, then a leave."""
     await store.connect(identity)
     await store.claim_greeting(identity)
-    for index in range(HISTORY):
+    for index in range(turns):
         role = "user" if index % 2 == 0 else "assistant"
         await store.append_turn(
             identity, Turn(role, f"earlier line {index}", 1_700_000_000 + index, f"{identity}-{index}")

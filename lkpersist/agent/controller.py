@@ -22,6 +22,8 @@ What it does, and why it is shaped this way:
 - Earlier turns go into the agent's chat context before the greeting is spoken (see
   :mod:`lkpersist.agent.history`), and the greeting waits (at most ``ready_timeout``) until the
   participant can hear it: the agent's audio track subscribed, or, without audio, the participant active.
+- Who greets, summaries of long conversations and ``session.userdata`` are
+  :mod:`lkpersist.agent.conversation`, reached through one-line hooks marked ``# conversation``.
 """
 
 from __future__ import annotations
@@ -41,8 +43,11 @@ from lkpersist import audit
 from lkpersist.agent import _participants
 from lkpersist.agent._store_calls import FAILED, BoundedCalls
 from lkpersist.agent._tasks import AgentTasks
+from lkpersist.agent.conversation import Conversation
+from lkpersist.agent.greeter import GreetingDecision, GreetingMode
 from lkpersist.agent.greetings import DEFAULT_GREETINGS, GreetingTemplates
 from lkpersist.agent.history import restored_chat_ctx, turn_from_item
+from lkpersist.agent.summaries import Summaries
 from lkpersist.exceptions import InvalidInputError
 from lkpersist.logsafe import PERSONAL, get_logger
 from lkpersist.model.results import ConnectResult
@@ -53,21 +58,6 @@ from lkpersist.stores.fallback import FallbackStore
 
 log = get_logger("lkpersist.agent")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class GreetingDecision:
-    """What the agent decided when a participant arrived (``elapsed``: seconds since the room callback)."""
-
-    identity: str
-    returning: bool
-    visit: int
-    greet: bool
-    text: str | None
-    language: str | None
-    restored_turns: int
-    store_ok: bool
-    elapsed: float
 
 
 @dataclass(eq=False)
@@ -93,6 +83,10 @@ class SessionPersistence:
     is unreachable, merged back when it answers; :attr:`fallback` shows its state). Closed by :meth:`aclose`.
     ``store``: the store to use, which stays the caller's to close; None (the default) opens the configured
     one (``open_store()``: ``LKPERSIST_STORE`` or the default SQLite file), which :meth:`aclose` closes.
+    ``greeting``: who speaks it, ``"template"``, ``"llm"`` or None (your code, via ``on_decision``).
+    ``summaries``: when the oldest turns are summarised (None: never). ``userdata``: the dataclass or
+    pydantic model kept in ``session.userdata`` with the session (None: not kept). See
+    :mod:`lkpersist.agent.conversation`; its parts are :attr:`conversation`.
     """
 
     def __init__(
@@ -107,6 +101,9 @@ class SessionPersistence:
         participant_identity: str | None = None,
         on_decision: Callable[[GreetingDecision], None] | None = None,
         fallback: bool = False,
+        greeting: GreetingMode = "template",
+        summaries: Summaries | None = Summaries(),  # noqa: B008 -- frozen, so one shared default is safe
+        userdata: type[Any] | None = None,
     ) -> None:
         if min(store_timeout, ready_timeout, heartbeat_interval) <= 0 or restore_turns < 1:
             raise InvalidInputError("timeouts and heartbeat_interval must be positive, restore_turns >= 1")
@@ -123,7 +120,6 @@ class SessionPersistence:
         self.heartbeat_interval = heartbeat_interval
         self.restore_turns = restore_turns
         self.participant_identity = participant_identity
-        self.on_decision = on_decision
         self._bounded = BoundedCalls(store_timeout)
         self.last_decision: GreetingDecision | None = None
         self._session: AgentSession[Any] | None = None
@@ -132,6 +128,10 @@ class SessionPersistence:
         self._tasks = AgentTasks()
         self._speaker: str | None = None
         self._closed = False
+        self.conversation = Conversation(  # conversation
+            self.store, self._bounded, greeting=greeting, greetings=greetings, ready_timeout=ready_timeout,
+            on_decision=on_decision, summaries=summaries, userdata=userdata,
+        )
 
     @property
     def store_failures(self) -> int:
@@ -142,6 +142,7 @@ class SessionPersistence:
 
     def attach(self, session: AgentSession[Any], room: rtc.Room | None = None) -> None:
         """Listen to ``session`` (and ``room``); participants already in the room are handled at once."""
+        self.conversation.attach(session)  # conversation: a userdata that cannot round-trip fails here
         self._session = session
         session.on("conversation_item_added", self._on_conversation_item_added)
         session.on("close", self._on_session_close)
@@ -153,12 +154,15 @@ class SessionPersistence:
         for participant in list(room.remote_participants.values()):
             self._on_participant_connected(participant)
 
-    async def wait_idle(self) -> None:
-        """Wait until every scheduled store call and pending greeting has finished (heartbeats excepted)."""
-        await self._tasks.wait_idle(except_what="heartbeat")
+    async def wait_idle(self, *, summaries: bool = True) -> None:
+        """Wait until every scheduled store call, pending greeting and (unless told) summary has finished."""
+        await self._tasks.wait_idle(except_what="heartbeat")  # heartbeats never finish
+        if summaries:
+            await self.conversation.wait_idle()  # conversation
 
     async def aclose(self) -> None:
         """Record everyone still present as gone, stop listening, and wait for the store calls to finish."""
+        await self.conversation.aclose()  # conversation: a summary in flight is abandoned, its turns stay
         for identity in list(self._visits):
             self._leave(identity, "agent closed")
         self._closed = True
@@ -270,15 +274,15 @@ class SessionPersistence:
             "ok" if decision.store_ok else "FAILED",
             decision.elapsed * 1000,
         )
-        if self.on_decision is not None:
-            self.on_decision(decision)
+        self.conversation.decided(decision, self.restore_turns)  # conversation: on_decision, then summaries
         if self._visits.get(identity) is not visit:
             return  # left while we were deciding: nobody to greet
         visit.tasks.append(self._tasks.spawn(self._heartbeat(identity), "heartbeat"))
         if decision.store_ok:
             self._tasks.enqueue(identity, "metadata", lambda: self._record_participant(visit.participant))
-        if decision.text is not None:
-            visit.tasks.append(self._tasks.spawn(self._speak_when_ready(visit, decision.text), "greeting"))
+        speech = self.conversation.greeting(visit.ready, visit.arrived, decision, visit.participant.name)
+        if speech is not None:  # conversation: a template, the LLM's own words, or nothing (greeting=None)
+            visit.tasks.append(self._tasks.spawn(speech, "greeting"))
 
     async def _decide(self, identity: str, visit: _Visit) -> GreetingDecision:
         deadline = (
@@ -293,6 +297,7 @@ class SessionPersistence:
             self._recent_turns(identity, connected, deadline),
         )
         language = language or connected.session.language
+        self.conversation.arrived(identity, connected.session, connected.returning)  # conversation: userdata
         restored = await self._restore(identity, connected, turns)
         greet = claim is not False  # a failed claim greets: silence is worse than a rare repeat
         return self._decision(identity, visit, connected, greet, language, restored, claim is not FAILED)
@@ -310,7 +315,10 @@ class SessionPersistence:
         returning = connected is not None and connected.returning
         number = 1 + (connected.session.reconnect_count if connected is not None else 0)
         name = visit.participant.name or ""
-        text = self.greetings.render(returning=returning, language=language, visit=number, name=name)
+        text, instructions = self.conversation.compose(  # conversation
+            None if connected is None else connected.session,
+            returning=returning, language=language, visit=number, name=name, restored=restored,
+        )
         return GreetingDecision(
             identity=identity,
             returning=returning,
@@ -321,6 +329,7 @@ class SessionPersistence:
             restored_turns=restored,
             store_ok=store_ok,
             elapsed=time.perf_counter() - visit.arrived,
+            instructions=instructions if greet else None,
         )
 
     async def _recent_turns(self, identity: str, connected: ConnectResult, deadline: float) -> list[Turn]:
@@ -347,20 +356,6 @@ class SessionPersistence:
             log.exception("could not restore earlier conversation for %r", identity)
             return 0
 
-    async def _speak_when_ready(self, visit: _Visit, text: str) -> None:
-        wait = self.ready_timeout - (time.perf_counter() - visit.arrived)
-        try:
-            await asyncio.wait_for(visit.ready.wait(), timeout=max(wait, 0.0))
-        except TimeoutError:
-            log.info(
-                "no readiness signal from %r within %.1fs; greeting anyway",
-                visit.participant.identity,
-                self.ready_timeout,
-            )
-        if self._session is None:
-            return
-        await self._session.say(text)
-
     async def _heartbeat(self, identity: str) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_interval)
@@ -369,12 +364,19 @@ class SessionPersistence:
                 await self._bounded(self.store.connect(identity), "connect after expiry")
 
     async def _disconnect(self, identity: str, reason: str) -> None:
+        await self.conversation.leaving(identity, self._speaker)  # conversation: save the userdata
         await self._bounded(self.store.disconnect(identity), "disconnect")
+        self.conversation.left(identity)  # conversation: summarise what the visit added, if due
         log.info("participant %r left (%s)", identity, reason)
 
     async def _append(self, identity: str, turn: Turn) -> None:
-        await self._bounded(self.store.append_turn(identity, turn), "append_turn")
+        stored = await self._bounded(self.store.append_turn(identity, turn), "append_turn")
+        self.conversation.recorded(identity, stored)  # conversation: summaries count the turns
         log.debug("recorded %s turn for %r: %s", turn.role, identity, turn.text, extra=PERSONAL)
+
+    async def save_userdata(self) -> bool:
+        """Save ``session.userdata`` for the participant being served now; False when nothing was saved."""
+        return self._speaker is not None and await self.conversation.save_userdata(self._speaker)
 
     async def _record_participant(self, participant: rtc.Participant) -> None:
         language = _participants.language_of(participant)

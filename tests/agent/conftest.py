@@ -24,16 +24,30 @@ INSTRUCTIONS = "You are a test agent."
 class Job:
     """One agent job: what it said, what its LLM received, and its room."""
 
-    def __init__(self, store: SessionStore, **options: Any) -> None:
-        self.llm = ScriptedLLM()
+    def __init__(
+        self,
+        store: SessionStore,
+        *,
+        llm: ScriptedLLM | None = None,
+        initial_userdata: Any = None,
+        **options: Any,
+    ) -> None:
+        self.llm = llm or ScriptedLLM()
         self.session: AgentSession[Any] = AgentSession(
-            llm=self.llm, vad=None, turn_handling={"turn_detection": None}
+            llm=self.llm, vad=None, turn_handling={"turn_detection": None}, userdata=initial_userdata
         )
         self.room = rtc.Room()
         self.events = RoomEvents(self.room)
         self.decisions: list[GreetingDecision] = []
         options.setdefault("ready_timeout", 2.0)
-        self.persistence = SessionPersistence(store, on_decision=self.decisions.append, **options)
+        also = options.pop("on_decision", None)  # a test's own callback runs after the job's record
+
+        def on_decision(decision: GreetingDecision) -> None:
+            self.decisions.append(decision)
+            if also is not None:
+                also(decision)
+
+        self.persistence = SessionPersistence(store, on_decision=on_decision, **options)
         self.said: list[str] = []
         self.items: list[llm.ChatMessage] = []
         self.session.on("conversation_item_added", self._on_item)
@@ -78,7 +92,9 @@ JobFactory = Callable[..., Awaitable[Job]]
 
 @pytest.fixture
 async def make_job() -> AsyncIterator[JobFactory]:
-    """``await make_job(store, **SessionPersistence options)``: a started job, closed after the test."""
+    """``await make_job(store, llm=..., initial_userdata=..., **SessionPersistence options)``: a started
+    job, closed after the test (``llm``: the ScriptedLLM to use; ``initial_userdata``: the AgentSession's
+    userdata at start)."""
     jobs: list[Job] = []
 
     async def factory(store: SessionStore, **options: Any) -> Job:
