@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from lkpersist.agent.greetings import DEFAULT_GREETINGS, GreetingTemplates
+from lkpersist.agent.summaries import Summaries
 from lkpersist.durations import parse_duration
 from lkpersist.exceptions import InvalidInputError
 from lkpersist.model.ttl import DEFAULT_TTL_POLICY, TTLPolicy
@@ -48,6 +49,11 @@ ENV: Mapping[str, str] = {
     "ready_timeout": "LKPERSIST_READY_TIMEOUT",
     "heartbeat_interval": "LKPERSIST_HEARTBEAT",
     "fallback": "LKPERSIST_FALLBACK",
+    "greeting": "LKPERSIST_GREETING",
+    "summaries": "LKPERSIST_SUMMARIES",
+    "summary_cap": "LKPERSIST_SUMMARY_CAP",
+    "summary_keep": "LKPERSIST_SUMMARY_KEEP",
+    "summary_words": "LKPERSIST_SUMMARY_WORDS",
 }
 _DURATIONS = (
     "ttl_first",
@@ -57,6 +63,12 @@ _DURATIONS = (
     "ready_timeout",
     "heartbeat_interval",
 )
+
+_FLAGS = ("fallback", "summaries")
+_COUNTS = ("summary_cap", "summary_keep", "summary_words")
+_SUMMARIES = Summaries()
+GREETING_CHOICES = ("template", "llm", "off")
+"""``--greeting``: lkpersist's templates, the agent's LLM in its own words, or no greeting from lkpersist."""
 
 WORKER_MODES = ("dev", "start", "connect")
 LIVEKIT_SERVER_ENV = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
@@ -82,9 +94,20 @@ class WorkerConfig:
     heartbeat_interval: float = 30.0
     fallback: bool | None = None
     """Serve sessions from memory while the store is unreachable, merged back later; None: on for Redis."""
+    greeting: str = "template"
+    """Who speaks the greeting: ``template``, ``llm`` (the model, in its own words) or ``off``."""
+    summaries: bool = True
+    """Summarise the oldest turns with the agent's LLM once more than ``summary_cap`` are stored."""
+    summary_cap: int = _SUMMARIES.cap
+    summary_keep: int = _SUMMARIES.keep
+    summary_words: int = _SUMMARIES.max_words
 
     def __post_init__(self) -> None:
         self.ttl_policy()  # validates the TTLs
+        self.summary_policy()  # and the summary numbers
+        if self.greeting not in GREETING_CHOICES:
+            choices = ", ".join(GREETING_CHOICES)
+            raise InvalidInputError(f"greeting must be one of {choices}, not {self.greeting!r}")
         if min(self.store_timeout, self.ready_timeout, self.heartbeat_interval) <= 0:
             raise InvalidInputError("store timeout, ready timeout and heartbeat must be positive")
         if self.heartbeat_interval >= min(self.ttl_first, self.ttl_returning, self.ttl_frequent):
@@ -98,6 +121,11 @@ class WorkerConfig:
 
     def ttl_policy(self) -> TTLPolicy:
         return TTLPolicy(first=self.ttl_first, returning=self.ttl_returning, frequent=self.ttl_frequent)
+
+    def summary_policy(self) -> Summaries | None:
+        """The summaries jobs run (None when off); they summarise with the job's own LLM."""
+        policy = Summaries(cap=self.summary_cap, keep=self.summary_keep, max_words=self.summary_words)
+        return policy if self.summaries else None
 
     def greetings(self) -> GreetingTemplates:
         return GreetingTemplates.from_file(self.greetings_file) if self.greetings_file else DEFAULT_GREETINGS
@@ -126,10 +154,22 @@ class WorkerConfig:
             raw = environ.get(ENV[item.name])
             if raw is None or raw == "":
                 continue
-            given[item.name] = parse_duration(raw) if item.name in _DURATIONS else raw
-            if item.name == "fallback":
-                given[item.name] = _flag(ENV[item.name], raw)
+            given[item.name] = _parsed(item.name, raw)
         return cls(**given)  # type: ignore[arg-type]
+
+
+def _parsed(name: str, raw: str) -> object:
+    """One variable's value as its field holds it (the variable named in the error when it does not parse)."""
+    if name in _DURATIONS:
+        return parse_duration(raw)
+    if name in _FLAGS:
+        return _flag(ENV[name], raw)
+    if name in _COUNTS:
+        try:
+            return int(raw)
+        except ValueError:
+            raise InvalidInputError(f"{ENV[name]}={raw!r}: expected a whole number") from None
+    return raw
 
 
 def _flag(name: str, raw: str) -> bool:
@@ -163,4 +203,4 @@ def _uses_inference(config: WorkerConfig) -> bool:
     return any("/" in model for model in (config.stt, config.llm, config.tts) if model != SCRIPTED)
 
 
-__all__ = ["ENV", "SCRIPTED", "WORKER_MODES", "WorkerConfig", "missing_environment"]
+__all__ = ["ENV", "GREETING_CHOICES", "SCRIPTED", "WORKER_MODES", "WorkerConfig", "missing_environment"]

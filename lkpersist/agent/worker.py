@@ -4,6 +4,9 @@ livekit-agents starts every job in a separate process that imports this module a
 and the entrypoint live at module level and the configuration comes from ``LKPERSIST_*`` variables
 (see :mod:`lkpersist.agent.config`).
 
+``--greeting llm`` greets with the job's own LLM, ``off`` leaves the bundled agent silent until the
+participant speaks; summaries use the job's LLM too (``--llm``).
+
 The room is opened with ``RoomOptions(close_on_disconnect=False)``: with livekit's default, the
 CLIENT_INITIATED leave that a browser refresh sends closes the ``AgentSession`` and leaves a silent agent
 in the room; here the session stays open and RoomIO re-links the participant when they come back.
@@ -16,7 +19,7 @@ from typing import Any
 from livekit.agents import Agent, AgentServer, AgentSession, JobContext, room_io
 
 from lkpersist.agent.config import SCRIPTED, WorkerConfig
-from lkpersist.agent.controller import SessionPersistence
+from lkpersist.agent.controller import GreetingDecision, SessionPersistence
 from lkpersist.logsafe import get_logger
 from lkpersist.stores import open_store, redact_url, resolve_store_url
 
@@ -38,6 +41,9 @@ async def entrypoint(ctx: JobContext) -> None:
         ready_timeout=config.ready_timeout,
         heartbeat_interval=config.heartbeat_interval,
         fallback=config.uses_fallback(),
+        greeting=None if config.greeting == "off" else config.greeting,  # type: ignore[arg-type]
+        on_decision=_log_ungreeted if config.greeting == "off" else None,
+        summaries=config.summary_policy(),  # written with the job's own LLM (--llm)
     )
 
     async def shutdown() -> None:
@@ -54,6 +60,12 @@ async def entrypoint(ctx: JobContext) -> None:
         room_options=room_io.RoomOptions(close_on_disconnect=False),
     )
     persistence.attach(session, ctx.room)
+
+
+def _log_ungreeted(decision: GreetingDecision) -> None:
+    """``--greeting off``: this bundled agent has no greeting of its own, so the visit's claim ends here."""
+    if decision.greet:
+        log.info("visit %d of %r: not greeted (--greeting off)", decision.visit, decision.identity)
 
 
 def build_session(config: WorkerConfig) -> AgentSession[Any]:

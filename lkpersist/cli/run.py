@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from dataclasses import replace
 from enum import Enum
 from typing import Annotated, Any
 
@@ -31,6 +32,17 @@ from lkpersist.agent.config import (
 from lkpersist.cli._options import duration_seconds
 from lkpersist.cli._runner import fail, store_url_of
 from lkpersist.exceptions import LkPersistError
+
+_DEFAULTS = WorkerConfig()
+
+
+class Greeting(str, Enum):
+    """``--greeting``: the choices of :data:`lkpersist.agent.config.GREETING_CHOICES`."""
+
+    template = "template"
+    llm = "llm"
+    off = "off"
+
 
 
 class Mode(str, Enum):
@@ -127,6 +139,30 @@ def run(
             help="Keep going from memory while the store is unreachable; merge back later. Default: on for Redis.",
         ),
     ] = None,
+    greeting: Annotated[
+        Greeting,
+        typer.Option(
+            envvar=ENV["greeting"],
+            help="Who greets: lkpersist's templates, the LLM in its own words, or off (not lkpersist).",
+        ),
+    ] = Greeting.template,
+    summaries: Annotated[
+        bool,
+        typer.Option(
+            "--summaries/--no-summaries",
+            envvar=ENV["summaries"],
+            help="Summarise the oldest turns with the agent's LLM once more than --summary-cap are stored.",
+        ),
+    ] = True,
+    summary_cap: Annotated[
+        int, typer.Option(envvar=ENV["summary_cap"], min=2, help="Summarise once more turns are stored.")
+    ] = _DEFAULTS.summary_cap,
+    summary_keep: Annotated[
+        int, typer.Option(envvar=ENV["summary_keep"], min=0, help="Newest turns kept verbatim by a summary.")
+    ] = _DEFAULTS.summary_keep,
+    summary_words: Annotated[
+        int, typer.Option(envvar=ENV["summary_words"], min=10, help="Length of the summary, in words.")
+    ] = _DEFAULTS.summary_words,
 ) -> None:
     """Run the bundled persistence-enabled agent (livekit modes: dev, start, console, connect, download-files).
 
@@ -160,6 +196,10 @@ def run(
             store_timeout=store_timeout,
             ready_timeout=ready_timeout,
             heartbeat=heartbeat,
+        )
+        config = replace(
+            config, greeting=greeting.value, summaries=summaries,
+            summary_cap=summary_cap, summary_keep=summary_keep, summary_words=summary_words,
         )
         _check_store(config)
     except LkPersistError as exc:
@@ -206,7 +246,11 @@ def _check_store(config: WorkerConfig) -> None:
     from lkpersist.stores import open_store
 
     store = open_store(config.store_url, ttl_policy=config.ttl_policy())
-    asyncio.run(store.close())
+    try:
+        if (policy := config.summary_policy()) is not None:
+            policy.check_store(store)
+    finally:
+        asyncio.run(store.close())
 
 
 def _launch(config: WorkerConfig | None, args: list[str]) -> None:

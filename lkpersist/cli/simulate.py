@@ -38,7 +38,9 @@ def reconnect(
     identity: Annotated[str, typer.Option("--identity", help="Participant identity to simulate.")],
     gap: Annotated[str, typer.Option("--gap", help="Time away between visits (300, 90s, 5m, 2h).")] = "3s",
     times: Annotated[int, typer.Option("--times", min=1, max=50, help="How many times to come back.")] = 1,
-    turns: Annotated[int, typer.Option("--turns", min=1, max=50, help="User turns in the first visit.")] = 2,
+    turns: Annotated[
+        int, typer.Option("--turns", min=1, max=200, help="User turns in the first visit (50+: summarised).")
+    ] = 2,
     output: OutputOption = ReportFormat.table,
 ) -> None:
     """Connect, talk, disconnect, wait GAP on a virtual clock, reconnect; print a timeline and a verdict.

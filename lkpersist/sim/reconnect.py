@@ -10,6 +10,9 @@ shared with the store, so "6 minutes later" takes no time.
 The verdict compares what happened with what the store's TTL policy promises: a return is expected when
 the gap is shorter than the policy's TTL for the visit the agent last saw. An expired session coming
 back as new is therefore a *passing* outcome, not a failure — and a store that forgets too early fails.
+
+A first visit past the summary cap (``--turns 50`` and more) is summarised, and its return must restore
+the summary: see :mod:`lkpersist.sim.long_conversation`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from lkpersist.clock import VirtualClock
 from lkpersist.durations import format_duration
 from lkpersist.exceptions import InvalidInputError
 from lkpersist.model.session import Session
+from lkpersist.sim import long_conversation as long
 from lkpersist.sim.roomsim import RoomEvents
 from lkpersist.sim.scripted_llm import ScriptedLLM
 from lkpersist.stores.base import SessionStore
@@ -123,6 +127,7 @@ class _Job:
             greetings=greetings,
             store_timeout=SIMULATION_STORE_TIMEOUT,
             on_decision=report.decisions.append,
+            summaries=long.SUMMARIES,
         )
         self.said: list[str] = []
         self.session.on("conversation_item_added", self._on_item)
@@ -152,8 +157,9 @@ class _Simulation:
         self.start = clock.now()
         self.previous_lines: list[str] = []
 
-    def note(self, actor: str, text: str) -> None:
-        self.report.timeline.append(TimelineEvent(round(self.clock.now() - self.start, 3), actor, text))
+    def note(self, actor: str, text: str, *, shown: bool = True) -> None:
+        if shown:
+            self.report.timeline.append(TimelineEvent(round(self.clock.now() - self.start, 3), actor, text))
 
     def check(self, name: str, ok: bool, detail: str) -> None:
         self.report.checks.append(Check(name, ok, detail))
@@ -182,13 +188,18 @@ class _Simulation:
         return job, (new[0] if new else None)
 
     async def converse(self, job: _Job, lines: list[str]) -> None:
-        for line in lines:
-            self.note("user", line)
+        hidden = long.hidden_lines(len(lines))
+        for index, line in enumerate(lines):
+            if index == long.SHOWN_EXCHANGES and len(hidden):
+                self.note("user", f"… {len(hidden)} more exchanges …")
+            self.note("user", line, shown=index not in hidden)
             spoken = len(job.said)
             await job.session.run(user_input=line)
             await job.settle()
             for text in job.said[spoken:]:
-                self.note("agent", f"says: {text}")
+                self.note("agent", f"says: {text}", shown=index not in hidden)
+        if written := job.persistence.conversation.summariser.written:
+            self.note("llm", f"summarised the oldest turns {written} time(s)")
 
     async def leave(self, job: _Job) -> Session | None:
         self.note("room", f"participant_disconnected {self.report.identity!r} (CLIENT_INITIATED)")
@@ -224,7 +235,10 @@ async def simulate_reconnect(
     lines = [USER_LINES[i % len(USER_LINES)] for i in range(turns)]
     await sim.converse(job, lines)
     sim.previous_lines = lines
-    await sim.leave(job)
+    left = await sim.leave(job)
+    if outcome := long.summarised(left, recorded=2 * turns + 1):
+        sim.check(f"{label}: {outcome[0]}", *outcome[1:])
+        sim.note("store", long.summary_line(left))
     for cycle in range(1, times + 1):
         decision = await _return_once(sim, cycle, decision)
     report.final_session = await store.get(identity)
@@ -260,6 +274,9 @@ async def _return_once(
     _judge_arrival(sim, cycle, label, expect_return, decision, greetings_heard, count_before, now, ttl)
     await sim.converse(job, [FOLLOW_UP])
     _judge_memory(sim, label, expect_return, job.llm)
+    if expect_return and long.summary_words(now):  # the first visit was summarised: it must come back first
+        name, ok, detail = long.summary_restored(job.llm.calls[-1].messages())
+        sim.check(f"{label}: {name}", ok, detail)
     sim.previous_lines = [*sim.previous_lines, FOLLOW_UP] if expect_return else [FOLLOW_UP]
     await sim.leave(job)
     return decision
@@ -314,13 +331,15 @@ def _judge_memory(sim: _Simulation, label: str, expect_return: bool, model: Scri
 def _describe(session: Session | None, now: float, turns: int) -> str:
     if session is None:
         return "no live session (absent or expired)"
+    words = long.summary_words(session)
+    summarised = f" and a summary of {words} words" if words else ""
     if session.connected:
         state = "connected"
     else:
         state = f"disconnected, expires in {format_duration(session.deadline - now)}"
     return (
         f"visit {session.reconnect_count + 1} (reconnect_count {session.reconnect_count}), {state}, "
-        f"TTL {format_duration(session.ttl)}, {turns} turns"
+        f"TTL {format_duration(session.ttl)}, {turns} turns{summarised}"
     )
 
 
