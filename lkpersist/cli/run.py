@@ -143,7 +143,7 @@ def run(
         Greeting,
         typer.Option(
             envvar=ENV["greeting"],
-            help="Who greets: lkpersist's templates, the LLM in its own words, or off (not lkpersist).",
+            help="Who greets: lkpersist's templates, the LLM in its own words, or off (lkpersist does not greet).",
         ),
     ] = Greeting.template,
     summaries: Annotated[
@@ -155,7 +155,7 @@ def run(
         ),
     ] = True,
     summary_cap: Annotated[
-        int, typer.Option(envvar=ENV["summary_cap"], min=2, help="Summarise once more turns are stored.")
+        int, typer.Option(envvar=ENV["summary_cap"], min=2, help="Summarise past this many stored turns.")
     ] = _DEFAULTS.summary_cap,
     summary_keep: Annotated[
         int, typer.Option(envvar=ENV["summary_keep"], min=0, help="Newest turns kept verbatim by a summary.")
