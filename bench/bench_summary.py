@@ -7,13 +7,15 @@ alternately in the same process, on the same store, with the same seeded history
 
 - ``no summary``: summaries off;
 - ``summary pending``: summaries on. The participant arrives (a summary of their history starts in
-  the background: a read of the whole history, then an LLM call the scripted model holds open) and
-  refreshes at once (leave + join) while that summary is in flight; only then is the model let go and
-  the compaction made. The refresh's decision is the one measured (in both cases), and the run is
-  refused unless the summary was still pending at every measured decision.
+  the background: a read of the whole history, then an LLM call the scripted model holds open), and
+  ``HOLD`` later (both cases) leaves and comes back while that summary is still being written; only
+  then is the model let go and the compaction made. The return's decision is the one measured, and the
+  run is refused unless the summary was at the model at every measured decision. The policy's
+  ``settle`` is 0 here, so the summary reaches the model within ``HOLD``; with the default (2 s) its
+  reads cannot meet a refresh's rejoin at all.
 
-``--concurrent`` measures a harsher case instead: the model takes ``--llm-delay`` seconds per summary
-and the loop never waits for them, so about ``llm-delay / iteration time`` are in flight in the process
+``--concurrent`` measures a harsher case instead: the model takes ``--llm-delay`` seconds per summary,
+the loop never waits for them and returns come back at once, so about ``llm-delay / iteration time`` are in flight in the process
 at any moment, their store calls and decoding sharing the event loop (and SQLite's store thread) with
 the arrivals measured.
 
@@ -46,7 +48,9 @@ from lkpersist.sim.scripted_llm import ScriptedLLM
 from lkpersist.stores import open_store
 from lkpersist.stores.base import SessionStore
 
-POLICY = Summaries(cap=20, keep=5, check_every=10)
+POLICY = Summaries(cap=20, keep=5, check_every=10, settle=0)
+HOLD = 0.02
+"""Seconds between an arrival and the measured return, in both cases."""
 HISTORY = POLICY.cap + 5  # past the cap: every return has a summary to write
 RESTORE = 20
 
@@ -78,12 +82,13 @@ async def _run_case(
         for index, identity in enumerate(identities):
             gate.clear()
             await _visit(persistence, agent, events, identity)
-            if not args.concurrent:  # a refresh while this participant's summary is in flight
+            if not args.concurrent:  # a return while this participant's summary is being written
+                await asyncio.sleep(HOLD)
                 events.leave(identity)
                 await _visit(persistence, agent, events, identity)
-                written = persistence.conversation.summariser.written
-                if pending and (written != index or not model.summary_calls):
-                    raise RuntimeError("no summary was pending at the refresh: the benchmark is invalid")
+                written, asked = persistence.conversation.summariser.written, len(model.summary_calls)
+                if pending and (written != index or asked != index + 1):
+                    raise RuntimeError("no summary was at the model at the return: the benchmark is invalid")
             measured.append(decisions[-1])
             gate.set()
             events.leave(identity)

@@ -11,8 +11,9 @@ Why it is shaped this way:
 - It never delays speech. A check runs in a background task of its own (never in the per-identity
   chain that orders joins, leaves and turns), every :attr:`Summaries.check_every` recorded turns, when
   the participant leaves, and when a participant with a long history returns, after the greeting
-  decision. The LLM call is bounded by
-  :attr:`Summaries.timeout`; on :meth:`SessionPersistence.aclose` a summary in flight is abandoned.
+  decision; it first waits :attr:`Summaries.settle` (2 s), so its reads never queue in front of a
+  refresh's rejoin or an arrival's store calls. The LLM call is bounded by :attr:`Summaries.timeout`; on
+  :meth:`SessionPersistence.aclose` a summary in flight is abandoned.
 - Nothing is lost when it fails. The turns are only dropped by the store, in the same atomic step that
   stores the summary covering them; a failed or timed-out summary (or an empty one) leaves them all in
   place, and the next check tries again. The store's ``max_turns`` (500 by default) stays above the cap,
@@ -47,8 +48,10 @@ class Summaries:
     ``cap``: stored turns past which the oldest are summarised. ``keep``: the newest turns that stay
     verbatim after a compaction. ``max_words``: the summary length asked of the LLM (a longer answer is
     cut at twice that). ``timeout``: seconds one summary may take before it counts as failed.
-    ``check_every``: recorded turns between two checks. ``llm``: the model to summarise with; None uses
-    the AgentSession's own.
+    ``check_every``: recorded turns between two checks. ``settle``: seconds a check waits before it
+    reads the store, so that it never queues in front of the calls of an arrival (a refresh is a leave
+    and a join within a second; SQLite runs one store call at a time). ``llm``: the model to summarise
+    with; None uses the AgentSession's own.
     """
 
     cap: int = 100
@@ -56,6 +59,7 @@ class Summaries:
     max_words: int = 200
     timeout: float = 30.0
     check_every: int = 10
+    settle: float = 2.0
     llm: llm.LLM[Any] | None = None
 
     def __post_init__(self) -> None:
@@ -65,8 +69,8 @@ class Summaries:
             )
         if not 10 <= self.max_words <= MAX_SUMMARY_CHARS // 20:
             raise InvalidInputError(f"summaries: max_words must be between 10 and {MAX_SUMMARY_CHARS // 20}")
-        if self.timeout <= 0 or self.check_every < 1:
-            raise InvalidInputError("summaries: timeout must be positive and check_every at least 1")
+        if self.timeout <= 0 or self.check_every < 1 or self.settle < 0:
+            raise InvalidInputError("summaries: timeout must be positive, check_every at least 1, settle >= 0")
 
     def check_store(self, store: SessionStore) -> None:
         """Refuse a store whose turn ceiling would drop turns before they could be summarised."""

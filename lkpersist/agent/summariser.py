@@ -90,13 +90,18 @@ class Summariser:
         self.policy = policy
         self.written = 0
         """Summaries stored so far."""
+        self.checks = 0
+        """Times the store was read to see whether a summary was due."""
         self.failed = 0
         """Summaries the model failed to write (or wrote too late); their turns stayed."""
         self._store, self._calls = store, calls
         self._model = None if policy is None else policy.llm
         self._tasks = AgentTasks()
         self._running: dict[str, asyncio.Task[Any]] = {}
-        self._recorded: dict[str, int] = {}
+        self._stored: dict[str, int | None] = {}
+        """Turns each identity has in the store, as far as this controller knows (None: not known)."""
+        self._since: dict[str, int] = {}
+        """Turns recorded since the identity's last check."""
         self._closed = False
 
     def bind(self, session_llm: object) -> None:
@@ -110,24 +115,36 @@ class Summariser:
                 "summaries off: the AgentSession has no llm.LLM to write them with (give Summaries(llm=...))"
             )
 
+    def arrived(self, identity: str, restored: int, window: int) -> None:
+        """A participant arrived and ``restored`` of at most ``window`` turns came back: fewer than the
+        window is every stored turn (or, on a re-link in this job, fewer than this controller counted),
+        so only a full window leaves the count unknown, and worth a check."""
+        if self.policy is not None:
+            known = self._stored.get(identity, 0)
+            self._stored[identity] = None if restored >= window or known is None else max(known, restored)
+            self._since[identity] = 0
+            self._check(identity)
+
     def recorded(self, identity: str) -> None:
-        """One more turn of ``identity`` was stored: check every ``check_every`` turns."""
+        """One more turn of ``identity`` was stored: check every ``check_every`` turns once past the cap."""
         if self.policy is None:
             return
-        count = self._recorded.get(identity, 0) + 1
-        self._recorded[identity] = count
-        if count >= self.policy.check_every and self._start(identity):
-            self._recorded[identity] = 0
-
-    def arrived(self, identity: str, restored: int, window: int) -> None:
-        """A participant arrived and ``restored`` of at most ``window`` turns came back: a long history?"""
-        if self.policy is not None and restored >= min(window, self.policy.cap + 1):
-            self._start(identity)
+        known = self._stored.get(identity, 0)
+        self._stored[identity] = None if known is None else known + 1
+        self._since[identity] = self._since.get(identity, 0) + 1
+        if self._since[identity] >= self.policy.check_every:
+            self._check(identity)
 
     def left(self, identity: str) -> None:
-        """The participant left: check once more if turns were recorded since the last check."""
-        if self._recorded.pop(identity, 0):
-            self._start(identity)
+        """The participant left: check once more if turns came since the last check."""
+        if self._since.get(identity, 0):
+            self._check(identity)
+        self._since.pop(identity, None)
+
+    @property
+    def in_flight(self) -> int:
+        """Summaries under way now (waiting to settle, reading, writing or storing)."""
+        return len(self._running)
 
     async def wait_idle(self) -> None:
         """Wait for the summaries in flight (tests, the simulation)."""
@@ -138,20 +155,27 @@ class Summariser:
         self._closed = True
         await self._tasks.cancel_all()
 
-    def _start(self, identity: str) -> bool:
-        if self._model is None or self._closed or identity in self._running:
-            return False
+    def _check(self, identity: str) -> None:
+        """Start a summary of ``identity`` if one may be due (past the cap, or not known) and none runs."""
+        known = self._stored.get(identity)
+        due = self.policy is not None and (known is None or known > self.policy.cap)
+        if not due or self._model is None or self._closed or identity in self._running:
+            return
+        self._since[identity] = 0
         task = self._tasks.spawn(self._compact(identity, self._model), "summary")
         self._running[identity] = task
         task.add_done_callback(lambda _: self._running.pop(identity, None))
-        return True
 
     async def _compact(self, identity: str, model: llm.LLM[Any]) -> None:
         assert self.policy is not None
+        if self.policy.settle:
+            await asyncio.sleep(self.policy.settle)  # let the arrival or refresh that is under way go first
+        self.checks += 1
         turns = await self._calls(self._store.recent_turns(identity), "recent_turns for a summary")
-        covered = (
-            [] if turns is FAILED or len(turns) <= self.policy.cap else to_cover(turns, self.policy.keep)
-        )
+        if turns is FAILED:
+            return
+        self._stored[identity] = len(turns)
+        covered = [] if len(turns) <= self.policy.cap else to_cover(turns, self.policy.keep)
         if not covered:
             return
         # read after the turns: a compaction by someone else in between then fails the compare-and-set
@@ -165,6 +189,8 @@ class Summariser:
         done = await self._calls(self._store.compact_turns(identity, summary, covered), "compact_turns")
         if done is True:
             self.written += 1
+            known = self._stored.get(identity)  # what was read, plus the turns recorded since
+            self._stored[identity] = None if known is None else known - len(covered)
         log.info(
             "summary of %d turns for %r %s",
             len(covered),

@@ -17,7 +17,8 @@ from lkpersist.agent.history import RESTORED_MARK
 from lkpersist.agent.summaries import Summaries
 from lkpersist.model.session import SUMMARY_KEY, Session
 
-SUMMARIES = Summaries()
+SUMMARIES = Summaries(settle=0)
+"""The default policy, except that checks start at once: a simulation checks logic, and no refresh races it."""
 SHOWN_EXCHANGES = 2
 """A long conversation shows this many exchanges at each end of the timeline."""
 
