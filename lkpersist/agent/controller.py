@@ -312,24 +312,12 @@ class SessionPersistence:
         restored: int,
         store_ok: bool,
     ) -> GreetingDecision:
-        returning = connected is not None and connected.returning
-        number = 1 + (connected.session.reconnect_count if connected is not None else 0)
-        name = visit.participant.name or ""
-        text, instructions = self.conversation.compose(  # conversation
-            None if connected is None else connected.session,
-            returning=returning, language=language, visit=number, name=name, restored=restored,
-        )
-        return GreetingDecision(
-            identity=identity,
-            returning=returning,
-            visit=number,
-            greet=greet,
-            text=text if greet else None,
-            language=language,
-            restored_turns=restored,
-            store_ok=store_ok,
-            elapsed=time.perf_counter() - visit.arrived,
-            instructions=instructions if greet else None,
+        session = None if connected is None else connected.session
+        number = 1 + (session.reconnect_count if session is not None else 0)
+        return self.conversation.decision(  # conversation: the template or the LLM's instructions
+            identity, session, arrived=visit.arrived, name=visit.participant.name or "", greet=greet,
+            returning=connected is not None and connected.returning, visit=number, language=language,
+            restored=restored, store_ok=store_ok,
         )
 
     async def _recent_turns(self, identity: str, connected: ConnectResult, deadline: float) -> list[Turn]:

@@ -15,6 +15,7 @@ userdata and the summary come from the session the arrival returned.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -62,13 +63,36 @@ class Conversation:
         if returning and self._session is not None:
             self.userdata.restore(self._session, identity, session.context)
 
-    def compose(
-        self, session: Session | None, *, returning: bool, language: str | None, visit: int, name: str, restored: int
-    ) -> tuple[str | None, str | None]:
-        """The template to say and the LLM instructions to give, in this controller's greeting mode."""
+    def decision(
+        self,
+        identity: str,
+        session: Session | None,
+        *,
+        arrived: float,
+        name: str,
+        greet: bool,
+        returning: bool,
+        visit: int,
+        language: str | None,
+        restored: int,
+        store_ok: bool,
+    ) -> GreetingDecision:
+        """What the controller decided, with the template to say or the instructions to give (if it greets)."""
         summary = returning and session is not None and bool(session.context.get(SUMMARY_KEY))
         facts: dict[str, Any] = {"returning": returning, "language": language, "visit": visit, "name": name}
-        return self.greeter.compose(restored=restored, summary=summary, **facts)
+        text, instructions = self.greeter.compose(restored=restored, summary=summary, **facts)
+        return GreetingDecision(
+            identity=identity,
+            returning=returning,
+            visit=visit,
+            greet=greet,
+            text=text if greet else None,
+            language=language,
+            restored_turns=restored,
+            store_ok=store_ok,
+            elapsed=time.perf_counter() - arrived,
+            instructions=instructions if greet else None,
+        )
 
     def decided(self, decision: GreetingDecision, window: int) -> None:
         """The decision is made (and reported): a long history may now be summarised, off its path."""
