@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,21 +30,6 @@ from tests.stores.test_contract import HOSTILE_IDENTITIES
 
 def _url(redis_url: str, prefix: str) -> str:
     return f"{redis_url}{'&' if '?' in redis_url else '?'}prefix={prefix}"
-
-
-@pytest.fixture
-def sync_redis(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-async def rstore(redis_url: str, redis_prefix: str, clock: VirtualClock) -> AsyncIterator[RedisStore]:
-    store = open_store(_url(redis_url, redis_prefix), clock=clock)
-    assert isinstance(store, RedisStore)
-    yield store
-    await store.close()
 
 
 def _keys(client: redis.Redis, prefix: str) -> list[str]:

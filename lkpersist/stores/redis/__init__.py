@@ -153,8 +153,8 @@ class RedisStore(SessionStore):
 
     async def _append_turn(self, identity: str, turn: Turn) -> bool:
         item_id = b"" if turn.item_id is None else turn.item_id.encode("utf-8")
-        result = await self._redis.run(
-            self._redis.scripts.append_turn, identity, self.max_turns, "0" if turn.item_id is None else "1",
+        result = await self._redis.append_turn(
+            identity, self.max_turns, "0" if turn.item_id is None else "1",
             item_id, frame_turn(turn, self.codec),
         )
         if result == -1:
@@ -162,7 +162,7 @@ class RedisStore(SessionStore):
         return bool(result == 1)
 
     async def _recent_turns(self, identity: str, limit: int | None) -> list[Turn]:
-        frames = await self._redis.run(self._redis.scripts.recent_turns, identity, limit or 0)
+        frames = await self._redis.read_turns(identity, limit or 0)
         return turns_from_frames(identity, frames, self.codec)
 
     async def _compact_turns(self, identity: str, summary: str, covered: CoveredTurns) -> bool:

@@ -19,6 +19,7 @@ from lkpersist.clock import to_ms
 from lkpersist.stores.redis import lua
 from lkpersist.stores.redis.errors import REDIS_ERRORS, translate, translated
 from lkpersist.stores.redis.keys import KeyLayout
+from lkpersist.stores.redis.pipeline import Coalescer
 from lkpersist.stores.redis.wait import ReplicaWait
 from lkpersist.stores.settings import StoreSettings
 
@@ -83,9 +84,13 @@ class RedisContext:
     _reads: frozenset[str] = field(init=False)
     _cluster_cold: bool = field(init=False)
     _grace_ms: bytes = field(init=False)
+    _turn_reads: Coalescer = field(init=False)
+    _turn_appends: Coalescer = field(init=False)
 
     def __post_init__(self) -> None:
         self.scripts = RedisScripts.register(self.client)
+        self._turn_reads = Coalescer(self.client, self.scripts.recent_turns, self.scripts.all())
+        self._turn_appends = Coalescer(self.client, self.scripts.append_turn, self.scripts.all())
         self._reads = frozenset((self.scripts.read.sha, self.scripts.recent_turns.sha, self.scripts.read_record.sha))
         self._cluster_cold = isinstance(self.client, RedisCluster)
         self._grace_ms = b"%d" % to_ms(NATIVE_TTL_GRACE)
@@ -114,9 +119,38 @@ class RedisContext:
 
     async def run(self, script: AsyncScript, identity: str, *args: Any) -> Any:
         """Run one per-identity script (KEYS: the identity's keys; ARGV: member, now ms, grace ms, ``args``)."""
+        keys, argv = self.script_call(identity, args)
+        return await self._call(script, identity, keys, argv)
+
+    async def run_on_turns(self, script: AsyncScript, identity: str, *args: Any) -> Any:
+        """Run a turn script: KEYS the session hash, turns list and item-id set only (what a turn touches,
+        packed and routed on every append and return), ARGV now ms, grace ms, ``args``."""
+        argv = (b"%d" % to_ms(self.now()), self._grace_ms, *args)
+        return await self._call(script, identity, self.keys.packed_turn_keys(identity), argv)
+
+    async def read_turns(self, identity: str, *args: Any) -> Any:
+        """``recent_turns``' script (KEYS and ARGV as :meth:`run_on_turns`), pipelined with the reads of
+        turns made at the same moment (see :class:`~lkpersist.stores.redis.pipeline.Coalescer`)."""
+        return await self._coalesced(self._turn_reads, identity, args)
+
+    async def append_turn(self, identity: str, *args: Any) -> Any:
+        """``append_turn``'s script, as :meth:`read_turns`; with replica waits, on its own (EVALSHA + WAIT)."""
+        if self.replica_wait is not None:
+            return await self.run_on_turns(self.scripts.append_turn, identity, *args)
+        return await self._coalesced(self._turn_appends, identity, args)
+
+    async def _coalesced(self, coalescer: Coalescer, identity: str, args: tuple[Any, ...]) -> Any:
         if self._cluster_cold:
             await self.ensure_ready()
-        keys, argv = self.script_call(identity, args)
+        argv = (b"%d" % to_ms(self.now()), self._grace_ms, *args)
+        try:
+            return await coalescer.call(self.keys.packed_turn_keys(identity), argv)
+        except REDIS_ERRORS as exc:
+            raise translate(exc, self.display_url, identity) from exc
+
+    async def _call(self, script: AsyncScript, identity: str, keys: tuple[bytes, ...], argv: tuple[Any, ...]) -> Any:
+        if self._cluster_cold:
+            await self.ensure_ready()
         try:  # what ``translated`` does, without a context manager on the hot path
             try:
                 return await self._evalsha(script.sha, keys, argv)
@@ -128,7 +162,7 @@ class RedisContext:
 
     def _evalsha(self, sha: str, keys: tuple[bytes, ...], argv: tuple[Any, ...]) -> Awaitable[Any]:
         if self.replica_wait is None or sha in self._reads:
-            return self.client.evalsha(sha, len(keys), *keys, *argv)  # type: ignore[no-any-return]
+            return self.client.execute_command("EVALSHA", sha, len(keys), *keys, *argv)  # type: ignore[no-any-return]
         return self.replica_wait.evalsha(self.client, sha, keys, argv)
 
 

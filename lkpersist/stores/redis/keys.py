@@ -129,6 +129,11 @@ class KeyLayout:
             self._packed[identity] = packed
         return packed
 
+    def packed_turn_keys(self, identity: str) -> tuple[bytes, bytes, bytes]:
+        """The session hash, turns list and item-id set of ``identity`` as bytes: all a turn touches."""
+        keys = self.packed_keys_for(identity)[1]
+        return keys[0], keys[3], keys[4]
+
 
 def check_prefix(prefix: str) -> str:
     """A prefix must not break hash tags, glob patterns (SCAN, ACL ``~prefix*``) or the separator."""

@@ -5,6 +5,11 @@ it all). Listing merges the buckets' ``seen`` indexes (last_seen desc, member de
 a few entries per bucket at a time through a Lua scan that also applies the status filter, so memory
 stays bounded by page size x buckets. Purging walks the ``deadline`` (and, with ``older_than``, the
 ``seen``) index in chunks; the purge script re-checks each record at delete time.
+
+The expired listing relies on one invariant every script that indexes a session keeps: its ``deadline``
+score is never below its ``seen`` score (a write at ``t`` indexes ``t`` and ``t + ttl``, or a later
+deadline). So every entry last seen after a bucket's newest expired deadline is live, and LIST_SCAN starts
+the ``expired`` walk past them instead of filtering its way through every newer live session.
 """
 
 from __future__ import annotations

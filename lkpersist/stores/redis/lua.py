@@ -1,6 +1,7 @@
 """The Lua scripts of the Redis backend: each mutating operation is one script, so one round trip.
 
-Per-identity scripts share ``_PRELUDE`` and the same KEYS (see ``IdentityKeys``):
+Per-identity scripts share ``_PRELUDE`` and the same KEYS (see ``IdentityKeys``; the turn scripts take only
+the three a turn touches, see ``_TURNS_PRELUDE``):
 1 session hash, 2 metadata hash, 3 context hash, 4 turns list, 5 item-id set, 6 bucket ``seen`` index,
 7 bucket ``deadline`` index; ARGV[1] is the encoded identity (the index member), ARGV[2] the caller's
 clock in ms (never Redis TIME: clocks are injected so a virtual clock works), ARGV[3] the grace added
@@ -190,33 +191,53 @@ expire(2, 3, deadline(s))
 return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])}
 """
 
-# append_turn. ARGV[4] max turns, ARGV[5] '1' when the turn has an item id ARGV[6], ARGV[7] the framed
+# The turn scripts (append_turn, recent_turns) take only what a turn touches: KEYS 1 session hash, 2 turns
+# list, 3 item-id set; ARGV 1 now ms, 2 grace ms. live_deadline() is _PRELUDE's load() and deadline()
+# over the fields liveness needs (l, t, c, e): the session's deadline when it is live, else nil; a hash
+# without a numeric l and t, or with a non-numeric e, raises LKPCORRUPT.
+_TURNS_PRELUDE = """
+local now = tonumber(ARGV[1])
+local function live_deadline()
+  local f = redis.call('HMGET', KEYS[1], 'l', 't', 'c', 'e')
+  if not f[1] and redis.call('EXISTS', KEYS[1]) == 0 then return nil end
+  local last, ttl, expires = tonumber(f[1]), tonumber(f[2]), tonumber(f[4])
+  if not (last and ttl) or (f[4] and not expires) then
+    error({err = 'LKPCORRUPT session hash has missing or non-numeric fields'})
+  end
+  if f[3] == '1' or not expires then expires = last + ttl end
+  if now < expires then return expires end
+  return nil
+end
+"""
+
+# append_turn. ARGV[3] max turns, ARGV[4] '1' when the turn has an item id ARGV[5], ARGV[6] the framed
 # turn ("<id byte length>:<id><payload>", or "-:<payload>" without id). Returns 1 stored, 0 duplicate
 # item id, -1 no live session. Trimmed turns release their item ids.
-APPEND_TURN = _PRELUDE + """
-local s = live()
-if not s then return -1 end
-if ARGV[5] == '1' and redis.call('SADD', KEYS[5], ARGV[6]) == 0 then return 0 end
-redis.call('RPUSH', KEYS[4], ARGV[7])
-local excess = redis.call('LLEN', KEYS[4]) - tonumber(ARGV[4])
+APPEND_TURN = _TURNS_PRELUDE + """
+local deadline = live_deadline()
+if not deadline then return -1 end
+if ARGV[4] == '1' and redis.call('SADD', KEYS[3], ARGV[5]) == 0 then return 0 end
+local excess = redis.call('RPUSH', KEYS[2], ARGV[6]) - tonumber(ARGV[3])
 if excess > 0 then
-  for _, frame in ipairs(redis.call('LPOP', KEYS[4], excess)) do
+  for _, frame in ipairs(redis.call('LPOP', KEYS[2], excess)) do
     local colon = string.find(frame, ':', 1, true)
     local size = colon and tonumber(string.sub(frame, 1, colon - 1))
-    if size then redis.call('SREM', KEYS[5], string.sub(frame, colon + 1, colon + size)) end
+    if size then redis.call('SREM', KEYS[3], string.sub(frame, colon + 1, colon + size)) end
   end
 end
-expire(4, 5, deadline(s))
+local ttl = string.format('%d', math.max(deadline - now, 0) + tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[2], ttl)
+redis.call('PEXPIRE', KEYS[3], ttl)
 return 1
 """
 
-# recent_turns. ARGV[4] how many of the newest (0: all). Returns the frames, oldest first; none when
-# the session is not live.
-RECENT_TURNS = _PRELUDE + """
-if not live() then return {} end
-local limit = tonumber(ARGV[4])
-if limit > 0 then return redis.call('LRANGE', KEYS[4], -limit, -1) end
-return redis.call('LRANGE', KEYS[4], 0, -1)
+# recent_turns. ARGV[3] how many of the newest (0: all). Returns the frames, oldest first; none when
+# there is no session or it is not live.
+RECENT_TURNS = _TURNS_PRELUDE + """
+if not live_deadline() then return {} end
+local limit = tonumber(ARGV[3])
+if limit > 0 then return redis.call('LRANGE', KEYS[2], -limit, -1) end
+return redis.call('LRANGE', KEYS[2], 0, -1)
 """
 
 # read (get, list). KEYS as above, no ARGV. Returns {session, metadata, context} flat, live or not, and
@@ -258,6 +279,10 @@ return existed
 # after this last_seen score ('' from the top), 6 and this member. Order: last_seen desc, member desc
 # (Redis' reverse order). Returns {matches flat (member, score, ...), exhausted 0/1, last examined
 # score, last examined member}; the caller resumes from the last examined entry.
+# Expired entries sit behind every newer active one, so 'expired' starts past the entries last seen after
+# the newest expired deadline: they are all active, because no session is last seen after its deadline
+# (every write indexes last_seen t with deadline t + ttl; see listing.py). With half of a million sessions
+# live that jump skips them all in two O(log n) calls instead of walking them.
 LIST_SCAN = """
 local seen, deadlines = KEYS[1], KEYS[2]
 local now, status, want, budget = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -273,6 +298,11 @@ end
 local start = 0
 if ARGV[5] ~= '' then start = position(ARGV[5], ARGV[6]) end
 local out, scanned, last_score, last_id = {}, 0, ARGV[5], ARGV[6]
+if status == 'expired' then
+  local newest = redis.call('ZRANGE', deadlines, now, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, 1, 'WITHSCORES')
+  if #newest == 0 then return {out, 1, last_score, last_id} end
+  start = math.max(start, redis.call('ZCOUNT', seen, '(' .. newest[2], '+inf'))
+end
 while scanned < budget do
   local chunk = redis.call('ZRANGE', seen, start, start + 127, 'REV', 'WITHSCORES')
   for i = 1, #chunk, 2 do

@@ -8,10 +8,13 @@ keep them in one slot, which the key layout guarantees per bucket), and when a s
 (restarted, failed over, flushed) the scripts are loaded (``SCRIPT LOAD`` goes to every cluster
 primary) and the pipeline runs once more. Re-running is safe: every pipelined script is a read, or a
 purge that re-checks each record before deleting it.
+
+:class:`Coalescer` is auto-pipelining: concurrent calls of one script sent as one such pipeline.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -47,3 +50,85 @@ async def run_pipeline(
                     return replies
         await load_scripts(client, scripts)
     raise AssertionError("unreachable")
+
+
+Call = tuple[Sequence[Any], Sequence[Any], "asyncio.Future[Any]"]
+"""One coalesced script call: its KEYS, its ARGV, and the future its caller awaits."""
+
+
+class Coalescer:
+    """Auto-pipelining for one script: the calls made while the event loop is busy go out together.
+
+    At agent concurrency the client, not Redis, is the limit, and most of a call's client time is
+    redis-py's per-command machinery (a pooled connection, a socket write, a timeout, a reply read). A
+    call here joins the batch being gathered; the batch leaves on the event loop's next turn as one
+    pipeline (a lone call as a plain command), so sixty-four concurrent calls cost about one round trip's
+    overhead instead of sixty-four. Each script call is still atomic on its own and its failure reaches
+    only its caller; a caller cancelled before the batch returns is simply not answered. After NOSCRIPT
+    only the calls that got it run again (they did nothing), so writes are safe here too.
+    """
+
+    def __init__(self, client: Any, script: AsyncScript, scripts: Iterable[AsyncScript]) -> None:
+        self._client, self._script, self._scripts = client, script, tuple(scripts)
+        self._pending: dict[asyncio.AbstractEventLoop, list[Call]] = {}
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def call(self, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """The script's reply for ``keys`` and ``args``; redis-py's exception if that call failed."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        batch = self._pending.get(loop)
+        if batch is None:  # the first call of a batch: it leaves on the loop's next turn
+            self._forget_closed_loops()
+            batch = self._pending[loop] = []
+            loop.call_soon(self._send, loop)
+        batch.append((keys, args, future))
+        return await future
+
+    def _forget_closed_loops(self) -> None:
+        """A loop closed before its batch left (its callers are gone with it) must not hold on to them."""
+        for loop in [loop for loop in self._pending if loop.is_closed()]:
+            del self._pending[loop]
+
+    def _send(self, loop: asyncio.AbstractEventLoop) -> None:
+        task = loop.create_task(self._run(self._pending.pop(loop, [])))
+        self._sending.add(task)  # a reference until it is done: the loop keeps only weak ones
+        task.add_done_callback(self._sending.discard)
+
+    async def _run(self, batch: list[Call]) -> None:
+        calls = [call for call in batch if not call[2].cancelled()]
+        try:
+            replies = await self._replies(calls)
+            missing = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            if missing:  # a restarted or flushed server: load the scripts, run those calls again
+                await load_scripts(self._client, self._scripts)
+                for index, reply in zip(missing, await self._replies([calls[i] for i in missing]), strict=True):
+                    replies[index] = reply
+        except asyncio.CancelledError:  # the loop is shutting down: so are the callers
+            for _, _, future in calls:
+                future.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 - the batch failed as a whole: every caller's error
+            replies = [exc] * len(calls)
+        for (_, _, future), reply in zip(calls, replies, strict=True):
+            if future.done():
+                continue
+            if isinstance(reply, BaseException):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def _replies(self, calls: list[Call]) -> list[Any]:
+        """Each call's reply, or the error Redis answered it with, in order."""
+        if len(calls) == 1:
+            keys, args, _ = calls[0]
+            try:
+                return [await self._client.execute_command("EVALSHA", self._script.sha, len(keys), *keys, *args)]
+            except NoScriptError as exc:
+                return [exc]
+        if not calls:
+            return []
+        async with self._client.pipeline(transaction=False) as pipe:
+            for keys, args, _ in calls:
+                queue_script(pipe, self._script, keys, args)
+            return list(await pipe.execute(raise_on_error=False))

@@ -112,7 +112,7 @@ class SQLiteStore(SessionStore):
 
     async def _append_turn(self, identity: str, turn: Turn) -> bool:
         payload = encode_turn(turn, self.codec)
-        return await self._db.run(operations.append_turn, self.settings, identity, self._now_ms(), payload, turn.item_id)
+        return await self._db.write(operations.append_turn, self.settings, identity, self._now_ms(), payload, turn.item_id)
 
     async def _recent_turns(self, identity: str, limit: int | None) -> list[Turn]:
         count = -1 if limit is None else limit

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -122,56 +123,210 @@ def _retry_while_busy(step: Callable[[], None], deadline: float) -> None:
             time.sleep(0.005 + random.random() * 0.02)
 
 
+Job = tuple["asyncio.Future[Any]", Any, tuple[Any, ...]]
+Outcome = tuple["asyncio.Future[Any]", Any, "BaseException | None"]
+_WRITE = object()
+"""The marker of a job ``Database.write`` queued (its args are the work and the work's arguments)."""
+MAX_GROUP = 64
+"""Writes one shared transaction takes at most, so the file's write lock is never held for long."""
+
+
 class Database:
-    """One lazily opened connection on its own single worker thread; ``run`` is the only way in."""
+    """One lazily opened connection on its own single worker thread; ``run`` and ``write`` are the way in.
+
+    The thread is ours rather than a ``ThreadPoolExecutor``'s because of what a call costs at agent
+    concurrency: ``run_in_executor`` chains a concurrent future to an asyncio one and wakes the event loop
+    (a write to its self-pipe) once per call. Here a job carries the caller's asyncio future, and results
+    reach the loop in batches: the worker wakes a loop only when its list of finished jobs was empty, so
+    while the loop is busy, jobs finishing meanwhile cost no wake-up. As with an executor, a job whose caller
+    was cancelled before it started never runs, one that had started completes.
+    """
 
     def __init__(self, target: SQLiteTarget) -> None:
         self.target = target
-        self._executor: ThreadPoolExecutor | None = None
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self._closed = False
         self._pid = os.getpid()
+        self._finished: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+        self._finished_lock = threading.Lock()
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """Run ``work(connection, *args)`` on the worker thread; sqlite3 errors come back translated."""
+        self._check_usable()
+        return await self._submit(self._call, work, args)  # type: ignore[no-any-return]
+
+    async def write(self, work: Callable[..., T], *args: Any) -> T:
+        """Run ``work(connection, *args)`` in a ``BEGIN IMMEDIATE`` transaction the worker opens, and may
+        share with the writes queued right behind it (a group commit: one COMMIT, one fsync under
+        ``synchronous=full``, for all of them). ``work`` must not begin or end a transaction itself. Each
+        write runs in its own savepoint, so one that raises is undone alone; every caller has its outcome
+        only after the COMMIT, so a write that returned is committed."""
+        self._check_usable()
+        return await self._submit(_WRITE, work, args)  # type: ignore[no-any-return]
+
+    def _check_usable(self) -> None:
         if self._closed:
             raise StoreError(f"SQLite store {str(self.target.path)!r} is closed")
         if self._pid != os.getpid():
             self._forget_parent_process()
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lkpersist-sqlite")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._call, work, args)
+
+    def _submit(self, call: Any, *args: Any) -> asyncio.Future[Any]:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name="lkpersist-sqlite", daemon=True)
+            self._thread.start()
+        future = asyncio.get_running_loop().create_future()
+        self._jobs.put((future, call, args))
+        return future
+
+    def _serve(self) -> None:
+        """The worker thread: jobs in order (writes queued together share a transaction) until ``None``."""
+        held: Job | None = None
+        while True:
+            job = held if held is not None else self._jobs.get()
+            held = None
+            if job is None:
+                return
+            if job[1] is not _WRITE:
+                self._run_one(job)
+                continue
+            writes, stopping = [job], False
+            while len(writes) < MAX_GROUP:
+                try:
+                    queued = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if queued is None or queued[1] is not _WRITE:
+                    held, stopping = queued, queued is None
+                    break
+                writes.append(queued)
+            self._run_writes([write for write in writes if not write[0].cancelled()])
+            if stopping:
+                return
+
+    def _run_one(self, job: Job) -> None:
+        future, call, args = job
+        if future.cancelled():
+            return
+        try:
+            self._done(future, call(*args), None)
+        except BaseException as exc:  # noqa: BLE001 - the caller's to handle, as with an executor
+            self._done(future, None, exc)
+
+    def _run_writes(self, writes: list[Job]) -> None:
+        """One transaction for ``writes``, each in a savepoint; if the transaction itself fails (busy past
+        the timeout, disk full at COMMIT), every one of them fails with that error and none is kept."""
+        if not writes:
+            return
+        outcomes: list[Outcome] = []
+        conn = None
+        try:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            outcomes = [(future, *self._in_savepoint(conn, *args)) for future, _, args in writes]
+            conn.execute("COMMIT")
+        except BaseException as exc:  # noqa: BLE001 - every caller's to handle
+            self._roll_back(conn)
+            error = self._translated(exc)
+            outcomes = [(future, None, error) for future, _, _ in writes]
+        for outcome in outcomes:
+            self._done(*outcome)
+
+    @staticmethod
+    def _roll_back(conn: sqlite3.Connection | None) -> None:
+        """Undo a failed shared transaction; one that cannot even be rolled back is gone with the
+        connection's state, which the next transaction's BEGIN reports, so the worker lives on."""
+        try:
+            if conn is not None and conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def _in_savepoint(self, conn: sqlite3.Connection, work: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, Any]:
+        conn.execute("SAVEPOINT lkpersist_write")
+        try:
+            result = work(conn, *args)
+        except BaseException as exc:
+            if not conn.in_transaction:  # SQLite rolled the whole transaction back (an I/O error)
+                raise
+            conn.execute("ROLLBACK TO lkpersist_write")
+            conn.execute("RELEASE lkpersist_write")
+            return None, self._translated(exc)
+        conn.execute("RELEASE lkpersist_write")
+        return result, None
+
+    def _done(self, future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+        loop = future.get_loop()
+        with self._finished_lock:
+            batch = self._finished.setdefault(loop, [])
+            batch.append((future, result, error))
+            wake = len(batch) == 1
+        if wake:
+            try:
+                loop.call_soon_threadsafe(self._deliver, loop)
+            except RuntimeError:  # that loop is closed: nobody is waiting any more
+                with self._finished_lock:
+                    self._finished.pop(loop, None)
+
+    def _deliver(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On ``loop``: hand every job finished since the last delivery its outcome."""
+        with self._finished_lock:
+            batch = self._finished.pop(loop, [])
+        for future, result, error in batch:
+            if future.cancelled():
+                continue
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
 
     def _call(self, work: Callable[..., T], args: tuple[Any, ...]) -> T:
         try:
-            if self._conn is None:
-                self._conn = open_connection(self.target)
-            return work(self._conn, *args)
+            return work(self._connection(), *args)
         except sqlite3.Error as exc:
             raise translate(exc, self.target) from exc
-        except OSError as exc:  # creating the parent directory, or checking access to the file
-            raise StoreUnavailableError(
-                f"SQLite store {str(self.target.path)!r}: {os.strerror(exc.errno or 0) or exc}"
-            ) from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        """The worker's connection, opened on first use."""
+        if self._conn is None:
+            try:
+                self._conn = open_connection(self.target)
+            except sqlite3.Error as exc:
+                raise translate(exc, self.target) from exc
+            except OSError as exc:  # creating the parent directory, or checking access to the file
+                raise StoreUnavailableError(
+                    f"SQLite store {str(self.target.path)!r}: {os.strerror(exc.errno or 0) or exc}"
+                ) from exc
+        return self._conn
+
+    def _translated(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, sqlite3.Error):
+            error = translate(exc, self.target)
+            error.__cause__ = exc
+            return error
+        return exc
 
     def _forget_parent_process(self) -> None:
         """After a fork the worker thread is gone and a SQLite connection must not cross into the child:
         start over with a thread and a connection of this process's own."""
-        self._pid, self._executor, self._conn = os.getpid(), None, None
+        self._pid, self._thread, self._conn = os.getpid(), None, None
+        self._jobs, self._finished, self._finished_lock = queue.SimpleQueue(), {}, threading.Lock()
 
     async def close(self) -> None:
         """Close the connection on its own thread, then let the thread go; closing twice is fine."""
         if self._closed:
             return
         self._closed = True
-        executor, self._executor = self._executor, None
-        if executor is None:
+        if self._pid != os.getpid():  # the parent's thread does not exist here; its connection is not ours
+            self._forget_parent_process()
+        if self._thread is None:
             return
         try:
-            await asyncio.get_running_loop().run_in_executor(executor, self._close_connection)
+            await self._submit(self._close_connection)
         finally:
-            executor.shutdown(wait=False)
+            self._jobs.put(None)
+            self._thread = None
 
     def _close_connection(self) -> None:
         conn, self._conn = self._conn, None

@@ -96,25 +96,37 @@ def update(
         return updated
 
 
+_APPEND_TURN = (
+    "INSERT OR IGNORE INTO lkpersist_turns (session_id, seq, item_id, payload) "
+    "SELECT id, COALESCE((SELECT MAX(seq) FROM lkpersist_turns WHERE session_id = s.id), 0) + 1, ?3, ?4 "
+    "FROM lkpersist_sessions AS s WHERE identity = ?1 AND deadline > ?2 RETURNING session_id, seq"
+)
+"""Parameters (identity, now ms, item id, payload); returns the new turn's session id and seq, or nothing
+when the session is not live or the item id is already recorded (``INSERT OR IGNORE``)."""
+
+
 def append_turn(
     conn: sqlite3.Connection, settings: StoreSettings, identity: str, now_ms: int, payload: str, item_id: str | None
 ) -> bool:
-    """Insert the encoded turn unless its item id is recorded, then trim to the newest ``max_turns``."""
-    with immediate(conn):
-        row = conn.execute(f"SELECT id FROM lkpersist_sessions WHERE {queries.LIVE}", (identity, now_ms)).fetchone()
-        if row is None:
-            raise SessionNotFoundError(identity)
-        inserted = conn.execute(
-            "INSERT OR IGNORE INTO lkpersist_turns (session_id, seq, item_id, payload) VALUES "
-            "(?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM lkpersist_turns WHERE session_id = ?1), ?2, ?3)",
-            (row[0], item_id, payload),
-        ).rowcount
+    """Insert the encoded turn unless its item id is recorded, then trim to the newest ``max_turns``.
+
+    Runs inside the transaction ``Database.write`` opens (appends queued together share one COMMIT).
+    One statement finds the live session and inserts; a second runs only when something is trimmed.
+    Turns of a session are numbered 1, 2, 3 ... with no gaps (trimming takes the oldest, a new session
+    or a reconciliation rewrites them all from 1), so the newest ``max_turns`` are those numbered above
+    ``seq - max_turns``: an index probe, not a walk over the kept turns.
+    """
+    row = conn.execute(_APPEND_TURN, (identity, now_ms, item_id, payload)).fetchone()
+    if row is None:
+        if conn.execute(f"SELECT 1 FROM lkpersist_sessions WHERE {queries.LIVE}", (identity, now_ms)).fetchone():
+            return False  # a duplicate item id
+        raise SessionNotFoundError(identity)
+    session_id, seq = row
+    if seq > settings.max_turns:
         conn.execute(
-            "DELETE FROM lkpersist_turns WHERE session_id = ?1 AND seq <= (SELECT seq FROM lkpersist_turns "
-            "WHERE session_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
-            (row[0], settings.max_turns),
+            "DELETE FROM lkpersist_turns WHERE session_id = ? AND seq <= ?", (session_id, seq - settings.max_turns)
         )
-        return inserted == 1
+    return True
 
 
 def compact_turns(
