@@ -14,11 +14,17 @@ What it does, and why it is shaped this way:
 - Events of one identity are applied to the store in arrival order (a per-identity chain), so a refresh
   (leave + join within a second) can never record the join before the leave.
 - A repeated ``participant_connected`` for someone already present is ignored locally (it must not
-  count as a return). Across jobs, restarts and agents, ``store.claim_greeting`` decides who greets:
-  exactly one caller per return.
-- The greeting path (connect, claim, recent turns) shares one time budget, ``store_timeout``, counted
-  from the room callback. A dead or slow store costs at most that much; the agent then greets as new,
-  without history, logs it and counts it in :attr:`SessionPersistence.store_failures`.
+  count as a return). Across jobs, restarts and agents, the store decides: each controller is one
+  *connection* (:mod:`lkpersist.agent.presence`), and one ``store.arrive`` tells it, atomically, the
+  visit number, whether it opened a return, whether it holds the visit's greeting (exactly one
+  connection per visit) and, to that greeter, the recent turns: the greeting decision is one store
+  round trip. A connection that joins a visit it does not greet (a second agent, a job taking over)
+  reads the turns with a second call, as nobody waits on it to speak.
+- A ``DUPLICATE_IDENTITY`` leave then the same identity's join is a device switch: the visit goes on
+  (no new visit number, no "welcome back"), and ``switch_line``, when set, is said instead.
+- The greeting path shares one time budget, ``store_timeout``, counted from the room callback. A dead
+  or slow store costs at most that much; the agent then greets as new, without history, logs it and
+  counts it in :attr:`SessionPersistence.store_failures`.
 - Earlier turns go into the agent's chat context before the greeting is spoken (see
   :mod:`lkpersist.agent.history`), and the greeting waits (at most ``ready_timeout``) until the
   participant can hear it: the agent's audio track subscribed, or, without audio, the participant active.
@@ -32,7 +38,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from livekit import rtc
 from livekit.agents import AgentSession, CloseEvent, ConversationItemAddedEvent
@@ -47,17 +53,17 @@ from lkpersist.agent.conversation import Conversation
 from lkpersist.agent.greeter import GreetingDecision, GreetingMode
 from lkpersist.agent.greetings import DEFAULT_GREETINGS, GreetingTemplates
 from lkpersist.agent.history import restored_chat_ctx, turn_from_item
+from lkpersist.agent.presence import Presence, connection_id, leave_reason
 from lkpersist.agent.summaries import Summaries
 from lkpersist.exceptions import InvalidInputError
 from lkpersist.logsafe import PERSONAL, get_logger
-from lkpersist.model.results import ConnectResult
-from lkpersist.model.session import Turn
+from lkpersist.model.results import Arrival
+from lkpersist.model.session import SUMMARY_KEY, Session, Turn
 from lkpersist.stores import open_store
 from lkpersist.stores.base import SessionStore
 from lkpersist.stores.fallback import FallbackStore
 
 log = get_logger("lkpersist.agent")
-T = TypeVar("T")
 
 
 @dataclass(eq=False)
@@ -83,6 +89,9 @@ class SessionPersistence:
     is unreachable, merged back when it answers; :attr:`fallback` shows its state). Closed by :meth:`aclose`.
     ``store``: the store to use, which stays the caller's to close; None (the default) opens the configured
     one (``open_store()``: ``LKPERSIST_STORE`` or the default SQLite file), which :meth:`aclose` closes.
+    ``switch_line``: said when the participant switched devices (None: the conversation just goes on).
+    ``connection``: this controller's connection id in the store (None: made from the LiveKit job, see
+    :func:`lkpersist.agent.presence.connection_id`); :attr:`connection` shows it.
     ``greeting``: who speaks it, ``"template"``, ``"llm"`` or None (your code, via ``on_decision``).
     ``summaries``: when the oldest turns are summarised (None: never). ``userdata``: the dataclass or
     pydantic model kept in ``session.userdata`` with the session (None: not kept). See
@@ -104,6 +113,8 @@ class SessionPersistence:
         greeting: GreetingMode = "template",
         summaries: Summaries | None = Summaries(),  # noqa: B008 -- frozen, so one shared default is safe
         userdata: type[Any] | None = None,
+        switch_line: str | None = None,
+        connection: str | None = None,
     ) -> None:
         if min(store_timeout, ready_timeout, heartbeat_interval) <= 0 or restore_turns < 1:
             raise InvalidInputError("timeouts and heartbeat_interval must be positive, restore_turns >= 1")
@@ -121,6 +132,8 @@ class SessionPersistence:
         self.restore_turns = restore_turns
         self.participant_identity = participant_identity
         self._bounded = BoundedCalls(store_timeout)
+        self.presence = Presence(self.store, self._bounded, connection or connection_id(), restore_turns)
+        self._served: set[str] = set()  # identities whose earlier conversation this agent already has
         self.last_decision: GreetingDecision | None = None
         self._session: AgentSession[Any] | None = None
         self._room: rtc.Room | None = None
@@ -130,8 +143,13 @@ class SessionPersistence:
         self._closed = False
         self.conversation = Conversation(  # conversation
             self.store, self._bounded, greeting=greeting, greetings=greetings, ready_timeout=ready_timeout,
-            on_decision=on_decision, summaries=summaries, userdata=userdata,
+            on_decision=on_decision, summaries=summaries, userdata=userdata, switch_line=switch_line,
         )
+
+    @property
+    def connection(self) -> str:
+        """This controller's connection id in the store (``sessions show`` lists it while it is live)."""
+        return self.presence.connection
 
     @property
     def store_failures(self) -> int:
@@ -208,10 +226,8 @@ class SessionPersistence:
         self._tasks.enqueue(identity, "join", lambda: self._join(identity, visit))
 
     def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
-        reason = rtc.DisconnectReason.Name(
-            participant.disconnect_reason or rtc.DisconnectReason.UNKNOWN_REASON
-        )
-        self._leave(participant.identity, reason)
+        reason = leave_reason(participant.disconnect_reason)
+        self._leave(participant.identity, reason, reason)
 
     def _on_participant_active(self, participant: rtc.RemoteParticipant) -> None:
         visit = self._visits.get(participant.identity)
@@ -251,33 +267,30 @@ class SessionPersistence:
     def _needs_audio(self) -> bool:
         return self._session is not None and self._session.output.audio is not None
 
-    def _leave(self, identity: str, reason: str) -> None:
+    def _leave(self, identity: str, why: str, reason: str | None = None) -> None:
+        """``why`` is logged; ``reason`` goes to the store (``duplicate_identity``: a device switch)."""
         visit = self._visits.pop(identity, None)
         if visit is None:
             return
         for task in visit.tasks:
             task.cancel()
-        self._tasks.enqueue(identity, "leave", lambda: self._disconnect(identity, reason))
+        self._tasks.enqueue(identity, "leave", lambda: self._disconnect(identity, why, reason))
 
     # --- the work, in per-identity order ---------------------------------------------------------
 
     async def _join(self, identity: str, visit: _Visit) -> None:
         decision = await self._decide(identity, visit)
         self.last_decision = decision
+        kind = "switched device" if decision.switched else "returning" if decision.returning else "new"
         log.info(
             "participant %r: %s, visit %d, greet=%s, restored %d turns, store %s, %.1f ms",
-            identity,
-            "returning" if decision.returning else "new",
-            decision.visit,
-            decision.greet,
-            decision.restored_turns,
-            "ok" if decision.store_ok else "FAILED",
-            decision.elapsed * 1000,
+            identity, kind, decision.visit, decision.greet, decision.restored_turns,
+            "ok" if decision.store_ok else "FAILED", decision.elapsed * 1000,
         )
         self.conversation.decided(decision, self.restore_turns)  # conversation: on_decision, then summaries
         if self._visits.get(identity) is not visit:
             return  # left while we were deciding: nobody to greet
-        visit.tasks.append(self._tasks.spawn(self._heartbeat(identity), "heartbeat"))
+        visit.tasks.append(self._tasks.spawn(self._heartbeat(identity, visit), "heartbeat"))
         if decision.store_ok:
             self._tasks.enqueue(identity, "metadata", lambda: self._record_participant(visit.participant))
         speech = self.conversation.greeting(visit.ready, visit.arrived, decision, visit.participant.name)
@@ -288,48 +301,37 @@ class SessionPersistence:
         deadline = (
             asyncio.get_running_loop().time() + self.store_timeout - (time.perf_counter() - visit.arrived)
         )
-        connected = await self._bounded(self.store.connect(identity), "connect", deadline)
+        arrival = await self.presence.arrive(visit.participant, deadline)
         language = _participants.language_of(visit.participant)
-        if connected is FAILED:
-            return self._decision(identity, visit, None, True, language, 0, store_ok=False)
-        claim, turns = await asyncio.gather(
-            self._bounded(self.store.claim_greeting(identity), "claim_greeting", deadline),
-            self._recent_turns(identity, connected, deadline),
-        )
-        language = language or connected.session.language
-        self.conversation.arrived(identity, connected.session, connected.returning)  # conversation: userdata
-        restored = await self._restore(identity, connected, turns)
-        greet = claim is not False  # a failed claim greets: silence is worse than a rare repeat
-        return self._decision(identity, visit, connected, greet, language, restored, claim is not FAILED)
+        if arrival is FAILED:  # greet as new: silence is worse than a rare repeat
+            return self._decision(identity, visit, None, language, 0)
+        # a return this agent greets brings its turns; one it joins (or takes over) reads them itself
+        carried_over = arrival.returning or (not arrival.new_visit and identity not in self._served)
+        turns = arrival.turns
+        if carried_over and not arrival.greet:
+            turns = await self.presence.earlier_turns(identity, deadline)
+        language = language or arrival.session.language
+        restored = 0
+        if carried_over:
+            self.conversation.arrived(identity, arrival.session, True)  # conversation: userdata
+            restored = await self._restore(identity, arrival.session, turns)
+        self._served.add(identity)
+        return self._decision(identity, visit, arrival, language, restored)
 
     def _decision(
-        self,
-        identity: str,
-        visit: _Visit,
-        connected: ConnectResult | None,
-        greet: bool,
-        language: str | None,
-        restored: int,
-        store_ok: bool,
+        self, identity: str, visit: _Visit, arrival: Arrival | None, language: str | None, restored: int
     ) -> GreetingDecision:
-        session = None if connected is None else connected.session
-        number = 1 + (session.reconnect_count if session is not None else 0)
+        """What to tell ``on_decision``; no arrival (the store failed) greets as a first visit."""
         return self.conversation.decision(  # conversation: the template or the LLM's instructions
-            identity, session, arrived=visit.arrived, name=visit.participant.name or "", greet=greet,
-            returning=connected is not None and connected.returning, visit=number, language=language,
-            restored=restored, store_ok=store_ok,
+            identity, None if arrival is None else arrival.session, arrived=visit.arrived,
+            name=visit.participant.name or "", greet=arrival is None or arrival.greet,
+            returning=arrival is not None and arrival.returning, visit=1 if arrival is None else arrival.visit,
+            language=language, restored=restored, store_ok=arrival is not None,
+            switched=arrival is not None and arrival.switched,
         )
 
-    async def _recent_turns(self, identity: str, connected: ConnectResult, deadline: float) -> list[Turn]:
-        if not connected.returning:
-            return []
-        turns = await self._bounded(
-            self.store.recent_turns(identity, self.restore_turns), "recent_turns", deadline
-        )
-        return [] if turns is FAILED else turns
-
-    async def _restore(self, identity: str, connected: ConnectResult, turns: list[Turn]) -> int:
-        summary = connected.session.context.get("summary") if connected.returning else None
+    async def _restore(self, identity: str, session: Session, turns: list[Turn]) -> int:
+        summary = session.context.get(SUMMARY_KEY)
         if self._session is None or (not turns and not summary):
             return 0
         try:
@@ -344,18 +346,27 @@ class SessionPersistence:
             log.exception("could not restore earlier conversation for %r", identity)
             return 0
 
-    async def _heartbeat(self, identity: str) -> None:
+    async def _heartbeat(self, identity: str, visit: _Visit) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_interval)
-            alive = await self._bounded(self.store.heartbeat(identity), "heartbeat")
-            if alive is False:  # expired or removed meanwhile (e.g. the store was down past the TTL)
-                await self._bounded(self.store.connect(identity), "connect after expiry")
+            self._beat(identity, visit)
 
-    async def _disconnect(self, identity: str, reason: str) -> None:
+    def _beat(self, identity: str, visit: _Visit) -> None:
+        # in the identity's order, so a lost connection's re-arrival can never land after its leave
+        self._tasks.enqueue(identity, "beat", lambda: self.presence.beat(visit.participant))
+
+    async def heartbeat_now(self) -> None:
+        """Beat now for everyone present (what the heartbeat does every ``heartbeat_interval``), and wait:
+        for callers that drive time themselves (simulations, tests on a virtual clock)."""
+        for identity, visit in list(self._visits.items()):
+            self._beat(identity, visit)
+        await self.wait_idle(summaries=False)
+
+    async def _disconnect(self, identity: str, why: str, reason: str | None) -> None:
         await self.conversation.leaving(identity, self._speaker)  # conversation: save the userdata
-        await self._bounded(self.store.disconnect(identity), "disconnect")
+        await self.presence.leave(identity, reason)
         self.conversation.left(identity)  # conversation: summarise what the visit added, if due
-        log.info("participant %r left (%s)", identity, reason)
+        log.info("participant %r left (%s)", identity, why)
 
     async def _append(self, identity: str, turn: Turn) -> None:
         stored = await self._bounded(self.store.append_turn(identity, turn), "append_turn")

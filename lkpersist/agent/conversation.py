@@ -45,8 +45,10 @@ class Conversation:
         on_decision: Callable[[GreetingDecision], None] | None,
         summaries: Summaries | None,
         userdata: type[Any] | None,
+        switch_line: str | None = None,
     ) -> None:
         self.greeter = Greeter(greeting, greetings, ready_timeout, on_decision)
+        self.switch_line = switch_line
         self.summariser = Summariser(summaries, store, calls)
         self.userdata = UserdataKeeper(userdata)
         self._store, self._calls = store, calls
@@ -76,6 +78,7 @@ class Conversation:
         language: str | None,
         restored: int,
         store_ok: bool,
+        switched: bool = False,
     ) -> GreetingDecision:
         """What the controller decided, with the template to say or the instructions to give (if it greets)."""
         summary = returning and session is not None and bool(session.context.get(SUMMARY_KEY))
@@ -92,6 +95,7 @@ class Conversation:
             store_ok=store_ok,
             elapsed=time.perf_counter() - arrived,
             instructions=instructions if greet else None,
+            switched=switched,
         )
 
     def decided(self, decision: GreetingDecision, window: int) -> None:
@@ -102,7 +106,11 @@ class Conversation:
     def greeting(
         self, ready: asyncio.Event, arrived: float, decision: GreetingDecision, name: str
     ) -> Coroutine[Any, Any, None] | None:
-        """The speech to run for this decision, or None when this controller says nothing."""
+        """The speech to run for this decision, or None when this controller says nothing.
+
+        A device switch is no greeting: the conversation goes on, after ``switch_line`` when one is set."""
+        if decision.switched and self.switch_line and self._session is not None:
+            return self.greeter.say_when_ready(self._session, ready, arrived, decision.identity, self.switch_line)
         if not decision.greet or self._session is None or not (decision.text or decision.instructions):
             return None
         return self.greeter.speak(self._session, ready, arrived, decision, name)

@@ -48,7 +48,8 @@ class GreetingDecision:
 
     ``greet``: this agent holds the visit's greeting claim (with ``greeting=None``: your code must greet).
     ``text``: the template to say (``"template"`` mode); ``instructions``: what the LLM is told to greet
-    with (``"llm"`` mode); both None otherwise.
+    with (``"llm"`` mode); both None otherwise. ``switched``: the participant moved to another device
+    within the visit (no greeting; the controller's ``switch_line``, if any, is said instead).
     """
 
     identity: str
@@ -61,6 +62,7 @@ class GreetingDecision:
     store_ok: bool
     elapsed: float
     instructions: str | None = None
+    switched: bool = False
 
 
 def llm_instructions(
