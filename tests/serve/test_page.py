@@ -263,3 +263,21 @@ def test_first_paint_does_not_wait_for_livekit_and_a_silent_server_times_out(
                 f"LiveKit at ws://127.0.0.1:{silent.port} did not answer within 3 s.")
     finally:
         silent.close()
+
+
+def test_the_page_names_its_device_and_keeps_it_across_reloads(page: Any, site: Site) -> None:
+    """The ``lkpersist.device`` attribute lets the agent tell a device switch; it survives a reload, and
+    "Forget me" (here: cleared storage) gives a new one, so a new person is not linked to the old."""
+    def attributes_sent(reload: bool) -> dict[str, str]:
+        with page.expect_request(lambda request: request.url.endswith("/api/token")) as sent:
+            load(page) if reload else load(page, site.url)
+        sent_attributes: dict[str, str] = sent.value.post_data_json["participant_attributes"]
+        return sent_attributes
+
+    first = attributes_sent(reload=False)
+    device = first["lkpersist.device"]
+    assert len(device) == 32 and int(device, 16) >= 0
+    assert first["lkpersist.device_label"].startswith("Chrome on ")
+    assert attributes_sent(reload=True)["lkpersist.device"] == device
+    page.evaluate("localStorage.clear()")
+    assert attributes_sent(reload=True)["lkpersist.device"] != device

@@ -5,7 +5,9 @@
 // livekit-client connect, under a timeout of our own (a server that is not LiveKit can make
 // room.connect() hang for a long time).
 
-import { forgetCredential, saveCredential, savedCredential, shortIdentity } from './credential.js';
+import {
+  deviceId, deviceLabel, forgetCredential, saveCredential, savedCredential, shortIdentity,
+} from './credential.js';
 import { Status, connectFailure, disconnectReason } from './status.js';
 import { TRANSCRIPTION_TOPIC, Transcript } from './transcript.js';
 
@@ -53,7 +55,10 @@ function tokenSource() {
 }
 
 async function requestToken() {
-  const body = { participant_attributes: { language: navigator.language } };
+  const attributes = { language: navigator.language };
+  const device = deviceId();
+  if (device) Object.assign(attributes, { 'lkpersist.device': device, 'lkpersist.device_label': deviceLabel() });
+  const body = { participant_attributes: attributes };
   const credential = savedCredential();
   if (credential) body.resume_token = credential;
   const response = await fetch('api/token', {
