@@ -1,4 +1,4 @@
-"""``sessions show``: one session's fields, and its turns when asked for."""
+"""``sessions show``: one session's fields, its live connections and devices, and its turns when asked for."""
 
 from __future__ import annotations
 
@@ -29,6 +29,11 @@ def print_session(session: Session, turns: list[Turn] | None, now: float) -> Non
     """``show`` for people: the fields as a two-column table, then the turns when asked for."""
     console = stdout_console()
     print_table(console, _fields_table(session, now))
+    typer.echo("")
+    print_table(console, _connections_table(session, now))
+    if session.devices:
+        typer.echo("")
+        print_table(console, _devices_table(session, now))
     if turns is not None:
         typer.echo("")
         print_table(console, _turns_table(turns))
@@ -47,6 +52,7 @@ def _fields_table(session: Session, now: float) -> Table:
         ("joined", f"{iso_utc(session.joined_at)} ({relative(session.joined_at, now)})"),
         ("last seen", f"{iso_utc(session.last_seen)} ({relative(session.last_seen, now)})"),
         ("reconnects", str(session.reconnect_count)),
+        ("visit", f"{session.visit} (greeted)" if session.greeted_visit >= session.visit else str(session.visit)),
         ("turns", "-" if session.turn_count is None else f"{session.turn_count} stored"),
         ("language", safe_text(session.language or "-", 64)),
         ("expires", expires),
@@ -56,6 +62,40 @@ def _fields_table(session: Session, now: float) -> Table:
     )
     for name, value in rows:
         table.add_row(Text(name), Text(value))
+    return table
+
+
+def _connections_table(session: Session, now: float) -> Table:
+    """The agents / jobs serving the participant now, one row each (their store connection ids)."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("CONNECTION", overflow="fold")
+    table.add_column("SINCE (UTC)", no_wrap=True)
+    table.add_column("LAST BEAT", no_wrap=True)
+    for connection in session.connections:
+        table.add_row(
+            Text(safe_text(connection.id, 200)),
+            Text(f"{iso_utc(connection.since)} ({relative(connection.since, now)})"),
+            Text(relative(connection.last_beat, now)),
+        )
+    if not session.connections:
+        table.caption = "no live connection"
+    return table
+
+
+def _devices_table(session: Session, now: float) -> Table:
+    """The devices the participant came from, most recently seen first."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("DEVICE", overflow="fold")
+    table.add_column("LABEL", overflow="fold")
+    table.add_column("FIRST SEEN (UTC)", no_wrap=True)
+    table.add_column("LAST SEEN", no_wrap=True)
+    for device in sorted(session.devices, key=lambda d: d.last_seen, reverse=True):
+        table.add_row(
+            Text(safe_text(device.device_id, 128)),
+            Text(safe_text(device.label or "-", 128)),
+            Text(iso_utc(device.first_seen)),
+            Text(relative(device.last_seen, now)),
+        )
     return table
 
 
