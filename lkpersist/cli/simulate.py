@@ -41,11 +41,20 @@ def reconnect(
     turns: Annotated[
         int, typer.Option("--turns", min=1, max=200, help="User turns in the first visit (50+: summarised).")
     ] = 2,
+    agents: Annotated[
+        int, typer.Option("--agents", min=1, max=5, help="Agent jobs serving the participant at once.")
+    ] = 1,
+    device_switch: Annotated[
+        bool, typer.Option("--device-switch", help="Also move to another device in every visit.")
+    ] = False,
     output: OutputOption = ReportFormat.table,
 ) -> None:
     """Connect, talk, disconnect, wait GAP on a virtual clock, reconnect; print a timeline and a verdict.
 
-    Needs the agent extra (livekit-agents): without it, one line naming it and exit 4.
+    With --agents N, N real controllers share the store: one greeting per visit, with the store's visit
+    number. With --device-switch, a DUPLICATE_IDENTITY leave and a join from another device must
+    continue the visit (no new visit number, no "welcome back"). Needs the agent extra
+    (livekit-agents): without it, one line naming it and exit 4.
     """
     from lkpersist.cli._output.simulation import render_reconnect
     from lkpersist.clock import VirtualClock
@@ -63,7 +72,8 @@ def reconnect(
 
     async def work(store: SessionStore) -> SimulationReport:
         report: SimulationReport = await simulation.simulate_reconnect(
-            store, clock, identity=identity, gap=gap_seconds, times=times, turns=turns
+            store, clock, identity=identity, gap=gap_seconds, times=times, turns=turns, agents=agents,
+            device_switch=device_switch,
         )
         return report
 

@@ -1,9 +1,12 @@
 """The reconnect simulation behind ``lkpersist simulate reconnect``: real controller, real agent, no server.
 
 A participant joins, talks for a few turns, leaves; the clock jumps ``gap`` seconds; the participant
-comes back — ``times`` times. Every arrival runs in a new agent job (a fresh ``AgentSession`` with the
-package's :class:`~lkpersist.agent.ScriptedLLM` and a fresh :class:`~lkpersist.agent.SessionPersistence`),
-so whatever the agent knows about an earlier visit came from the store. Room events go through a real
+comes back — ``times`` times. Every arrival runs in ``agents`` new agent jobs (each a fresh
+``AgentSession`` with the package's :class:`~lkpersist.agent.ScriptedLLM` and a fresh
+:class:`~lkpersist.agent.SessionPersistence`, see :mod:`lkpersist.sim.agents`), so whatever an agent
+knows about an earlier visit came from the store; with several, exactly one of them greets each visit,
+with the store's visit number. ``device_switch`` also moves the participant to another device in every
+visit (:mod:`lkpersist.sim.switch`): the visit must go on, without a "welcome back". Room events go through a real
 ``rtc.Room`` (see :mod:`lkpersist.sim.roomsim`); time is a :class:`~lkpersist.clock.VirtualClock`
 shared with the store, so "6 minutes later" takes no time.
 
@@ -20,10 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from livekit import rtc
-from livekit.agents import Agent, AgentSession, ConversationItemAddedEvent, llm
-
-from lkpersist.agent.controller import GreetingDecision, SessionPersistence
+from lkpersist.agent.controller import GreetingDecision
 from lkpersist.agent.greetings import DEFAULT_GREETINGS, GreetingTemplates
 from lkpersist.agent.history import RESTORED_MARK
 from lkpersist.clock import VirtualClock
@@ -31,8 +31,9 @@ from lkpersist.durations import format_duration
 from lkpersist.exceptions import InvalidInputError
 from lkpersist.model.session import Session
 from lkpersist.sim import long_conversation as long
-from lkpersist.sim.roomsim import RoomEvents
+from lkpersist.sim.agents import Agents, Job
 from lkpersist.sim.scripted_llm import ScriptedLLM
+from lkpersist.sim.switch import FIRST_DEVICE, SWITCH_TURNS, switch_device
 from lkpersist.stores.base import SessionStore
 
 USER_LINES = (
@@ -43,8 +44,6 @@ USER_LINES = (
     "Can we sit by the window?",
 )
 FOLLOW_UP = "Where were we?"
-INSTRUCTIONS = "You are a friendly restaurant booking assistant. Keep answers short."
-SIMULATION_STORE_TIMEOUT = 5.0  # the simulation checks logic, not latency: give a cold SQLite file time
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +72,8 @@ class SimulationReport:
     gap: float
     times: int
     turns: int
+    agents: int = 1
+    device_switch: bool = False
     timeline: list[TimelineEvent] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     decisions: list[GreetingDecision] = field(default_factory=list)
@@ -90,6 +91,8 @@ class SimulationReport:
             "gap_seconds": self.gap,
             "times": self.times,
             "turns": self.turns,
+            "agents": self.agents,
+            "device_switch": self.device_switch,
             "ok": self.ok,
             "outcomes": self.outcomes,
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
@@ -107,46 +110,10 @@ def _decision_dict(decision: GreetingDecision) -> dict[str, Any]:
         "greeting": decision.text,
         "language": decision.language,
         "restored_turns": decision.restored_turns,
+        "switched": decision.switched,
         "store_ok": decision.store_ok,
         "decision_ms": round(decision.elapsed * 1000, 3),
     }
-
-
-class _Job:
-    """One agent job: an AgentSession on the scripted LLM, with persistence, in an unconnected room."""
-
-    def __init__(self, store: SessionStore, greetings: GreetingTemplates, report: SimulationReport) -> None:
-        self.llm = ScriptedLLM()
-        self.session: AgentSession[Any] = AgentSession(
-            llm=self.llm, vad=None, turn_handling={"turn_detection": None}
-        )
-        self.room = rtc.Room()
-        self.events = RoomEvents(self.room)
-        self.persistence = SessionPersistence(
-            store,
-            greetings=greetings,
-            store_timeout=SIMULATION_STORE_TIMEOUT,
-            on_decision=report.decisions.append,
-            summaries=long.SUMMARIES,
-        )
-        self.said: list[str] = []
-        self.session.on("conversation_item_added", self._on_item)
-
-    def _on_item(self, event: ConversationItemAddedEvent) -> None:
-        item = event.item
-        if isinstance(item, llm.ChatMessage) and item.role == "assistant":
-            self.said.append(item.text_content or "")
-
-    async def start(self) -> None:
-        await self.session.start(Agent(instructions=INSTRUCTIONS))
-        self.persistence.attach(self.session, self.room)
-
-    async def settle(self) -> None:
-        await self.persistence.wait_idle()
-
-    async def close(self) -> None:
-        await self.session.aclose()
-        await self.persistence.aclose()
 
 
 class _Simulation:
@@ -156,6 +123,15 @@ class _Simulation:
         self.store, self.clock, self.report, self.greetings = store, clock, report, greetings
         self.start = clock.now()
         self.previous_lines: list[str] = []
+        self.arrivals = 0
+
+    @property
+    def identity(self) -> str:
+        return self.report.identity
+
+    @property
+    def decisions(self) -> list[GreetingDecision]:
+        return self.report.decisions
 
     def note(self, actor: str, text: str, *, shown: bool = True) -> None:
         if shown:
@@ -170,24 +146,38 @@ class _Simulation:
         self.note("store", f"{label}: {_describe(session, self.clock.now(), turns)}")
         return session
 
-    async def arrive(self) -> tuple[_Job, GreetingDecision | None]:
-        job = _Job(self.store, self.greetings, self.report)
-        await job.start()
+    async def arrive(self) -> tuple[Agents, GreetingDecision | None]:
+        """A new arrival in new jobs; the decision of the one that greets (else the first to decide)."""
+        agents = Agents(self.store, self.greetings, self.report.decisions, self.report.agents, self.arrivals)
+        self.arrivals += 1
+        await agents.start()
         decisions_before = len(self.report.decisions)
         identity = self.report.identity
-        self.note("room", f"participant_connected {identity!r} (a new agent job; its memory is empty)")
-        job.events.join(identity)
-        job.events.activate(identity)
-        await job.settle()
-        job.events.repeat_join(identity)
+        jobs = "a new agent job; its memory is empty" if self.report.agents == 1 else (
+            f"{self.report.agents} new agent jobs in the room, sharing the store; their memory is empty")
+        self.note("room", f"participant_connected {identity!r} ({jobs})")
+        agents.join(identity, FIRST_DEVICE)
+        await agents.settle()
+        agents.repeat_join(identity)
         self.note("room", "participant_connected delivered again (a repeated event)")
-        await job.settle()
-        for text in job.said:
-            self.note("agent", f"says: {text}")
+        await agents.settle()
+        for job in agents.jobs:
+            for text in job.said:
+                self.note(_speaker(job, agents), f"says: {text}")
         new = self.report.decisions[decisions_before:]
-        return job, (new[0] if new else None)
+        self.judge_visit_numbers(new)
+        return agents, next((d for d in new if d.greet), new[0] if new else None)
 
-    async def converse(self, job: _Job, lines: list[str]) -> None:
+    def judge_visit_numbers(self, decisions: list[GreetingDecision]) -> None:
+        """With several agents, all of them must see the one visit number the greeting speaks."""
+        if self.report.agents > 1:
+            numbers = sorted({d.visit for d in decisions})
+            greeters = sum(d.greet for d in decisions)
+            self.check(f"arrival {self.arrivals}: one visit number across {self.report.agents} agents",
+                       len(numbers) == 1 and greeters == 1, f"visit numbers {numbers}, {greeters} greeter(s)")
+
+    async def converse(self, agents: Agents, lines: list[str]) -> None:
+        job = agents.main
         hidden = long.hidden_lines(len(lines))
         for index, line in enumerate(lines):
             if index == long.SHOWN_EXCHANGES and len(hidden):
@@ -195,17 +185,19 @@ class _Simulation:
             self.note("user", line, shown=index not in hidden)
             spoken = len(job.said)
             await job.session.run(user_input=line)
-            await job.settle()
+            await agents.settle()
             for text in job.said[spoken:]:
                 self.note("agent", f"says: {text}", shown=index not in hidden)
         if written := job.persistence.conversation.summariser.written:
             self.note("llm", f"summarised the oldest turns {written} time(s)")
 
-    async def leave(self, job: _Job) -> Session | None:
+    async def leave(self, agents: Agents) -> Session | None:
+        if self.report.device_switch:
+            await switch_device(self, agents)
         self.note("room", f"participant_disconnected {self.report.identity!r} (CLIENT_INITIATED)")
-        job.events.leave(self.report.identity)
-        await job.settle()
-        await job.close()
+        agents.leave(self.report.identity)
+        await agents.settle()
+        await agents.close()
         return await self.snapshot("after leaving")
 
 
@@ -218,25 +210,30 @@ async def simulate_reconnect(
     times: int = 1,
     turns: int = 2,
     greetings: GreetingTemplates = DEFAULT_GREETINGS,
+    agents: int = 1,
+    device_switch: bool = False,
 ) -> SimulationReport:
     """Run the simulation against ``store`` (which must use ``clock``) and return its report."""
-    if gap < 0 or times < 1 or turns < 1:
-        raise InvalidInputError("gap must be >= 0, times and turns >= 1")
-    report = SimulationReport(identity=identity, gap=gap, times=times, turns=turns)
+    if gap < 0 or times < 1 or turns < 1 or agents < 1:
+        raise InvalidInputError("gap must be >= 0, times, turns and agents >= 1")
+    report = SimulationReport(
+        identity=identity, gap=gap, times=times, turns=turns, agents=agents, device_switch=device_switch
+    )
     sim = _Simulation(store, clock, report, greetings)
     before = await sim.snapshot("before the first arrival")
-    job, decision = await sim.arrive()
+    agents, decision = await sim.arrive()
     known = decision is not None and decision.returning
     label = _first_arrival_label(before, decision)
-    sim.check(f"{label}: greeted once", len(job.said) == 1, f"{len(job.said)} greeting(s) spoken")
+    sim.check(f"{label}: greeted once", agents.spoken() == 1, f"{agents.spoken()} greeting(s) spoken")
     expected = "returning (the store had a live session)" if before is not None else "new (the store had none)"
     sim.check(f"{label}: recognised as {expected.split(' ')[0]}", known == (before is not None),
               f"expected {expected}; returning={known}")
     lines = [USER_LINES[i % len(USER_LINES)] for i in range(turns)]
-    await sim.converse(job, lines)
+    await sim.converse(agents, lines)
     sim.previous_lines = lines
-    left = await sim.leave(job)
-    if outcome := long.summarised(left, recorded=2 * turns + 1):
+    left = await sim.leave(agents)
+    recorded = 2 * turns + 1 + (SWITCH_TURNS if device_switch else 0)
+    if outcome := long.summarised(left, recorded=recorded):
         sim.check(f"{label}: {outcome[0]}", *outcome[1:])
         sim.note("store", long.summary_line(left))
     for cycle in range(1, times + 1):
@@ -267,18 +264,18 @@ async def _return_once(
     sim.clock.advance(sim.report.gap)
     sim.note("clock", f"{format_duration(sim.report.gap)} later")
     await sim.snapshot("after the gap")
-    job, decision = await sim.arrive()
-    greetings_heard = len(job.said)
+    agents, decision = await sim.arrive()
+    greetings_heard = agents.spoken()
     now = await sim.snapshot("after reconnecting")
     label = _return_label(cycle, decision)
     _judge_arrival(sim, cycle, label, expect_return, decision, greetings_heard, count_before, now, ttl)
-    await sim.converse(job, [FOLLOW_UP])
-    _judge_memory(sim, label, expect_return, job.llm)
+    await sim.converse(agents, [FOLLOW_UP])
+    _judge_memory(sim, label, expect_return, agents.main.llm)
     if expect_return and long.summary_words(now):  # the first visit was summarised: it must come back first
-        name, ok, detail = long.summary_restored(job.llm.calls[-1].messages())
+        name, ok, detail = long.summary_restored(agents.main.llm.calls[-1].messages())
         sim.check(f"{label}: {name}", ok, detail)
     sim.previous_lines = [*sim.previous_lines, FOLLOW_UP] if expect_return else [FOLLOW_UP]
-    await sim.leave(job)
+    await sim.leave(agents)
     return decision
 
 
@@ -307,6 +304,8 @@ def _judge_arrival(
     count_now = now.reconnect_count if now is not None else None
     want = count_before + 1 if expect_return else 0
     sim.check(f"{label}: reconnect count", count_now == want, f"reconnect_count {count_before} -> {count_now}")
+    spoken, stored = (None if decision is None else decision.visit), (None if now is None else now.visit)
+    sim.check(f"{label}: visit number spoken", spoken == stored, f"spoke visit {spoken}; the store's visit {stored}")
     failures = sum(1 for d in sim.report.decisions if not d.store_ok)
     sim.check(f"{label}: store answered", failures == 0, f"{failures} arrival(s) without the store")
 
@@ -328,13 +327,19 @@ def _judge_memory(sim: _Simulation, label: str, expect_return: bool, model: Scri
     )
 
 
+def _speaker(job: Job, agents: Agents) -> str:
+    """``agent``, or ``agent 2`` when several agents share the room."""
+    return "agent" if len(agents.jobs) == 1 else f"agent {agents.jobs.index(job) + 1}"
+
+
 def _describe(session: Session | None, now: float, turns: int) -> str:
     if session is None:
         return "no live session (absent or expired)"
     words = long.summary_words(session)
     summarised = f" and a summary of {words} words" if words else ""
     if session.connected:
-        state = "connected"
+        count = len(session.connections)
+        state = "connected" if count <= 1 else f"connected ({count} connections)"
     else:
         state = f"disconnected, expires in {format_duration(session.deadline - now)}"
     return (

@@ -35,7 +35,8 @@ def render_reconnect(report: SimulationReport, store: str) -> None:
     console = Console(highlight=False, soft_wrap=True)
     console.print(
         f"[bold]simulate reconnect[/] {escape(repr(report.identity))}: gap {format_duration(report.gap)}, "
-        f"{report.times} return(s), store {escape(store)}"
+        f"{report.times} return(s), {report.agents} agent(s)"
+        f"{', device switch in every visit' if report.device_switch else ''}, store {escape(store)}"
     )
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     table.add_column("t", justify="right", no_wrap=True)
