@@ -2,7 +2,8 @@
 
 A frontend can announce the user's language as a participant attribute (``language``, ``lang`` or
 ``locale``, e.g. ``"es-MX"``) or in JSON participant metadata (``{"language": "es"}``); the first one
-found wins. Everything is recorded into the session so the next visit knows it before the user speaks.
+found wins. The device attributes (:mod:`lkpersist.agent.presence`) go to the session's devices. Everything
+else is recorded into the session so the next visit knows it before the user speaks.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 from livekit import rtc
 
 LANGUAGE_ATTRIBUTES = ("language", "lang", "locale")
+DEVICE_ATTRIBUTES = ("lkpersist.device", "lkpersist.device_label")
+"""Recorded as the session's devices (bounded, escaped), so left out of ``metadata["attributes"]``."""
 
 
 def language_of(participant: rtc.Participant) -> str | None:
@@ -33,7 +36,7 @@ def metadata_of(participant: rtc.Participant) -> dict[str, Any]:
     return {
         "name": participant.name or None,
         "kind": rtc.ParticipantKind.Name(participant.kind).removeprefix("PARTICIPANT_KIND_").lower(),
-        "attributes": dict(participant.attributes) or None,
+        "attributes": {k: v for k, v in participant.attributes.items() if k not in DEVICE_ATTRIBUTES} or None,
         "participant_metadata": (_json_object(raw) or raw) or None,
     }
 

@@ -24,6 +24,7 @@ import uuid
 from livekit import rtc
 from livekit.agents import get_job_context
 
+from lkpersist.agent._participants import DEVICE_ATTRIBUTES
 from lkpersist.agent._store_calls import FAILED, BoundedCalls, StoreFailed
 from lkpersist.logsafe import get_logger
 from lkpersist.model.presence import DUPLICATE_IDENTITY, DeviceSeen
@@ -33,10 +34,9 @@ from lkpersist.stores.base import SessionStore
 
 log = get_logger("lkpersist.agent")
 
-DEVICE_ATTRIBUTE = "lkpersist.device"
-"""The participant attribute a page sets to name its device (a random id kept in localStorage)."""
-DEVICE_LABEL_ATTRIBUTE = "lkpersist.device_label"
-"""The participant attribute with a human-readable name of that device (e.g. ``Chrome on Android``)."""
+DEVICE_ATTRIBUTE, DEVICE_LABEL_ATTRIBUTE = DEVICE_ATTRIBUTES
+"""The participant attributes a page sets: its device id (random, kept in localStorage) and a
+human-readable name of that device (``Chrome on Android``)."""
 SIP_NUMBER_ATTRIBUTE = "sip.phoneNumber"
 
 
