@@ -321,11 +321,12 @@ class SessionPersistence:
     def _decision(
         self, identity: str, visit: _Visit, arrival: Arrival | None, language: str | None, restored: int
     ) -> GreetingDecision:
-        """What to tell ``on_decision``; no arrival (the store failed) greets as a first visit."""
+        """What to tell ``on_decision``; no arrival (the store failed) greets as a first visit. ``returning``
+        says the visit is a return (2 or later), for every agent in it, not only the one that opened it."""
         return self.conversation.decision(  # conversation: the template or the LLM's instructions
             identity, None if arrival is None else arrival.session, arrived=visit.arrived,
             name=visit.participant.name or "", greet=arrival is None or arrival.greet,
-            returning=arrival is not None and arrival.returning, visit=1 if arrival is None else arrival.visit,
+            returning=arrival is not None and arrival.visit > 1, visit=1 if arrival is None else arrival.visit,
             language=language, restored=restored, store_ok=arrival is not None,
             switched=arrival is not None and arrival.switched,
         )

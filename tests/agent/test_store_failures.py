@@ -8,7 +8,7 @@ from typing import Any
 from lkpersist.agent.greetings import DEFAULT_NEW
 from lkpersist.clock import VirtualClock
 from lkpersist.exceptions import StoreUnavailableError
-from lkpersist.model.results import ConnectResult
+from lkpersist.model.results import Arrival
 from lkpersist.stores import open_store
 from lkpersist.stores.memory import MemoryStore
 from tests.agent.conftest import JobFactory
@@ -18,24 +18,24 @@ BUDGET = 0.3
 
 
 class SlowStore(MemoryStore):
-    """A real memory store behind a slow link: every connect takes ``delay`` seconds."""
+    """A real memory store behind a slow link: every arrival takes ``delay`` seconds."""
 
     def __init__(self, delay: float, **options: Any) -> None:
         super().__init__(**options)
         self.delay = delay
 
-    async def connect(self, identity: str) -> ConnectResult:
+    async def arrive(self, identity: str, connection: str, **options: Any) -> Arrival:
         await asyncio.sleep(self.delay)
-        return await super().connect(identity)
+        return await super().arrive(identity, connection, **options)
 
 
 class BrokenStore(MemoryStore):
     """A store whose backend refuses every call, as an unreachable server does."""
 
-    async def connect(self, identity: str) -> ConnectResult:
+    async def arrive(self, identity: str, connection: str, **options: Any) -> Arrival:
         raise StoreUnavailableError("backend refused the connection")
 
-    async def disconnect(self, identity: str) -> None:
+    async def leave(self, identity: str, connection: str, **options: Any) -> None:
         raise StoreUnavailableError("backend refused the connection")
 
 
@@ -75,4 +75,4 @@ async def test_a_failing_store_is_counted_and_the_agent_carries_on(make_job: Job
     reply = await job.say_user("Can you hear me?")
     await job.leave("user-1")
     assert job.said == [DEFAULT_NEW["en"], reply]
-    assert job.persistence.store_failures >= 2  # connect, then disconnect (turn appends fail too)
+    assert job.persistence.store_failures >= 2  # arrive, then leave (turn appends fail too)
