@@ -41,16 +41,96 @@ async def test_past_the_first_ttl_every_return_starts_anew(clock: VirtualClock) 
 
 
 async def test_a_wrong_outcome_fails_the_verdict(clock: VirtualClock) -> None:
-    """The verdict can fail: a store that forgets everything on disconnect is caught."""
+    """The verdict can fail: a store that forgets everything on leave is caught."""
     from lkpersist.stores.memory import MemoryStore
 
     class ForgetfulStore(MemoryStore):
-        async def disconnect(self, identity: str):  # type: ignore[no-untyped-def]
+        async def leave(self, identity: str, connection: str, **options: object):  # type: ignore[no-untyped-def]
             await self.delete(identity)
 
     store = ForgetfulStore(clock=clock)
     report = await simulate_reconnect(store, clock, identity="user-1", gap=3)
     assert not report.ok
+
+
+@pytest.mark.parametrize("agents", [2, 3])
+async def test_several_agents_greet_each_visit_once_with_the_store_visit(clock: VirtualClock, agents: int) -> None:
+    store = open_store("memory://", clock=clock)
+    report = await simulate_reconnect(store, clock, identity="user-1", gap=30, times=3, agents=agents)
+    assert report.ok, [c for c in report.checks if not c.ok]
+    by_visit = {v: [d for d in report.decisions if d.visit == v] for v in (1, 2, 3, 4)}
+    assert all(len(ds) == agents and sum(d.greet for d in ds) == 1 for ds in by_visit.values())
+    greeters = [e.actor for e in report.timeline if e.text.startswith(("says: Hello!", "says: Welcome back!"))]
+    assert len(greeters) == 4 and len(set(greeters)) > 1  # the join order rotates: not always one agent greets
+    assert report.final_session is not None and report.final_session.reconnect_count == 3
+    assert sum(c.name.endswith(f"one visit number across {agents} agents") for c in report.checks) == 4
+
+
+async def test_the_agents_verdict_fails_when_each_connect_counts(clock: VirtualClock) -> None:
+    """The bug of issue 11: a store that opens a visit per connection is caught by the verdict."""
+    from lkpersist.stores.memory import MemoryStore
+
+    class EveryConnectCounts(MemoryStore):
+        async def arrive(self, identity: str, connection: str, **options: object):  # type: ignore[no-untyped-def]
+            live = await self.get(identity)
+            for other in live.connections if live is not None else ():  # forget who else is live
+                await super().leave(identity, other.id)
+            return await super().arrive(identity, connection, **options)  # type: ignore[arg-type]
+
+    store = EveryConnectCounts(clock=clock)
+    report = await simulate_reconnect(store, clock, identity="user-1", gap=3, agents=2)
+    assert not report.ok
+
+
+@pytest.mark.parametrize("agents", [1, 2])
+async def test_a_device_switch_continues_the_visit(clock: VirtualClock, agents: int) -> None:
+    store = open_store("memory://", clock=clock)
+    report = await simulate_reconnect(store, clock, identity="user-1", gap=10, times=1, agents=agents,
+                                      device_switch=True)
+    assert report.ok, [c for c in report.checks if not c.ok]
+    switches = [c for c in report.checks if c.name.startswith("device switch")]
+    assert len(switches) == 8 and all(c.ok for c in switches)  # 2 visits × 4 checks
+    assert sum(d.switched for d in report.decisions) == 2
+    assert report.final_session is not None and report.final_session.reconnect_count == 1
+    assert {d.device_id for d in report.final_session.devices} == {"laptop", "phone"}
+
+
+async def test_the_switch_verdict_fails_when_a_switch_is_a_return(clock: VirtualClock) -> None:
+    """A store that treats the DUPLICATE_IDENTITY leave as any other (no switch) fails the verdict."""
+    from lkpersist.stores.memory import MemoryStore
+
+    class NoSwitches(MemoryStore):
+        async def leave(self, identity: str, connection: str, **options: object):  # type: ignore[no-untyped-def]
+            return await super().leave(identity, connection)
+
+    report = await simulate_reconnect(NoSwitches(clock=clock), clock, identity="u", gap=3, device_switch=True)
+    assert not report.ok
+    failed = [c.name for c in report.checks if not c.ok]
+    assert failed[:2] == ["device switch in visit 1: the visit goes on", "device switch in visit 1: no welcome back"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_cli_agents_and_device_switch(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    url = store_url_for(backend, tmp_path, request)
+    result = CliRunner().invoke(app, ["--store", url, "simulate", "reconnect", "--identity", "user-1", "--agents",
+                                      "2", "--device-switch", "--times", "2", "-o", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert (doc["ok"], doc["agents"], doc["device_switch"]) == (True, 2, True)
+    assert [v["visit"] for v in doc["visits"] if v["greeted"]] == [1, 2, 3]
+    assert sum(v["switched"] for v in doc["visits"]) == 3
+    assert doc["session"]["reconnect_count"] == 2
+    assert any(e["text"] == "says: You're now on your other device." for e in doc["timeline"])
+    human = CliRunner().invoke(app, ["--store", url, "simulate", "reconnect", "--identity", "user-2",
+                                     "--agents", "3"])
+    assert human.exit_code == 0, human.output
+    assert "3 agent(s)" in human.output and "verdict: PASS" in human.output
+
+
+def test_cli_agents_out_of_range_is_a_usage_error() -> None:
+    result = CliRunner().invoke(app, ["--store", "memory://", "simulate", "reconnect", "--identity", "u",
+                                      "--agents", "0"])
+    assert result.exit_code == 2
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])

@@ -43,8 +43,9 @@ def render_reconnect(report: SimulationReport, store: str) -> None:
     table.add_column("who", no_wrap=True)
     table.add_column("what")
     for event in report.timeline:
-        style = ACTOR_STYLES.get(event.actor, "")
-        table.add_row(f"+{format_duration(event.at)}", f"[{style}]{event.actor}[/]", escape(event.text))
+        style = ACTOR_STYLES.get(event.actor.split(" ")[0], "")  # "agent 2": an agent's style
+        who = f"[{style}]{escape(event.actor)}[/]" if style else escape(event.actor)
+        table.add_row(f"+{format_duration(event.at)}", who, escape(event.text))
     console.print(table)
     for check in report.checks:
         mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
