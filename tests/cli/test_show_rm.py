@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 from typer.testing import CliRunner
 
@@ -121,3 +123,62 @@ def test_show_makes_a_blank_identity_visible(runner: CliRunner, cli_url: str) ->
     result = invoke(runner, cli_url, "sessions", "show", "   ")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0].split(None, 1) == ["identity", "'   '"]
+
+
+def _two_agents_two_devices(url: str) -> None:
+    """Two agents serving ``ana`` (connections), who came from a laptop, then a phone; one agent left."""
+    from lkpersist.clock import VirtualClock
+    from lkpersist.model.presence import DeviceSeen
+    from lkpersist.stores import open_store
+
+    async def write() -> None:
+        clock = VirtualClock(time.time() - 120)
+        store = open_store(url, clock=clock)
+        try:
+            await store.arrive("ana", "voice:AJ_1:aaaa1111", device=DeviceSeen("laptop-1", "Firefox on Linux"))
+            clock.advance(60)
+            await store.arrive("ana", "notes:AJ_2:bbbb2222", device=DeviceSeen("phone-1", "Chrome on Android"))
+            await store.arrive("ana", "gone:AJ_3:cccc3333")
+            clock.advance(30)
+            await store.leave("ana", "gone:AJ_3:cccc3333")
+            await store.beat("ana", "voice:AJ_1:aaaa1111")
+        finally:
+            await store.close()
+
+    asyncio.run(write())
+
+
+def test_show_lists_live_connections_and_devices(runner: CliRunner, cli_url: str) -> None:
+    _two_agents_two_devices(cli_url)
+    result = invoke(runner, cli_url, "sessions", "show", "ana")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("CONNECTION"))
+    assert lines[at].split() == ["CONNECTION", "SINCE", "(UTC)", "LAST", "BEAT"]
+    rows = {line.split()[0]: line for line in lines[at + 1:at + 3]}
+    assert rows.keys() == {"voice:AJ_1:aaaa1111", "notes:AJ_2:bbbb2222"}
+    assert rows["voice:AJ_1:aaaa1111"].endswith("30s ago") and "(2m ago)" in rows["voice:AJ_1:aaaa1111"]
+    assert rows["notes:AJ_2:bbbb2222"].endswith("1m ago")
+    assert "gone:AJ_3" not in result.stdout
+    at = next(i for i, line in enumerate(lines) if line.startswith("DEVICE"))
+    assert lines[at + 1].split()[:4] == ["phone-1", "Chrome", "on", "Android"]  # most recently seen first
+    assert lines[at + 2].split()[:4] == ["laptop-1", "Firefox", "on", "Linux"]
+    fields = dict(line.split(None, 1) for line in lines[:at] if " " in line.strip())
+    assert fields["visit"] == "1 (greeted)" and fields["reconnects"] == "0"
+
+
+def test_show_json_has_connections_and_devices(runner: CliRunner, cli_url: str) -> None:
+    _two_agents_two_devices(cli_url)
+    document = json.loads(invoke(runner, cli_url, "sessions", "show", "ana", "-o", "json").stdout)
+    assert sorted(c["id"] for c in document["connections"]) == ["notes:AJ_2:bbbb2222", "voice:AJ_1:aaaa1111"]
+    assert all(c["since"] <= c["last_beat"] for c in document["connections"])
+    assert [(d["device_id"], d["label"]) for d in document["devices"]] == [
+        ("laptop-1", "Firefox on Linux"), ("phone-1", "Chrome on Android")]
+    assert all(d["first_seen"] <= d["last_seen"] for d in document["devices"])
+
+
+def test_show_without_live_connections_says_so(runner: CliRunner, cli_url: str) -> None:
+    seed(cli_url, Seed("left", age=5, disconnected=True))
+    result = invoke(runner, cli_url, "sessions", "show", "left")
+    assert result.exit_code == 0, result.output
+    assert "no live connection" in result.stdout and "DEVICE" not in result.stdout
