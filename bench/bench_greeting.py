@@ -1,4 +1,4 @@
-"""Benchmark: participant-connected callback → greeting decision, store round trips included.
+r"""Benchmark: participant-connected callback → greeting decision, store round trips included.
 
 Runs real :class:`~lkpersist.agent.SessionPersistence` controllers on real ``AgentSession``\ s (scripted
 LLM, text only) and real ``rtc.Room``\ s fed with participant events, and reads each decision's
@@ -34,8 +34,8 @@ import os
 import statistics
 import tempfile
 import uuid
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bench_connect import own_redis_server  # one way to start a throwaway server, shared by the benchmarks

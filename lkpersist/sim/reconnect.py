@@ -221,17 +221,17 @@ async def simulate_reconnect(
     )
     sim = _Simulation(store, clock, report, greetings)
     before = await sim.snapshot("before the first arrival")
-    agents, decision = await sim.arrive()
+    room, decision = await sim.arrive()
     known = decision is not None and decision.returning
     label = _first_arrival_label(before, decision)
-    sim.check(f"{label}: greeted once", agents.spoken() == 1, f"{agents.spoken()} greeting(s) spoken")
+    sim.check(f"{label}: greeted once", room.spoken() == 1, f"{room.spoken()} greeting(s) spoken")
     expected = "returning (the store had a live session)" if before is not None else "new (the store had none)"
     sim.check(f"{label}: recognised as {expected.split(' ')[0]}", known == (before is not None),
               f"expected {expected}; returning={known}")
     lines = [USER_LINES[i % len(USER_LINES)] for i in range(turns)]
-    await sim.converse(agents, lines)
+    await sim.converse(room, lines)
     sim.previous_lines = lines
-    left = await sim.leave(agents)
+    left = await sim.leave(room)
     recorded = 2 * turns + 1 + (SWITCH_TURNS if device_switch else 0)
     if outcome := long.summarised(left, recorded=recorded):
         sim.check(f"{label}: {outcome[0]}", *outcome[1:])
