@@ -54,6 +54,7 @@ ENV: Mapping[str, str] = {
     "summary_cap": "LKPERSIST_SUMMARY_CAP",
     "summary_keep": "LKPERSIST_SUMMARY_KEEP",
     "summary_words": "LKPERSIST_SUMMARY_WORDS",
+    "switch_line": "LKPERSIST_SWITCH_LINE",
 }
 _DURATIONS = (
     "ttl_first",
@@ -101,6 +102,8 @@ class WorkerConfig:
     summary_cap: int = _SUMMARIES.cap
     summary_keep: int = _SUMMARIES.keep
     summary_words: int = _SUMMARIES.max_words
+    switch_line: str | None = None
+    """Said when the participant moves to another device within a visit; None or empty: nothing is said."""
 
     def __post_init__(self) -> None:
         self.ttl_policy()  # validates the TTLs

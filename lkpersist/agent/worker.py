@@ -44,6 +44,7 @@ async def entrypoint(ctx: JobContext) -> None:
         greeting=None if config.greeting == "off" else config.greeting,  # type: ignore[arg-type]
         on_decision=_log_ungreeted if config.greeting == "off" else None,
         summaries=config.summary_policy(),  # written with the job's own LLM (--llm)
+        switch_line=config.switch_line or None,
     )
 
     async def shutdown() -> None:

@@ -163,6 +163,10 @@ def run(
     summary_words: Annotated[
         int, typer.Option(envvar=ENV["summary_words"], min=10, help="Length of the summary, in words.")
     ] = _DEFAULTS.summary_words,
+    switch_line: Annotated[
+        str | None,
+        typer.Option(envvar=ENV["switch_line"], help="Said when the participant switches devices (default: nothing)."),
+    ] = None,
 ) -> None:
     """Run the bundled persistence-enabled agent (livekit modes: dev, start, console, connect, download-files).
 
@@ -200,6 +204,7 @@ def run(
         config = replace(
             config, greeting=greeting.value, summaries=summaries,
             summary_cap=summary_cap, summary_keep=summary_keep, summary_words=summary_words,
+            switch_line=switch_line or None,
         )
         _check_store(config)
     except LkPersistError as exc:

@@ -152,3 +152,10 @@ def test_the_sessions_commands_do_not_load_livekit() -> None:
     code = "import sys, lkpersist.cli; print(any(m.startswith('livekit') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_switch_line_reaches_the_jobs_through_the_environment() -> None:
+    config = WorkerConfig(switch_line="You're now on your phone.")
+    assert config.to_env()[ENV["switch_line"]] == "You're now on your phone."
+    assert WorkerConfig.from_env(config.to_env()) == config
+    assert ENV["switch_line"] not in WorkerConfig().to_env()  # unset: the jobs say nothing on a switch
