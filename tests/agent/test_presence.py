@@ -204,3 +204,42 @@ async def test_without_the_attribute_the_device_comes_from_livekit(make_job: Job
                              attributes={"sip.phoneNumber": "+15550100"})
     assert (device_of(browser).device_id, device_of(browser).label) == ("livekit:standard", "LiveKit standard client")
     assert (device_of(caller).device_id, device_of(caller).label) == ("sip:+15550100", "phone +15550100")
+
+
+async def test_the_greeting_decision_of_a_return_is_one_redis_command(
+    tmp_path: Path, request: pytest.FixtureRequest, clock: VirtualClock, make_job: JobFactory
+) -> None:
+    """Issue 13: the greeter's decision (visit, claim, recent turns) is one round trip; the second agent,
+    which does not greet, reads the turns with a second. Counted by Redis itself (INFO stats), read inside
+    ``on_decision`` before the controller can send anything after the decision."""
+    import redis
+
+    url = store_url_for("redis", tmp_path, request)
+    counter = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+    counts: list[int] = []
+    mark = [0]
+
+    def processed() -> int:
+        return int(counter.info("stats")["total_commands_processed"])
+
+    def on_decision(_decision: object) -> None:
+        counts.append(processed() - mark[0] - info_cost)
+
+    store = open_store(url, clock=clock)
+    try:
+        first = await make_job(store)
+        await first.arrive("user-1")
+        await first.say_user("Book the table for Friday.")
+        await first.leave("user-1")
+        clock.advance(10)
+        greeter, other = await make_job(store, on_decision=on_decision), await make_job(store, on_decision=on_decision)
+        info_cost = -processed() + processed()
+        for job in (greeter, other):
+            mark[0] = processed()
+            await job.arrive("user-1")
+        assert (greeter.decisions[-1].greet, greeter.decisions[-1].restored_turns) == (True, 3)
+        assert other.decisions[-1].greet is False and other.decisions[-1].restored_turns == 3
+        assert counts == [1, 2]
+    finally:
+        await store.close()
+        counter.close()
