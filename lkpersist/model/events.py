@@ -2,9 +2,11 @@
 
 The rule, the same on every backend:
 
-- ``created``: a connect started a new session (reconnect_count 0).
-- ``returned``: a connect continued a live session; ``reconnect_count`` is the visit count after it.
-- ``disconnected``: the participant left and the expiry countdown started.
+- ``created``: an arrival started a new session (reconnect_count 0).
+- ``returned``: an arrival opened a return visit; ``reconnect_count`` is the count after it. Arrivals that
+  join a visit already going on (a second agent, a device switch) publish nothing.
+- ``disconnected``: the last live connection left and the expiry countdown started (also at a device
+  switch's leave; the visit may still go on if the other device arrives within the switch grace).
 - ``expired``: a session whose TTL had run out was removed, either by a connect that replaces it (then
   ``expired`` for the old session comes right before ``created`` for the new one) or by a purge.
   Expiry is logical, so nothing is published at the very moment a deadline passes.
@@ -23,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from lkpersist.model.results import ConnectResult
+from lkpersist.model.results import Arrival
 from lkpersist.model.session import Session
 
 EventKind = Literal["created", "returned", "disconnected", "expired", "purged", "deleted"]
@@ -48,19 +50,31 @@ class SessionEvent:
         return {"kind": self.kind, "identity": self.identity, "time": self.time, "reconnect_count": self.reconnect_count}
 
 
-def connect_events(result: ConnectResult, now: float, replaced_count: int | None = None) -> list[SessionEvent]:
-    """The events of one connect: ``returned``, or ``created`` (after ``expired`` when it replaced one).
+def arrival_events(arrival: Arrival, now: float, replaced_count: int | None = None) -> list[SessionEvent]:
+    """The events of one arrival: ``returned`` when it opened a return visit, ``created`` (after
+    ``expired`` when it replaced one) for a new session, nothing when it joined a visit already going on
+    (a second agent, a repeated event, a device switch).
 
     ``replaced_count`` is the reconnect_count of the expired session a new one replaced (None: there
-    was none); it is ignored for a returning connect.
+    was none); it is ignored otherwise.
     """
-    session = result.session
-    if result.returning:
+    session = arrival.session
+    if not arrival.new_visit:
+        return []
+    if arrival.returning:
         return [SessionEvent("returned", session.identity, now, session.reconnect_count)]
     created = SessionEvent("created", session.identity, now, 0)
     if replaced_count is None:
         return [created]
     return [SessionEvent("expired", session.identity, now, replaced_count), created]
+
+
+def leave_events(before: Session, after: Session, now: float) -> list[SessionEvent]:
+    """``disconnected`` when this leave took the last live connection (a device switch included: the
+    countdown started); nothing while another connection still serves the participant."""
+    if before.connected and not after.connected:
+        return [SessionEvent("disconnected", after.identity, now, after.reconnect_count)]
+    return []
 
 
 def removal_event(session: Session, now: float, *, deleted: bool = False) -> SessionEvent:

@@ -25,7 +25,7 @@ from typing import Any
 
 from lkpersist.model.events import SessionEvent, removal_event
 from lkpersist.model.lifecycle import merge_update
-from lkpersist.model.session import Session, SessionChanges, Turn
+from lkpersist.model.session import Connection, Session, SessionChanges, Turn, legacy_connections
 from lkpersist.model.ttl import TTLPolicy
 
 
@@ -33,11 +33,11 @@ from lkpersist.model.ttl import TTLPolicy
 class OfflineDelta:
     """What one identity did while the store was unreachable, in a form that merges with any stored state.
 
-    ``connects``/``disconnects``: how many of each happened. ``created``: the offline copy started a new
+    ``connects``/``disconnects``: how many visits were opened / ended. ``created``: the offline copy started a new
     session (the identity was unknown or its session had expired). ``continues``: ``joined_at`` of the
     stored session the offline copy continued, so a record that expired only because nobody could refresh
-    it is revived rather than replaced. ``presence_at``/``connected``: the latest presence change (connect,
-    heartbeat or disconnect) and its state. ``greeted``: a greeting was claimed after the latest
+    it is revived rather than replaced. ``presence_at``/``connected``/``connections``: the latest presence
+    change (arrive, beat or leave), its state and the connections then live. ``greeted``: a greeting was claimed after the latest
     disconnect. ``deleted``: the identity was deleted; everything else happened after the delete.
     """
 
@@ -49,6 +49,7 @@ class OfflineDelta:
     continues: float | None = None
     presence_at: float | None = None
     connected: bool | None = None
+    connections: tuple[Connection, ...] = ()
     greeted: bool = False
     deleted: bool = False
     language: str | None = None
@@ -117,7 +118,6 @@ def _created(delta: OfflineDelta, policy: TTLPolicy) -> Session:
         last_seen=delta.first_at,
         reconnect_count=count,
         ttl=policy.ttl_for(count),
-        greeted_epoch=-1,
     )
     return _with_offline_changes(fresh, delta, count, policy, prefer_offline=True)
 
@@ -131,21 +131,30 @@ def _merged(base: Session, delta: OfflineDelta, policy: TTLPolicy) -> Session:
 def _with_offline_changes(
     base: Session, delta: OfflineDelta, count: int, policy: TTLPolicy, *, prefer_offline: bool
 ) -> Session:
-    disconnects = base.disconnect_count + delta.disconnects
-    session = replace(base, reconnect_count=count, disconnect_count=disconnects, ttl=policy.ttl_for(count))
+    session = replace(base, reconnect_count=count, ttl=policy.ttl_for(count))
     if prefer_offline and delta.presence_at is not None:
         connected = bool(delta.connected)
         session = replace(
             session,
             last_seen=max(delta.presence_at, base.last_seen),
             connected=connected,
+            connections=_offline_connections(delta) if connected else (),
             expires_at=None if connected else delta.presence_at + session.ttl,
+            switch_until=None,
         )
     elif not session.connected and session.expires_at is None:  # a created session nobody was present in
         session = replace(session, expires_at=session.last_seen + session.ttl)
     if delta.greeted:
-        session = replace(session, greeted_epoch=max(session.greeted_epoch, disconnects))
+        session = replace(session, greeted_visit=max(session.greeted_visit, session.visit))
     return merge_update(session, SessionChanges(delta.language, delta.metadata, delta.context))
+
+
+def _offline_connections(delta: OfflineDelta) -> tuple[Connection, ...]:
+    """The connections live offline, beating at the latest presence (``-`` if the journal knew none)."""
+    at = delta.presence_at or delta.first_at
+    if not delta.connections:
+        return legacy_connections(True, at)
+    return tuple(replace(c, last_beat=max(c.last_beat, at)) for c in delta.connections)
 
 
 def _offline_events(base: Session | None, merged: Session, delta: OfflineDelta, now: float) -> list[SessionEvent]:

@@ -1,10 +1,10 @@
-"""What store operations answer: a connect's verdict, listing pages, purge counts, unreadable records."""
+"""What store operations answer: an arrival's verdict, listing pages, purge counts, unreadable records."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from lkpersist.model.session import Session
+from lkpersist.model.session import Session, Turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +18,34 @@ class ConnectResult:
     session: Session
     returning: bool
     was_connected: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """What ``store.arrive`` tells the caller, decided in one atomic step (see :mod:`lkpersist.model.presence`).
+
+    ``returning``: this arrival opened visit 2 or later of an existing session; ``new_visit``: it opened
+    the visit (nobody was live); ``visit`` = reconnect_count + 1; ``greet``: this caller holds the visit's
+    greeting (exactly one arrival per visit gets it); ``switched``: it continued a visit after a device
+    switch; ``turns``: the newest ``restore_turns`` turns, read in the same step, only when greeting a return.
+    """
+
+    session: Session
+    returning: bool
+    new_visit: bool
+    visit: int
+    greet: bool
+    switched: bool = False
+    turns: list[Turn] = field(default_factory=list)
+
+    @property
+    def is_new_session(self) -> bool:
+        """Only a new session's arrival opens a first visit."""
+        return self.new_visit and not self.returning
+
+    def as_connect(self) -> ConnectResult:
+        """The single-connection verdict: a return when this is visit 2 or later, and who held it live."""
+        return ConnectResult(self.session, returning=self.visit > 1, was_connected=not self.new_visit)
 
 
 @dataclass(frozen=True, slots=True)

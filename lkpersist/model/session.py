@@ -20,6 +20,9 @@ DEFAULT_MAX_TURNS = 500
 """The hard ceiling of turns kept per session. The conversation itself is compacted much earlier, at the
 summariser's cap (:class:`lkpersist.agent.summaries.Summaries`, 100 by default): the room between the two
 is where turns wait, never dropped, while a summary that failed is retried."""
+LEGACY_CONNECTION = "-"
+"""The connection id of the single-connection form (``connect`` / ``disconnect`` / ``heartbeat``), and of
+a record written before presence was tracked per connection."""
 SUMMARY_KEY = "summary"
 """The context key of the running summary of the turns compacted away (``compact_turns`` sets it)."""
 MAX_SUMMARY_CHARS = 20_000
@@ -48,8 +51,11 @@ class Session:
 
     ``expires_at`` is None while connected: a connected session lives as long as its agent keeps
     refreshing it, and expires ``ttl`` seconds after the last refresh if the agent dies.
-    ``disconnect_count`` and ``greeted_epoch`` let several agents agree that a return is greeted once:
-    a greeting is owed when no greeting happened since the last disconnect.
+    Presence is kept per connection (:mod:`lkpersist.model.presence`): ``connections`` are the live ones
+    when the session was read, ``connected`` says whether there is any, ``reconnect_count`` counts visits
+    after the first, and ``greeted_visit`` is the last visit whose greeting was taken (so several agents
+    agree a visit is greeted once). ``devices`` are the ones the participant came from, newest last;
+    ``switch_until`` is set while a device switch may still continue the visit.
     """
 
     identity: str
@@ -62,12 +68,19 @@ class Session:
     connected: bool = False
     expires_at: float | None = None
     ttl: float = 300.0
-    disconnect_count: int = 0
-    greeted_epoch: int = -1
+    greeted_visit: int = 0
+    connections: tuple[Connection, ...] = ()
+    devices: tuple[Device, ...] = ()
+    switch_until: float | None = None
     schema_version: int = SCHEMA_VERSION
     turn_count: int | None = field(default=None, compare=False)
     """How many turns the store held for this session when it was read (``get``, listings: every backend
     counts them in the same read); None from operations that do not count (connect, update, ...)."""
+
+    @property
+    def visit(self) -> int:
+        """The number of the current (or last) visit: 1 for the first."""
+        return self.reconnect_count + 1
 
     @property
     def deadline(self) -> float:
@@ -97,8 +110,10 @@ class Session:
             "connected": self.connected,
             "expires_at": self.expires_at,
             "ttl": self.ttl,
-            "disconnect_count": self.disconnect_count,
-            "greeted_epoch": self.greeted_epoch,
+            "greeted_visit": self.greeted_visit,
+            "connections": [c.to_dict() for c in self.connections],
+            "devices": [d.to_dict() for d in self.devices],
+            "switch_until": self.switch_until,
             "schema_version": self.schema_version,
             "turn_count": self.turn_count,
         }
@@ -106,22 +121,84 @@ class Session:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Session:
         """Build a session from :meth:`to_dict` output; raises KeyError/TypeError/ValueError on bad data."""
+        count, connected, last_seen = int(data.get("reconnect_count", 0)), bool(data.get("connected", False)), \
+            float(data["last_seen"])
         return cls(
             identity=str(data["identity"]),
             joined_at=float(data["joined_at"]),
-            last_seen=float(data["last_seen"]),
-            reconnect_count=int(data.get("reconnect_count", 0)),
+            last_seen=last_seen,
+            reconnect_count=count,
             language=data.get("language"),
             metadata=_as_dict(data.get("metadata") or {}),
             context=_as_dict(data.get("context") or {}),
-            connected=bool(data.get("connected", False)),
+            connected=connected,
             expires_at=None if data.get("expires_at") is None else float(data["expires_at"]),
             ttl=float(data.get("ttl", 300.0)),
-            disconnect_count=int(data.get("disconnect_count", 0)),
-            greeted_epoch=int(data.get("greeted_epoch", -1)),
+            greeted_visit=_greeted_visit(data, count),
+            connections=_connections(data, connected, last_seen),
+            devices=tuple(Device.from_dict(_as_dict(d)) for d in data.get("devices") or ()),
+            switch_until=None if data.get("switch_until") is None else float(data["switch_until"]),
             schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
             turn_count=None if data.get("turn_count") is None else int(data["turn_count"]),
         )
+
+
+def legacy_greeted_visit(reconnect_count: int, greeted_epoch: int, disconnect_count: int) -> int:
+    """``greeted_visit`` of a record from the release that counted disconnects: owed there, owed here
+    (that release owed a greeting while ``greeted_epoch < disconnect_count``)."""
+    return reconnect_count + (0 if greeted_epoch < disconnect_count else 1)
+
+
+def legacy_connections(connected: bool, last_seen: float) -> tuple[Connection, ...]:
+    """The connections of a record from before per-connection presence: one ``-``, beating at last_seen."""
+    return (Connection(LEGACY_CONNECTION, last_seen, last_seen),) if connected else ()
+
+
+def _greeted_visit(data: dict[str, Any], reconnect_count: int) -> int:
+    if "greeted_visit" in data:
+        return int(data["greeted_visit"])
+    return legacy_greeted_visit(reconnect_count, int(data.get("greeted_epoch", -1)), int(data.get("disconnect_count", 0)))
+
+
+def _connections(data: dict[str, Any], connected: bool, last_seen: float) -> tuple[Connection, ...]:
+    if "connections" in data:
+        return tuple(Connection.from_dict(_as_dict(c)) for c in data["connections"] or ())
+    return legacy_connections(connected, last_seen)
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """One live connection serving a session: a controller / agent job, with its own heartbeat."""
+
+    id: str
+    since: float
+    last_beat: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "since": self.since, "last_beat": self.last_beat}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Connection:
+        return cls(str(data["id"]), float(data["since"]), float(data["last_beat"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A device the participant came from (bounded, escaped text: see ``DeviceSeen.bounded``)."""
+
+    device_id: str
+    label: str
+    first_seen: float
+    last_seen: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device_id": self.device_id, "label": self.label, "first_seen": self.first_seen,
+                "last_seen": self.last_seen}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Device:
+        return cls(str(data["device_id"]), str(data.get("label", "")), float(data["first_seen"]),
+                   float(data["last_seen"]))
 
 
 def _as_dict(value: Any) -> dict[str, Any]:

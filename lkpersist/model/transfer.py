@@ -31,7 +31,7 @@ from typing import Literal
 from lkpersist.clock import from_ms, to_ms
 from lkpersist.exceptions import InvalidInputError
 from lkpersist.model.events import SessionEvent, removal_event
-from lkpersist.model.lifecycle import disconnect_transition
+from lkpersist.model.presence import merge_devices
 from lkpersist.model.reconcile import Reconciled, merge_turns
 from lkpersist.model.session import Session, Turn
 
@@ -79,12 +79,14 @@ def check_conflict_rule(rule: str) -> ConflictRule:
 def detached(session: Session) -> Session:
     """``session`` as another store should receive it: not connected there.
 
-    A connected session leaves as if the participant had left at their last heartbeat (the lifecycle's
-    disconnect), so its countdown runs from then and its next connect elsewhere owes a greeting.
+    A connected session leaves as if the participant had left at their last heartbeat, so its countdown
+    runs from then and its next arrival elsewhere opens a new visit. Live connections are transient and
+    never travel; devices and ``greeted_visit`` do.
     """
     if not session.connected:
-        return session
-    return disconnect_transition(session, session.last_seen)
+        return replace(session, connections=(), switch_until=None)
+    left = session.last_seen
+    return replace(session, connected=False, connections=(), switch_until=None, expires_at=left + session.ttl)
 
 
 def prepared(record: SessionRecord, max_turns: int) -> SessionRecord:
@@ -135,8 +137,8 @@ def _merged(
         joined_at=min(stored.joined_at, incoming.joined_at),
         last_seen=max(stored.last_seen, incoming.last_seen),
         reconnect_count=max(stored.reconnect_count, incoming.reconnect_count),
-        disconnect_count=max(stored.disconnect_count, incoming.disconnect_count),
-        greeted_epoch=max(stored.greeted_epoch, incoming.greeted_epoch),
+        greeted_visit=max(stored.greeted_visit, incoming.greeted_visit),
+        devices=merge_devices(stored.devices, incoming.devices),
         ttl=max(stored.ttl, incoming.ttl),
         language=stored.language if incoming.language is None else incoming.language,
         metadata={**stored.metadata, **incoming.metadata},

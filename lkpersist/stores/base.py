@@ -19,8 +19,9 @@ from lkpersist.clock import Clock, SystemClock
 from lkpersist.crypto.codec import PLAIN, ValueCodec
 from lkpersist.exceptions import SessionNotFoundError
 from lkpersist.model.lifecycle import check_older_than, purge_cutoff
+from lkpersist.model.presence import DEFAULT_SWITCH_GRACE, settled
 from lkpersist.model.reconcile import OfflineDelta
-from lkpersist.model.results import Census, ConnectResult, CorruptRecord, Page, PurgeResult, StorageInfo
+from lkpersist.model.results import Census, CorruptRecord, Page, PurgeResult, StorageInfo
 from lkpersist.model.session import (
     DEFAULT_MAX_TURNS,
     CoveredTurns,
@@ -36,6 +37,7 @@ from lkpersist.model.ttl import DEFAULT_TTL_POLICY, TTLPolicy
 from lkpersist.stores.events import EventSource, EventStream
 from lkpersist.stores.locks import Lock, check_lock, check_lock_name
 from lkpersist.stores.paging import Position, check_limit, check_status, decode_cursor
+from lkpersist.stores.presence import PresenceContract
 from lkpersist.stores.raw import StoredValues
 from lkpersist.stores.settings import StoreSettings
 
@@ -57,11 +59,13 @@ def _no_progress(purged: int) -> None:
     """The progress callback of a purge nobody watches."""
 
 
-class SessionStore(ABC):
+class SessionStore(PresenceContract, ABC):
     """Per-participant sessions and their recent conversation turns.
 
     All methods are coroutines and safe to call concurrently from one event loop; every mutating
-    method is atomic across processes sharing the same backing store.
+    method is atomic across processes sharing the same backing store. Presence (arrive, leave, beat,
+    the greeting, and their single-connection form connect/disconnect/heartbeat) is the contract's other
+    half, :class:`~lkpersist.stores.presence.PresenceContract`.
     """
 
     scheme: str = ""
@@ -73,8 +77,9 @@ class SessionStore(ABC):
         ttl_policy: TTLPolicy = DEFAULT_TTL_POLICY,
         max_turns: int = DEFAULT_MAX_TURNS,
         codec: ValueCodec = PLAIN,
+        switch_grace: float = DEFAULT_SWITCH_GRACE,
     ) -> None:
-        self.settings = StoreSettings(clock or SystemClock(), ttl_policy, max_turns, codec)
+        self.settings = StoreSettings(clock or SystemClock(), ttl_policy, max_turns, codec, switch_grace)
 
     @property
     def clock(self) -> Clock:
@@ -98,29 +103,12 @@ class SessionStore(ABC):
         """How personal values are stored (plain, or encrypted at rest)."""
         return self.settings.codec
 
-    # --- lifecycle ---------------------------------------------------------------------------------
-
-    async def connect(self, identity: str) -> ConnectResult:
-        """Mark the participant connected; start a new session if absent or expired."""
-        return await self._connect(validate_identity(identity))
-
-    async def disconnect(self, identity: str) -> Session | None:
-        """Mark the participant gone and start the expiry countdown; None if no live session."""
-        return await self._disconnect(validate_identity(identity))
-
-    async def heartbeat(self, identity: str) -> bool:
-        """Refresh a live session's presence; False if there is no live session to refresh."""
-        return await self._heartbeat(validate_identity(identity))
-
-    async def claim_greeting(self, identity: str) -> bool:
-        """Atomically take the right to greet this visit; True for exactly one caller per return."""
-        return await self._claim_greeting(validate_identity(identity))
-
     # --- reads and edits ---------------------------------------------------------------------------
 
     async def get(self, identity: str) -> Session | None:
-        """Return the live session, or None when absent or expired."""
-        return await self._get(validate_identity(identity))
+        """Return the live session as it stands now (stale connections left out), or None when absent or expired."""
+        session = await self._get(validate_identity(identity))
+        return None if session is None else self._settled(session)
 
     async def update(
         self,
@@ -179,7 +167,9 @@ class SessionStore(ABC):
     ) -> Page:
         """Return one page of sessions, newest ``last_seen`` first, in a stable order."""
         after = None if cursor is None else decode_cursor(cursor)
-        return await self._list_page(check_status(status), check_limit(limit), after)
+        page = await self._list_page(check_status(status), check_limit(limit), after)
+        items = [item if isinstance(item, CorruptRecord) else self._settled(item) for item in page.items]
+        return Page(items, page.next_cursor)
 
     async def iter_sessions(
         self, status: Status = "active", page_size: int = DEFAULT_PAGE_SIZE
@@ -303,6 +293,10 @@ class SessionStore(ABC):
     def stored_values(self) -> StoredValues:
         """Return raw access to the stored personal values (encryption status, migration, rotation)."""
 
+    def _settled(self, session: Session) -> Session:
+        """What a read shows: stored presence as of now (a stale connection is dropped by the next write)."""
+        return settled(session, self.now(), self.settings.presence_timeout)
+
     def now(self) -> float:
         """The store clock's now, in epoch seconds: what every expiry is judged against."""
         return self.settings.clock.now()
@@ -316,18 +310,6 @@ class SessionStore(ABC):
         await self.close()
 
     # --- the backend primitives: arguments already checked by the public methods above ------------
-
-    @abstractmethod
-    async def _connect(self, identity: str) -> ConnectResult: ...
-
-    @abstractmethod
-    async def _disconnect(self, identity: str) -> Session | None: ...
-
-    @abstractmethod
-    async def _heartbeat(self, identity: str) -> bool: ...
-
-    @abstractmethod
-    async def _claim_greeting(self, identity: str) -> bool: ...
 
     @abstractmethod
     async def _get(self, identity: str) -> Session | None: ...

@@ -15,7 +15,7 @@ import pytest
 from lkpersist.clock import VirtualClock
 from lkpersist.exceptions import InvalidInputError
 from lkpersist.model.results import CorruptRecord
-from lkpersist.model.session import Session, Turn
+from lkpersist.model.session import Connection, Session, Turn
 from lkpersist.model.transfer import ImportOutcome, SessionRecord
 from lkpersist.stores.base import SessionStore
 from tests.stores.test_contract import HOSTILE_IDENTITIES
@@ -37,7 +37,7 @@ def _record(clock: VirtualClock, identity: str, *, turns: int = 3, **fields: obj
     session = Session(
         identity=identity, joined_at=now - 100, last_seen=now - 10, reconnect_count=2, language="fr",
         metadata={"plan": "pro"}, context={"summary": "asked about trains"}, connected=False,
-        expires_at=now + 590, ttl=600.0, disconnect_count=2, greeted_epoch=2,
+        expires_at=now + 590, ttl=600.0, greeted_visit=3,
     )
     return SessionRecord(replace(session, **fields), _turns(identity, turns, now - 60))  # type: ignore[arg-type]
 
@@ -113,12 +113,13 @@ async def test_an_expired_stored_session_is_replaced_whatever_the_rule(store: Se
 
 
 async def test_a_connected_session_travels_disconnected(store: SessionStore, clock: VirtualClock) -> None:
-    record = _record(clock, "erin", connected=True, expires_at=None, disconnect_count=2, greeted_epoch=2)
+    live = (Connection("agent:job", clock.now() - 50, clock.now() - 10),)
+    record = _record(clock, "erin", connected=True, expires_at=None, connections=live)
     assert await store.import_records([record]) == [Created]
     session = await store.require("erin")
     assert session.connected is False
     assert session.expires_at == pytest.approx(record.session.last_seen + record.session.ttl)
-    assert session.disconnect_count == 3  # it left: the next connect there owes a greeting
+    assert session.connections == ()  # live connections are transient: they never travel
     assert (await store.connect("erin")).returning is True
     assert await store.claim_greeting("erin") is True
 

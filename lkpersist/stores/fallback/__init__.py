@@ -33,8 +33,9 @@ from typing import Any, TypeVar
 
 from lkpersist.exceptions import InvalidInputError, LkPersistError, StoreUnavailableError
 from lkpersist.logsafe import get_logger
+from lkpersist.model.presence import ArrivalRequest
 from lkpersist.model.reconcile import OfflineDelta
-from lkpersist.model.results import ConnectResult, Page, PurgeResult
+from lkpersist.model.results import Arrival, Page, PurgeResult
 from lkpersist.model.session import CoveredTurns, Session, SessionChanges, Status, Turn
 from lkpersist.stores.base import PurgeProgress, SessionStore
 from lkpersist.stores.fallback.journal import OfflineJournal
@@ -83,7 +84,8 @@ class FallbackStore(PrimaryOnly, SessionStore):
         if retry_interval <= 0 or (operation_timeout is not None and operation_timeout <= 0) or journal_limit < 1:
             raise InvalidInputError("retry_interval and operation_timeout must be positive, journal_limit >= 1")
         super().__init__(
-            clock=primary.clock, ttl_policy=primary.ttl_policy, max_turns=primary.max_turns, codec=primary.codec
+            clock=primary.clock, ttl_policy=primary.ttl_policy, max_turns=primary.max_turns, codec=primary.codec,
+            switch_grace=primary.settings.switch_grace,
         )
         self.primary = primary
         self.retry_interval = retry_interval
@@ -130,28 +132,28 @@ class FallbackStore(PrimaryOnly, SessionStore):
 
     # --- lifecycle (the primitives: arguments were checked by the public methods) -----------------
 
-    async def _connect(self, identity: str) -> ConnectResult:
-        result, local = await self._call(identity, lambda store: store._connect(identity))
+    async def _arrive(self, identity: str, request: ArrivalRequest) -> Arrival:
+        arrival, local = await self._call(identity, lambda store: store._arrive(identity, request))
         if local:
-            self._journal.connected(result, self._continues(identity))
+            self._journal.arrived(arrival, self._continues(identity))
         else:
-            self._known.remember(result.session)
-        return result
+            self._known.remember(arrival.session)
+        return arrival
 
-    async def _disconnect(self, identity: str) -> Session | None:
-        session, local = await self._call(identity, lambda store: store._disconnect(identity))
+    async def _leave(self, identity: str, connection: str, reason: str | None) -> Session | None:
+        session, local = await self._call(identity, lambda store: store._leave(identity, connection, reason))
         if session is not None and local:
-            self._journal.disconnected(identity, session.last_seen, self._continues(identity))
+            self._journal.left(session, self._continues(identity))
         elif session is not None:
             self._known.remember(session)
         return session
 
-    async def _heartbeat(self, identity: str) -> bool:
-        alive, local = await self._call(identity, lambda store: store._heartbeat(identity))
+    async def _beat(self, identity: str, connection: str) -> bool:
+        alive, local = await self._call(identity, lambda store: store._beat(identity, connection))
         if alive and local:
             self._journal.heartbeat(identity, self.now(), self._continues(identity))
         elif alive:
-            self._known.refreshed(identity, self.now())
+            self._known.refreshed(identity, connection, self.now(), self.settings.presence)
         return alive
 
     async def _claim_greeting(self, identity: str) -> bool:
@@ -363,7 +365,9 @@ class FallbackStore(PrimaryOnly, SessionStore):
 
     def _new_local(self) -> LocalStore:
         """A fresh, empty memory store for one outage (what it held in an earlier one is merged or lost)."""
-        return LocalStore(clock=self.clock, ttl_policy=self.ttl_policy, max_turns=self.max_turns)
+        return LocalStore(
+            clock=self.clock, ttl_policy=self.ttl_policy, max_turns=self.max_turns, switch_grace=self.settings.switch_grace
+        )
 
     def _continues(self, identity: str) -> float | None:
         return self._local.continues(identity) if self.state is State.DEGRADED else None

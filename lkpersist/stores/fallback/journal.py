@@ -17,8 +17,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from lkpersist.model.reconcile import OfflineDelta
-from lkpersist.model.results import ConnectResult
-from lkpersist.model.session import SessionChanges, Turn
+from lkpersist.model.results import Arrival
+from lkpersist.model.session import Session, SessionChanges, Turn
 
 
 class OfflineJournal:
@@ -38,21 +38,25 @@ class OfflineJournal:
 
     # --- recording ---------------------------------------------------------------------------------
 
-    def connected(self, result: ConnectResult, continues: float | None) -> None:
-        session = result.session
+    def arrived(self, arrival: Arrival, continues: float | None) -> None:
+        """Visits opened are what reconcile adds to the stored count; a joined visit adds nothing."""
+        session = arrival.session
         delta = self._open(session.identity, session.last_seen, continues)
-        if not result.returning:  # a new session: what the offline copy did before belonged to an expired one
+        if arrival.is_new_session:  # what the offline copy did before belonged to an expired session
             delta = self._deltas[session.identity][-1] = OfflineDelta(
                 identity=session.identity, first_at=session.last_seen, deleted=delta.deleted, created=True,
                 continues=continues,
             )
-        delta.connects += 1
-        delta.presence_at, delta.connected = session.last_seen, True
+        delta.connects += 1 if arrival.new_visit else 0
+        delta.greeted = delta.greeted or arrival.greet
+        delta.presence_at, delta.connected, delta.connections = session.last_seen, True, session.connections
 
-    def disconnected(self, identity: str, at: float, continues: float | None) -> None:
-        delta = self._open(identity, at, continues)
-        delta.disconnects += 1
-        delta.presence_at, delta.connected, delta.greeted = at, False, False
+    def left(self, session: Session, continues: float | None) -> None:
+        delta = self._open(session.identity, session.last_seen, continues)
+        delta.presence_at, delta.connected, delta.connections = session.last_seen, session.connected, session.connections
+        if not session.connected:
+            delta.disconnects += 1
+            delta.greeted = False
 
     def heartbeat(self, identity: str, at: float, continues: float | None) -> None:
         delta = self._open(identity, at, continues)

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
-from lkpersist.model.lifecycle import heartbeat_transition
+from lkpersist.model.presence import PresenceRules, beat_transition
 from lkpersist.model.session import Session
 from lkpersist.stores.memory import MemoryStore
 
@@ -60,15 +60,15 @@ class RecentCopies:
     def forget(self, identity: str) -> None:
         self._copies.pop(identity, None)
 
-    def refreshed(self, identity: str, now: float) -> None:
-        """The primary took a heartbeat: the copy is live as of ``now``."""
+    def refreshed(self, identity: str, connection: str, now: float, rules: PresenceRules) -> None:
+        """The primary took a beat of ``connection``: the copy is live as of ``now``."""
         if (copy := self._copies.get(identity)) is not None:
-            self.remember(heartbeat_transition(copy, now))
+            self.remember(beat_transition(copy, connection, now, rules) or copy)
 
     def greeted(self, identity: str) -> None:
         """The primary gave this visit's greeting: a seed from this copy must not owe it again."""
         if (copy := self._copies.get(identity)) is not None:
-            self.remember(replace(copy, greeted_epoch=copy.disconnect_count))
+            self.remember(replace(copy, greeted_visit=copy.visit))
 
 
 __all__ = ["LocalStore", "RecentCopies"]

@@ -12,18 +12,18 @@ from typing import Any
 
 from lkpersist.clock import to_ms
 from lkpersist.exceptions import SessionNotFoundError
-from lkpersist.model.events import SessionEvent, connect_events, removal_event
-from lkpersist.model.lifecycle import (
-    connect_transition,
-    disconnect_transition,
-    greeting_owed,
-    heartbeat_transition,
-    is_present,
-    merge_update,
-    should_purge,
+from lkpersist.model.events import arrival_events, leave_events, removal_event
+from lkpersist.model.lifecycle import is_present, merge_update, should_purge
+from lkpersist.model.presence import (
+    ArrivalRequest,
+    arrive_transition,
+    beat_transition,
+    claim_transition,
+    leave_transition,
+    settled,
 )
 from lkpersist.model.reconcile import OfflineDelta, Reconciled, reconcile
-from lkpersist.model.results import Census, ConnectResult, CorruptRecord, Page, PurgeResult, StorageInfo
+from lkpersist.model.results import Arrival, Census, CorruptRecord, Page, PurgeResult, StorageInfo
 from lkpersist.model.session import SUMMARY_KEY, CoveredTurns, Session, SessionChanges, Status, Turn
 from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord, decide_import
 from lkpersist.stores.base import PurgeProgress, RecordPage, SessionStore
@@ -55,41 +55,51 @@ class MemoryStore(SessionStore):
             return None
         return session
 
-    async def _connect(self, identity: str) -> ConnectResult:
+    async def _arrive(self, identity: str, request: ArrivalRequest) -> Arrival:
         async with self._lock:
             previous, now = self._sessions.get(identity), self.now()
-            result = connect_transition(previous, identity, now, self.ttl_policy)
-            if not result.returning:
+            session, visit = arrive_transition(previous, identity, request, now, self.settings.presence)
+            replaced = None
+            if visit.is_new_session and previous is not None:  # it replaced an expired one, turns and all
                 self._turns.pop(identity, None)
-            self._sessions[identity] = result.session
-            replaced = None if previous is None else previous.reconnect_count
-            self._events.publish(connect_events(result, now, replaced))
-            return result
+                replaced = previous.reconnect_count
+            self._sessions[identity] = session
+            turns = self._newest(identity, request.restore_turns) if visit.wants_turns(request) else []
+            arrival = Arrival(self._copy(session), visit.returning, visit.new_visit, session.visit, visit.greet,
+                              visit.switched, turns)
+            self._events.publish(arrival_events(arrival, now, replaced))
+            return arrival
 
-    async def _disconnect(self, identity: str) -> Session | None:
+    async def _leave(self, identity: str, connection: str, reason: str | None) -> Session | None:
         async with self._lock:
-            current = self._live(identity)
+            current, now = self._live(identity), self.now()
             if current is None:
                 return None
-            updated = self._sessions[identity] = disconnect_transition(current, self.now())
-            self._events.publish([SessionEvent("disconnected", identity, updated.last_seen, updated.reconnect_count)])
-            return updated
+            before = settled(current, now, self.settings.presence_timeout)
+            updated = self._sessions[identity] = leave_transition(before, connection, now, self.settings.presence, reason)
+            self._events.publish(leave_events(before, updated, now))
+            return self._copy(updated)
 
-    async def _heartbeat(self, identity: str) -> bool:
+    async def _beat(self, identity: str, connection: str) -> bool:
         async with self._lock:
             current = self._live(identity)
-            if current is None:
+            beaten = None if current is None else beat_transition(current, connection, self.now(), self.settings.presence)
+            if beaten is None:
                 return False
-            self._sessions[identity] = heartbeat_transition(current, self.now())
+            self._sessions[identity] = beaten
             return True
 
     async def _claim_greeting(self, identity: str) -> bool:
         async with self._lock:
             current = self._live(identity)
-            if current is None or not greeting_owed(current):
+            claimed = None if current is None else claim_transition(current, self.now(), self.settings.presence)
+            if claimed is None:
                 return False
-            current.greeted_epoch = current.disconnect_count
+            self._sessions[identity] = claimed
             return True
+
+    def _newest(self, identity: str, limit: int) -> list[Turn]:
+        return list(self._turns.get(identity, {}).values())[-limit:]
 
     def _copy(self, session: Session) -> Session:
         """What a read hands out: a copy (callers must not change the stored one), with its turn count."""

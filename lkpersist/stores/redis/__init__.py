@@ -24,8 +24,17 @@ from typing import Any
 
 from lkpersist.clock import to_ms
 from lkpersist.exceptions import InvalidInputError, SessionNotFoundError
+from lkpersist.model.presence import ArrivalRequest
 from lkpersist.model.reconcile import OfflineDelta
-from lkpersist.model.results import Census, ConnectResult, CorruptRecord, Page, PurgeResult, StorageInfo
+from lkpersist.model.results import (
+    Arrival,
+    Census,
+    ConnectResult,
+    CorruptRecord,
+    Page,
+    PurgeResult,
+    StorageInfo,
+)
 from lkpersist.model.session import (
     SCHEMA_VERSION,
     SUMMARY_KEY,
@@ -125,6 +134,20 @@ class RedisStore(SessionStore):
 
     async def _claim_greeting(self, identity: str) -> bool:
         return bool(await self._redis.run(self._redis.scripts.claim_greeting, identity) == 1)
+
+    # Until the Redis scripts keep presence per connection (presence-redis), the primitives of the
+    # presence contract run the single-connection scripts: every connection id counts as ``-``.
+    async def _arrive(self, identity: str, request: ArrivalRequest) -> Arrival:
+        result = await self._connect(identity)
+        greet = request.claim and await self._claim_greeting(identity)
+        session = result.session
+        return Arrival(session, result.returning, not result.was_connected, session.visit, greet)
+
+    async def _leave(self, identity: str, connection: str, reason: str | None) -> Session | None:
+        return await self._disconnect(identity)
+
+    async def _beat(self, identity: str, connection: str) -> bool:
+        return await self._heartbeat(identity)
 
     # --- reads and edits ---------------------------------------------------------------------------
 

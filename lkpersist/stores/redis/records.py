@@ -14,7 +14,14 @@ from typing import Any
 from lkpersist.clock import from_ms, to_ms
 from lkpersist.crypto.codec import ValueCodec
 from lkpersist.exceptions import CorruptRecordError, DecryptionError, InvalidInputError
-from lkpersist.model.session import SCHEMA_VERSION, Session, Turn, turns_from_json
+from lkpersist.model.session import (
+    SCHEMA_VERSION,
+    Session,
+    Turn,
+    legacy_connections,
+    legacy_greeted_visit,
+    turns_from_json,
+)
 
 Flat = Sequence[bytes]
 _STRICT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
@@ -46,10 +53,11 @@ def session_hash_fields(session: Session, codec: ValueCodec) -> list[Any]:
 
     ``e`` only while disconnected and ``L`` only with a language, as the per-operation scripts write them."""
     expires = None if session.connected or session.expires_at is None else to_ms(session.expires_at)
+    # d/g: the single-connection scripts' greeting counters (owed while g < d), from greeted_visit
     values = (
         to_ms(session.joined_at), to_ms(session.last_seen), session.reconnect_count,
-        "1" if session.connected else "0", to_ms(session.ttl), session.disconnect_count,
-        session.greeted_epoch, session.schema_version,
+        "1" if session.connected else "0", to_ms(session.ttl), session.visit,
+        session.greeted_visit, session.schema_version,
         None if session.language is None else codec.encode(session.language), expires,
     )
     return [part for name, value in zip(SESSION_FIELDS, values, strict=True) if value is not None
@@ -103,8 +111,8 @@ def _session(
         connected=connected == b"1",
         expires_at=None if expires is None else from_ms(int(expires)),
         ttl=from_ms(int(ttl)),  # type: ignore[arg-type]
-        disconnect_count=int(disconnects),  # type: ignore[arg-type]
-        greeted_epoch=int(greeted),  # type: ignore[arg-type]
+        greeted_visit=legacy_greeted_visit(int(count), int(greeted), int(disconnects)),  # type: ignore[arg-type]
+        connections=legacy_connections(connected == b"1", from_ms(int(last))),  # type: ignore[arg-type]
         schema_version=SCHEMA_VERSION if schema is None else int(schema),
     )
 

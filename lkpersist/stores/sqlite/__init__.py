@@ -21,8 +21,9 @@ from typing import Any
 
 from lkpersist.clock import to_ms
 from lkpersist.exceptions import CorruptRecordError, InvalidStoreURLError
+from lkpersist.model.presence import ArrivalRequest
 from lkpersist.model.reconcile import OfflineDelta
-from lkpersist.model.results import Census, ConnectResult, CorruptRecord, Page, PurgeResult, StorageInfo
+from lkpersist.model.results import Arrival, Census, CorruptRecord, Page, PurgeResult, StorageInfo
 from lkpersist.model.session import CoveredTurns, Session, SessionChanges, Status, Turn
 from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord
 from lkpersist.stores.base import PURGE_BATCH, PurgeProgress, RecordPage, SessionStore
@@ -87,14 +88,14 @@ class SQLiteStore(SessionStore):
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
-    async def _connect(self, identity: str) -> ConnectResult:
-        return await self._db.run(operations.connect, self.settings, identity, self._now_ms())
+    async def _arrive(self, identity: str, request: ArrivalRequest) -> Arrival:
+        return await self._db.run(operations.arrive, self.settings, identity, self._now_ms(), request)
 
-    async def _disconnect(self, identity: str) -> Session | None:
-        return await self._db.run(operations.disconnect, self.settings, identity, self._now_ms())
+    async def _leave(self, identity: str, connection: str, reason: str | None) -> Session | None:
+        return await self._db.run(operations.leave, self.settings, identity, self._now_ms(), connection, reason)
 
-    async def _heartbeat(self, identity: str) -> bool:
-        return await self._db.run(operations.heartbeat, self.settings, identity, self._now_ms())
+    async def _beat(self, identity: str, connection: str) -> bool:
+        return await self._db.run(operations.beat, self.settings, identity, self._now_ms(), connection)
 
     async def _claim_greeting(self, identity: str) -> bool:
         return await self._db.run(operations.claim_greeting, self.settings, identity, self._now_ms())

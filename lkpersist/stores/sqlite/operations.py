@@ -12,15 +12,17 @@ import sqlite3
 
 from lkpersist.clock import from_ms
 from lkpersist.exceptions import SessionNotFoundError
-from lkpersist.model.events import SessionEvent, connect_events
-from lkpersist.model.lifecycle import (
-    connect_transition,
-    disconnect_transition,
-    greeting_owed,
-    heartbeat_transition,
-    merge_update,
+from lkpersist.model.events import arrival_events, leave_events
+from lkpersist.model.lifecycle import merge_update
+from lkpersist.model.presence import (
+    ArrivalRequest,
+    arrive_transition,
+    beat_transition,
+    claim_transition,
+    leave_transition,
+    settled,
 )
-from lkpersist.model.results import ConnectResult
+from lkpersist.model.results import Arrival
 from lkpersist.model.session import SUMMARY_KEY, CoveredTurns, Session, SessionChanges
 from lkpersist.stores.settings import StoreSettings
 from lkpersist.stores.sqlite import queries
@@ -31,56 +33,68 @@ from lkpersist.stores.sqlite.rows import (
     UPDATE_PERSONAL,
     ops_params,
     personal_params,
+    turns_from_payloads,
 )
 from lkpersist.stores.sqlite.transactions import immediate
 
 
-def connect(conn: sqlite3.Connection, settings: StoreSettings, identity: str, now_ms: int) -> ConnectResult:
+def arrive(
+    conn: sqlite3.Connection, settings: StoreSettings, identity: str, now_ms: int, request: ArrivalRequest
+) -> Arrival:
+    """The whole arrival in one transaction: the row, the rule, the write, the turns a greeting restores."""
     with immediate(conn):
         found = queries.live(conn, identity, now_ms, settings.codec)
-        result = connect_transition(found and found[1], identity, from_ms(now_ms), settings.ttl_policy)
+        session, visit = arrive_transition(found and found[1], identity, request, from_ms(now_ms), settings.presence)
         replaced = None
-        if found is not None and result.returning:
-            conn.execute(UPDATE_OPS, {**ops_params(result.session), "id": found[0]})
+        if found is not None:
+            conn.execute(UPDATE_OPS, {**ops_params(session), "id": found[0]})
         else:  # a new session replaces an absent or expired one, and its turns go with it
             replaced = queries.reconnect_count(conn, identity)
-            params = {**ops_params(result.session), **personal_params(result.session, settings.codec)}
+            params = {**ops_params(session), **personal_params(session, settings.codec)}
             (session_id,) = conn.execute(INSERT_SESSION, params).fetchone()
             conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ?", (session_id,))
-        record_events(conn, connect_events(result, from_ms(now_ms), replaced))
-        return result
+        turns = []
+        if visit.wants_turns(request):
+            payloads = queries.recent_payloads(conn, identity, now_ms, request.restore_turns)
+            turns = turns_from_payloads(identity, payloads[::-1], settings.codec)
+        arrival = Arrival(session, visit.returning, visit.new_visit, session.visit, visit.greet, visit.switched, turns)
+        record_events(conn, arrival_events(arrival, from_ms(now_ms), replaced))
+        return arrival
 
 
-def disconnect(conn: sqlite3.Connection, settings: StoreSettings, identity: str, now_ms: int) -> Session | None:
+def leave(
+    conn: sqlite3.Connection, settings: StoreSettings, identity: str, now_ms: int, connection: str, reason: str | None
+) -> Session | None:
     with immediate(conn):
         found = queries.live(conn, identity, now_ms, settings.codec)
         if found is None:
             return None
-        updated = disconnect_transition(found[1], from_ms(now_ms))
-        conn.execute(UPDATE_OPS, {**ops_params(updated), "id": found[0]})
-        record_events(conn, [SessionEvent("disconnected", identity, updated.last_seen, updated.reconnect_count)])
+        now = from_ms(now_ms)
+        before = settled(found[1], now, settings.presence_timeout)
+        updated = leave_transition(before, connection, now, settings.presence, reason)
+        if updated != found[1]:
+            conn.execute(UPDATE_OPS, {**ops_params(updated), "id": found[0]})
+        record_events(conn, leave_events(before, updated, now))
         return updated
 
 
-def heartbeat(conn: sqlite3.Connection, settings: StoreSettings, identity: str, now_ms: int) -> bool:
+def beat(conn: sqlite3.Connection, settings: StoreSettings, identity: str, now_ms: int, connection: str) -> bool:
     with immediate(conn):
         found = queries.live(conn, identity, now_ms, settings.codec, personal=False)
-        if found is None:
+        beaten = None if found is None else beat_transition(found[1], connection, from_ms(now_ms), settings.presence)
+        if found is None or beaten is None:
             return False
-        session_id, current = found
-        conn.execute(UPDATE_OPS, {**ops_params(heartbeat_transition(current, from_ms(now_ms))), "id": session_id})
+        conn.execute(UPDATE_OPS, {**ops_params(beaten), "id": found[0]})
         return True
 
 
 def claim_greeting(conn: sqlite3.Connection, settings: StoreSettings, identity: str, now_ms: int) -> bool:
     with immediate(conn):
         found = queries.live(conn, identity, now_ms, settings.codec, personal=False)
-        if found is None or not greeting_owed(found[1]):
+        claimed = None if found is None else claim_transition(found[1], from_ms(now_ms), settings.presence)
+        if found is None or claimed is None:
             return False
-        session_id, current = found
-        conn.execute(
-            "UPDATE lkpersist_sessions SET greeted_epoch = ? WHERE id = ?", (current.disconnect_count, session_id)
-        )
+        conn.execute(UPDATE_OPS, {**ops_params(claimed), "id": found[0]})
         return True
 
 
@@ -155,4 +169,4 @@ def compact_turns(
         return True
 
 
-__all__ = ["append_turn", "claim_greeting", "compact_turns", "connect", "disconnect", "heartbeat", "update"]
+__all__ = ["append_turn", "arrive", "beat", "claim_greeting", "compact_turns", "leave", "update"]

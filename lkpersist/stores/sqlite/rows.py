@@ -15,12 +15,12 @@ from lkpersist.clock import from_ms, to_ms
 from lkpersist.crypto.codec import ValueCodec
 from lkpersist.exceptions import CorruptRecordError, DecryptionError
 from lkpersist.model.jsonform import compact_json
-from lkpersist.model.session import Session, Turn, turns_from_json
+from lkpersist.model.session import Connection, Device, Session, Turn, turns_from_json
 
 # Row layout shared by every SELECT of a session: the operational part, then (optionally) the personal.
 OPS_COLUMNS = (
     "id, identity, joined_at, last_seen, reconnect_count, connected, expires_at, ttl, "
-    "disconnect_count, greeted_epoch, schema_version"
+    "greeted_visit, connections, devices, switch_until, schema_version"
 )
 PERSONAL_COLUMNS = "CAST(language AS BLOB), CAST(metadata AS BLOB), CAST(context AS BLOB)"
 ALL_COLUMNS = f"{OPS_COLUMNS}, {PERSONAL_COLUMNS}"
@@ -31,7 +31,7 @@ READ_COLUMNS = (
 
 _OPS_FIELDS = (
     "joined_at", "last_seen", "reconnect_count", "connected", "expires_at", "ttl", "deadline",
-    "disconnect_count", "greeted_epoch", "schema_version",
+    "greeted_visit", "connections", "devices", "switch_until", "schema_version",
 )
 _PERSONAL_FIELDS = ("language", "metadata", "context")
 
@@ -64,8 +64,10 @@ def ops_params(session: Session) -> dict[str, Any]:
         "expires_at": None if session.expires_at is None else to_ms(session.expires_at),
         "ttl": to_ms(session.ttl),
         "deadline": to_ms(session.deadline),
-        "disconnect_count": session.disconnect_count,
-        "greeted_epoch": session.greeted_epoch,
+        "greeted_visit": session.greeted_visit,
+        "connections": _dumps([[c.id, to_ms(c.since), to_ms(c.last_beat)] for c in session.connections]),
+        "devices": _dumps([[d.device_id, d.label, to_ms(d.first_seen), to_ms(d.last_seen)] for d in session.devices]),
+        "switch_until": None if session.switch_until is None else to_ms(session.switch_until),
         "schema_version": session.schema_version,
     }
 
@@ -95,21 +97,33 @@ def session_from_row(row: Row, codec: ValueCodec, *, personal: bool = True) -> S
             connected=bool(row[5]),
             expires_at=None if row[6] is None else from_ms(int(row[6])),
             ttl=from_ms(int(row[7])),
-            disconnect_count=int(row[8]),
-            greeted_epoch=int(row[9]),
-            schema_version=int(row[10]),
+            greeted_visit=int(row[8]),
+            connections=_connections(row[9]),
+            devices=_devices(row[10]),
+            switch_until=None if row[11] is None else from_ms(int(row[11])),
+            schema_version=int(row[12]),
         )
         if personal:
-            session.language = None if row[11] is None else _decoded(row[11], codec)
-            session.metadata = _object(_decoded(row[12], codec))
-            session.context = _object(_decoded(row[13], codec))
-        if len(row) > 14:
-            session.turn_count = int(row[14])
+            session.language = None if row[13] is None else _decoded(row[13], codec)
+            session.metadata = _object(_decoded(row[14], codec))
+            session.context = _object(_decoded(row[15], codec))
+        if len(row) > 16:
+            session.turn_count = int(row[16])
     except DecryptionError as exc:
         raise exc.naming(identity) from exc
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise CorruptRecordError(identity, f"undecodable session data ({type(exc).__name__}: {exc})") from exc
     return session
+
+
+def _connections(text: str) -> tuple[Connection, ...]:
+    return tuple(Connection(str(i), from_ms(int(since)), from_ms(int(beat))) for i, since, beat in json.loads(text))
+
+
+def _devices(text: str) -> tuple[Device, ...]:
+    return tuple(
+        Device(str(i), str(label), from_ms(int(first)), from_ms(int(last))) for i, label, first, last in json.loads(text)
+    )
 
 
 def encode_turn(turn: Turn, codec: ValueCodec) -> str:
@@ -147,6 +161,9 @@ def _object(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TypeError(f"expected a JSON object, got {type(value).__name__}")
     return value
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _json(value: dict[str, Any]) -> str:

@@ -1,7 +1,9 @@
 """Every table of a SQLite store file, and the in-place upgrade of older files.
 
-The layout's version is recorded in ``lkpersist_meta``; every version so far only added tables, so an
-older file is upgraded by creating what it lacks, and a newer one is refused (upgrade lkpersist).
+The layout's version is recorded in ``lkpersist_meta``. An older file is upgraded in place, in one
+transaction, by creating the tables it lacks (2 added events and locks) and reshaping the sessions
+table (3 replaced the disconnect/greeting counters by per-connection presence: :func:`_to_presence`);
+a newer one is refused (upgrade lkpersist).
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ import sqlite3
 
 from lkpersist.stores.sqlite.transactions import immediate
 
-STORAGE_VERSION = 2  # version of the table layout below, recorded in lkpersist_meta (2: events, locks)
+STORAGE_VERSION = 3  # version of the table layout below, recorded in lkpersist_meta (2: events, locks; 3: presence)
 
 # Times are integer milliseconds. ``deadline`` is Session.deadline (connected: last_seen + ttl;
 # disconnected: expires_at), rewritten on every write so count/list/purge filter on an index and never
 # look at the JSON. Personal columns (language, metadata, context, payload) hold codec output.
+# ``connections`` (the live ones, ``[[id, since ms, last beat ms], ...]``) and ``devices`` (``[[id, label,
+# first seen ms, last seen ms], ...]``) are compact JSON read only by the presence rule.
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS lkpersist_meta (
         key TEXT PRIMARY KEY,
@@ -30,8 +34,10 @@ SCHEMA = (
         expires_at INTEGER,
         ttl INTEGER NOT NULL,
         deadline INTEGER NOT NULL,
-        disconnect_count INTEGER NOT NULL,
-        greeted_epoch INTEGER NOT NULL,
+        greeted_visit INTEGER NOT NULL DEFAULT 0,
+        connections TEXT NOT NULL DEFAULT '[]',
+        devices TEXT NOT NULL DEFAULT '[]',
+        switch_until INTEGER,
         schema_version INTEGER NOT NULL,
         language TEXT,
         metadata TEXT NOT NULL,
@@ -71,9 +77,10 @@ def prepare_schema(conn: sqlite3.Connection) -> None:
     """Create what the file lacks (a new file, or an older layout) and refuse a newer layout."""
     if _stored_version(conn) != STORAGE_VERSION:
         with immediate(conn):
+            _to_presence(conn)
             for statement in SCHEMA:
                 conn.execute(statement)
-            conn.execute(  # older layouts are upgraded in place: every version so far only added tables
+            conn.execute(  # older layouts are upgraded in place (see the module docstring)
                 "INSERT INTO lkpersist_meta (key, value) VALUES ('schema_version', ?1) ON CONFLICT (key) "
                 "DO UPDATE SET value = ?1 WHERE CAST(value AS INTEGER) < CAST(?1 AS INTEGER)",
                 (str(STORAGE_VERSION),),
@@ -81,15 +88,46 @@ def prepare_schema(conn: sqlite3.Connection) -> None:
             _check_version(_stored_version(conn))
 
 
-def check_schema(conn: sqlite3.Connection) -> None:
-    """For a read-only connection: the file must hold lkpersist's tables, in a layout this version reads.
+_PRESENCE_COLUMNS = (
+    "greeted_visit INTEGER NOT NULL DEFAULT 0",
+    "connections TEXT NOT NULL DEFAULT '[]'",
+    "devices TEXT NOT NULL DEFAULT '[]'",
+    "switch_until INTEGER",
+)
+_FROM_COUNTERS = (
+    # a greeting was owed in layout 2 while greeted_epoch < disconnect_count: owed here while < visit
+    "UPDATE lkpersist_sessions SET greeted_visit = reconnect_count + (greeted_epoch >= disconnect_count), "
+    "connections = CASE connected WHEN 1 THEN json_array(json_array('-', last_seen, last_seen)) ELSE '[]' END"
+)
 
-    An older layout is read as it is (it lacks only tables added later: events, locks).
+
+def _to_presence(conn: sqlite3.Connection) -> None:
+    """Layout 2 → 3 inside the caller's transaction: a connected session gets one live connection ``-``
+    beating at its last_seen, and greeted_visit says whether its greeting was still owed."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(lkpersist_sessions)")}
+    if "greeted_epoch" not in columns:
+        return
+    for column in _PRESENCE_COLUMNS:
+        conn.execute(f"ALTER TABLE lkpersist_sessions ADD COLUMN {column}")
+    conn.execute(_FROM_COUNTERS)
+    for column in ("disconnect_count", "greeted_epoch"):
+        conn.execute(f"ALTER TABLE lkpersist_sessions DROP COLUMN {column}")
+
+
+def check_schema(conn: sqlite3.Connection) -> None:
+    """For a read-only connection: the file must hold lkpersist's tables, in this version's layout.
+
+    An older layout cannot be upgraded through a read-only connection: it is refused with the remedy.
     """
     version = _stored_version(conn)
     if version is None:
         raise sqlite3.DatabaseError("it holds no lkpersist tables (and is read-only here, so none can be created)")
     _check_version(version)
+    if version < STORAGE_VERSION:
+        raise sqlite3.DatabaseError(
+            f"its schema version {version} is older than this lkpersist's ({STORAGE_VERSION}) and it is read-only "
+            "here: open it once with write access (any lkpersist command as its owner) to upgrade it in place"
+        )
 
 
 def _stored_version(conn: sqlite3.Connection) -> int | None:
