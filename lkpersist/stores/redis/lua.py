@@ -128,8 +128,8 @@ end
 
 # update. ARGV[4] '1' to set language to ARGV[5]; ARGV[6..7] what the client can decode
 # (check_readable); then quads from ARGV[8]: KEYS index (2 metadata, 3 context), op ('s' set /
-# 'd' delete), field, encoded value. Returns nil when not live, else the {session, metadata, context}
-# flat after the merge.
+# 'd' delete), field, encoded value. Returns nil when not live, else the {session, metadata, context,
+# devices} flat after the merge.
 UPDATE = PRELUDE + """
 local s = live()
 if not s then return false end
@@ -141,7 +141,8 @@ for i = 8, #ARGV, 4 do
   else redis.call('HDEL', key, ARGV[i + 2]) end
 end
 expire({2, 3}, deadline(s))
-return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])}
+return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3]),
+  redis.call('HGETALL', KEYS[8])}
 """
 
 # The turn scripts (append_turn, recent_turns) take only what a turn touches: KEYS 1 session hash, 2 turns

@@ -14,7 +14,16 @@ field names, and only what the Arrival needs (:func:`~lkpersist.stores.redis.rec
 
 from __future__ import annotations
 
+from typing import Any
+
+from lkpersist.clock import to_ms
+from lkpersist.model.presence import DUPLICATE_IDENTITY, MAX_DEVICES, ArrivalRequest
+from lkpersist.model.results import Arrival
+from lkpersist.model.session import SCHEMA_VERSION, Session
+from lkpersist.stores.redis.context import RedisContext
 from lkpersist.stores.redis.lua import PRELUDE
+from lkpersist.stores.redis.readable import readable_args
+from lkpersist.stores.redis.records import session_from_values, turns_from_frames
 
 # The presence helpers every presence script shares, after PRELUDE. ARGV from 4 on is the script's own;
 # the store's constants come last, the same eleven for every presence script (``presence_constants``):
@@ -179,9 +188,9 @@ local s = live()
 if not s then return false end
 local m, x = redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])
 check_readable(plain_ok, kids, s, m, x)
-local was = s.connected
 local set, del = {}, {}
 local n = settle(s, del)
+local was = s.connected
 local conn = ARGV[4]
 local left = s.conns[conn] ~= nil
 if left then
@@ -238,4 +247,50 @@ save(s, set, del)
 return owed and 1 or 0
 """
 
-__all__ = ["ARRIVE", "BEAT", "CLAIM_GREETING", "LEAVE"]
+
+
+class RedisPresence:
+    """Runs the presence scripts for one store: its constants packed once, the replies decoded."""
+
+    def __init__(self, ctx: RedisContext) -> None:
+        self._ctx = ctx
+        register = ctx.client.register_script
+        self._arrive, self._leave, self._beat, self._claim = (
+            register(ARRIVE), register(LEAVE), register(BEAT), register(CLAIM_GREETING))
+        settings = ctx.settings
+        policy = settings.ttl_policy
+        numbers = (to_ms(policy.first), to_ms(policy.returning), to_ms(policy.frequent), policy.frequent_after,
+                   SCHEMA_VERSION, MAX_DEVICES, to_ms(policy.presence_timeout), to_ms(settings.switch_grace))
+        self._constants = (*(b"%d" % n for n in numbers), *readable_args(settings.codec), ctx.events_channel)
+        """Every presence script's last eleven arguments (see ``_PRESENCE``)."""
+
+    async def arrive(self, identity: str, request: ArrivalRequest) -> Arrival:
+        device = request.device
+        found = (b"", b"") if device is None else (device.device_id.encode("utf-8"), device.label.encode("utf-8"))
+        claim = b"1" if request.claim else b"0"
+        reply = await self._ctx.run(self._arrive, identity, request.connection, claim,
+                                    b"%d" % request.restore_turns, *found, *self._constants)
+        flags, values, metadata, context, devices, frames = reply
+        codec = self._ctx.settings.codec
+        session = session_from_values(identity, values, metadata, context, devices, codec)
+        turns = turns_from_frames(identity, frames, codec) if frames else []
+        return Arrival(session, bool(flags & 1), bool(flags & 2), session.reconnect_count + 1, bool(flags & 4),
+                       bool(flags & 8), turns)
+
+    async def leave(self, identity: str, connection: str, reason: str | None) -> Session | None:
+        switch = b"1" if reason == DUPLICATE_IDENTITY else b"0"
+        reply = await self._ctx.run(self._leave, identity, connection, switch, *self._constants)
+        return None if reply is None else self._session(identity, reply)
+
+    async def beat(self, identity: str, connection: str) -> bool:
+        return bool(await self._ctx.run(self._beat, identity, connection, *self._constants) == 1)
+
+    async def claim_greeting(self, identity: str) -> bool:
+        return bool(await self._ctx.run(self._claim, identity, *self._constants) == 1)
+
+    def _session(self, identity: str, reply: Any) -> Session:
+        values, metadata, context, devices = reply
+        return session_from_values(identity, values, metadata, context, devices, self._ctx.settings.codec)
+
+
+__all__ = ["ARRIVE", "BEAT", "CLAIM_GREETING", "LEAVE", "RedisPresence"]
