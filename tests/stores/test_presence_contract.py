@@ -15,8 +15,8 @@ from lkpersist.model.session import Turn
 from lkpersist.stores.base import SessionStore
 from tests.events.conftest import kinds, take
 
-PRESENCE_BACKENDS = ("memory", "sqlite")
-"""The backends that keep presence per connection. presence-redis adds "redis" (and the cluster) here."""
+PRESENCE_BACKENDS = ("memory", "sqlite", "redis", "redis-cluster")
+"""The backends that keep presence per connection: all of them (Redis and its Cluster included)."""
 
 
 @pytest.fixture(params=PRESENCE_BACKENDS)

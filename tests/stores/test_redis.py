@@ -23,7 +23,7 @@ from lkpersist.model.session import Session, Turn
 from lkpersist.stores import open_store
 from lkpersist.stores.redis import NATIVE_TTL_GRACE, RedisStore
 from lkpersist.stores.redis.keys import KeyLayout
-from lkpersist.stores.redis.lua import CONNECT
+from lkpersist.stores.redis.presence import ARRIVE
 from tests.conftest import free_port, start_redis_server
 from tests.stores.test_contract import HOSTILE_IDENTITIES
 
@@ -141,7 +141,7 @@ async def test_connect_script_loads_again_after_script_flush(rstore: RedisStore,
     await rstore.connect("sam")
     sync_redis.script_flush()
     assert (await rstore.connect("sam")).session.reconnect_count == 1
-    assert CONNECT.count("redis.call('TIME')") == 0  # time always comes from the injected clock
+    assert ARRIVE.count("redis.call('TIME')") == 0  # time always comes from the injected clock
 
 
 # --- corrupt data ------------------------------------------------------------------------------------

@@ -56,12 +56,12 @@ from lkpersist.stores.redis.errors import translated
 from lkpersist.stores.redis.events import RedisEventSource
 from lkpersist.stores.redis.keys import DEFAULT_PREFIX, KeyLayout
 from lkpersist.stores.redis.locks import RedisLocks
+from lkpersist.stores.redis.presence import RedisPresence
 from lkpersist.stores.redis.raw import RedisStoredValues
 from lkpersist.stores.redis.readable import readable_args
 from lkpersist.stores.redis.records import (
     encode_json_value,
     frame_turn,
-    session_from_fields,
     session_from_reply,
     turns_from_frames,
 )
@@ -88,11 +88,7 @@ class RedisStore(SessionStore):
         self._channel = self._redis.events_channel
         self._locks = RedisLocks(client, self.keys, display_url)
         self._readable = readable_args(self.codec)
-        policy = self.ttl_policy
-        ttls = (to_ms(policy.first), to_ms(policy.returning), to_ms(policy.frequent), policy.frequent_after)
-        packed = tuple(b"%d" % value for value in (*ttls, SCHEMA_VERSION, to_ms(policy.presence_timeout)))
-        self._connect_args = (*packed, *self._readable, self._channel)
-        """connect's arguments after the common three: TTL policy, what the codec reads, the events channel."""
+        self._presence = RedisPresence(self._redis)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisStore:
@@ -118,36 +114,19 @@ class RedisStore(SessionStore):
             raise SessionNotFoundError(identity)
         return session
 
-    # --- lifecycle ---------------------------------------------------------------------------------
+    # --- presence ----------------------------------------------------------------------------------
 
-    async def _connect(self, identity: str) -> ConnectResult:
-        reply = await self._redis.run(self._redis.scripts.connect, identity, *self._connect_args)
-        session = session_from_fields(identity, reply[2], reply[3], reply[4], self.codec)
-        return ConnectResult(session=session, returning=reply[0] == 1, was_connected=reply[1] == 1)
-
-    async def _disconnect(self, identity: str) -> Session | None:
-        reply = await self._redis.run(self._redis.scripts.disconnect, identity, *self._readable, self._channel)
-        return None if reply is None else self._session(identity, reply)
-
-    async def _heartbeat(self, identity: str) -> bool:
-        return bool(await self._redis.run(self._redis.scripts.heartbeat, identity) == 1)
-
-    async def _claim_greeting(self, identity: str) -> bool:
-        return bool(await self._redis.run(self._redis.scripts.claim_greeting, identity) == 1)
-
-    # Until the Redis scripts keep presence per connection (presence-redis), the primitives of the
-    # presence contract run the single-connection scripts: every connection id counts as ``-``.
     async def _arrive(self, identity: str, request: ArrivalRequest) -> Arrival:
-        result = await self._connect(identity)
-        greet = request.claim and await self._claim_greeting(identity)
-        session = result.session
-        return Arrival(session, result.returning, not result.was_connected, session.visit, greet)
+        return await self._presence.arrive(identity, request)
 
     async def _leave(self, identity: str, connection: str, reason: str | None) -> Session | None:
-        return await self._disconnect(identity)
+        return await self._presence.leave(identity, connection, reason)
 
     async def _beat(self, identity: str, connection: str) -> bool:
-        return await self._heartbeat(identity)
+        return await self._presence.beat(identity, connection)
+
+    async def _claim_greeting(self, identity: str) -> bool:
+        return await self._presence.claim_greeting(identity)
 
     # --- reads and edits ---------------------------------------------------------------------------
 

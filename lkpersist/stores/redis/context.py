@@ -29,12 +29,9 @@ NATIVE_TTL_GRACE = 3600.0
 
 @dataclass(frozen=True)
 class RedisScripts:
-    """The Lua scripts registered on one client (EVALSHA, loaded again on NOSCRIPT)."""
+    """The Lua scripts registered on one client (EVALSHA, loaded again on NOSCRIPT); the presence scripts
+    are registered by :class:`~lkpersist.stores.redis.presence.RedisPresence`."""
 
-    connect: AsyncScript
-    disconnect: AsyncScript
-    heartbeat: AsyncScript
-    claim_greeting: AsyncScript
     update: AsyncScript
     append_turn: AsyncScript
     recent_turns: AsyncScript
@@ -49,10 +46,6 @@ class RedisScripts:
     @classmethod
     def register(cls, client: Any) -> RedisScripts:
         sources = {
-            "connect": lua.CONNECT,
-            "disconnect": lua.DISCONNECT,
-            "heartbeat": lua.HEARTBEAT,
-            "claim_greeting": lua.CLAIM_GREETING,
             "update": lua.UPDATE,
             "append_turn": lua.APPEND_TURN,
             "recent_turns": lua.RECENT_TURNS,

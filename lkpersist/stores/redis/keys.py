@@ -7,6 +7,7 @@ Layout (``P`` is the prefix, ``B`` the identity's bucket, ``ID`` the encoded ide
     P:{bB}:x:ID      hash   context, same form
     P:{bB}:t:ID      list   turns, oldest first (framed: item id outside the encoded payload)
     P:{bB}:k:ID      set    item ids of the stored turns (idempotent appends)
+    P:{bB}:d:ID      hash   devices the participant came from (only once one was recorded)
     P:{bB}:seen      zset   bucket index: ID scored by last_seen ms
     P:{bB}:deadline  zset   bucket index: ID scored by deadline ms
     P:lock:NAME      hash   a named lock (``store.lock``), NAME in base64url like ID
@@ -30,12 +31,14 @@ from lkpersist.exceptions import InvalidInputError
 DEFAULT_PREFIX = "lkpersist"
 BUCKETS = 256
 _PACKED_CACHE_SIZE = 4096
-_RECORD_KINDS = (b":s:", b":m:", b":x:", b":t:", b":k:")  # the order of IdentityKeys' first five
+_RECORD_KINDS = (b":s:", b":m:", b":x:", b":t:", b":k:", b":d:")  # IdentityKeys' record keys, in order
 _FORBIDDEN_IN_PREFIX = set("{}*?[]\\ \t\r\n")
 
 
 class IdentityKeys(NamedTuple):
-    """The keys of one identity, in the order every per-identity Lua script expects them (KEYS[1..7])."""
+    """The keys of one identity, in the order every per-identity Lua script expects them (KEYS[1..8]).
+
+    The devices hash comes last so the scripts written before it kept their KEYS numbers."""
 
     session: str
     metadata: str
@@ -44,6 +47,7 @@ class IdentityKeys(NamedTuple):
     item_ids: str
     seen: str
     deadline: str
+    devices: str
 
 
 class KeyLayout:
@@ -90,6 +94,7 @@ class KeyLayout:
             item_ids=f"{tag}:k:{encoded}",
             seen=self.seen_key(bucket),
             deadline=self.deadline_key(bucket),
+            devices=f"{tag}:d:{encoded}",
         )
 
     def keys_for(self, identity: str) -> tuple[str, IdentityKeys]:
@@ -108,7 +113,8 @@ class KeyLayout:
         return f"{self.prefix}:lock:{self.encode_identity(name)}"
 
     def record_keys(self, bucket: int, members: list[bytes]) -> list[bytes]:
-        """KEYS[1..5] of every member of one bucket, flattened, as bytes (purge sends thousands at once)."""
+        """The six record keys (session, metadata, context, turns, item ids, devices) of every member of one
+        bucket, flattened, as bytes (purge sends thousands at once)."""
         tag = self.bucket_tag(bucket).encode("utf-8")
         kinds = [tag + kind for kind in _RECORD_KINDS]
         return [kind + member for member in members for kind in kinds]

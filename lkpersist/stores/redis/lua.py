@@ -1,18 +1,24 @@
 """The Lua scripts of the Redis backend: each mutating operation is one script, so one round trip.
 
-Per-identity scripts share ``_PRELUDE`` and the same KEYS (see ``IdentityKeys``; the turn scripts take only
+Per-identity scripts share ``PRELUDE`` and the same KEYS (see ``IdentityKeys``; the turn scripts take only
 the three a turn touches, see ``_TURNS_PRELUDE``):
 1 session hash, 2 metadata hash, 3 context hash, 4 turns list, 5 item-id set, 6 bucket ``seen`` index,
-7 bucket ``deadline`` index; ARGV[1] is the encoded identity (the index member), ARGV[2] the caller's
-clock in ms (never Redis TIME: clocks are injected so a virtual clock works), ARGV[3] the grace added
-to native key TTLs. The session hash keeps integer milliseconds only and no script ever decodes or
-re-encodes a JSON or codec-encoded value (Lua's cjson is lossy). The rules are those of
-:mod:`lkpersist.model.lifecycle` (connect_transition and friends), restated here because they must run in Redis.
-Session hash fields: j joined_at, l last_seen, r reconnect_count, c connected (0/1), e expires_at
-(absent while connected), t ttl, d disconnect_count, g greeted_epoch, v schema, L language (encoded).
+7 bucket ``deadline`` index, 8 devices hash; ARGV[1] is the encoded identity (the index member), ARGV[2]
+the caller's clock in ms (never Redis TIME: clocks are injected so a virtual clock works), ARGV[3] the
+grace added to native key TTLs. The session hash keeps integer milliseconds only and no script ever
+decodes or re-encodes a JSON or codec-encoded value (Lua's cjson is lossy). The presence scripts
+(arrive, leave, beat, claim_greeting) are in ``presence.py`` here.
+Session hash fields: j joined_at, l last_seen, r reconnect_count, c connected (0/1: any live connection
+at the last write), e expires_at (absent while connected), t ttl, G greeted_visit, v schema, L language
+(encoded), w switch_until (only while a device switch is pending), D devices recorded (only once one
+was), and one ``c:<connection id>`` field per connection, ``<since ms>,<last beat ms>`` (short, so the
+hash stays compact). A hash written before presence per connection has ``d`` (disconnects) and ``g``
+(greeted epoch) instead of ``G`` and no ``c:`` fields: ``load`` reads it as the migration rule says
+(:func:`lkpersist.model.session.legacy_greeted_visit`, one connection ``-`` while connected) and the next
+presence write stores it in the new form.
 A malformed hash raises an ``LKPCORRUPT`` error; a key of the wrong type raises Redis' ``WRONGTYPE``;
 a session the client could not decode, ``LKPUNREADABLE <key id|plaintext|damaged|nokey>`` (nothing written).
-Scripts that publish session events (connect, disconnect, delete, purge; see ``events.py`` here and
+Scripts that publish session events (arrive, leave, delete, purge; see ``events.py`` here and
 :mod:`lkpersist.model.events` for the rule) take the events channel as their LAST argument, ``ARGV[#ARGV]``.
 """
 
@@ -32,26 +38,46 @@ local function publish_event(channel, kind, id, t, r)
 end
 """
 
-_PRELUDE = PUBLISH_EVENT + """
+PRELUDE = PUBLISH_EVENT + """
 local member, now, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 
 local function int(x) return string.format('%d', x) end
+local function corrupt(why) error({err = 'LKPCORRUPT session hash ' .. why}) end
 
--- The session hash, or nil when there is none. s.raw: its fields as stored, in the order of
--- records.SESSION_FIELDS (false where absent); s.l, s.t ... the numbers the rules need.
+-- The session hash, or nil when there is none: s.f its other fields as stored (s.f.L, s.f.D ...),
+-- s.conns its connections (id -> {since, beat}), s.l, s.t, s.r, s.j, s.G, s.e, s.w the numbers the rules
+-- need, s.connected. A hash without G is from before presence per connection (s.legacy; see above).
 local function load()
-  local f = redis.call('HMGET', KEYS[1], 'j', 'l', 'r', 'c', 't', 'd', 'g', 'v', 'L', 'e')
-  if not f[2] and redis.call('EXISTS', KEYS[1]) == 0 then return nil end
-  local s = {raw = f, c = f[4], L = f[9], l = tonumber(f[2]), r = tonumber(f[3]), t = tonumber(f[5]),
-    d = tonumber(f[6]), g = tonumber(f[7]), e = tonumber(f[10])}
-  if not (s.l and s.t and s.r and s.d and s.g) or (f[10] and not s.e) then
-    error({err = 'LKPCORRUPT session hash has missing or non-numeric fields'})
+  local flat = redis.call('HGETALL', KEYS[1])
+  if #flat == 0 then return nil end
+  local f, conns, n = {}, {}, 0
+  for i = 1, #flat, 2 do
+    local k = flat[i]
+    if string.byte(k, 1) == 99 and string.byte(k, 2) == 58 then
+      local since, beat = string.match(flat[i + 1], '^(%d+),(%d+)$')
+      if not beat then corrupt('has a malformed connection') end
+      conns[string.sub(k, 3)] = {tonumber(since), tonumber(beat)}
+      n = n + 1
+    else
+      f[k] = flat[i + 1]
+    end
+  end
+  local s = {f = f, conns = conns, l = tonumber(f.l), t = tonumber(f.t), r = tonumber(f.r), j = tonumber(f.j),
+    G = tonumber(f.G), e = tonumber(f.e), w = tonumber(f.w), connected = f.c == '1'}
+  if not (s.l and s.t and s.r and s.j) or (f.e and not s.e) or (f.w and not s.w) or (f.G and not s.G) then
+    corrupt('has missing or non-numeric fields')
+  end
+  if not f.G then
+    local g, d = tonumber(f.g), tonumber(f.d)
+    if not (g and d) then corrupt('has missing or non-numeric fields') end
+    s.legacy, s.G = true, s.r + ((g < d) and 0 or 1)
+    if s.connected and n == 0 then conns['-'] = {s.l, s.l} end
   end
   return s
 end
 
 local function deadline(s)
-  if s.c == '1' or not s.e then return s.l + s.t end
+  if s.connected or not s.e then return s.l + s.t end
   return s.e
 end
 
@@ -61,15 +87,17 @@ local function live()
   return nil
 end
 
-local function expire(first, last, dl)
+-- Move the native TTL of the keys numbered `which` (KEYS indexes) to the deadline `dl` plus grace.
+local RECORD_KEYS = {1, 2, 3, 4, 5, 8}
+local function expire(which, dl)
   local ttl = int(math.max(dl - now, 0) + grace)
-  for i = first, last do redis.call('PEXPIRE', KEYS[i], ttl) end
+  for _, i in ipairs(which) do redis.call('PEXPIRE', KEYS[i], ttl) end
 end
 
--- Refuse, before anything is written, a session whose personal values (s.L, the metadata hash m and
--- context hash x, flat) this client could not decode: encrypted under a key id not in the comma-separated
--- `kids`, or plaintext when `plain_ok` is '0'; '*' accepts everything (a codec that does not encrypt).
--- Only the `enc:v1:<kid>:` header is read: nothing is decrypted here (see crypto.readable_forms).
+-- Refuse, before anything is written, a session whose personal values (its language, the metadata hash
+-- m and context hash x, flat) this client could not decode: encrypted under a key id not in the
+-- comma-separated `kids`, or plaintext when `plain_ok` is '0'; '*' accepts everything (a codec that does
+-- not encrypt). Only the `enc:v1:<kid>:` header is read: nothing is decrypted here (see crypto.readable_forms).
 local function check_readable(plain_ok, kids, s, m, x)
   if plain_ok == '*' then return end
   local known = ',' .. kids .. ','
@@ -84,100 +112,25 @@ local function check_readable(plain_ok, kids, s, m, x)
       error({err = 'LKPUNREADABLE plaintext'})
     end
   end
-  if s.L then check(s.L) end
+  if s.f.L then check(s.f.L) end
   for i = 2, #m, 2 do check(m[i]) end
   for i = 2, #x, 2 do check(x[i]) end
 end
 
-local function reindex(last_seen, dl)
+-- Index the session (last seen, deadline) and move the native TTL of the record keys `which` (default:
+-- all of them) to the deadline plus grace.
+local function reindex(last_seen, dl, which)
   redis.call('ZADD', KEYS[6], int(last_seen), member)
   redis.call('ZADD', KEYS[7], int(dl), member)
-  expire(1, 5, dl)
+  expire(which or RECORD_KEYS, dl)
 end
-"""
-
-# connect. ARGV[4..6] ttl ms for first / returning / frequent, ARGV[7] frequent_after, ARGV[8] schema,
-# ARGV[9] presence timeout ms (a connected session not refreshed that long counts as having left),
-# ARGV[10..11] what the client can decode (check_readable: a returning session it could not read is
-# refused before it is touched). Returns {returning 0/1, was_connected 0/1, session fields, metadata
-# flat, context flat}: the session hash as it now is, its values in SESSION_FIELDS order (nil where
-# absent), built from what was read and written rather than read back.
-CONNECT = _PRELUDE + """
-local function ttl_for(count)
-  if count <= 0 then return tonumber(ARGV[4]) end
-  if count < tonumber(ARGV[7]) then return tonumber(ARGV[5]) end
-  return tonumber(ARGV[6])
-end
-local s = load()
-local returning, was_connected, ttl = 0, 0, ttl_for(0)
-local m, x, f = {}, {}, nil
-local channel = ARGV[#ARGV]
-if s == nil or now >= deadline(s) then
-  if s then publish_event(channel, 'expired', member, now, s.r)
-  elseif redis.call('ZSCORE', KEYS[7], member) then publish_event(channel, 'expired', member, now, nil) end
-  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
-  f = {int(now), int(now), '0', '1', int(ttl), '0', '-1', ARGV[8], false, false}
-  redis.call('HSET', KEYS[1], 'j', f[1], 'l', f[2], 'r', f[3], 'c', f[4], 't', f[5], 'd', f[6], 'g', f[7], 'v', f[8])
-else
-  m, x = redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])
-  check_readable(ARGV[10], ARGV[11], s, m, x)
-  returning = 1
-  ttl = ttl_for(s.r + 1)
-  f = s.raw
-  if s.c == '1' and now - s.l >= tonumber(ARGV[9]) then
-    f[6] = int(s.d + 1)
-    redis.call('HSET', KEYS[1], 'd', f[6])
-  elseif s.c == '1' then
-    was_connected = 1
-  end
-  f[2], f[3], f[4], f[5] = int(now), int(s.r + 1), '1', int(ttl)
-  redis.call('HSET', KEYS[1], 'l', f[2], 'r', f[3], 'c', f[4], 't', f[5])
-  if s.e then redis.call('HDEL', KEYS[1], 'e') end
-  f[10] = false
-end
-reindex(now, now + ttl)
-if returning == 1 then publish_event(channel, 'returned', member, now, s.r + 1)
-else publish_event(channel, 'created', member, now, 0) end
-return {returning, was_connected, f, m, x}
-"""
-
-# disconnect. ARGV[4..5] what the client can decode (check_readable). Returns nil when there is no
-# live session, else {session, metadata, context} flat.
-DISCONNECT = _PRELUDE + """
-local s = live()
-if not s then return false end
-local m, x = redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])
-check_readable(ARGV[4], ARGV[5], s, m, x)
-local expires = now + s.t
-redis.call('HSET', KEYS[1], 'c', '0', 'l', int(now), 'e', int(expires), 'd', int(s.d + 1))
-reindex(now, expires)
-publish_event(ARGV[#ARGV], 'disconnected', member, now, s.r)
-return {redis.call('HGETALL', KEYS[1]), m, x}
-"""
-
-# heartbeat. Returns 1, or 0 when there is no live session.
-HEARTBEAT = _PRELUDE + """
-local s = live()
-if not s then return 0 end
-redis.call('HSET', KEYS[1], 'l', int(now), 'c', '1')
-if s.e then redis.call('HDEL', KEYS[1], 'e') end
-reindex(now, now + s.t)
-return 1
-"""
-
-# claim_greeting. Returns 1 for the one caller that takes this visit's greeting, else 0.
-CLAIM_GREETING = _PRELUDE + """
-local s = live()
-if not s or s.g >= s.d then return 0 end
-redis.call('HSET', KEYS[1], 'g', int(s.d))
-return 1
 """
 
 # update. ARGV[4] '1' to set language to ARGV[5]; ARGV[6..7] what the client can decode
 # (check_readable); then quads from ARGV[8]: KEYS index (2 metadata, 3 context), op ('s' set /
-# 'd' delete), field, encoded value. Returns nil when not live, else the {session, metadata, context}
-# flat after the merge.
-UPDATE = _PRELUDE + """
+# 'd' delete), field, encoded value. Returns nil when not live, else the {session, metadata, context,
+# devices} flat after the merge.
+UPDATE = PRELUDE + """
 local s = live()
 if not s then return false end
 check_readable(ARGV[6], ARGV[7], s, redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3]))
@@ -187,8 +140,9 @@ for i = 8, #ARGV, 4 do
   if ARGV[i + 1] == 's' then redis.call('HSET', key, ARGV[i + 2], ARGV[i + 3])
   else redis.call('HDEL', key, ARGV[i + 2]) end
 end
-expire(2, 3, deadline(s))
-return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])}
+expire({2, 3}, deadline(s))
+return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3]),
+  redis.call('HGETALL', KEYS[8])}
 """
 
 # The turn scripts (append_turn, recent_turns) take only what a turn touches: KEYS 1 session hash, 2 turns
@@ -240,18 +194,19 @@ if limit > 0 then return redis.call('LRANGE', KEYS[2], -limit, -1) end
 return redis.call('LRANGE', KEYS[2], 0, -1)
 """
 
-# read (get, list). KEYS as above, no ARGV. Returns {session, metadata, context} flat, live or not, and
-# the number of stored turns; the client decides liveness so that listing can show expired sessions too.
+# read (get, list). KEYS as above, no ARGV. Returns {session, metadata, context, devices} flat, live or
+# not, and the number of stored turns; the client decides liveness so that listing can show expired
+# sessions too.
 READ = """
 return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3]),
-  redis.call('LLEN', KEYS[4])}
+  redis.call('HGETALL', KEYS[8]), redis.call('LLEN', KEYS[4])}
 """
 
-# read record (export). KEYS as above, no ARGV. Returns {session, metadata, context} flat and the turn
-# frames oldest first: one whole record in one snapshot, live or not.
+# read record (export). KEYS as above, no ARGV. Returns {session, metadata, context, devices} flat and the
+# turn frames oldest first: one whole record in one snapshot, live or not.
 READ_RECORD = """
 return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3]),
-  redis.call('LRANGE', KEYS[4], 0, -1)}
+  redis.call('HGETALL', KEYS[8]), redis.call('LRANGE', KEYS[4], 0, -1)}
 """
 
 # sum of lengths (census). KEYS: turn lists of one bucket's sampled sessions (one hash slot), no ARGV.
@@ -267,7 +222,7 @@ return total
 DELETE = PUBLISH_EVENT + """
 local existed = redis.call('EXISTS', KEYS[1])
 local count = tonumber(redis.pcall('HGET', KEYS[1], 'r'))
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[8])
 redis.call('ZREM', KEYS[6], ARGV[1])
 redis.call('ZREM', KEYS[7], ARGV[1])
 if existed == 1 then publish_event(ARGV[#ARGV], 'deleted', ARGV[1], tonumber(ARGV[2]), count) end
@@ -322,7 +277,7 @@ return {out, 0, last_score, last_id}
 """
 
 # purge, one bucket batch. KEYS: 1 seen index, 2 deadline index, then for each candidate its session,
-# metadata, context, turns and item-id keys (5 each). ARGV: 1 now ms, 2 last_seen cutoff ms ('' none),
+# metadata, context, turns, item-id and devices keys (6 each). ARGV: 1 now ms, 2 last_seen cutoff ms ('' none),
 # 3 '1' dry run, 4 '1' to leave expired sessions alone (the older-than pass after the expired pass),
 # 5.. the candidates' members, last the events channel. Each candidate is RE-CHECKED against its own record at delete time, so
 # a participant who just came back, or a second purge running at once, is safe. A candidate whose keys
@@ -334,7 +289,7 @@ local now, cutoff = tonumber(ARGV[1]), tonumber(ARGV[2])
 local dry, keep_expired = ARGV[3] == '1', ARGV[4] == '1'
 local purged, malformed, doomed, channel = 0, 0, {}, ARGV[#ARGV]
 for i = 5, #ARGV - 1 do
-  local member, base = ARGV[i], 2 + (i - 5) * 5
+  local member, base = ARGV[i], 2 + (i - 5) * 6
   local f = redis.pcall('HMGET', KEYS[base + 1], 'l', 't', 'c', 'e', 'r')
   local last, dl
   if f.err then
@@ -355,7 +310,7 @@ for i = 5, #ARGV - 1 do
     if (expired and not keep_expired) or (cutoff and last < cutoff and not expired) then
       purged = purged + 1
       if not dry then
-        redis.call('DEL', KEYS[base + 1], KEYS[base + 2], KEYS[base + 3], KEYS[base + 4], KEYS[base + 5])
+        redis.call('DEL', KEYS[base + 1], KEYS[base + 2], KEYS[base + 3], KEYS[base + 4], KEYS[base + 5], KEYS[base + 6])
         doomed[#doomed + 1] = member
         publish_event(channel, expired and 'expired' or 'purged', member, now, tonumber(f[5]))
       end
@@ -374,7 +329,7 @@ return {purged, malformed}
 # summary, ARGV[9..10] what the client can decode (check_readable). Only while those turns are still
 # exactly the oldest: drops them (and releases their item ids) and sets the summary. Returns 1 done,
 # 0 they are not the oldest any more (nothing written), -1 no live session.
-COMPACT_TURNS = _PRELUDE + """
+COMPACT_TURNS = PRELUDE + """
 local s = live()
 if not s then return -1 end
 local count = tonumber(ARGV[4])
@@ -393,6 +348,6 @@ for _, frame in ipairs(covered) do
   if id then redis.call('SREM', KEYS[5], id) end
 end
 redis.call('HSET', KEYS[3], ARGV[7], ARGV[8])
-expire(2, 5, deadline(s))
+expire({2, 3, 4, 5}, deadline(s))
 return 1
 """

@@ -25,6 +25,7 @@ from lkpersist.model.session import Session, Turn
 from lkpersist.stores.redis.context import RedisContext
 from lkpersist.stores.redis.lua import PUBLISH_EVENT, READ_RECORD
 from lkpersist.stores.redis.records import (
+    device_hash_fields,
     frame_turn,
     json_hash_fields,
     session_from_reply,
@@ -54,7 +55,7 @@ local function digest()
 end
 """
 
-# read state. KEYS 1..7 as every per-identity script (see lua.py); ARGV[1..3] member, now, grace
+# read state. KEYS 1..8 as every per-identity script (see lua.py); ARGV[1..3] member, now, grace
 # (unused). Returns {digest, session flat, metadata flat, context flat, turn frames oldest first}:
 # lua.READ_RECORD's reply with the digest in front.
 READ_STATE = _DIGEST + "local record = (function()\n" + READ_RECORD + """end)()
@@ -63,9 +64,9 @@ return record
 """
 
 # write state. ARGV[1..3] member, now ms, grace ms; ARGV[4] the digest READ_STATE returned; ARGV[5] the
-# new deadline ms ('' to leave no session); ARGV[6] last_seen ms; then six counted sections (a count,
-# then that many strings): session fields flat, metadata flat, context flat, turn frames, item ids, and
-# the merge's events as (kind, time ms, reconnect count) triples; ARGV[#ARGV] the events channel.
+# new deadline ms ('' to leave no session); ARGV[6] last_seen ms; then seven counted sections (a count,
+# then that many strings): session fields flat, metadata flat, context flat, turn frames, item ids,
+# devices flat, and the merge's events as (kind, time ms, reconnect count) triples; ARGV[#ARGV] the events channel.
 # Returns 1 when written (and the events published), 0 when the state changed since it was read (the
 # caller merges again).
 WRITE_STATE = _DIGEST + PUBLISH_EVENT + """
@@ -79,25 +80,25 @@ local function section()
   return items
 end
 local sections = {}
-for k = 1, 6 do sections[k] = section() end
-local events = sections[6]
+for k = 1, 7 do sections[k] = section() end
+local events = sections[7]
 for i = 1, #events, 3 do
   publish_event(ARGV[#ARGV], events[i], member, tonumber(events[i + 1]), tonumber(events[i + 2]))
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[8])
 if ARGV[5] == '' then
   redis.call('ZREM', KEYS[6], member)
   redis.call('ZREM', KEYS[7], member)
   return 1
 end
-local commands = {'HSET', 'HSET', 'HSET', 'RPUSH', 'SADD'}
-for k = 1, 5 do
-  if #sections[k] > 0 then redis.call(commands[k], KEYS[k], unpack(sections[k])) end
+local commands, targets = {'HSET', 'HSET', 'HSET', 'RPUSH', 'SADD', 'HSET'}, {1, 2, 3, 4, 5, 8}
+for k = 1, 6 do
+  if #sections[k] > 0 then redis.call(commands[k], KEYS[targets[k]], unpack(sections[k])) end
 end
 redis.call('ZADD', KEYS[6], ARGV[6], member)
 redis.call('ZADD', KEYS[7], ARGV[5], member)
 local ttl = string.format('%d', math.max(tonumber(ARGV[5]) - now, 0) + grace)
-for k = 1, 5 do redis.call('PEXPIRE', KEYS[k], ttl) end
+for _, k in ipairs(targets) do redis.call('PEXPIRE', KEYS[k], ttl) end
 return 1
 """
 
@@ -140,23 +141,24 @@ async def apply_offline(ctx: RedisContext, delta: OfflineDelta) -> Session | Non
 
 
 def whole_from_reply(identity: str, reply: Any, codec: ValueCodec) -> tuple[Session | None, list[Turn]]:
-    """A {session, metadata, context, turn frames} reply decoded (CorruptRecordError/DecryptionError if not)."""
-    stored = session_from_reply(identity, reply[0:3], codec)
-    return stored, turns_from_frames(identity, reply[3], codec)
+    """A {session, metadata, context, devices, turn frames} reply decoded (CorruptRecordError/DecryptionError if not)."""
+    stored = session_from_reply(identity, reply[0:4], codec)
+    return stored, turns_from_frames(identity, reply[4], codec)
 
 
 def write_args(result: Reconciled, codec: ValueCodec) -> list[Any]:
-    """WRITE_STATE's ARGV from 5 on: deadline, last_seen and the six counted sections."""
+    """WRITE_STATE's ARGV from 5 on: deadline, last_seen and the seven counted sections."""
     events = [part for e in result.events for part in (e.kind, to_ms(e.time), _count_arg(e.reconnect_count))]
     session = result.session
     if session is None:
-        return ["", "", 0, 0, 0, 0, 0, len(events), *events]
+        return ["", "", 0, 0, 0, 0, 0, 0, len(events), *events]
     args: list[Any] = [to_ms(session.deadline), to_ms(session.last_seen)]
     metadata = json_hash_fields(session.metadata, codec)
     context = json_hash_fields(session.context, codec)
     frames = [frame_turn(turn, codec) for turn in result.turns]
     item_ids = [turn.item_id for turn in result.turns if turn.item_id is not None]
-    for section in (session_hash_fields(session, codec), metadata, context, frames, item_ids, events):
+    devices = device_hash_fields(session.devices)
+    for section in (session_hash_fields(session, codec), metadata, context, frames, item_ids, devices, events):
         args += [len(section), *section]
     return args
 

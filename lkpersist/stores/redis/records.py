@@ -8,17 +8,20 @@ CorruptRecordError naming the identity.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
-from lkpersist.clock import from_ms, to_ms
+from lkpersist.clock import to_ms
 from lkpersist.crypto.codec import ValueCodec
 from lkpersist.exceptions import CorruptRecordError, DecryptionError, InvalidInputError
 from lkpersist.model.session import (
+    LEGACY_CONNECTION,
     SCHEMA_VERSION,
+    Connection,
+    Device,
     Session,
     Turn,
-    legacy_connections,
     legacy_greeted_visit,
     turns_from_json,
 )
@@ -42,26 +45,36 @@ def encode_json_value(codec: ValueCodec, value: Any) -> str:
     return codec.encode(text)
 
 
-SESSION_FIELDS = (b"j", b"l", b"r", b"c", b"t", b"d", b"g", b"v", b"L", b"e")
-"""The session hash's fields in the order the scripts read them (``load`` in _redis_lua) and connect
-returns them; the first seven are required."""
-_REQUIRED = 7
+_ENTRY = re.compile(rb"^(\d+),(\d+)(?:,(.*))?$", re.DOTALL)
+"""A connection's value ``<since ms>,<beat ms>``; a device's ``<first ms>,<last ms>,<label>``."""
 
 
 def session_hash_fields(session: Session, codec: ValueCodec) -> list[Any]:
-    """The session hash as the scripts keep it, flat (field, value, ...): the inverse of session_from_fields.
+    """The session hash as the scripts keep it, flat (field, value, ...): what :func:`session_from_reply`
+    reads back. ``e`` only while disconnected, ``L`` only with a language, ``w`` only while a switch is
+    pending, ``D`` only with devices (their hash is :func:`device_hash_fields`), one ``c:<id>`` per connection."""
+    fields: list[Any] = [
+        b"j", to_ms(session.joined_at), b"l", to_ms(session.last_seen), b"r", session.reconnect_count,
+        b"c", b"1" if session.connected else b"0", b"t", to_ms(session.ttl), b"G", session.greeted_visit,
+        b"v", session.schema_version,
+    ]
+    if session.language is not None:
+        fields += [b"L", codec.encode(session.language)]
+    if not session.connected and session.expires_at is not None:
+        fields += [b"e", to_ms(session.expires_at)]
+    if session.switch_until is not None:
+        fields += [b"w", to_ms(session.switch_until)]
+    if session.devices:
+        fields += [b"D", b"1"]
+    for connection in session.connections:
+        fields += [b"c:" + connection.id.encode("utf-8"), b"%d,%d" % (to_ms(connection.since), to_ms(connection.last_beat))]
+    return fields
 
-    ``e`` only while disconnected and ``L`` only with a language, as the per-operation scripts write them."""
-    expires = None if session.connected or session.expires_at is None else to_ms(session.expires_at)
-    # d/g: the single-connection scripts' greeting counters (owed while g < d), from greeted_visit
-    values = (
-        to_ms(session.joined_at), to_ms(session.last_seen), session.reconnect_count,
-        "1" if session.connected else "0", to_ms(session.ttl), session.visit,
-        session.greeted_visit, session.schema_version,
-        None if session.language is None else codec.encode(session.language), expires,
-    )
-    return [part for name, value in zip(SESSION_FIELDS, values, strict=True) if value is not None
-            for part in (name, value)]
+
+def device_hash_fields(devices: Sequence[Device]) -> list[bytes]:
+    """The devices hash, flat: device id, ``<first ms>,<last ms>,<label>`` (the label may hold commas)."""
+    return [part for d in devices for part in (
+        d.device_id.encode("utf-8"), b"%d,%d,%s" % (to_ms(d.first_seen), to_ms(d.last_seen), d.label.encode("utf-8")))]
 
 
 def json_hash_fields(mapping: dict[str, Any], codec: ValueCodec) -> list[Any]:
@@ -70,51 +83,95 @@ def json_hash_fields(mapping: dict[str, Any], codec: ValueCodec) -> list[Any]:
 
 
 def session_from_reply(identity: str, reply: Sequence[Any], codec: ValueCodec) -> Session | None:
-    """Build a Session from a {session, metadata, context[, turn count]} reply; None without a session hash."""
-    fields = pairs(reply[0])
-    if not fields:
+    """Build a Session from a {session, metadata, context, devices[, turn count]} reply of whole hashes,
+    flat; None without a session hash."""
+    if not reply[0]:
         return None
-    session = session_from_fields(identity, [fields.get(name) for name in SESSION_FIELDS], reply[1], reply[2], codec)
-    if len(reply) > 3:
-        session.turn_count = int(reply[3])
+    try:
+        values = hash_values(pairs(reply[0]))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CorruptRecordError(identity, f"undecodable session data ({type(exc).__name__}: {exc})") from exc
+    session = session_from_values(identity, values, reply[1], reply[2], reply[3], codec)
+    if len(reply) > 4:
+        session.turn_count = int(reply[4])
     return session
 
 
-def session_from_fields(
-    identity: str, values: Sequence[bytes | None], metadata: Flat, context: Flat, codec: ValueCodec
+def hash_values(fields: dict[bytes, bytes]) -> list[Any]:
+    """A session hash's fields as the presence scripts' ``values(s)`` gives them (see presence.py):
+    j, l, r, connected, t, G, v, e, w, L, connections flat. A hash written before presence per connection
+    (no ``G``) reads as the migration rule says, like the scripts' ``load``."""
+    get = fields.get
+    connections = [part for key, value in fields.items() if key[:2] == b"c:" for part in (key[2:], value)]
+    greeted: Any = get(b"G")
+    if greeted is None:
+        greeted = legacy_greeted_visit(int(fields[b"r"]), int(fields[b"g"]), int(fields[b"d"]))
+        if get(b"c") == b"1" and not connections:
+            connections = [LEGACY_CONNECTION.encode(), fields[b"l"] + b"," + fields[b"l"]]
+    return [fields[b"j"], fields[b"l"], fields[b"r"], get(b"c") == b"1", fields[b"t"], greeted, get(b"v"),
+            get(b"e"), get(b"w"), get(b"L"), connections]
+
+
+def session_from_values(
+    identity: str, values: Sequence[Any], metadata: Flat, context: Flat, devices: Flat, codec: ValueCodec
 ) -> Session:
-    """Build a Session from the hash's values in SESSION_FIELDS order (None where absent) and the
-    metadata/context hashes flat; anything undecodable raises CorruptRecordError naming ``identity``."""
+    """Build a Session from :func:`hash_values` (or a presence script's reply) and the metadata, context and
+    devices hashes flat; anything undecodable raises CorruptRecordError naming ``identity``."""
     try:
-        return _session(identity, values, _json_hash(metadata, codec), _json_hash(context, codec), codec)
+        return _session(identity, values, _json_hash(metadata, codec), _json_hash(context, codec), devices, codec)
     except DecryptionError as exc:
         raise exc.naming(identity) from exc
-    except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError, AttributeError) as exc:
         raise CorruptRecordError(identity, f"undecodable session data ({type(exc).__name__}: {exc})") from exc
 
 
 def _session(
-    identity: str, values: Sequence[bytes | None], metadata: dict[str, Any], context: dict[str, Any],
+    identity: str, values: Sequence[Any], metadata: dict[str, Any], context: dict[str, Any], devices: Flat,
     codec: ValueCodec,
 ) -> Session:
-    joined, last, count, connected, ttl, disconnects, greeted, schema, language, expires = values
-    if None in values[:_REQUIRED]:
-        raise KeyError(SESSION_FIELDS[values.index(None)])
+    joined, last, count, connected, ttl, greeted, schema, expires, switch, language, connections = values
     return Session(
         identity=identity,
-        joined_at=from_ms(int(joined)),  # type: ignore[arg-type]
-        last_seen=from_ms(int(last)),  # type: ignore[arg-type]
-        reconnect_count=int(count),  # type: ignore[arg-type]
+        joined_at=int(joined) / 1000,
+        last_seen=int(last) / 1000,
+        reconnect_count=int(count),
         language=None if language is None else codec.decode(language.decode("utf-8")),
         metadata=metadata,
         context=context,
-        connected=connected == b"1",
-        expires_at=None if expires is None else from_ms(int(expires)),
-        ttl=from_ms(int(ttl)),  # type: ignore[arg-type]
-        greeted_visit=legacy_greeted_visit(int(count), int(greeted), int(disconnects)),  # type: ignore[arg-type]
-        connections=legacy_connections(connected == b"1", from_ms(int(last))),  # type: ignore[arg-type]
+        connected=bool(connected),
+        expires_at=None if expires is None else int(expires) / 1000,
+        ttl=int(ttl) / 1000,
+        greeted_visit=int(greeted),
+        connections=_connections(connections) if connections else (),
+        devices=_devices(devices) if devices else (),
+        switch_until=None if switch is None else int(switch) / 1000,
         schema_version=SCHEMA_VERSION if schema is None else int(schema),
     )
+
+
+def _connections(flat: Flat) -> tuple[Connection, ...]:
+    """``c:`` fields flat (id, value, ...) as Connections, oldest first (then by id, for a stable order)."""
+    found = []
+    for at in range(0, len(flat), 2):
+        since, beat, _ = _entry(flat[at + 1])
+        found.append(Connection(flat[at].decode("utf-8"), since, beat))
+    return tuple(sorted(found, key=lambda c: (c.since, c.id)))
+
+
+def _devices(flat: Flat) -> tuple[Device, ...]:
+    """The devices hash flat as Devices, the most recently seen last (the model's order)."""
+    found = []
+    for at in range(0, len(flat), 2):
+        first, last, label = _entry(flat[at + 1])
+        found.append(Device(flat[at].decode("utf-8"), (label or b"").decode("utf-8"), first, last))
+    return tuple(sorted(found, key=lambda d: (d.last_seen, d.first_seen, d.device_id)))
+
+
+def _entry(value: bytes) -> tuple[float, float, bytes | None]:
+    match = _ENTRY.match(value)
+    if match is None:
+        raise ValueError(f"malformed presence entry {value[:40]!r}")
+    return int(match[1]) / 1000, int(match[2]) / 1000, match[3]
 
 
 def _json_hash(flat: Flat, codec: ValueCodec) -> dict[str, Any]:
