@@ -14,8 +14,8 @@ The participant joins every agent's room at the same moment; ``greeter`` is the 
 that got the visit's greeting (the one the participant waits for), ``other`` the agent that joined the
 visit without greeting (it reads the turns with a second call, as nobody waits on it to speak).
 
-Round trips: on its own redis-server the benchmark also counts the commands Redis processed between
-the room callback and the decision (``INFO stats``, calibrated for the INFO calls themselves), for a
+Round trips: on its own redis-server the benchmark also counts the commands clients sent Redis between
+the room callback and the decision (MONITOR, leaving out what the scripts ran inside Redis), for a
 return, agent by agent.
 
 Target (issues 3 and 11): the greeter's p99 under 5 ms on loopback Redis with 2 agents in the room.
@@ -33,6 +33,8 @@ import json
 import os
 import statistics
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -145,17 +147,54 @@ async def _run_case(store: SessionStore, iterations: int, returning: bool, agent
     }
 
 
+class _ClientCommands:
+    """What clients sent Redis (MONITOR, in a thread), without the commands scripts ran inside Redis
+    (``INFO stats`` counts those too, so it cannot tell one script from eighteen commands)."""
+
+    MARK = "lkpersist-bench-mark"
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.seen: list[tuple[float, str, str]] = []
+        self._monitor = redis.Redis.from_url(url)
+        self._marker = redis.Redis.from_url(url)
+        threading.Thread(target=self._listen, daemon=True).start()
+        self.settled()
+
+    def _listen(self) -> None:
+        try:
+            with self._monitor.monitor() as monitor:
+                for item in monitor.listen():
+                    self.seen.append((item["time"], item["client_type"], item["command"]))
+        except Exception:  # noqa: BLE001 -- the connection is closed at the end
+            return
+
+    def _marks(self) -> int:
+        return sum(1 for *_, command in self.seen if self.MARK in command)
+
+    def settled(self) -> None:
+        """Wait until every command sent so far has reached the log (a marker sent after them has)."""
+        count = self._marks()
+        self._marker.echo(self.MARK)
+        while self._marks() <= count:
+            time.sleep(0.001)
+
+    def between(self, start: float, end: float) -> list[str]:
+        self.settled()
+        return [c for t, kind, c in self.seen if start <= t <= end and kind != "lua" and self.MARK not in c]
+
+    def close(self) -> None:
+        self._marker.close()
+        self._monitor.close()
+
+
 async def _round_trips(url: str, agents: int) -> list[int]:
-    """Commands Redis processed between each agent's room callback and its decision, for one return.
-
-    The agents join one after the other (each count is one agent's alone), and the count is read by a
-    blocking client inside ``on_decision``, before the controller can send anything after the decision.
-    """
-    import redis
-
-    counter = redis.Redis.from_url(url)
+    """Commands clients sent Redis between each agent's room callback and its decision, for one return
+    (the agents join one after the other, so each count is one agent's alone)."""
     store = open_store(url)
     room = _Room(store, agents)
+    log = _ClientCommands(url)
     counts: list[int] = []
     try:
         await room.start()
@@ -163,23 +202,18 @@ async def _round_trips(url: str, agents: int) -> list[int]:
             await _seed_history(store, identity)
             counts.clear()
             for index in range(agents):
-                info_cost = -_processed(counter) + _processed(counter)  # what one INFO call adds itself
-                before = _processed(counter)
-                room.hook = lambda _d, before=before, cost=info_cost: counts.append(
-                    _processed(counter) - before - cost)
+                started, decided = time.time(), [0.0]
+                room.hook = lambda _d, decided=decided: decided.__setitem__(0, time.time())
                 room.join(identity, only=index)
                 await room.idle()
+                counts.append(len(log.between(started, decided[0])))
             room.leave(identity)
             await room.idle()
     finally:
         await room.close()
         await store.close()
-        counter.close()
+        log.close()
     return counts
-
-
-def _processed(client: Any) -> int:
-    return int(client.info("stats")["total_commands_processed"])
 
 
 async def _bench(url: str, label: str, iterations: int, agents: int) -> list[dict[str, Any]]:

@@ -7,6 +7,9 @@ Each job is one store connection; the store decides the visit and who greets it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -210,36 +213,41 @@ async def test_the_greeting_decision_of_a_return_is_one_redis_command(
     tmp_path: Path, request: pytest.FixtureRequest, clock: VirtualClock, make_job: JobFactory
 ) -> None:
     """Issue 13: the greeter's decision (visit, claim, recent turns) is one round trip; the second agent,
-    which does not greet, reads the turns with a second. Counted by Redis itself (INFO stats), read inside
-    ``on_decision`` before the controller can send anything after the decision."""
+    which does not greet, reads the turns with a second. Redis itself lists what its clients sent
+    (MONITOR; the commands a script runs inside Redis are tagged ``lua`` and are no round trips)."""
     import redis
 
-    url = store_url_for("redis", tmp_path, request)
-    counter = redis.Redis.from_url(request.getfixturevalue("redis_url"))
-    counts: list[int] = []
-    mark = [0]
+    seen: list[tuple[float, str, str]] = []
+    monitor = redis.Redis.from_url(request.getfixturevalue("redis_url"))
 
-    def processed() -> int:
-        return int(counter.info("stats")["total_commands_processed"])
+    def listen() -> None:
+        with contextlib.suppress(redis.ConnectionError), monitor.monitor() as feed:
+            for item in feed.listen():
+                seen.append((item["time"], item["client_type"], item["command"]))
 
-    def on_decision(_decision: object) -> None:
-        counts.append(processed() - mark[0] - info_cost)
-
-    store = open_store(url, clock=clock)
+    threading.Thread(target=listen, daemon=True).start()
+    store = open_store(store_url_for("redis", tmp_path, request), clock=clock)
     try:
         first = await make_job(store)
         await first.arrive("user-1")
         await first.say_user("Book the table for Friday.")
         await first.leave("user-1")
         clock.advance(10)
-        greeter, other = await make_job(store, on_decision=on_decision), await make_job(store, on_decision=on_decision)
-        info_cost = -processed() + processed()
+        decided: list[float] = []
+        greeter = await make_job(store, on_decision=lambda _d: decided.append(time.time()))
+        other = await make_job(store, on_decision=lambda _d: decided.append(time.time()))
+        spans = []
         for job in (greeter, other):
-            mark[0] = processed()
+            started = time.time()
             await job.arrive("user-1")
+            spans.append((started, decided[-1]))
+        await store.count()  # sent after both: once MONITOR shows it, it has shown everything before
+        while not any(t > spans[-1][1] and kind != "lua" for t, kind, _ in seen):
+            await asyncio.sleep(0.01)
+        sent = [[c.split()[0] for t, kind, c in seen if a <= t <= b and kind != "lua"] for a, b in spans]
         assert (greeter.decisions[-1].greet, greeter.decisions[-1].restored_turns) == (True, 3)
-        assert other.decisions[-1].greet is False and other.decisions[-1].restored_turns == 3
-        assert counts == [1, 2]
+        assert other.decisions[-1].greet is False and other.decisions[-1].restored_turns == 4  # + the welcome back
+        assert [len(commands) for commands in sent] == [1, 2], sent
     finally:
         await store.close()
-        counter.close()
+        monitor.close()
