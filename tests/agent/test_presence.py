@@ -35,6 +35,14 @@ def welcome(visit: int) -> str:
     return DEFAULT_RETURNING["en"].format(visit=visit)
 
 
+async def _two_agents_serving(store: SessionStore, make_job: JobFactory, identity: str = "user-1") -> tuple[Job, Job]:
+    """Two agent jobs on ``store``, the participant arrived at both (the first one greets)."""
+    a, b = await make_job(store), await make_job(store)
+    await a.arrive(identity)
+    await b.arrive(identity)
+    return a, b
+
+
 @pytest.fixture(params=["memory", "sqlite", "redis"])
 async def shared(request: pytest.FixtureRequest, tmp_path: Path, clock: VirtualClock) -> AsyncIterator[SessionStore]:
     """One store per backend on the virtual clock, shared by every job of the test."""
@@ -60,9 +68,7 @@ async def test_the_ordering_that_owed_a_second_greeting(
 ) -> None:
     """Agent A's leave, join and claim all happen before B's leave: the visit never ended, so nobody is
     greeted again and the visit number does not move (it rose by two per return before)."""
-    a, b = await make_job(shared), await make_job(shared)
-    await a.arrive("user-1")
-    await b.arrive("user-1")
+    a, b = await _two_agents_serving(shared, make_job)
     await a.leave("user-1")
     clock.advance(2)
     await a.arrive("user-1")
@@ -103,9 +109,7 @@ async def test_a_job_that_dies_goes_stale_and_does_not_hold_the_visit_open(
     shared: SessionStore, clock: VirtualClock, make_job: JobFactory
 ) -> None:
     """A SIGKILLed worker sends no leave: its connection keeps the visit open only until it is stale."""
-    dead, alive = await make_job(shared), await make_job(shared)
-    await dead.arrive("user-1")
-    await alive.arrive("user-1")
+    dead, alive = await _two_agents_serving(shared, make_job)
     # ``dead`` is killed: from now on nothing of it reaches the store (no events, no heartbeats)
     await alive.leave("user-1")
     clock.advance(10)
@@ -122,9 +126,7 @@ async def test_a_job_that_dies_goes_stale_and_does_not_hold_the_visit_open(
 async def test_heartbeats_keep_a_long_visit_live_and_rearrive_when_the_store_lost_it(
     shared: SessionStore, clock: VirtualClock, make_job: JobFactory
 ) -> None:
-    a, b = await make_job(shared), await make_job(shared)
-    await a.arrive("user-1")
-    await b.arrive("user-1")
+    a, b = await _two_agents_serving(shared, make_job)
     for _ in range(4):  # 4 × 60 s: well past presence_timeout, each connection beating
         clock.advance(60)
         await a.persistence.heartbeat_now()
