@@ -1,6 +1,7 @@
 """The agent side of lkpersist: with :mod:`lkpersist.sim`, the only code that imports livekit-agents.
 
-- :class:`SessionPersistence` attaches a store to a room and an ``AgentSession``.
+- :class:`SessionPersistence` attaches a store to a room and an ``AgentSession``; it is one store
+  connection of the sessions it serves (:mod:`lkpersist.agent.presence`: visits, device switches).
 - :class:`GreetingTemplates` holds the greeting texts (en/es/fr/de built in); who speaks the greeting
   is :mod:`lkpersist.agent.greeter`.
 - :class:`Summaries` says when long conversations are summarised (:mod:`lkpersist.agent.summaries`);

@@ -253,3 +253,17 @@ async def test_the_greeting_decision_of_a_return_is_one_redis_command(
     finally:
         await store.close()
         monitor.close()
+
+
+def test_inside_a_job_the_connection_id_names_the_agent_and_the_job() -> None:
+    from livekit.agents.testing import fake_job_context
+
+    from lkpersist.agent.presence import connection_id
+
+    with fake_job_context(job_id="AJ_abc123") as context:
+        context.job.agent_name = "concierge"
+        first, second = connection_id(), connection_id()
+        assert connection_id("voice").startswith("voice:AJ_abc123:")
+    assert first.startswith("concierge:AJ_abc123:") and first != second
+    assert len(first.rsplit(":", 1)[1]) == 8
+    assert connection_id().startswith("agent:local:")  # outside a job
