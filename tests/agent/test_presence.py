@@ -115,6 +115,8 @@ async def test_a_job_that_dies_goes_stale_and_does_not_hold_the_visit_open(
     clock.advance(10)
     await alive.arrive("user-1")  # within presence_timeout: the dead job still counts, the visit goes on
     assert alive.said == [] and alive.decisions[-1].visit == 1
+    live = {c.id for c in (await shared.require("user-1")).connections}
+    assert live == {dead.persistence.connection, alive.persistence.connection}
     await alive.leave("user-1")
     clock.advance(shared.ttl_policy.presence_timeout + 1)
     await alive.arrive("user-1")
