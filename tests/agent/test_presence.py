@@ -257,7 +257,7 @@ async def test_the_greeting_decision_of_a_return_is_one_redis_command(
         monitor.close()
 
 
-def test_inside_a_job_the_connection_id_names_the_agent_and_the_job() -> None:
+async def test_inside_a_job_the_connection_id_names_the_agent_and_the_job() -> None:
     from livekit.agents.testing import fake_job_context
 
     from lkpersist.agent.presence import connection_id
