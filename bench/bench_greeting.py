@@ -230,6 +230,7 @@ class _ClientCommands:
         import redis
 
         self.seen: list[tuple[float, str, str]] = []
+        self.failed: Exception | None = None
         self._monitor = redis.Redis.from_url(url)
         self._marker = redis.Redis.from_url(url)
         threading.Thread(target=self._listen, daemon=True).start()
@@ -240,18 +241,21 @@ class _ClientCommands:
             with self._monitor.monitor() as monitor:  # type: ignore[no-untyped-call]
                 for item in monitor.listen():
                     self.seen.append((item["time"], item["client_type"], item["command"]))
-        except Exception:  # noqa: BLE001 -- the connection is closed at the end
-            return
+        except Exception as exc:  # noqa: BLE001 -- closed at the end; anything else is reported by settled
+            self.failed = exc
 
     def _marks(self) -> int:
         return sum(1 for *_, command in self.seen if self.MARK in command)
 
     def settled(self) -> None:
-        """Wait until every command sent so far has reached the log (a marker sent after them has)."""
-        count = self._marks()
-        self._marker.echo(self.MARK)
+        """Wait until every command sent so far has reached the log (a marker sent after them has). The
+        marker is sent again until it shows: the first may run before MONITOR has started."""
+        count, deadline = self._marks(), time.monotonic() + 10
         while self._marks() <= count:
-            time.sleep(0.001)
+            if self.failed is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"MONITOR stopped answering: {self.failed!r}")
+            self._marker.echo(self.MARK)
+            time.sleep(0.01)
 
     def between(self, start: float, end: float) -> list[str]:
         self.settled()
