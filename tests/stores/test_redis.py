@@ -18,6 +18,7 @@ from redis.crc import key_slot
 
 from lkpersist.clock import VirtualClock
 from lkpersist.exceptions import CorruptRecordError, InvalidStoreURLError, StoreUnavailableError
+from lkpersist.model.presence import DeviceSeen
 from lkpersist.model.results import CorruptRecord
 from lkpersist.model.session import Session, Turn
 from lkpersist.stores import open_store
@@ -42,11 +43,11 @@ def _keys(client: redis.Redis, prefix: str) -> list[str]:
 async def test_every_key_is_under_the_prefix_and_one_identity_shares_a_slot(
     rstore: RedisStore, sync_redis: redis.Redis, redis_prefix: str, clock: VirtualClock
 ) -> None:
-    await rstore.connect("alice")
+    await rstore.arrive("alice", "agent:job-1", device=DeviceSeen.bounded("laptop", "Chrome"))
     await rstore.update("alice", language="en", metadata={"plan": "pro"}, context={"summary": "s"})
     await rstore.append_turn("alice", Turn("user", "hi", clock.now(), "i1"))
     keys = _keys(sync_redis, redis_prefix)
-    assert len(keys) == 7  # session, metadata, context, turns, item ids, and the bucket's two indexes
+    assert len(keys) == 8  # session, metadata, context, turns, item ids, devices and the bucket's two indexes
     assert {key_slot(key.encode()) for key in keys} == {key_slot(rstore.keys.keys_for("alice")[1].session.encode())}
     _, expected = rstore.keys.keys_for("alice")
     assert sorted(expected) == keys
@@ -58,7 +59,7 @@ async def test_hostile_identity_never_appears_raw_in_a_key(
 ) -> None:
     await rstore.connect(identity)
     await rstore.update(identity, metadata={"k": 1})
-    pattern = re.compile(rf"^{re.escape(redis_prefix)}:\{{b\d+\}}:((s|m|x|t|k):[A-Za-z0-9_-]+|seen|deadline)$")
+    pattern = re.compile(rf"^{re.escape(redis_prefix)}:\{{b\d+\}}:((s|m|x|t|k|d):[A-Za-z0-9_-]+|seen|deadline)$")
     for key in _keys(sync_redis, redis_prefix):
         assert pattern.match(key), key
     assert KeyLayout.decode_identity(rstore.keys.encode_identity(identity)) == identity
@@ -139,6 +140,7 @@ async def test_lifecycle_operations_are_one_round_trip(
 
 async def test_connect_script_loads_again_after_script_flush(rstore: RedisStore, sync_redis: redis.Redis) -> None:
     await rstore.connect("sam")
+    await rstore.disconnect("sam")
     sync_redis.script_flush()
     assert (await rstore.connect("sam")).session.reconnect_count == 1
     assert ARRIVE.count("redis.call('TIME')") == 0  # time always comes from the injected clock
@@ -192,9 +194,10 @@ async def test_index_entry_whose_keys_redis_dropped_is_skipped_then_purged(
     sync_redis.unlink(*keys[:5])  # what the native TTL does to an abandoned session
     assert [s.identity async for s in rstore.iter_sessions("all") if isinstance(s, Session)] == ["stays"]
     assert await rstore.count("all") == 2  # documented: counted until the next purge
-    clock.advance(200)
-    assert await rstore.heartbeat("stays") is True
-    clock.advance(101)
+    for _ in range(2):  # beats within the presence timeout keep "stays" connected
+        clock.advance(80)
+        assert await rstore.heartbeat("stays") is True
+    clock.advance(141)
     assert (await rstore.purge(dry_run=True)).purged == 1
     assert (await rstore.purge()).purged == 1
     assert await rstore.count("all") == 1 and sync_redis.zscore(keys.seen, rstore.keys.encode_identity("dropped")) is None
@@ -298,11 +301,12 @@ async def test_two_purges_at_once_delete_only_expired_and_never_twice(
             await first.connect(f"user-{index}")
             if index % 3 == 0:
                 await first.disconnect(f"user-{index}")
-        clock.advance(200)
-        for index in range(1200):
-            if index % 3:
-                await first.heartbeat(f"user-{index}")
-        clock.advance(101)
+        for _ in range(2):  # beats within the presence timeout keep the others connected
+            clock.advance(80)
+            for index in range(1200):
+                if index % 3:
+                    assert await first.heartbeat(f"user-{index}")
+        clock.advance(141)
         results = await asyncio.gather(first.purge(), second.purge())
         assert sum(result.purged for result in results) == 400
         assert await first.count("all") == 800 and await first.count("expired") == 0
