@@ -53,13 +53,13 @@ local function load()
   local f, conns, n = {}, {}, 0
   for i = 1, #flat, 2 do
     local k = flat[i]
-    if string.byte(k, 1) == 99 and string.byte(k, 2) == 58 then
+    if #k == 1 then  -- every plain field's name is one letter; the others are connections, c:<id>
+      f[k] = flat[i + 1]
+    elseif string.sub(k, 1, 2) == 'c:' then
       local since, beat = string.match(flat[i + 1], '^(%d+),(%d+)$')
       if not beat then corrupt('has a malformed connection') end
       conns[string.sub(k, 3)] = {tonumber(since), tonumber(beat)}
       n = n + 1
-    else
-      f[k] = flat[i + 1]
     end
   end
   local s = {f = f, conns = conns, l = tonumber(f.l), t = tonumber(f.t), r = tonumber(f.r), j = tonumber(f.j),
