@@ -53,10 +53,10 @@ def session_hash_fields(session: Session, codec: ValueCodec) -> list[Any]:
 
     ``e`` only while disconnected and ``L`` only with a language, as the per-operation scripts write them."""
     expires = None if session.connected or session.expires_at is None else to_ms(session.expires_at)
-    # d/g: the single-connection scripts' greeting counters (owed while g < d), from greeted_visit
+    # d/g: the single-connection scripts' greeting counters, the inverse of legacy_greeted_visit
     values = (
         to_ms(session.joined_at), to_ms(session.last_seen), session.reconnect_count,
-        "1" if session.connected else "0", to_ms(session.ttl), session.visit,
+        "1" if session.connected else "0", to_ms(session.ttl), session.visit + (0 if session.connected else 1),
         session.greeted_visit, session.schema_version,
         None if session.language is None else codec.encode(session.language), expires,
     )
@@ -111,7 +111,7 @@ def _session(
         connected=connected == b"1",
         expires_at=None if expires is None else from_ms(int(expires)),
         ttl=from_ms(int(ttl)),  # type: ignore[arg-type]
-        greeted_visit=legacy_greeted_visit(int(count), int(greeted), int(disconnects)),  # type: ignore[arg-type]
+        greeted_visit=legacy_greeted_visit(int(count), int(greeted), int(disconnects), connected == b"1"),  # type: ignore[arg-type]
         connections=legacy_connections(connected == b"1", from_ms(int(last))),  # type: ignore[arg-type]
         schema_version=SCHEMA_VERSION if schema is None else int(schema),
     )
