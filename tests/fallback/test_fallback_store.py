@@ -36,6 +36,7 @@ async def test_an_outage_degrades_logs_counts_and_recovers_by_itself(
     store = _fallback(killable_redis, clock, retry_interval=0.05)
     try:
         await store.connect("ann")
+        await store.disconnect("ann")
         assert not store.degraded and store.outages == 0
         killable_redis.kill()
         with caplog.at_level(logging.WARNING, logger="lkpersist.fallback"):

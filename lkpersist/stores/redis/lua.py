@@ -70,7 +70,7 @@ local function load()
   if not f.G then
     local g, d = tonumber(f.g), tonumber(f.d)
     if not (g and d) then corrupt('has missing or non-numeric fields') end
-    s.legacy, s.G = true, s.r + ((g < d) and 0 or 1)
+    s.legacy, s.G = true, s.r + ((g >= d - (s.connected and 0 or 1)) and 1 or 0)
     if s.connected and n == 0 then conns['-'] = {s.l, s.l} end
   end
   return s

@@ -100,7 +100,7 @@ def hash_values(fields: dict[bytes, bytes]) -> list[Any]:
     connections = [part for key, value in fields.items() if key[:2] == b"c:" for part in (key[2:], value)]
     greeted: Any = get(b"G")
     if greeted is None:
-        greeted = legacy_greeted_visit(int(fields[b"r"]), int(fields[b"g"]), int(fields[b"d"]))
+        greeted = legacy_greeted_visit(int(fields[b"r"]), int(fields[b"g"]), int(fields[b"d"]), get(b"c") == b"1")
         if get(b"c") == b"1" and not connections:
             connections = [LEGACY_CONNECTION.encode(), fields[b"l"] + b"," + fields[b"l"]]
     return [fields[b"j"], fields[b"l"], fields[b"r"], get(b"c") == b"1", fields[b"t"], greeted, get(b"v"),
