@@ -32,7 +32,7 @@ TIMEOUT = 90.0
 GRACE = 5.0
 EDGE = 0.125
 STEPS = 80
-SEEDS = {"memory": range(150), "sqlite": range(40)}
+SEEDS = {"memory": range(150), "sqlite": range(40), "redis": range(60), "redis-cluster": range(15)}
 # TTLs far beyond any run, so the session never expires and every visit belongs to one session.
 POLICY = TTLPolicy(first=1e7, returning=1e7, frequent=1e7, presence_timeout=TIMEOUT)
 
