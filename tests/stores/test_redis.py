@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -123,7 +125,7 @@ def sent_commands(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return sent
 
 
-@pytest.mark.parametrize("operation", ["connect", "disconnect", "heartbeat", "claim_greeting"])
+@pytest.mark.parametrize("operation", ["connect", "disconnect", "heartbeat", "claim_greeting", "arrive", "leave", "beat"])
 async def test_lifecycle_operations_are_one_round_trip(
     rstore: RedisStore, sync_redis: redis.Redis, sent_commands: list[int], operation: str
 ) -> None:
@@ -134,8 +136,9 @@ async def test_lifecycle_operations_are_one_round_trip(
     await rstore.connect("rita")
     evalsha_before = sync_redis.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
     sent_commands.clear()
+    args = ("rita", "agent:job-1") if operation in ("arrive", "leave", "beat") else ("rita",)
     for _ in range(10):
-        await getattr(rstore, operation)("rita")
+        await getattr(rstore, operation)(*args)
     assert len(sent_commands) == 10
     assert sync_redis.info("commandstats")["cmdstat_evalsha"]["calls"] - evalsha_before == 10
 
@@ -146,6 +149,57 @@ async def test_connect_script_loads_again_after_script_flush(rstore: RedisStore,
     sync_redis.script_flush()
     assert (await rstore.connect("sam")).session.reconnect_count == 1
     assert ARRIVE.count("redis.call('TIME')") == 0  # time always comes from the injected clock
+
+
+END_MARKER = "end-of-monitored-commands"
+
+
+@contextmanager
+def monitored(redis_url: str) -> Iterator[list[str]]:
+    """The commands clients send to Redis (MONITOR, the ones scripts call left out) until the block ends."""
+    commands: list[str] = []
+    started = threading.Event()
+
+    def watch() -> None:
+        with redis.Redis.from_url(redis_url).monitor() as monitor:
+            started.set()
+            for entry in monitor.listen():
+                if entry["command"] == f"ECHO {END_MARKER}":
+                    return
+                if entry["client_type"] != "lua":
+                    commands.append(entry["command"].split(" ", 1)[0].upper())
+
+    marker = redis.Redis.from_url(redis_url)
+    marker.ping()  # its connection's handshake happens before the watch starts
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    assert started.wait(5)
+    try:
+        yield commands
+    finally:
+        marker.echo(END_MARKER)
+        marker.close()
+        watcher.join(5)
+
+
+async def test_a_greeted_return_with_turns_and_a_device_is_one_evalsha(
+    rstore: RedisStore, redis_url: str, clock: VirtualClock
+) -> None:
+    """Issue 13's round trips per arrival, counted where Redis receives them: each arrival of a returning
+    participant that takes the greeting, records a device and reads the recent turns is one EVALSHA."""
+    await rstore.arrive("rosa", "agent:job-0")  # warm up: the connection and the scripts
+    for n in range(4):
+        await rstore.append_turn("rosa", Turn("user", f"t{n}", clock.now(), f"i{n}"))
+    await rstore.leave("rosa", "agent:job-0")
+    with monitored(redis_url) as commands:
+        for visit in range(2, 12):
+            clock.advance(60)
+            arrival = await rstore.arrive(
+                "rosa", f"agent:job-{visit}", device=DeviceSeen.bounded("phone", "Safari"), restore_turns=3
+            )
+            assert (arrival.greet, arrival.returning, arrival.visit, len(arrival.turns)) == (True, True, visit, 3)
+            await rstore.leave("rosa", f"agent:job-{visit}")
+    assert commands == ["EVALSHA"] * 20  # ten arrivals and ten leaves, nothing else
 
 
 # --- corrupt data ------------------------------------------------------------------------------------
