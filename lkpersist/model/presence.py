@@ -131,10 +131,9 @@ def arrive_transition(
 ) -> tuple[Session, Visit]:
     """Absent or expired: a new session. Otherwise join the live visit, continue a switch, or open a visit."""
     if current is None or current.is_expired(now):
-        fresh = Session(identity=identity, joined_at=now, last_seen=now, ttl=rules.policy.ttl_for(0))
-        session, visit = fresh, Visit(returning=False, new_visit=True, greet=False, switched=False)
-    else:
-        session, visit = _join(settled(current, now, rules.timeout), now, rules.policy)
+        return _first_visit(identity, request, now, rules)
+    session, visit = _join(settled(current, now, rules.timeout), now, rules.policy)
+    greet = request.claim and greeting_owed(session)
     session = replace(
         session,
         last_seen=now,
@@ -143,10 +142,20 @@ def arrive_transition(
         switch_until=None,
         connections=_with_connection(session.connections, request.connection, now),
         devices=session.devices if request.device is None else record_device(session.devices, request.device, now),
+        greeted_visit=session.visit if greet else session.greeted_visit,
     )
-    if request.claim and greeting_owed(session):
-        session, visit = replace(session, greeted_visit=session.visit), replace(visit, greet=True)
-    return session, visit
+    return session, Visit(visit.returning, visit.new_visit, greet, visit.switched)
+
+
+def _first_visit(identity: str, request: ArrivalRequest, now: float, rules: PresenceRules) -> tuple[Session, Visit]:
+    """A new session, built at once (the hot path of a new participant: no copy of a copy)."""
+    device = () if request.device is None else (Device(request.device.device_id, request.device.label, now, now),)
+    session = Session(
+        identity=identity, joined_at=now, last_seen=now, connected=True, ttl=rules.policy.ttl_for(0),
+        greeted_visit=1 if request.claim else 0, connections=(Connection(request.connection, now, now),),
+        devices=device,
+    )
+    return session, Visit(returning=False, new_visit=True, greet=request.claim, switched=False)
 
 
 def _join(session: Session, now: float, policy: TTLPolicy) -> tuple[Session, Visit]:

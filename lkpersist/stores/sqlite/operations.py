@@ -43,16 +43,18 @@ def arrive(
 ) -> Arrival:
     """The whole arrival in one transaction: the row, the rule, the write, the turns a greeting restores."""
     with immediate(conn):
-        found = queries.live(conn, identity, now_ms, settings.codec)
-        session, visit = arrive_transition(found and found[1], identity, request, from_ms(now_ms), settings.presence)
+        row = queries.stored(conn, identity, now_ms, settings.codec)
+        current = None if row is None else row[2]
+        session, visit = arrive_transition(current, identity, request, from_ms(now_ms), settings.presence)
         replaced = None
-        if found is not None:
-            conn.execute(UPDATE_OPS, {**ops_params(session), "id": found[0]})
-        else:  # a new session replaces an absent or expired one, and its turns go with it
-            replaced = queries.reconnect_count(conn, identity)
+        if row is not None and current is not None:
+            conn.execute(UPDATE_OPS, {**ops_params(session), "id": row[0]})
+        else:  # a new session replaces an absent or expired one (in its row), and that one's turns go
             params = {**ops_params(session), **personal_params(session, settings.codec)}
-            (session_id,) = conn.execute(INSERT_SESSION, params).fetchone()
-            conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ?", (session_id,))
+            conn.execute(INSERT_SESSION, params)
+            if row is not None:
+                replaced = row[1]
+                conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ?", (row[0],))
         turns = []
         if visit.wants_turns(request):
             payloads = queries.recent_payloads(conn, identity, now_ms, request.restore_turns)
