@@ -20,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from lkpersist.exceptions import InvalidInputError
-from lkpersist.model.session import LEGACY_CONNECTION, Connection, Device, Session
+from lkpersist.model.events import SessionEvent, leave_events
+from lkpersist.model.results import Arrival
+from lkpersist.model.session import LEGACY_CONNECTION, Connection, Device, Session, Turn
 from lkpersist.model.ttl import TTLPolicy
 
 DUPLICATE_IDENTITY = "duplicate_identity"
@@ -94,6 +96,10 @@ class Visit:
     def wants_turns(self, request: ArrivalRequest) -> bool:
         """Recent turns travel with the arrival only to the caller greeting a return."""
         return self.greet and self.returning and request.restore_turns > 0
+
+    def arrival(self, session: Session, turns: list[Turn]) -> Arrival:
+        """What the caller is told: the session after the arrival and this visit's flags."""
+        return Arrival(session, self.returning, self.new_visit, session.visit, self.greet, self.switched, turns)
 
 
 def check_connection(connection: object) -> str:
@@ -184,6 +190,15 @@ def leave_transition(
     )
 
 
+def leave_outcome(
+    current: Session, connection: str, now: float, rules: PresenceRules, reason: str | None = None
+) -> tuple[Session, list[SessionEvent]]:
+    """:func:`leave_transition` and the events it amounts to (``disconnected`` when it took the last one)."""
+    before = settled(current, now, rules.timeout)
+    after = leave_transition(before, connection, now, rules, reason)
+    return after, leave_events(before, after, now)
+
+
 def beat_transition(current: Session, connection: str, now: float, rules: PresenceRules) -> Session | None:
     """Refresh one live connection; None when it is not live (the caller must arrive again)."""
     session = settled(current, now, rules.timeout)
@@ -252,6 +267,6 @@ __all__ = [
     "DEFAULT_SWITCH_GRACE", "DUPLICATE_IDENTITY", "LEGACY_CONNECTION", "MAX_CONNECTION_CHARS", "MAX_DEVICES",
     "MAX_DEVICE_CHARS", "MAX_RESTORE_TURNS", "ArrivalRequest", "DeviceSeen", "PresenceRules", "Visit",
     "arrive_transition", "beat_transition", "check_connection", "check_restore_turns", "claim_transition",
-    "greeting_owed", "leave_transition", "merge_devices", "record_device",
+    "greeting_owed", "leave_outcome", "leave_transition", "merge_devices", "record_device",
     "settled",
 ]
