@@ -14,9 +14,10 @@ Targets (issue 13): ``new`` and ``returning`` >= 0.85x a GET's throughput at con
 (per-op time) at concurrency 1.
 
 ``--breakdown`` (returning case): GET; an EVALSHA of ``return 1`` with an arrival's keys and arguments
-(routing, packing, the script call); the arrival's script through ``execute_command`` (its work in Redis
-and hiredis parsing the reply); the store's ``connect`` (the Arrival and Session built in Python); and the
-server's own time per call from ``INFO commandstats``.
+(routing, packing, the script call); ``bare calls``, a script making only the Redis commands an arrival
+cannot do without (``FLOOR_SCRIPT``: the floor of any one-script arrival); the arrival's script through
+``execute_command`` (its work in Redis and hiredis parsing the reply); the store's ``connect`` (the
+Arrival and Session built in Python); and the server's own time per call from ``INFO commandstats``.
 
     .venv/bin/python bench/bench_connect.py [--redis-url URL] [--seconds 3] [--concurrency 1 64] [--breakdown]
 
@@ -85,6 +86,18 @@ class SteppingClock:
 
 
 STEP = 0.2
+
+# The Redis commands a returning arrival cannot do without, and nothing else: read the session, its
+# metadata and context, write the session, index it twice, publish the event. KEYS and ARGV as arrive's.
+FLOOR_SCRIPT = """
+local s = redis.call('HGETALL', KEYS[1])
+local m, x = redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])
+redis.call('HSET', KEYS[1], 'l', ARGV[2], 'c:-', ARGV[2] .. ',' .. ARGV[2])
+redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[7], ARGV[2] + 300000, ARGV[1])
+redis.call('PUBLISH', ARGV[#ARGV], 'returned')
+return {1, s, m, x}
+"""
 Op = Callable[[], Awaitable[int]]
 
 
@@ -157,6 +170,7 @@ def _breakdown_operations(store: RedisStore, clock: SteppingClock) -> dict[str, 
     """The returning arrival taken apart (see the module docstring), each on the ``back`` pool."""
     client, ctx, presence = store.client, store._redis, store._presence
     trivial = client.register_script("return 1")
+    floor = client.register_script(FLOOR_SCRIPT)
     returns, gets = _pool("back"), _pool("naive")
     args = ("-", *presence._plain)
     naive_prefix = f"{store.keys.prefix}:naive:"
@@ -174,6 +188,11 @@ def _breakdown_operations(store: RedisStore, clock: SteppingClock) -> dict[str, 
         await client.execute_command("EVALSHA", trivial.sha, len(keys), *keys, *argv)
         return 0
 
+    async def bare_calls() -> int:
+        keys, argv = next_call()
+        await client.execute_command("EVALSHA", floor.sha, len(keys), *keys, *argv)
+        return 0
+
     async def script() -> int:
         keys, argv = next_call()
         await client.execute_command("EVALSHA", presence._arrive.sha, len(keys), *keys, *argv)
@@ -184,7 +203,7 @@ def _breakdown_operations(store: RedisStore, clock: SteppingClock) -> dict[str, 
         await store.connect(returns())
         return 0
 
-    return {"GET": bare_get, "return 1": call_only, "script": script, "connect": connect}
+    return {"GET": bare_get, "return 1": call_only, "bare calls": bare_calls, "script": script, "connect": connect}
 
 
 async def bench(url: str, seconds: float, concurrencies: list[int], breakdown: bool) -> list[Result]:
@@ -196,8 +215,10 @@ async def bench(url: str, seconds: float, concurrencies: list[int], breakdown: b
     results = []
     try:
         await _seed_get_keys(store)
-        await store.client.script_load("return 1")  # the breakdown's EVALSHAs go out raw: no NOSCRIPT retry
-        await store.connect("warm-up")
+        for source in ("return 1", FLOOR_SCRIPT):  # the breakdown's EVALSHAs go out raw: no NOSCRIPT retry
+            await store.client.script_load(source)
+        for index in range(POOL):  # the returning pool's sessions, before any raw script touches them
+            await store.connect(f"back-{index}")
         for name, op in operations.items():  # create every pool's identities once, and warm up
             for _ in range(POOL):
                 await op()
@@ -248,7 +269,7 @@ def report(results: list[Result], breakdown: bool) -> None:
     print(f"\nratios ({os.cpu_count()} cores)")
     for concurrency in sorted({r.concurrency for r in results}):
         get = by[("GET", concurrency)]
-        names = ("return 1", "script", "connect") if breakdown else ("naive", "new", "returning", "join")
+        names = ("return 1", "bare calls", "script", "connect") if breakdown else ("naive", "new", "returning", "join")
         parts = []
         for name in names:
             r = by[(name, concurrency)]
