@@ -1,16 +1,25 @@
-"""Benchmark: ``RedisStore.connect`` (the reconnect path) against two baselines, same client, same run.
+"""Benchmark: ``RedisStore`` arrivals (connect, the single-connection ``arrive``) against a bare GET, same
+client, same run; ``--breakdown`` says where an arrival's time goes.
 
-Baselines:
-- ``bare GET``: one redis-py GET per op, the floor for one round trip through this client;
+Cases, each on its own pool of 1000 identities, ``asyncio`` tasks sharing one client:
+- ``GET``: one redis-py GET per op, the floor of one round trip through this client;
 - ``naive``: the seed guide's pattern (GET the session, then WATCH / GET / MULTI SETEX EXEC), with the
-  retry on WatchError the guide forgot; retries are counted.
+  retry on WatchError the guide forgot; retries are counted;
+- ``new``: ``connect`` of an identity never seen (a new session each op);
+- ``returning``: ``connect`` of a participant whose previous visit ended (its connection went stale:
+  the store's clock moves 0.2 s per op and the pool is walked in turn, so each identity comes back after
+  200 s: past the 90 s presence timeout, within its TTL), no turns requested: a return visit each op;
+- ``join``: ``connect`` of a participant already connected (a repeated event), the old bench's case.
+Targets (issue 13): ``new`` and ``returning`` >= 0.85x a GET's throughput at concurrency 64 and >= 0.7x
+(per-op time) at concurrency 1.
 
-Each case runs ``--seconds`` (in 3 interleaved rounds, the best round kept) at each concurrency (asyncio tasks sharing one client) over a pool of
-pre-created identities, so some concurrent ops collide on one identity as in real traffic.
-Targets (issue 2): connect >= 2x the naive throughput at concurrency 64, and within 1.3x of the bare
-GET's per-op time.
+``--breakdown`` (returning case): GET; an EVALSHA of ``return 1`` with an arrival's keys and arguments
+(routing, packing, the script call); ``bare calls``, a script making only the Redis commands an arrival
+cannot do without (``FLOOR_SCRIPT``: the floor of any one-script arrival); the arrival's script through
+``execute_command`` (its work in Redis and hiredis parsing the reply); the store's ``connect`` (the
+Arrival and Session built in Python); and the server's own time per call from ``INFO commandstats``.
 
-    .venv/bin/python bench/bench_connect.py [--redis-url URL] [--seconds 3] [--concurrency 1 64]
+    .venv/bin/python bench/bench_connect.py [--redis-url URL] [--seconds 3] [--concurrency 1 64] [--breakdown]
 
 Without ``--redis-url`` it starts its own redis-server on a free loopback port (like the test suite).
 """
@@ -19,8 +28,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
-import random
+import os
 import shutil
 import socket
 import subprocess
@@ -64,16 +74,41 @@ class Result:
                 f"  mean latency {latency_ms:6.2f} ms{extra}")
 
 
-async def _run(name: str, concurrency: int, seconds: float, op: Callable[[str], Awaitable[int]]) -> Result:
-    identities = [f"bench-{index}" for index in range(POOL)]
+class SteppingClock:
+    """A store clock the returning case moves by STEP per op, so each pool identity comes back after
+    POOL x STEP seconds (200 s: past the presence timeout, within the TTL): a return visit every time."""
+
+    def __init__(self) -> None:
+        self.t = 1_800_000_000.0
+
+    def now(self) -> float:
+        return self.t
+
+
+STEP = 0.2
+
+# The Redis commands a returning arrival cannot do without, and nothing else: read the session, its
+# metadata and context, write the session, index it twice, publish the event. KEYS and ARGV as arrive's.
+FLOOR_SCRIPT = """
+local s = redis.call('HGETALL', KEYS[1])
+local m, x = redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])
+redis.call('HSET', KEYS[1], 'l', ARGV[2], 'c:-', ARGV[2] .. ',' .. ARGV[2])
+redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[7], ARGV[2] + 300000, ARGV[1])
+redis.call('PUBLISH', ARGV[#ARGV], 'returned')
+return {1, s, m, x}
+"""
+Op = Callable[[], Awaitable[int]]
+
+
+async def _run(name: str, concurrency: int, seconds: float, op: Op) -> Result:
     counts = [0] * concurrency
     retries = [0] * concurrency
     stop = time.perf_counter() + seconds
 
     async def worker(slot: int) -> None:
-        pick = random.Random(slot).choice
         while time.perf_counter() < stop:
-            retries[slot] += await op(pick(identities))
+            retries[slot] += await op()
             counts[slot] += 1
 
     started = time.perf_counter()
@@ -81,16 +116,23 @@ async def _run(name: str, concurrency: int, seconds: float, op: Callable[[str], 
     return Result(name, concurrency, sum(counts), time.perf_counter() - started, sum(retries))
 
 
-def _operations(store: RedisStore) -> dict[str, Callable[[str], Awaitable[int]]]:
+def _pool(name: str) -> Callable[[], str]:
+    """The next identity of a pool, walked in turn."""
+    walk = itertools.cycle([f"{name}-{index}" for index in range(POOL)])
+    return lambda: next(walk)
+
+
+def _operations(store: RedisStore, clock: SteppingClock) -> dict[str, Op]:
     client = store.client
     naive_prefix = f"{store.keys.prefix}:naive:"
+    gets, naives, returns, joins, fresh = _pool("naive"), _pool("naive"), _pool("back"), _pool("join"), itertools.count()
 
-    async def bare_get(identity: str) -> int:
-        await client.get(naive_prefix + identity)
+    async def bare_get() -> int:
+        await client.get(naive_prefix + gets())
         return 0
 
-    async def naive(identity: str) -> int:
-        key = naive_prefix + identity
+    async def naive() -> int:
+        key = naive_prefix + naives()
         await client.get(key)  # the guide reads the session first, then updates it
         retries = 0
         while True:
@@ -98,7 +140,7 @@ def _operations(store: RedisStore) -> dict[str, Callable[[str], Awaitable[int]]]
                 async with client.pipeline(transaction=True) as pipe:
                     await pipe.watch(key)
                     current = await pipe.get(key)
-                    data: dict[str, Any] = json.loads(current) if current else {"identity": identity, "reconnect_count": -1}
+                    data: dict[str, Any] = json.loads(current) if current else {"reconnect_count": -1}
                     data["reconnect_count"] += 1
                     data["last_seen"] = time.time()
                     pipe.multi()
@@ -108,38 +150,112 @@ def _operations(store: RedisStore) -> dict[str, Callable[[str], Awaitable[int]]]
             except WatchError:
                 retries += 1
 
-    async def connect(identity: str) -> int:
-        await store.connect(identity)
+    async def new() -> int:
+        await store.connect(f"new-{next(fresh)}")
         return 0
 
-    return {"GET": bare_get, "naive": naive, "connect": connect}
+    async def returning() -> int:
+        clock.t += STEP
+        await store.connect(returns())
+        return 0
+
+    async def join() -> int:
+        await store.connect(joins())
+        return 0
+
+    return {"GET": bare_get, "naive": naive, "new": new, "returning": returning, "join": join}
 
 
-async def bench(url: str, seconds: float, concurrencies: list[int]) -> list[Result]:
+def _breakdown_operations(store: RedisStore, clock: SteppingClock) -> dict[str, Op]:
+    """The returning arrival taken apart (see the module docstring), each on the ``back`` pool."""
+    client, ctx, presence = store.client, store._redis, store._presence
+    trivial = client.register_script("return 1")
+    floor = client.register_script(FLOOR_SCRIPT)
+    returns, gets = _pool("back"), _pool("naive")
+    args = ("-", *presence._plain)
+    naive_prefix = f"{store.keys.prefix}:naive:"
+
+    def next_call() -> tuple[tuple[bytes, ...], tuple[Any, ...]]:
+        clock.t += STEP
+        return ctx.script_call(returns(), args)
+
+    async def bare_get() -> int:
+        await client.get(naive_prefix + gets())
+        return 0
+
+    async def call_only() -> int:
+        keys, argv = next_call()
+        await client.execute_command("EVALSHA", trivial.sha, len(keys), *keys, *argv)
+        return 0
+
+    async def bare_calls() -> int:
+        keys, argv = next_call()
+        await client.execute_command("EVALSHA", floor.sha, len(keys), *keys, *argv)
+        return 0
+
+    async def script() -> int:
+        keys, argv = next_call()
+        await client.execute_command("EVALSHA", presence._arrive.sha, len(keys), *keys, *argv)
+        return 0
+
+    async def connect() -> int:
+        clock.t += STEP
+        await store.connect(returns())
+        return 0
+
+    return {"GET": bare_get, "return 1": call_only, "bare calls": bare_calls, "script": script, "connect": connect}
+
+
+async def bench(url: str, seconds: float, concurrencies: list[int], breakdown: bool) -> list[Result]:
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    store = open_store(url, prefix=prefix)
+    clock = SteppingClock()
+    store = open_store(url, prefix=prefix, clock=clock)
     assert isinstance(store, RedisStore)
-    operations = _operations(store)
+    operations = (_breakdown_operations if breakdown else _operations)(store, clock)
     results = []
     try:
-        for name, op in operations.items():  # create every identity once, and warm up
-            await _run(name, 8, 0.3, op)
-            for index in range(POOL):
-                await op(f"bench-{index}")
+        await _seed_get_keys(store)
+        for source in ("return 1", FLOOR_SCRIPT):  # the breakdown's EVALSHAs go out raw: no NOSCRIPT retry
+            await store.client.script_load(source)
+        for index in range(POOL):  # the returning pool's sessions, before any raw script touches them
+            await store.connect(f"back-{index}")
+        for name, op in operations.items():  # create every pool's identities once, and warm up
+            for _ in range(POOL):
+                await op()
         for concurrency in concurrencies:
             best: dict[str, Result] = {}
+            server: dict[str, float] = {}
             for _ in range(ROUNDS):  # interleaved rounds, best kept: other load on the machine hits all cases
                 for name, op in operations.items():
+                    await store.client.config_resetstat()
                     result = await _run(name, concurrency, seconds / ROUNDS, op)
                     if name not in best or result.ops_per_s > best[name].ops_per_s:
                         best[name] = result
-            for result in best.values():
+                        server[name] = await _server_us(store, name)
+            for name, result in best.items():
                 results.append(result)
-                print(result.line(), flush=True)
+                extra = f"  server {server[name]:5.1f} us/call" if breakdown else ""
+                print(result.line() + extra, flush=True)
     finally:
         await _cleanup(store, prefix)
         await store.close()
     return results
+
+
+async def _seed_get_keys(store: RedisStore) -> None:
+    """The keys the GET case reads: a session-sized JSON value each, as the naive case writes them."""
+    value = json.dumps({"reconnect_count": 3, "last_seen": time.time(), "identity": "naive-0000"})
+    async with store.client.pipeline(transaction=False) as pipe:
+        for index in range(POOL):
+            pipe.set(f"{store.keys.prefix}:naive:naive-{index}", value, ex=3600)
+        await pipe.execute()
+
+
+async def _server_us(store: RedisStore, name: str) -> float:
+    """Redis' own time per call of the case's command (INFO commandstats), in microseconds."""
+    stats = await store.client.info("commandstats")
+    entry = stats.get("cmdstat_get" if name == "GET" else "cmdstat_evalsha", {})
+    return float(entry.get("usec_per_call", 0.0))
 
 
 async def _cleanup(store: RedisStore, prefix: str) -> None:
@@ -148,13 +264,19 @@ async def _cleanup(store: RedisStore, prefix: str) -> None:
         await store.client.unlink(*keys[start:start + 500])
 
 
-def report(results: list[Result]) -> None:
+def report(results: list[Result], breakdown: bool) -> None:
     by = {(r.name, r.concurrency): r for r in results}
-    print("\nratios")
+    print(f"\nratios ({os.cpu_count()} cores)")
     for concurrency in sorted({r.concurrency for r in results}):
-        connect, naive, get = by[("connect", concurrency)], by[("naive", concurrency)], by[("GET", concurrency)]
-        print(f"  c={concurrency:<3} connect/naive throughput {connect.ops_per_s / naive.ops_per_s:5.2f}x (target >= 2)"
-              f"   connect/GET per-op time {connect.us_per_op / get.us_per_op:5.2f}x (target <= 1.3)")
+        get = by[("GET", concurrency)]
+        names = ("return 1", "bare calls", "script", "connect") if breakdown else ("naive", "new", "returning", "join")
+        parts = []
+        for name in names:
+            r = by[(name, concurrency)]
+            parts.append(f"{name} {r.ops_per_s / get.ops_per_s:4.2f}x (+{r.us_per_op - get.us_per_op:5.1f} us)")
+        print(f"  c={concurrency:<3} vs GET throughput: " + "   ".join(parts))
+    if not breakdown:
+        print("  targets: new and returning >= 0.85x at c=64, >= 0.70x at c=1")
 
 
 @contextmanager
@@ -193,14 +315,15 @@ def main() -> None:
     parser.add_argument("--redis-url", help="use this Redis instead of starting one")
     parser.add_argument("--seconds", type=float, default=3.0, help="duration of each case")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--breakdown", action="store_true", help="take the returning arrival apart instead")
     args = parser.parse_args()
-    print(f"connect vs baselines, {args.seconds:g} s per case (best of {ROUNDS} rounds), pool of {POOL} identities")
+    print(f"arrivals vs a bare GET, {args.seconds:g} s per case (best of {ROUNDS} rounds), pools of {POOL} identities")
     if args.redis_url:
-        results = asyncio.run(bench(args.redis_url, args.seconds, args.concurrency))
+        results = asyncio.run(bench(args.redis_url, args.seconds, args.concurrency, args.breakdown))
     else:
         with own_redis_server() as url:
-            results = asyncio.run(bench(url, args.seconds, args.concurrency))
-    report(results)
+            results = asyncio.run(bench(url, args.seconds, args.concurrency, args.breakdown))
+    report(results, args.breakdown)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,8 @@ NOW_MS = 1_800_000_000_000
 STEP_MS = 500  # one session every half second, going back in time
 INSERT = (
     "INSERT INTO lkpersist_sessions (identity, joined_at, last_seen, reconnect_count, connected, expires_at, "
-    "ttl, deadline, disconnect_count, greeted_epoch, schema_version, language, metadata, context) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "ttl, deadline, greeted_visit, schema_version, language, metadata, context) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -48,7 +48,7 @@ def _rows(sessions: int) -> Iterator[tuple[object, ...]]:
         last_seen = NOW_MS - index * STEP_MS
         live = index < sessions // 2
         deadline = NOW_MS + 600_000 if live else NOW_MS - 1_000
-        yield (_identity(index), last_seen - 60_000, last_seen, 1, 0, deadline, 600_000, deadline, 1, 1, 1, "en",
+        yield (_identity(index), last_seen - 60_000, last_seen, 1, 0, deadline, 600_000, deadline, 2, 1, "en",
                '{"plan":"pro","source":"bench"}', '{"summary":"asked about the weather"}')
 
 

@@ -47,7 +47,7 @@ def records(start: int, count: int, turns: int) -> list[SessionRecord]:
         SessionRecord(
             Session(identity=f"user-{index:07d}", joined_at=now - 3600, last_seen=now - 60, reconnect_count=2,
                     language="en", metadata={"plan": "pro", "source": "bench"}, context={"summary": "the weather"},
-                    expires_at=now + 600, ttl=600.0, disconnect_count=2, greeted_epoch=2),
+                    expires_at=now + 600, ttl=600.0, greeted_visit=3),
             tuple(Turn(("user", "assistant")[t % 2], f"turn {t}: a sentence of about the usual length said aloud",
                        now - 600 + t, f"item-{index}-{t}") for t in range(turns)),
         )

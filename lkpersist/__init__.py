@@ -30,8 +30,9 @@ if TYPE_CHECKING:
         StoreUnavailableError,
     )
     from lkpersist.model.events import SessionEvent
-    from lkpersist.model.results import ConnectResult, CorruptRecord, Page, PurgeResult
-    from lkpersist.model.session import Session, Turn
+    from lkpersist.model.presence import DeviceSeen
+    from lkpersist.model.results import Arrival, ConnectResult, CorruptRecord, Page, PurgeResult
+    from lkpersist.model.session import Connection, Device, Session, Turn
     from lkpersist.model.ttl import DEFAULT_TTL_POLICY, TTLPolicy
     from lkpersist.stores import open_store
     from lkpersist.stores.base import SessionStore
@@ -48,8 +49,9 @@ _MODULE_OF: dict[str, str] = {
     **dict.fromkeys(("Clock", "SystemClock", "VirtualClock"), "lkpersist.clock"),
     **dict.fromkeys(_EXCEPTIONS, "lkpersist.exceptions"),
     "SessionEvent": "lkpersist.model.events",
-    **dict.fromkeys(("ConnectResult", "CorruptRecord", "Page", "PurgeResult"), "lkpersist.model.results"),
-    **dict.fromkeys(("Session", "Turn"), "lkpersist.model.session"),
+    "DeviceSeen": "lkpersist.model.presence",
+    **dict.fromkeys(("Arrival", "ConnectResult", "CorruptRecord", "Page", "PurgeResult"), "lkpersist.model.results"),
+    **dict.fromkeys(("Connection", "Device", "Session", "Turn"), "lkpersist.model.session"),
     **dict.fromkeys(("DEFAULT_TTL_POLICY", "TTLPolicy"), "lkpersist.model.ttl"),
     "open_store": "lkpersist.stores",
     "SessionStore": "lkpersist.stores.base",
@@ -58,11 +60,15 @@ _MODULE_OF: dict[str, str] = {
 
 __all__ = [
     "DEFAULT_TTL_POLICY",
+    "Arrival",
     "Clock",
     "ConnectResult",
+    "Connection",
     "CorruptRecord",
     "CorruptRecordError",
     "DecryptionError",
+    "Device",
+    "DeviceSeen",
     "FallbackStore",
     "InvalidInputError",
     "InvalidStoreURLError",

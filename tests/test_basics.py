@@ -7,7 +7,7 @@ import pytest
 from lkpersist.clock import VirtualClock, from_ms, to_ms
 from lkpersist.durations import format_duration, parse_duration
 from lkpersist.exceptions import InvalidInputError
-from lkpersist.model.session import Session, Turn
+from lkpersist.model.session import Connection, Device, Session, Turn
 from lkpersist.model.ttl import DEFAULT_TTL_POLICY, TTLPolicy
 
 
@@ -54,7 +54,9 @@ def test_milliseconds_round_trip() -> None:
 
 
 def test_session_and_turn_json_round_trip() -> None:
-    session = Session("a", 1.0, 2.5, 3, "fr", {"k": [1]}, {"summary": "s"}, False, 9.0, 600.0, 2, 1)
+    session = Session("a", 1.0, 2.5, 3, "fr", {"k": [1]}, {"summary": "s"}, True, None, 600.0, greeted_visit=4,
+                      connections=(Connection("agent:job:1", 1.0, 2.5),), devices=(Device("phone", "iOS", 1.0, 2.0),),
+                      switch_until=7.5)
     assert Session.from_dict(session.to_dict()) == session
     turn = Turn("user", "hi", 3.25, "item")
     assert Turn.from_dict(turn.to_dict()) == turn

@@ -1,8 +1,9 @@
 """The domain of lkpersist, free of any storage: what a session is and the rules it lives by.
 
 - :mod:`~lkpersist.model.session`: the session record, its turns, the changes an update merges.
-- :mod:`~lkpersist.model.results`: what store operations answer (connect's verdict, pages, purges).
-- :mod:`~lkpersist.model.lifecycle`: connect, disconnect, heartbeat, greeting claim, update, purge.
+- :mod:`~lkpersist.model.results`: what store operations answer (an arrival's verdict, pages, purges).
+- :mod:`~lkpersist.model.presence`: connections and visits: arrive, leave, beat, the greeting, devices.
+- :mod:`~lkpersist.model.lifecycle`: update, purge, who is present.
 - :mod:`~lkpersist.model.ttl`: how long a session outlives its participant's last sign of life.
 - :mod:`~lkpersist.model.events`: which session events an operation amounts to.
 - :mod:`~lkpersist.model.reconcile`: how an outage's journal merges back into a store.

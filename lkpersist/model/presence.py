@@ -20,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from lkpersist.exceptions import InvalidInputError
-from lkpersist.model.session import LEGACY_CONNECTION, Connection, Device, Session
+from lkpersist.model.events import SessionEvent, leave_events
+from lkpersist.model.results import Arrival
+from lkpersist.model.session import LEGACY_CONNECTION, Connection, Device, Session, Turn
 from lkpersist.model.ttl import TTLPolicy
 
 DUPLICATE_IDENTITY = "duplicate_identity"
@@ -95,6 +97,10 @@ class Visit:
         """Recent turns travel with the arrival only to the caller greeting a return."""
         return self.greet and self.returning and request.restore_turns > 0
 
+    def arrival(self, session: Session, turns: list[Turn]) -> Arrival:
+        """What the caller is told: the session after the arrival and this visit's flags."""
+        return Arrival(session, self.returning, self.new_visit, session.visit, self.greet, self.switched, turns)
+
 
 def check_connection(connection: object) -> str:
     """A connection id: non-empty text of at most MAX_CONNECTION_CHARS characters, no control characters."""
@@ -131,10 +137,9 @@ def arrive_transition(
 ) -> tuple[Session, Visit]:
     """Absent or expired: a new session. Otherwise join the live visit, continue a switch, or open a visit."""
     if current is None or current.is_expired(now):
-        fresh = Session(identity=identity, joined_at=now, last_seen=now, ttl=rules.policy.ttl_for(0))
-        session, visit = fresh, Visit(returning=False, new_visit=True, greet=False, switched=False)
-    else:
-        session, visit = _join(settled(current, now, rules.timeout), now, rules.policy)
+        return _first_visit(identity, request, now, rules)
+    session, visit = _join(settled(current, now, rules.timeout), now, rules.policy)
+    greet = request.claim and greeting_owed(session)
     session = replace(
         session,
         last_seen=now,
@@ -143,10 +148,20 @@ def arrive_transition(
         switch_until=None,
         connections=_with_connection(session.connections, request.connection, now),
         devices=session.devices if request.device is None else record_device(session.devices, request.device, now),
+        greeted_visit=session.visit if greet else session.greeted_visit,
     )
-    if request.claim and greeting_owed(session):
-        session, visit = replace(session, greeted_visit=session.visit), replace(visit, greet=True)
-    return session, visit
+    return session, Visit(visit.returning, visit.new_visit, greet, visit.switched)
+
+
+def _first_visit(identity: str, request: ArrivalRequest, now: float, rules: PresenceRules) -> tuple[Session, Visit]:
+    """A new session, built at once (the hot path of a new participant: no copy of a copy)."""
+    device = () if request.device is None else (Device(request.device.device_id, request.device.label, now, now),)
+    session = Session(
+        identity=identity, joined_at=now, last_seen=now, connected=True, ttl=rules.policy.ttl_for(0),
+        greeted_visit=1 if request.claim else 0, connections=(Connection(request.connection, now, now),),
+        devices=device,
+    )
+    return session, Visit(returning=False, new_visit=True, greet=request.claim, switched=False)
 
 
 def _join(session: Session, now: float, policy: TTLPolicy) -> tuple[Session, Visit]:
@@ -173,6 +188,15 @@ def leave_transition(
     return replace(
         session, connections=(), connected=False, last_seen=now, expires_at=now + session.ttl, switch_until=switch
     )
+
+
+def leave_outcome(
+    current: Session, connection: str, now: float, rules: PresenceRules, reason: str | None = None
+) -> tuple[Session, list[SessionEvent]]:
+    """:func:`leave_transition` and the events it amounts to (``disconnected`` when it took the last one)."""
+    before = settled(current, now, rules.timeout)
+    after = leave_transition(before, connection, now, rules, reason)
+    return after, leave_events(before, after, now)
 
 
 def beat_transition(current: Session, connection: str, now: float, rules: PresenceRules) -> Session | None:
@@ -243,6 +267,6 @@ __all__ = [
     "DEFAULT_SWITCH_GRACE", "DUPLICATE_IDENTITY", "LEGACY_CONNECTION", "MAX_CONNECTION_CHARS", "MAX_DEVICES",
     "MAX_DEVICE_CHARS", "MAX_RESTORE_TURNS", "ArrivalRequest", "DeviceSeen", "PresenceRules", "Visit",
     "arrive_transition", "beat_transition", "check_connection", "check_restore_turns", "claim_transition",
-    "greeting_owed", "leave_transition", "merge_devices", "record_device",
+    "greeting_owed", "leave_outcome", "leave_transition", "merge_devices", "record_device",
     "settled",
 ]

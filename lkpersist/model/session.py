@@ -143,10 +143,14 @@ class Session:
         )
 
 
-def legacy_greeted_visit(reconnect_count: int, greeted_epoch: int, disconnect_count: int) -> int:
-    """``greeted_visit`` of a record from the release that counted disconnects: owed there, owed here
-    (that release owed a greeting while ``greeted_epoch < disconnect_count``)."""
-    return reconnect_count + (0 if greeted_epoch < disconnect_count else 1)
+def legacy_greeted_visit(reconnect_count: int, greeted_epoch: int, disconnect_count: int, connected: bool) -> int:
+    """``greeted_visit`` of a record from the release that counted disconnects instead of visits.
+
+    That release set ``greeted_epoch = disconnect_count`` at a greeting and added one to
+    ``disconnect_count`` at each leave: so a connected record's visit was greeted when the two are equal,
+    a disconnected one's when the greeting came right before its last leave."""
+    greeted = greeted_epoch >= disconnect_count - (0 if connected else 1)
+    return reconnect_count + (1 if greeted else 0)
 
 
 def legacy_connections(connected: bool, last_seen: float) -> tuple[Connection, ...]:
@@ -157,7 +161,8 @@ def legacy_connections(connected: bool, last_seen: float) -> tuple[Connection, .
 def _greeted_visit(data: dict[str, Any], reconnect_count: int) -> int:
     if "greeted_visit" in data:
         return int(data["greeted_visit"])
-    return legacy_greeted_visit(reconnect_count, int(data.get("greeted_epoch", -1)), int(data.get("disconnect_count", 0)))
+    epoch, disconnects = int(data.get("greeted_epoch", -1)), int(data.get("disconnect_count", 0))
+    return legacy_greeted_visit(reconnect_count, epoch, disconnects, bool(data.get("connected", False)))
 
 
 def _connections(data: dict[str, Any], connected: bool, last_seen: float) -> tuple[Connection, ...]:

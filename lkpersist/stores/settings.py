@@ -26,22 +26,20 @@ class StoreSettings:
     max_turns: int = DEFAULT_MAX_TURNS
     codec: ValueCodec = PLAIN
     switch_grace: float = DEFAULT_SWITCH_GRACE
+    presence: PresenceRules = field(init=False, repr=False, compare=False)
+    """The knobs of the visit model, as :mod:`lkpersist.model.presence` takes them (built once)."""
 
     def __post_init__(self) -> None:
         if self.max_turns < 1:
             raise InvalidInputError("max_turns must be at least 1")
         if self.switch_grace < 0:
             raise InvalidInputError("switch_grace must not be negative")
+        object.__setattr__(self, "presence", PresenceRules(self.ttl_policy, self.switch_grace))
 
     @property
     def presence_timeout(self) -> float:
         """Seconds a connection stays live without a beat (the TTL policy's ``presence_timeout``)."""
         return self.ttl_policy.presence_timeout
-
-    @property
-    def presence(self) -> PresenceRules:
-        """The knobs of the visit model, as :mod:`lkpersist.model.presence` takes them."""
-        return PresenceRules(self.ttl_policy, self.switch_grace)
 
 
 __all__ = ["StoreSettings"]

@@ -8,13 +8,16 @@ Line 1 is the header::
 Every further line is one session with its turns, oldest first::
 
     {"session": {<Session.to_dict(): identity, joined_at, last_seen, reconnect_count, language, metadata,
-                 context, connected, expires_at, ttl, disconnect_count, greeted_epoch, schema_version>},
+                 context, connected, expires_at, ttl, greeted_visit, connections (always empty: live
+                 connections never travel), devices, switch_until, schema_version>},
      "turns": [{"role": "user", "text": "...", "timestamp": 1800000000.5, "item_id": "item_..."}, ...]}
 
 Times are epoch seconds. A session leaves detached from its store's presence (``connected`` false, the
 countdown running from its last heartbeat; see :func:`lkpersist.model.transfer.detached`): a participant
 connected here is not connected in the store the file is imported into. Readers ignore fields they do not
-know, so a later version adding session fields stays readable; a file whose version is newer than this
+know, so a later version adding session fields stays readable (and a session line of the release before
+per-connection presence, with ``disconnect_count`` / ``greeted_epoch``, reads as the same greeting state);
+a file whose version is newer than this
 reader's is refused. Values are plaintext even when the store encrypts at rest: the file holds personal data.
 """
 

@@ -192,9 +192,9 @@ async def test_heartbeat_keeps_a_long_conversation_alive(
 ) -> None:
     job = await make_job(memory, heartbeat_interval=0.02)
     await job.arrive("user-1")
-    for _ in range(5):  # 7 virtual minutes of conversation, past the 5-minute TTL, beating within
-        clock.advance(85)  # presence_timeout (90 s), as the 30 s default heartbeat does
-        await asyncio.sleep(0.1)
+    for _ in range(20):  # 20 virtual minutes of conversation, far past the 5-minute TTL
+        clock.advance(60)  # within the presence timeout (90 s) of the last heartbeat
+        await asyncio.sleep(0.05)
         assert await memory.get("user-1") is not None
     assert (await memory.require("user-1")).reconnect_count == 0  # one visit all along
     await job.persistence.aclose()

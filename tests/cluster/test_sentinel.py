@@ -87,10 +87,11 @@ async def test_wait_replicas_waits_after_every_write_and_never_after_a_read(redi
         assert replica.hgetall(session_key)[b"r"] == b"0"  # on the replica when the call returns
         await store.append_turn("ann", Turn("user", "hello", time.time(), "t1"))
         assert await store.get("ann") is not None and len(await store.recent_turns("ann")) == 1
+        await store.disconnect("ann")
         await store.connect("ann")
         assert replica.hgetall(session_key)[b"r"] == b"1"
         await store.disconnect("ann")
-        assert _wait_calls(master) - before == 4  # connect, append, connect, disconnect; no WAIT for reads
+        assert _wait_calls(master) - before == 5  # connect, append, disconnect, connect, disconnect; no WAIT for reads
         assert store.replica_wait.shortfalls == 0
     finally:
         replica.close()

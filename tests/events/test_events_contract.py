@@ -26,31 +26,29 @@ async def test_the_life_of_a_session(store: SessionStore, clock: VirtualClock) -
         await store.disconnect("alice")
         clock.advance(10)
         await store.connect("alice")
-        await store.connect("alice")
         await store.heartbeat("alice")  # heartbeats, greetings, updates and turns publish nothing
         await store.claim_greeting("alice")
         await store.update("alice", metadata={"plan": "pro"})
         await store.append_turn("alice", Turn("user", "hi", clock.now()))
         await store.delete("alice")
         await store.connect("alice")  # the marker
-        events = await take(stream, 6)
+        events = await take(stream, 5)
     assert kinds(events) == [
         ("created", "alice", 0),
         ("disconnected", "alice", 0),
         ("returned", "alice", 1),
-        ("returned", "alice", 2),
-        ("deleted", "alice", 2),
+        ("deleted", "alice", 1),
         ("created", "alice", 0),
     ]
-    assert [event.time for event in events] == pytest.approx([clock.now() - 20, clock.now() - 10] + [clock.now()] * 4)
+    assert [event.time for event in events] == pytest.approx([clock.now() - 20, clock.now() - 10] + [clock.now()] * 3)
 
 
 async def test_a_connect_that_replaces_an_expired_session_says_expired_then_created(
     store: SessionStore, clock: VirtualClock
 ) -> None:
-    await store.connect("bob")
-    await store.connect("bob")
-    await store.disconnect("bob")
+    for _ in range(2):
+        await store.connect("bob")
+        await store.disconnect("bob")
     clock.advance(601)  # past the returning ttl
     async with store.events() as stream:
         result = await store.connect("bob")
@@ -64,8 +62,9 @@ async def test_purge_says_expired_or_purged_and_a_dry_run_says_nothing(store: Se
     await store.connect("gone")
     await store.disconnect("gone")
     await store.connect("old")
-    clock.advance(250)
-    await store.heartbeat("old")
+    for _ in range(5):
+        clock.advance(50)
+        assert await store.heartbeat("old")
     clock.advance(100)  # "gone" expired 50 s ago; "old" is live, last seen 100 s ago
     async with store.events() as stream:
         assert (await store.purge(older_than=60, dry_run=True)).purged == 2

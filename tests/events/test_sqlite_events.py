@@ -64,4 +64,4 @@ async def test_a_file_of_the_first_layout_gets_the_events_and_locks_tables(tmp_p
         assert await store.acquire_lock("purge", 30) is not None
     finally:
         await store.close()
-    assert _raw(path, "SELECT value FROM lkpersist_meta WHERE key = 'schema_version'") == [("2",)]
+    assert _raw(path, "SELECT value FROM lkpersist_meta WHERE key = 'schema_version'") == [("3",)]

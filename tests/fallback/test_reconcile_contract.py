@@ -49,7 +49,7 @@ async def test_merging_adds_increments_and_interleaves_turns_without_duplicates(
     await store.apply_offline(delta)
     session = await store.require("bo")
     assert session.reconnect_count == 3
-    assert session.disconnect_count == 2 and session.connected is True
+    assert session.connected is True
     assert [t.item_id for t in await store.recent_turns("bo")] == ["b1", "b2", "b3", "b4"]
     assert await store.append_turn("bo", _turn("b2", t0 + 2)) is False  # merged ids are known to the store
     assert await store.claim_greeting("bo") is True  # left twice offline, never greeted: owed

@@ -71,6 +71,7 @@ async def seed(url: str) -> dict[str, list[str]]:
             items[identity] = [f"s{t}" for t in range(count)]
             for item in items[identity]:
                 await store.append_turn(identity, Turn("user", f"{SECRET} {item}", 1.0, item_id=item))
+            await store.disconnect(identity)  # so the writer's first connect is a return, as each later one
     return items
 
 

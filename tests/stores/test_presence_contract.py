@@ -6,12 +6,15 @@ a VirtualClock; the presence timeout is the default 90 s and the switch grace th
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from lkpersist.clock import VirtualClock
 from lkpersist.exceptions import InvalidInputError
 from lkpersist.model.presence import MAX_DEVICE_CHARS, MAX_DEVICES, DeviceSeen
-from lkpersist.model.session import Turn
+from lkpersist.model.session import Connection, Device, Session, Turn
+from lkpersist.model.transfer import ImportOutcome, SessionRecord
 from lkpersist.stores.base import SessionStore
 from tests.events.conftest import kinds, take
 
@@ -290,3 +293,39 @@ async def test_presence_events(store: SessionStore, clock: VirtualClock) -> None
         await store.delete("tom")  # the marker: nothing else may come before it
         events = await take(stream, 4)
     assert kinds(events) == [("created", "tom", 0), ("disconnected", "tom", 0), ("returned", "tom", 1), ("deleted", "tom", 1)]
+
+
+async def test_devices_and_the_greeted_visit_travel_but_connections_do_not(
+    store: SessionStore, clock: VirtualClock
+) -> None:
+    now = clock.now()
+    laptop, phone = Device("laptop", "Chrome", now - 900, now - 600), Device("phone", "Safari", now - 500, now - 20)
+    exported = Session(
+        identity="uma", joined_at=now - 1000, last_seen=now - 10, reconnect_count=2, connected=True, ttl=600.0,
+        greeted_visit=3, connections=(Connection("agent:job", now - 100, now - 10),), devices=(laptop, phone),
+    )
+    assert await store.import_records([SessionRecord(exported)]) == [ImportOutcome.CREATED]
+    (page,) = [page async for page in store.iter_records("all", ["uma"])]
+    (record,) = page
+    assert isinstance(record, SessionRecord)
+    assert (record.session.devices, record.session.greeted_visit) == ((laptop, phone), 3)
+    assert record.session.connections == () and record.session.connected is False
+    tablet = Device("tablet", "Firefox", now - 50, now - 5)
+    other = replace(exported, devices=(replace(laptop, first_seen=now - 2000, last_seen=now - 400), tablet))
+    assert await store.import_records([SessionRecord(other)], "merge") == [ImportOutcome.MERGED]
+    merged = await store.require("uma")
+    assert [(d.device_id, d.first_seen, d.last_seen) for d in merged.devices] == [
+        ("laptop", now - 2000, now - 400), ("phone", now - 500, now - 20), ("tablet", now - 50, now - 5)
+    ]
+    assert (await store.arrive("uma", "agent")).greet is True  # visit 4 is owed its greeting
+
+
+def test_a_session_line_keeps_devices_and_reads_the_release_before(clock: VirtualClock) -> None:
+    now = clock.now()
+    session = Session("vic", now - 60, now, 1, devices=(Device("d", "l", now - 60, now),), greeted_visit=2)
+    assert Session.from_dict(session.to_dict()) == session
+    old_line = {k: v for k, v in session.to_dict().items() if k not in ("greeted_visit", "connections", "devices")}
+    owed = Session.from_dict({**old_line, "connected": True, "disconnect_count": 1, "greeted_epoch": 0})
+    assert (owed.greeted_visit, [c.id for c in owed.connections]) == (1, ["-"])  # owed there: owed here
+    greeted = Session.from_dict({**old_line, "connected": False, "disconnect_count": 2, "greeted_epoch": 1})
+    assert greeted.greeted_visit == 2 and greeted.connections == ()

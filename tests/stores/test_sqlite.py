@@ -135,7 +135,7 @@ async def test_wal_normal_sync_and_busy_timeout_are_on(store: SQLiteStore, db_pa
 
 async def test_schema_version_is_recorded(store: SQLiteStore, db_path: Path) -> None:
     await store.count("all")
-    assert _raw(db_path, "SELECT value FROM lkpersist_meta WHERE key = 'schema_version'") == [("2",)]  # 2: the events and locks tables
+    assert _raw(db_path, "SELECT value FROM lkpersist_meta WHERE key = 'schema_version'") == [("3",)]  # 3: per-connection presence
 
 
 async def test_a_file_from_a_newer_lkpersist_is_refused(store: SQLiteStore, db_path: Path, clock: VirtualClock) -> None:
@@ -151,6 +151,7 @@ async def test_a_file_from_a_newer_lkpersist_is_refused(store: SQLiteStore, db_p
 
 async def test_writers_wait_for_the_lock_instead_of_failing(store: SQLiteStore, db_path: Path) -> None:
     await store.connect("alice")
+    await store.disconnect("alice")
     holder = sqlite3.connect(db_path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     waiting = asyncio.ensure_future(store.connect("alice"))
@@ -164,6 +165,7 @@ async def test_writers_wait_for_the_lock_instead_of_failing(store: SQLiteStore, 
 async def test_a_lock_held_past_the_timeout_is_a_clear_error(db_path: Path, clock: VirtualClock) -> None:
     store = open_store(_url(db_path, "?timeout=0.2"), clock=clock)
     await store.connect("alice")
+    await store.disconnect("alice")
     holder = sqlite3.connect(db_path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
@@ -240,8 +242,9 @@ async def test_corrupt_record_is_named_and_does_not_stop_the_others(
 
     await store.disconnect("a")
     await store.disconnect("c")
-    clock.advance(200)
-    assert await store.heartbeat("bad one") is True  # presence never needs the personal fields
+    for _ in range(4):
+        clock.advance(50)
+        assert await store.heartbeat("bad one") is True  # presence never needs the personal fields
     clock.advance(100)
     assert await store.count("expired") == 2
     assert (await store.purge()).purged == 2
@@ -404,7 +407,7 @@ def _bulk_sessions(path: Path, *, expired: int, live: int, now_ms: int) -> None:
     """Rows in the real schema, written directly (as the benchmark does) to have thousands quickly."""
     rows = [
         (f"s{index}", now_ms - 10_000, now_ms - 10_000, 0, 0, now_ms - 5_000, 300_000,
-         now_ms - 5_000 if index < expired else now_ms + 600_000, 1, -1, 1, None, "{}", "{}")
+         now_ms - 5_000 if index < expired else now_ms + 600_000, 1, 1, None, "{}", "{}")
         for index in range(expired + live)
     ]
     conn = sqlite3.connect(path, isolation_level=None)
@@ -412,8 +415,8 @@ def _bulk_sessions(path: Path, *, expired: int, live: int, now_ms: int) -> None:
         conn.execute("BEGIN")
         conn.executemany(
             "INSERT INTO lkpersist_sessions (identity, joined_at, last_seen, reconnect_count, connected, "
-            "expires_at, ttl, deadline, disconnect_count, greeted_epoch, schema_version, language, metadata, "
-            "context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "expires_at, ttl, deadline, greeted_visit, schema_version, language, metadata, "
+            "context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         conn.execute("COMMIT")
@@ -438,6 +441,7 @@ async def test_sessions_survive_reopening_the_file(db_path: Path, clock: Virtual
 def test_a_store_used_before_fork_works_in_the_child(db_path: Path, clock: VirtualClock) -> None:
     store = open_store(_url(db_path), clock=clock)
     asyncio.run(store.connect("parent"))
+    asyncio.run(store.disconnect("parent"))
     pid = os.fork()
     if pid == 0:  # the child: the inherited worker thread does not exist here
         code = 1

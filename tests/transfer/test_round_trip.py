@@ -25,15 +25,16 @@ def _records(count: int) -> list[SessionRecord]:
     for index in range(count):
         last_seen = T0 - rng.randint(0, 3000) / 7
         expired = index % 5 == 0
+        count = rng.randint(0, 9)
         session = Session(
             identity=f"user-{index}" if index % 97 else f"odd {{*}} ✓\n{index}",
             joined_at=last_seen - rng.randint(0, 10_000) / 3, last_seen=last_seen,
-            reconnect_count=rng.randint(0, 9), language=rng.choice([None, "en", "fr"]),
+            reconnect_count=count, language=rng.choice([None, "en", "fr"]),
             metadata={"plan": rng.choice(["free", "pro"]), "n": index, "nested": {"a": [1, 2.5, None]}},
             context={} if index % 3 else {"summary": f"talked about {index}"},
             connected=index % 7 == 0 and not expired,
             expires_at=None if index % 7 == 0 and not expired else last_seen + (-1 if expired else 600),
-            ttl=600.0, disconnect_count=rng.randint(0, 3), greeted_epoch=rng.randint(-1, 2),
+            ttl=600.0, greeted_visit=count + rng.randint(0, 1),
         )
         turns = tuple(Turn(("user", "assistant")[t % 2], f"turn {t} of {index} — é", last_seen - 60 + t + 0.125,
                            None if t == 3 else f"item-{index}-{t}") for t in range(index % 12))

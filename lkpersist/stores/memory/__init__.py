@@ -12,15 +12,14 @@ from typing import Any
 
 from lkpersist.clock import to_ms
 from lkpersist.exceptions import SessionNotFoundError
-from lkpersist.model.events import arrival_events, leave_events, removal_event
+from lkpersist.model.events import arrival_events, removal_event
 from lkpersist.model.lifecycle import is_present, merge_update, should_purge
 from lkpersist.model.presence import (
     ArrivalRequest,
     arrive_transition,
     beat_transition,
     claim_transition,
-    leave_transition,
-    settled,
+    leave_outcome,
 )
 from lkpersist.model.reconcile import OfflineDelta, Reconciled, reconcile
 from lkpersist.model.results import Arrival, Census, CorruptRecord, Page, PurgeResult, StorageInfo
@@ -65,8 +64,7 @@ class MemoryStore(SessionStore):
                 replaced = previous.reconnect_count
             self._sessions[identity] = session
             turns = self._newest(identity, request.restore_turns) if visit.wants_turns(request) else []
-            arrival = Arrival(self._copy(session), visit.returning, visit.new_visit, session.visit, visit.greet,
-                              visit.switched, turns)
+            arrival = visit.arrival(self._copy(session), turns)
             self._events.publish(arrival_events(arrival, now, replaced))
             return arrival
 
@@ -75,9 +73,9 @@ class MemoryStore(SessionStore):
             current, now = self._live(identity), self.now()
             if current is None:
                 return None
-            before = settled(current, now, self.settings.presence_timeout)
-            updated = self._sessions[identity] = leave_transition(before, connection, now, self.settings.presence, reason)
-            self._events.publish(leave_events(before, updated, now))
+            updated, events = leave_outcome(current, connection, now, self.settings.presence, reason)
+            self._sessions[identity] = updated
+            self._events.publish(events)
             return self._copy(updated)
 
     async def _beat(self, identity: str, connection: str) -> bool:

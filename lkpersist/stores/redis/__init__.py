@@ -22,21 +22,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from lkpersist.clock import to_ms
 from lkpersist.exceptions import InvalidInputError, SessionNotFoundError
 from lkpersist.model.presence import ArrivalRequest
 from lkpersist.model.reconcile import OfflineDelta
 from lkpersist.model.results import (
     Arrival,
     Census,
-    ConnectResult,
     CorruptRecord,
     Page,
     PurgeResult,
     StorageInfo,
 )
 from lkpersist.model.session import (
-    SCHEMA_VERSION,
     SUMMARY_KEY,
     CoveredTurns,
     Session,

@@ -53,13 +53,13 @@ local function load()
   local f, conns, n = {}, {}, 0
   for i = 1, #flat, 2 do
     local k = flat[i]
-    if string.byte(k, 1) == 99 and string.byte(k, 2) == 58 then
+    if #k == 1 then  -- every plain field's name is one letter; the others are connections, c:<id>
+      f[k] = flat[i + 1]
+    elseif string.sub(k, 1, 2) == 'c:' then
       local since, beat = string.match(flat[i + 1], '^(%d+),(%d+)$')
       if not beat then corrupt('has a malformed connection') end
       conns[string.sub(k, 3)] = {tonumber(since), tonumber(beat)}
       n = n + 1
-    else
-      f[k] = flat[i + 1]
     end
   end
   local s = {f = f, conns = conns, l = tonumber(f.l), t = tonumber(f.t), r = tonumber(f.r), j = tonumber(f.j),
@@ -70,7 +70,7 @@ local function load()
   if not f.G then
     local g, d = tonumber(f.g), tonumber(f.d)
     if not (g and d) then corrupt('has missing or non-numeric fields') end
-    s.legacy, s.G = true, s.r + ((g < d) and 0 or 1)
+    s.legacy, s.G = true, s.r + ((g >= d - (s.connected and 0 or 1)) and 1 or 0)
     if s.connected and n == 0 then conns['-'] = {s.l, s.l} end
   end
   return s
@@ -87,11 +87,32 @@ local function live()
   return nil
 end
 
--- Move the native TTL of the keys numbered `which` (KEYS indexes) to the deadline `dl` plus grace.
+-- Native expiry: every record key of a session (KEYS 1..5 and 8) lives natively until at least its deadline
+-- plus grace. Moving six TTLs on every write is most of a small script's cost, so the session hash keeps N,
+-- the native expiry last given to all of them; a write moves them (to its deadline plus twice grace, so
+-- the next hour of beats skips it) only when N falls short, and a script creating a key gives it N.
 local RECORD_KEYS = {1, 2, 3, 4, 5, 8}
-local function expire(which, dl)
-  local ttl = int(math.max(dl - now, 0) + grace)
+local function expire(which, at)
+  local ttl = int(math.max(at - now, 1))
   for _, i in ipairs(which) do redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+
+-- The native expiry the record keys of `s` must have: N when it covers the deadline `dl` plus grace, else a
+-- later one, put in `set` as the new N. The second result says the keys must be moved there (expire them
+-- after the writes: a key created by this script has no TTL before).
+local function native(s, dl, set)
+  local at = tonumber(s.f.N)
+  if at and at >= dl + grace then return at, false end
+  at = dl + 2 * grace
+  s.f.N = int(at)
+  set[#set + 1], set[#set + 2] = 'N', s.f.N
+  return at, true
+end
+
+-- Index the session: ZADD its last seen and deadline `dl` into the bucket's indexes.
+local function reindex(last_seen, dl)
+  redis.call('ZADD', KEYS[6], int(last_seen), member)
+  redis.call('ZADD', KEYS[7], int(dl), member)
 end
 
 -- Refuse, before anything is written, a session whose personal values (its language, the metadata hash
@@ -117,13 +138,6 @@ local function check_readable(plain_ok, kids, s, m, x)
   for i = 2, #x, 2 do check(x[i]) end
 end
 
--- Index the session (last seen, deadline) and move the native TTL of the record keys `which` (default:
--- all of them) to the deadline plus grace.
-local function reindex(last_seen, dl, which)
-  redis.call('ZADD', KEYS[6], int(last_seen), member)
-  redis.call('ZADD', KEYS[7], int(dl), member)
-  expire(which or RECORD_KEYS, dl)
-end
 """
 
 # update. ARGV[4] '1' to set language to ARGV[5]; ARGV[6..7] what the client can decode
@@ -140,26 +154,30 @@ for i = 8, #ARGV, 4 do
   if ARGV[i + 1] == 's' then redis.call('HSET', key, ARGV[i + 2], ARGV[i + 3])
   else redis.call('HDEL', key, ARGV[i + 2]) end
 end
-expire({2, 3}, deadline(s))
+local set = {}
+local at, due = native(s, deadline(s), set)
+if due then redis.call('HSET', KEYS[1], unpack(set)) end
+expire(due and RECORD_KEYS or {2, 3}, at)
 return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3]),
   redis.call('HGETALL', KEYS[8])}
 """
 
 # The turn scripts (append_turn, recent_turns) take only what a turn touches: KEYS 1 session hash, 2 turns
 # list, 3 item-id set; ARGV 1 now ms, 2 grace ms. live_deadline() is _PRELUDE's load() and deadline()
-# over the fields liveness needs (l, t, c, e): the session's deadline when it is live, else nil; a hash
+# over the fields liveness needs (l, t, c, e): the session's deadline (and its keys' native expiry N, see
+# native) when it is live, else nil; a hash
 # without a numeric l and t, or with a non-numeric e, raises LKPCORRUPT.
 _TURNS_PRELUDE = """
 local now = tonumber(ARGV[1])
 local function live_deadline()
-  local f = redis.call('HMGET', KEYS[1], 'l', 't', 'c', 'e')
+  local f = redis.call('HMGET', KEYS[1], 'l', 't', 'c', 'e', 'N')
   if not f[1] and redis.call('EXISTS', KEYS[1]) == 0 then return nil end
   local last, ttl, expires = tonumber(f[1]), tonumber(f[2]), tonumber(f[4])
   if not (last and ttl) or (f[4] and not expires) then
     error({err = 'LKPCORRUPT session hash has missing or non-numeric fields'})
   end
   if f[3] == '1' or not expires then expires = last + ttl end
-  if now < expires then return expires end
+  if now < expires then return expires, tonumber(f[5]) end
   return nil
 end
 """
@@ -168,7 +186,7 @@ end
 # turn ("<id byte length>:<id><payload>", or "-:<payload>" without id). Returns 1 stored, 0 duplicate
 # item id, -1 no live session. Trimmed turns release their item ids.
 APPEND_TURN = _TURNS_PRELUDE + """
-local deadline = live_deadline()
+local deadline, native_at = live_deadline()
 if not deadline then return -1 end
 if ARGV[4] == '1' and redis.call('SADD', KEYS[3], ARGV[5]) == 0 then return 0 end
 local excess = redis.call('RPUSH', KEYS[2], ARGV[6]) - tonumber(ARGV[3])
@@ -179,7 +197,7 @@ if excess > 0 then
     if size then redis.call('SREM', KEYS[3], string.sub(frame, colon + 1, colon + size)) end
   end
 end
-local ttl = string.format('%d', math.max(deadline - now, 0) + tonumber(ARGV[2]))
+local ttl = string.format('%d', math.max(native_at or 0, deadline + tonumber(ARGV[2])) - now)
 redis.call('PEXPIRE', KEYS[2], ttl)
 redis.call('PEXPIRE', KEYS[3], ttl)
 return 1
@@ -348,6 +366,9 @@ for _, frame in ipairs(covered) do
   if id then redis.call('SREM', KEYS[5], id) end
 end
 redis.call('HSET', KEYS[3], ARGV[7], ARGV[8])
-expire({2, 3, 4, 5}, deadline(s))
+local set = {}
+local at, due = native(s, deadline(s), set)
+if due then redis.call('HSET', KEYS[1], unpack(set)) end
+expire(due and RECORD_KEYS or {3}, at)
 return 1
 """

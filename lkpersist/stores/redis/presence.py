@@ -154,6 +154,7 @@ if ARGV[7] ~= '' then
     if label == '' then label = string.sub(old, string.find(old, ',', at + 1, true) + 1) end
   end
   redis.call('HSET', KEYS[8], ARGV[7], int(first) .. ',' .. int(now) .. ',' .. label)
+  if s.f.N then expire({8}, tonumber(s.f.N)) end
   local flat = redis.call('HGETALL', KEYS[8])
   if #flat > 2 * max_devices then
     local oldest, oldest_seen = nil, nil
@@ -170,8 +171,10 @@ if s.f.D then kept[#kept + 1] = 8 end
 set[#set + 1], set[#set + 2], set[#set + 3], set[#set + 4] = 'l', int(now), 'r', int(s.r)
 set[#set + 1], set[#set + 2], set[#set + 3], set[#set + 4] = 't', int(s.t), 'G', int(s.G)
 set[#set + 1], set[#set + 2] = 'c:' .. conn, int(c[1]) .. ',' .. int(now)
+local at, due = native(s, now + s.t, set)
 save(s, set, del)
-reindex(now, now + s.t, kept)
+if due then expire(kept, at) end
+reindex(now, now + s.t)
 local turns = {}
 if greet and returning and tonumber(ARGV[6]) > 0 then turns = redis.call('LRANGE', KEYS[4], -tonumber(ARGV[6]), -1) end
 if returning then publish_event(channel, 'returned', member, now, s.r)
@@ -206,7 +209,10 @@ if left then
     end
   end
 end
+local at, due = false, false
+if left then at, due = native(s, deadline(s), set) end
 save(s, set, del)
+if due then expire(RECORD_KEYS, at) end
 if left then reindex(s.l, deadline(s)) end
 if was and not s.connected then publish_event(channel, 'disconnected', member, now, s.r) end
 return {values(s), m, x, devices(s)}
@@ -225,8 +231,11 @@ if c then
   set[#set + 1], set[#set + 2] = 'c:' .. ARGV[4], int(c[1]) .. ',' .. int(now)
   set[#set + 1], set[#set + 2] = 'l', int(now)
 end
+local at, due = false, false
+if c then at, due = native(s, now + s.t, set) end
 save(s, set, del)
 if not c then return 0 end
+if due then expire(RECORD_KEYS, at) end
 reindex(now, now + s.t)
 return 1
 """
@@ -263,13 +272,18 @@ class RedisPresence:
                    SCHEMA_VERSION, MAX_DEVICES, to_ms(policy.presence_timeout), to_ms(settings.switch_grace))
         self._constants = (*(b"%d" % n for n in numbers), *readable_args(settings.codec), ctx.events_channel)
         """Every presence script's last eleven arguments (see ``_PRESENCE``)."""
+        self._plain = (b"0", b"0", b"", b"", *self._constants)
+        self._plain_claim = (b"1", b"0", b"", b"", *self._constants)
+        """arrive's arguments after the connection id without a device or turns, not claiming / claiming."""
 
     async def arrive(self, identity: str, request: ArrivalRequest) -> Arrival:
         device = request.device
-        found = (b"", b"") if device is None else (device.device_id.encode("utf-8"), device.label.encode("utf-8"))
-        claim = b"1" if request.claim else b"0"
-        reply = await self._ctx.run(self._arrive, identity, request.connection, claim,
-                                    b"%d" % request.restore_turns, *found, *self._constants)
+        if device is None and not request.restore_turns:  # the common arrival: its arguments are ready
+            args = self._plain_claim if request.claim else self._plain
+        else:
+            found = (b"", b"") if device is None else (device.device_id.encode("utf-8"), device.label.encode("utf-8"))
+            args = (b"1" if request.claim else b"0", b"%d" % request.restore_turns, *found, *self._constants)
+        reply = await self._ctx.run(self._arrive, identity, request.connection, *args)
         flags, values, metadata, context, devices, frames = reply
         codec = self._ctx.settings.codec
         session = session_from_values(identity, values, metadata, context, devices, codec)

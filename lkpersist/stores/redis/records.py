@@ -8,7 +8,6 @@ CorruptRecordError naming the identity.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,10 +42,6 @@ def encode_json_value(codec: ValueCodec, value: Any) -> str:
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"metadata and context values must be JSON-serialisable: {exc}") from exc
     return codec.encode(text)
-
-
-_ENTRY = re.compile(rb"^(\d+),(\d+)(?:,(.*))?$", re.DOTALL)
-"""A connection's value ``<since ms>,<beat ms>``; a device's ``<first ms>,<last ms>,<label>``."""
 
 
 def session_hash_fields(session: Session, codec: ValueCodec) -> list[Any]:
@@ -105,7 +100,7 @@ def hash_values(fields: dict[bytes, bytes]) -> list[Any]:
     connections = [part for key, value in fields.items() if key[:2] == b"c:" for part in (key[2:], value)]
     greeted: Any = get(b"G")
     if greeted is None:
-        greeted = legacy_greeted_visit(int(fields[b"r"]), int(fields[b"g"]), int(fields[b"d"]))
+        greeted = legacy_greeted_visit(int(fields[b"r"]), int(fields[b"g"]), int(fields[b"d"]), get(b"c") == b"1")
         if get(b"c") == b"1" and not connections:
             connections = [LEGACY_CONNECTION.encode(), fields[b"l"] + b"," + fields[b"l"]]
     return [fields[b"j"], fields[b"l"], fields[b"r"], get(b"c") == b"1", fields[b"t"], greeted, get(b"v"),
@@ -150,7 +145,8 @@ def _session(
 
 
 def _connections(flat: Flat) -> tuple[Connection, ...]:
-    """``c:`` fields flat (id, value, ...) as Connections, oldest first (then by id, for a stable order)."""
+    """``c:`` fields flat (id, ``<since ms>,<beat ms>``, ...) as Connections, oldest first (then by id,
+    for a stable order)."""
     found = []
     for at in range(0, len(flat), 2):
         since, beat, _ = _entry(flat[at + 1])
@@ -159,7 +155,8 @@ def _connections(flat: Flat) -> tuple[Connection, ...]:
 
 
 def _devices(flat: Flat) -> tuple[Device, ...]:
-    """The devices hash flat as Devices, the most recently seen last (the model's order)."""
+    """The devices hash flat (id, ``<first ms>,<last ms>,<label>``, ...) as Devices, the most recently seen
+    last (the model's order)."""
     found = []
     for at in range(0, len(flat), 2):
         first, last, label = _entry(flat[at + 1])
@@ -168,10 +165,11 @@ def _devices(flat: Flat) -> tuple[Device, ...]:
 
 
 def _entry(value: bytes) -> tuple[float, float, bytes | None]:
-    match = _ENTRY.match(value)
-    if match is None:
+    """``<ms>,<ms>[,<label>]`` as seconds and the label; int() refuses anything else (ValueError)."""
+    parts = value.split(b",", 2)
+    if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
         raise ValueError(f"malformed presence entry {value[:40]!r}")
-    return int(match[1]) / 1000, int(match[2]) / 1000, match[3]
+    return int(parts[0]) / 1000, int(parts[1]) / 1000, parts[2] if len(parts) > 2 else None
 
 
 def _json_hash(flat: Flat, codec: ValueCodec) -> dict[str, Any]:

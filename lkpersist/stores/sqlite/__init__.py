@@ -6,8 +6,11 @@ processes racing on one identity queue on the write lock and never lose an updat
 listing and purging use the indexed ``deadline`` column (:mod:`~lkpersist.stores.sqlite.queries`) and
 never decode JSON, so a corrupt record only affects reads of that record.
 
+The presence writes (arrive, leave, beat, the greeting) go through ``Database.run_short``: done on the
+loop's own thread when the write lock is free at once, else on the worker (:mod:`~lkpersist.stores.sqlite.inline`).
+
 The package, as every backend's: ``url`` (the URL and its options), ``db`` (the file, its worker thread
-and pragmas), ``schema`` (every table), ``errors`` (sqlite3 → lkpersist errors), ``rows`` (rows ↔
+and pragmas), ``inline`` (short writes without the thread hop), ``schema`` (every table), ``errors`` (sqlite3 → lkpersist errors), ``rows`` (rows ↔
 sessions), ``operations`` and ``queries`` (the SQL), ``events``, ``locks``, ``raw`` (encryption
 migration) and ``reconcile`` (merging an outage back).
 """
@@ -89,16 +92,16 @@ class SQLiteStore(SessionStore):
     # --- lifecycle ---------------------------------------------------------------------------------
 
     async def _arrive(self, identity: str, request: ArrivalRequest) -> Arrival:
-        return await self._db.run(operations.arrive, self.settings, identity, self._now_ms(), request)
+        return await self._db.run_short(operations.arrive, self.settings, identity, self._now_ms(), request)
 
     async def _leave(self, identity: str, connection: str, reason: str | None) -> Session | None:
-        return await self._db.run(operations.leave, self.settings, identity, self._now_ms(), connection, reason)
+        return await self._db.run_short(operations.leave, self.settings, identity, self._now_ms(), connection, reason)
 
     async def _beat(self, identity: str, connection: str) -> bool:
-        return await self._db.run(operations.beat, self.settings, identity, self._now_ms(), connection)
+        return await self._db.run_short(operations.beat, self.settings, identity, self._now_ms(), connection)
 
     async def _claim_greeting(self, identity: str) -> bool:
-        return await self._db.run(operations.claim_greeting, self.settings, identity, self._now_ms())
+        return await self._db.run_short(operations.claim_greeting, self.settings, identity, self._now_ms())
 
     # --- reads and edits ---------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 One :class:`Database` owns one ``sqlite3`` connection, created in and only ever used by one dedicated
 worker thread, so blocking file I/O never runs on the event loop and calls from one store are serial.
+The one exception is ``run_short``: a short write tried first on the loop's thread with a connection
+that never waits for the lock (:mod:`~lkpersist.stores.sqlite.inline`), and queued here when it would.
 Several processes share the file safely:
 
 - ``journal_mode=WAL``: readers never block the writer and the writer never blocks readers.
@@ -36,6 +38,7 @@ from urllib.parse import quote
 
 from lkpersist.exceptions import StoreError, StoreNotFoundError, StoreUnavailableError
 from lkpersist.stores.sqlite.errors import is_busy, no_shared_memory, translate
+from lkpersist.stores.sqlite.inline import InlineWriter
 from lkpersist.stores.sqlite.schema import check_schema, prepare_schema
 from lkpersist.stores.sqlite.url import SQLiteTarget
 
@@ -151,6 +154,28 @@ class Database:
         self._pid = os.getpid()
         self._finished: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
         self._finished_lock = threading.Lock()
+        self._inline = InlineWriter(target, self._checkpoint_soon)
+
+    async def run_short(self, work: Callable[..., T], *args: Any) -> T:
+        """``run`` for a short write transaction: done at once on the calling thread when the write lock
+        is free (:mod:`~lkpersist.stores.sqlite.inline`), else on the worker, waiting for the lock."""
+        self._check_usable()
+        if self._conn is not None:  # the worker opened the file (and prepared its schema) already
+            done, result = self._inline.attempt(work, args)
+            if done:
+                return result  # type: ignore[return-value]
+        return await self.run(work, *args)
+
+    def _checkpoint_soon(self) -> None:
+        """Ask the worker for a passive checkpoint (the inline connection never checkpoints itself); the
+        inline writer is paused until it is done."""
+        self._submit(self._call, _passive_checkpoint, ()).add_done_callback(self._checkpointed)
+
+    def _checkpointed(self, future: asyncio.Future[Any]) -> None:
+        """A checkpoint nobody awaits: a failure is left for the next one (and the next write) to meet."""
+        self._inline.paused = False
+        if not future.cancelled():
+            future.exception()
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """Run ``work(connection, *args)`` on the worker thread; sqlite3 errors come back translated."""
@@ -320,6 +345,7 @@ class Database:
         self._closed = True
         if self._pid != os.getpid():  # the parent's thread does not exist here; its connection is not ours
             self._forget_parent_process()
+        self._inline.close()
         if self._thread is None:
             return
         try:
@@ -332,3 +358,8 @@ class Database:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+
+def _passive_checkpoint(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+

@@ -43,12 +43,21 @@ def write_event_rows(conn: sqlite3.Connection, rows: Sequence[EventRow]) -> None
     """:func:`record_events` for rows already in table form (purge writes thousands at once)."""
     if not rows:
         return
-    before = _max_id(conn)
-    conn.executemany("INSERT INTO lkpersist_events (time, kind, identity, reconnect_count) VALUES (?, ?, ?, ?)", rows)
-    after = before + len(rows)
+    if len(rows) <= _FEW:  # the ids the inserts return say where the sequence was: no lookup first
+        after = max(conn.execute(_INSERT_RETURNING, row).fetchone()[0] for row in rows)
+        before = after - len(rows)
+    else:
+        before = _max_id(conn)
+        conn.executemany(_INSERT, rows)
+        after = before + len(rows)
     if after // PRUNE_EVERY != before // PRUNE_EVERY:
         cutoff = rows[-1][0] - to_ms(KEEP_SECONDS)
         conn.execute("DELETE FROM lkpersist_events WHERE id <= ? OR time < ?", (after - KEEP_EVENTS, cutoff))
+
+
+_INSERT = "INSERT INTO lkpersist_events (time, kind, identity, reconnect_count) VALUES (?, ?, ?, ?)"
+_INSERT_RETURNING = f"{_INSERT} RETURNING id"
+_FEW = 4
 
 
 def _max_id(conn: sqlite3.Connection) -> int:

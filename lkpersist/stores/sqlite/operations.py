@@ -12,15 +12,14 @@ import sqlite3
 
 from lkpersist.clock import from_ms
 from lkpersist.exceptions import SessionNotFoundError
-from lkpersist.model.events import arrival_events, leave_events
+from lkpersist.model.events import arrival_events
 from lkpersist.model.lifecycle import merge_update
 from lkpersist.model.presence import (
     ArrivalRequest,
     arrive_transition,
     beat_transition,
     claim_transition,
-    leave_transition,
-    settled,
+    leave_outcome,
 )
 from lkpersist.model.results import Arrival
 from lkpersist.model.session import SUMMARY_KEY, CoveredTurns, Session, SessionChanges
@@ -43,21 +42,23 @@ def arrive(
 ) -> Arrival:
     """The whole arrival in one transaction: the row, the rule, the write, the turns a greeting restores."""
     with immediate(conn):
-        found = queries.live(conn, identity, now_ms, settings.codec)
-        session, visit = arrive_transition(found and found[1], identity, request, from_ms(now_ms), settings.presence)
+        row = queries.stored(conn, identity, now_ms, settings.codec)
+        current = None if row is None else row[2]
+        session, visit = arrive_transition(current, identity, request, from_ms(now_ms), settings.presence)
         replaced = None
-        if found is not None:
-            conn.execute(UPDATE_OPS, {**ops_params(session), "id": found[0]})
-        else:  # a new session replaces an absent or expired one, and its turns go with it
-            replaced = queries.reconnect_count(conn, identity)
+        if row is not None and current is not None:
+            conn.execute(UPDATE_OPS, {**ops_params(session), "id": row[0]})
+        else:  # a new session replaces an absent or expired one (in its row), and that one's turns go
             params = {**ops_params(session), **personal_params(session, settings.codec)}
-            (session_id,) = conn.execute(INSERT_SESSION, params).fetchone()
-            conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ?", (session_id,))
+            conn.execute(INSERT_SESSION, params)
+            if row is not None:
+                replaced = row[1]
+                conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ?", (row[0],))
         turns = []
         if visit.wants_turns(request):
             payloads = queries.recent_payloads(conn, identity, now_ms, request.restore_turns)
             turns = turns_from_payloads(identity, payloads[::-1], settings.codec)
-        arrival = Arrival(session, visit.returning, visit.new_visit, session.visit, visit.greet, visit.switched, turns)
+        arrival = visit.arrival(session, turns)
         record_events(conn, arrival_events(arrival, from_ms(now_ms), replaced))
         return arrival
 
@@ -69,12 +70,10 @@ def leave(
         found = queries.live(conn, identity, now_ms, settings.codec)
         if found is None:
             return None
-        now = from_ms(now_ms)
-        before = settled(found[1], now, settings.presence_timeout)
-        updated = leave_transition(before, connection, now, settings.presence, reason)
+        updated, events = leave_outcome(found[1], connection, from_ms(now_ms), settings.presence, reason)
         if updated != found[1]:
             conn.execute(UPDATE_OPS, {**ops_params(updated), "id": found[0]})
-        record_events(conn, leave_events(before, updated, now))
+        record_events(conn, events)
         return updated
 
 

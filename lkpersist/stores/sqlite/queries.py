@@ -18,6 +18,8 @@ from lkpersist.stores.sqlite.transactions import immediate, snapshot
 LIVE = "identity = ? AND deadline > ?"
 """WHERE clause of one identity's live row: parameters (identity, now ms)."""
 STATUS_FILTER = {"active": "deadline > :now", "expired": "deadline <= :now", "all": "1"}
+StoredRow = tuple[int, int, "Session | None"]
+"""What :func:`stored` finds: (row id, reconnect_count, the session if live)."""
 
 
 def live(
@@ -50,10 +52,16 @@ def delete(conn: sqlite3.Connection, identity: str, now_ms: int) -> bool:
         return True
 
 
-def reconnect_count(conn: sqlite3.Connection, identity: str) -> int | None:
-    """The reconnect_count of the (expired) row a new session is about to replace; None if there is none."""
-    row = conn.execute("SELECT reconnect_count FROM lkpersist_sessions WHERE identity = ?", (identity,)).fetchone()
-    return None if row is None else int(row[0])
+def stored(conn: sqlite3.Connection, identity: str, now_ms: int, codec: ValueCodec) -> StoredRow | None:
+    """The identity's row id, its reconnect_count, and its session when live (an expired row is never
+    decoded), in one statement; None when there is no row."""
+    row = conn.execute(
+        f"SELECT deadline > ?, {ALL_COLUMNS} FROM lkpersist_sessions WHERE identity = ?", (now_ms, identity)
+    ).fetchone()
+    if row is None:
+        return None
+    columns = row[1:]
+    return int(columns[0]), int(columns[4]), session_from_row(columns, codec) if row[0] else None
 
 
 def recent_payloads(conn: sqlite3.Connection, identity: str, now_ms: int, limit: int) -> list[Any]:
@@ -153,5 +161,5 @@ __all__ = [
     "page_rows",
     "purge_chunk",
     "recent_payloads",
-    "reconnect_count",
+    "stored",
 ]

@@ -65,8 +65,8 @@ def ops_params(session: Session) -> dict[str, Any]:
         "ttl": to_ms(session.ttl),
         "deadline": to_ms(session.deadline),
         "greeted_visit": session.greeted_visit,
-        "connections": _dumps([[c.id, to_ms(c.since), to_ms(c.last_beat)] for c in session.connections]),
-        "devices": _dumps([[d.device_id, d.label, to_ms(d.first_seen), to_ms(d.last_seen)] for d in session.devices]),
+        "connections": _connections_json(session.connections),
+        "devices": _devices_json(session.devices) if session.devices else "[]",
         "switch_until": None if session.switch_until is None else to_ms(session.switch_until),
         "schema_version": session.schema_version,
     }
@@ -76,8 +76,8 @@ def personal_params(session: Session, codec: ValueCodec) -> dict[str, Any]:
     """The personal columns of ``session``, passed through the codec."""
     return {
         "language": None if session.language is None else codec.encode(session.language),
-        "metadata": codec.encode(_json(session.metadata)),
-        "context": codec.encode(_json(session.context)),
+        "metadata": codec.encode(_json(session.metadata) if session.metadata else "{}"),
+        "context": codec.encode(_json(session.context) if session.context else "{}"),
     }
 
 
@@ -114,6 +114,14 @@ def session_from_row(row: Row, codec: ValueCodec, *, personal: bool = True) -> S
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise CorruptRecordError(identity, f"undecodable session data ({type(exc).__name__}: {exc})") from exc
     return session
+
+
+def _connections_json(connections: tuple[Connection, ...]) -> str:
+    return _dumps([[c.id, to_ms(c.since), to_ms(c.last_beat)] for c in connections]) if connections else "[]"
+
+
+def _devices_json(devices: tuple[Device, ...]) -> str:
+    return _dumps([[d.device_id, d.label, to_ms(d.first_seen), to_ms(d.last_seen)] for d in devices])
 
 
 def _connections(text: str) -> tuple[Connection, ...]:

@@ -95,8 +95,9 @@ _PRESENCE_COLUMNS = (
     "switch_until INTEGER",
 )
 _FROM_COUNTERS = (
-    # a greeting was owed in layout 2 while greeted_epoch < disconnect_count: owed here while < visit
-    "UPDATE lkpersist_sessions SET greeted_visit = reconnect_count + (greeted_epoch >= disconnect_count), "
+    # the SQL form of lkpersist.model.session.legacy_greeted_visit
+    "UPDATE lkpersist_sessions SET greeted_visit = reconnect_count + "
+    "(greeted_epoch >= disconnect_count - 1 + connected), "
     "connections = CASE connected WHEN 1 THEN json_array(json_array('-', last_seen, last_seen)) ELSE '[]' END"
 )
 

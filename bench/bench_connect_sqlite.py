@@ -1,0 +1,125 @@
+"""Benchmark: a new participant's arrival on SQLite against a bare upsert, from one task, same run.
+
+Cases (each ``--count`` operations, in ``--rounds`` interleaved rounds, the best round kept):
+
+- ``bare upsert``: one ``BEGIN IMMEDIATE`` / ``INSERT … ON CONFLICT DO UPDATE`` / ``COMMIT`` per op on a
+  sqlite3 connection of this thread, WAL + ``synchronous=NORMAL``: the floor of one durable write;
+- ``connect``: ``store.connect(identity)`` for a new identity each time (the single-connection arrival:
+  the presence rule, the session row, the ``created`` event row, one transaction, on the store's worker
+  thread, awaited from one asyncio task);
+- ``arrive``: ``store.arrive(identity, connection, device=…)`` for a new identity (what the controller sends).
+
+Target (issue 13): connect ≥ 0.3× the bare upsert's throughput, durability unchanged (WAL,
+``synchronous=NORMAL``, ``BEGIN IMMEDIATE``).
+
+    .venv/bin/python bench/bench_connect_sqlite.py [--count 20000] [--rounds 3] [--profile connect]
+
+``--profile CASE`` runs one round of that case under cProfile and prints where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import pstats
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from itertools import count as counter
+from pathlib import Path
+
+from lkpersist.model.presence import DeviceSeen
+from lkpersist.stores.sqlite import SQLiteStore
+
+DEVICE = DeviceSeen.bounded("web:Chrome:macOS", "Chrome on macOS")
+
+
+def bare_upserts(path: Path, identities: list[str]) -> float:
+    """Seconds for one transaction per upsert of a small row, the way DESIGN.md's 80k/s was measured."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("CREATE TABLE IF NOT EXISTS bench_raw (k TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+    started = time.perf_counter()
+    for identity in identities:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO bench_raw VALUES (?, 0) ON CONFLICT (k) DO UPDATE SET n = n + 1", (identity,))
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
+async def store_ops(op: Callable[[str], Awaitable[object]], identities: list[str]) -> float:
+    started = time.perf_counter()
+    for identity in identities:
+        await op(identity)
+    return time.perf_counter() - started
+
+
+def _cases(store: SQLiteStore, path: Path) -> dict[str, Callable[[list[str]], Awaitable[float]]]:
+    async def bare(identities: list[str]) -> float:
+        return bare_upserts(path.with_name("bare.db"), identities)
+
+    async def connect(identities: list[str]) -> float:
+        return await store_ops(store.connect, identities)
+
+    async def arrive(identities: list[str]) -> float:
+        return await store_ops(lambda i: store.arrive(i, "agent:job:1", device=DEVICE), identities)
+
+    return {"bare upsert": bare, "connect": connect, "arrive": arrive}
+
+
+async def run(directory: Path, count: int, rounds: int, profile: str | None) -> None:
+    path = directory / "sessions.db"
+    store = SQLiteStore(path)
+    await store.count("all")  # open the file and its worker thread before timing
+    names = counter()
+    cases = _cases(store, path)
+    best: dict[str, float] = {}
+    try:
+        if profile is not None:
+            await _profile(cases[profile], [f"p{next(names)}" for _ in range(count)])
+            return
+        for _ in range(rounds):
+            for name, case in cases.items():
+                seconds = await case([f"new-{next(names)}" for _ in range(count)])
+                best[name] = min(best.get(name, seconds), seconds)
+    finally:
+        await store.close()
+    _report(best, count)
+
+
+async def _profile(case: Callable[[list[str]], Awaitable[float]], identities: list[str]) -> None:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    await case(identities)
+    profiler.disable()
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(25)
+
+
+def _report(best: dict[str, float], count: int) -> None:
+    floor = count / best["bare upsert"]
+    print(f"SQLite {sqlite3.sqlite_version}, Python {sys.version.split()[0]}, {os.cpu_count()} cores; "
+          f"{count:,} new identities per case, best of the rounds, one task")
+    for name, seconds in best.items():
+        rate = count / seconds
+        print(f"  {name:<12} {rate:>9,.0f} ops/s  {1e6 / rate:7.1f} us/op  {rate / floor:5.2f}x the bare upsert")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", choices=("connect", "arrive", "bare upsert"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="lkpersist-bench-") as tmp:
+        asyncio.run(run(Path(tmp), args.count, args.rounds, args.profile))
+
+
+if __name__ == "__main__":
+    main()

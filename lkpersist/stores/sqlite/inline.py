@@ -1,0 +1,106 @@
+"""Short writes on the event loop's own thread, when the file's write lock is free at once.
+
+The presence writes (arrive, leave, beat, a greeting claim) are one small ``BEGIN IMMEDIATE``
+transaction each, tens of microseconds of SQLite. Handing one to the worker thread and back
+(:class:`~lkpersist.stores.sqlite.db.Database`) costs about as much again: a queue, two thread
+switches and a wake-up of the loop. :class:`InlineWriter` keeps a second connection for the loop's
+thread and runs such a write there, under the same rules (WAL, the store's ``synchronous``,
+``BEGIN IMMEDIATE``), with one difference that keeps the loop from ever waiting: its busy timeout is
+zero. When another writer (another process, or this store's worker in the middle of a group commit)
+holds the lock, the transaction is rolled back untouched and the caller hands the write to the
+worker, which waits for the lock as every write always has.
+
+What else could stall the loop is kept off it: this connection never checkpoints
+(``wal_autocheckpoint=0``); every ``CHECKPOINT_EVERY`` commits it asks the worker for a passive
+checkpoint and pauses (writes take the worker's way, queued behind it) until that is done, so the
+checkpoint catches up with the end of the WAL and the next write starts the WAL over: it stays
+bounded, as with SQLite's own auto-checkpoint. The connection is opened only after the worker has
+prepared the schema, is used only by the thread that opened it, and is forgotten (never used) in a
+forked child.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from lkpersist.stores.sqlite.errors import is_busy, translate
+from lkpersist.stores.sqlite.url import SQLiteTarget
+
+T = TypeVar("T")
+CHECKPOINT_EVERY = 200
+"""Inline commits between two passive checkpoints asked of the worker (about 1,000 WAL pages)."""
+
+
+class InlineWriter:
+    """The loop thread's connection; :meth:`attempt` runs a write now or says it could not."""
+
+    def __init__(self, target: SQLiteTarget, checkpoint: Callable[[], None]) -> None:
+        self.target = target
+        self._checkpoint = checkpoint
+        self._conn: sqlite3.Connection | None = None
+        self._owner: tuple[int, int] | None = None  # (pid, thread id) the connection belongs to
+        self._commits = 0
+        self.usable = True
+        self.paused = False
+        """Set while the worker checkpoints (see the module docstring)."""
+
+    def attempt(self, work: Callable[..., T], args: tuple[Any, ...]) -> tuple[bool, T | None]:
+        """(True, result) when ``work(connection, *args)`` ran and committed here; (False, None) when the
+        lock was taken (nothing was changed): run it on the worker. Other errors are raised translated."""
+        conn = None if self.paused else self._connection()
+        if conn is None:
+            return False, None
+        try:
+            result = work(conn, *args)
+        except sqlite3.Error as exc:
+            if is_busy(exc):
+                return False, None
+            raise translate(exc, self.target) from exc
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0:
+            self.paused = True
+            self._checkpoint()
+        return True, result
+
+    def _connection(self) -> sqlite3.Connection | None:
+        here = (os.getpid(), threading.get_ident())
+        if self._conn is not None and self._owner == here:
+            return self._conn
+        if self._conn is not None and self._owner is not None and self._owner[0] != here[0]:
+            self._conn = None  # a forked child: the parent's connection must not be touched here
+        if self._conn is not None or not self.usable:
+            return None  # another thread owns it: that caller goes through the worker
+        try:
+            self._conn, self._owner = _open(self.target), here
+        except sqlite3.Error:
+            self.usable = False  # e.g. not writable by this user: every write takes the worker's way
+        return self._conn
+
+    def close(self) -> None:
+        """Close the connection when this is its thread (another thread's is left to the collector)."""
+        conn, self._conn = self._conn, None
+        if conn is not None and self._owner == (os.getpid(), threading.get_ident()):
+            conn.close()
+
+
+def _open(target: SQLiteTarget) -> sqlite3.Connection:
+    uri = f"file:{quote(str(target.path))}?mode=rw"
+    conn = sqlite3.connect(uri, uri=True, timeout=0, isolation_level=None)
+    try:
+        conn.execute("PRAGMA busy_timeout = 0")
+        conn.execute(f"PRAGMA synchronous = {target.synchronous.upper()}")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            raise sqlite3.OperationalError("not in WAL mode")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+__all__ = ["CHECKPOINT_EVERY", "InlineWriter"]
