@@ -32,8 +32,8 @@ from lkpersist.stores.sqlite.errors import is_busy, translate
 from lkpersist.stores.sqlite.url import SQLiteTarget
 
 T = TypeVar("T")
-CHECKPOINT_EVERY = 200
-"""Inline commits between two passive checkpoints asked of the worker (about 1,000 WAL pages)."""
+CHECKPOINT_EVERY = 500
+"""Inline commits between two passive checkpoints asked of the worker (a WAL of about 10 MB at most)."""
 
 
 class InlineWriter:
