@@ -14,7 +14,10 @@ Target (issue 13): connect ≥ 0.3× the bare upsert's throughput, durability un
 
     .venv/bin/python bench/bench_connect_sqlite.py [--count 20000] [--rounds 3] [--profile connect]
 
-``--profile CASE`` runs one round of that case under cProfile and prints where the time goes.
+``--profile CASE`` runs one round of that case under cProfile and prints where the time goes;
+``--breakdown`` times the steps of an arrival on one connection of this thread (no store around it):
+the bare upsert, the session row's insert alone, with the row lookup, with the event row, and the whole
+``operations.arrive`` (the rule in Python included), so the rest of ``connect`` is the async call itself.
 """
 
 from __future__ import annotations
@@ -32,8 +35,17 @@ from collections.abc import Awaitable, Callable
 from itertools import count as counter
 from pathlib import Path
 
-from lkpersist.model.presence import DeviceSeen
-from lkpersist.stores.sqlite import SQLiteStore
+from lkpersist.clock import to_ms
+from lkpersist.model.presence import ArrivalRequest, DeviceSeen
+from lkpersist.model.session import Connection, Session
+from lkpersist.stores.settings import StoreSettings
+from lkpersist.stores.sqlite import SQLiteStore, operations
+from lkpersist.stores.sqlite.db import open_connection
+from lkpersist.stores.sqlite.events import write_event_rows
+from lkpersist.stores.sqlite.rows import INSERT_SESSION, ops_params, personal_params
+
+Step = Callable[[int], None]
+NOW = 1_800_000_000.0
 
 DEVICE = DeviceSeen.bounded("web:Chrome:macOS", "Chrome on macOS")
 
@@ -111,14 +123,73 @@ def _report(best: dict[str, float], count: int) -> None:
         print(f"  {name:<12} {rate:>9,.0f} ops/s  {1e6 / rate:7.1f} us/op  {rate / floor:5.2f}x the bare upsert")
 
 
+def breakdown(directory: Path, count: int, rounds: int) -> None:
+    """Best per-op time of each step, interleaved rounds, one connection of this thread."""
+    path = directory / "steps.db"
+    conn = open_connection(SQLiteStore(path)._db.target)
+    conn.execute("CREATE TABLE IF NOT EXISTS bench_raw (k TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+    settings, names = SQLiteStore(path).settings, counter()
+    single = ArrivalRequest("-", claim=False)
+    steps = _steps(conn, settings, single)
+    best: dict[str, float] = {}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            started = time.perf_counter()
+            for _ in range(count):
+                step(next(names))
+            best[name] = min(best.get(name, 1e9), time.perf_counter() - started)
+    conn.close()
+    floor = best["bare upsert"]
+    for name, seconds in best.items():
+        print(f"  {name:<34} {1e6 * seconds / count:7.1f} us/op  {floor / seconds:5.2f}x the bare upsert")
+
+
+def _steps(conn: sqlite3.Connection, settings: StoreSettings, single: ArrivalRequest) -> dict[str, Step]:
+    def tx(*statements: Step) -> Step:
+        def step(n: int) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in statements:
+                statement(n)
+            conn.execute("COMMIT")
+        return step
+
+    def row(n: int) -> dict[str, object]:
+        session = Session(f"s{n}", NOW, NOW, connected=True, connections=(Connection("-", NOW, NOW),))
+        return {**ops_params(session), **personal_params(session, settings.codec)}
+
+    def bare(n: int) -> None:
+        conn.execute("INSERT INTO bench_raw VALUES (?, 0) ON CONFLICT (k) DO UPDATE SET n = n + 1", (f"s{n}",))
+
+    def lookup(n: int) -> None:
+        conn.execute("SELECT * FROM lkpersist_sessions WHERE identity = ?", (f"s{n}",)).fetchone()
+
+    def insert(n: int) -> None:
+        conn.execute(INSERT_SESSION, row(n)).fetchone()
+
+    def event(n: int) -> None:
+        write_event_rows(conn, [(to_ms(NOW), "created", f"s{n}", 0)])
+
+    def whole(n: int) -> None:
+        operations.arrive(conn, settings, f"s{n}", to_ms(NOW), single)
+
+    return {
+        "bare upsert": tx(bare), "session row insert": tx(insert), "+ row lookup": tx(lookup, insert),
+        "+ event row": tx(lookup, insert, event), "operations.arrive (+ the rule)": whole,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", choices=("connect", "arrive", "bare upsert"))
+    parser.add_argument("--breakdown", action="store_true", help="time the steps of an arrival instead")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lkpersist-bench-") as tmp:
-        asyncio.run(run(Path(tmp), args.count, args.rounds, args.profile))
+        if args.breakdown:
+            breakdown(Path(tmp), args.count, args.rounds)
+        else:
+            asyncio.run(run(Path(tmp), args.count, args.rounds, args.profile))
 
 
 if __name__ == "__main__":

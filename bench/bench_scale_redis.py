@@ -50,7 +50,7 @@ def peak_rss_mb() -> float:
 def load(client: redis.Redis, layout: KeyLayout, sessions: int, now_ms: int) -> None:
     """Half active (connected in the last 5 minutes), half expired (gone an hour ago), in chunks."""
     for first in range(0, sessions, CHUNK):
-        seen: dict[int, dict[str, int]] = defaultdict(dict)
+        seen: dict[int, dict[str, Any]] = defaultdict(dict)
         deadlines: dict[int, dict[str, int]] = defaultdict(dict)
         pipe = client.pipeline(transaction=False)
         for index in range(first, min(first + CHUNK, sessions)):
@@ -67,12 +67,13 @@ def load(client: redis.Redis, layout: KeyLayout, sessions: int, now_ms: int) -> 
         pipe.execute()
 
 
-def _fields(index: int, sessions: int, now_ms: int) -> tuple[dict[str, int], int]:
-    if index % 2 == 0:  # active: connected, last seen within the last 5 minutes
+def _fields(index: int, sessions: int, now_ms: int) -> tuple[dict[str, Any], int]:
+    if index % 2 == 0:  # active: one agent connected, last beat within the last 5 minutes, greeted
         last = now_ms - 1000 - index * (TTL_MS - 60_000) // sessions
-        return {"j": last, "l": last, "r": 0, "c": 1, "t": TTL_MS, "d": 0, "g": -1, "v": 1}, last + TTL_MS
+        fields = {"j": last, "l": last, "r": 0, "c": 1, "t": TTL_MS, "G": 1, "v": 1, f"c:agent:job-{index}": f"{last},{last}"}
+        return fields, last + TTL_MS
     last = now_ms - 3_600_000 - index * 3  # expired: left an hour ago or more
-    fields = {"j": last, "l": last, "r": 0, "c": 0, "e": last + TTL_MS, "t": TTL_MS, "d": 1, "g": 0, "v": 1}
+    fields = {"j": last, "l": last, "r": 0, "c": 0, "e": last + TTL_MS, "t": TTL_MS, "G": 1, "v": 1}
     return fields, last + TTL_MS
 
 

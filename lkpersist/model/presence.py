@@ -17,6 +17,7 @@ Lua. Nothing here knows a backend.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from lkpersist.exceptions import InvalidInputError
@@ -108,7 +109,7 @@ def check_connection(connection: object) -> str:
         raise InvalidInputError("a connection id must be a non-empty string")
     if len(connection) > MAX_CONNECTION_CHARS:
         raise InvalidInputError(f"a connection id is {len(connection)} characters; the limit is {MAX_CONNECTION_CHARS}")
-    if any(_is_control(char) for char in connection):
+    if _CONTROL.search(connection):
         raise InvalidInputError("a connection id must not contain control characters")
     return connection
 
@@ -252,15 +253,19 @@ def _with_connection(connections: tuple[Connection, ...], connection: str, now: 
     return (*others, Connection(connection, now if known is None else known.since, now))
 
 
-def _is_control(char: str) -> bool:
-    code = ord(char)
-    return code < 0x20 or 0x7F <= code < 0xA0 or char in "\u2028\u2029"
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+"""C0 and C1 control characters and the Unicode line/paragraph separators: what must not reach a
+terminal, a log line or a page raw."""
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def _bounded_text(text: str) -> str:
-    escaped = "".join(f"\\x{ord(c):02x}" if _is_control(c) and ord(c) < 0x100 else
-                      (f"\\u{ord(c):04x}" if _is_control(c) else c) for c in text)
-    return escaped[:MAX_DEVICE_CHARS]
+    """Escaped, then cut: only the first MAX_DEVICE_CHARS characters can survive, so only they are read."""
+    return _CONTROL.sub(_escape, text[:MAX_DEVICE_CHARS])[:MAX_DEVICE_CHARS]
 
 
 __all__ = [

@@ -9,6 +9,7 @@ from lkpersist.clock import VirtualClock, to_ms
 from lkpersist.stores import open_store
 from lkpersist.stores.sqlite.events import KEEP_EVENTS, KEEP_SECONDS, PRUNE_EVERY, write_event_rows
 from tests.conftest import T0
+from tests.events.conftest import kinds, take
 
 
 def _raw(path: Path, sql: str) -> list[tuple[object, ...]]:
@@ -44,9 +45,24 @@ async def test_old_events_are_pruned_by_age_and_ids_are_never_reused(tmp_path: P
         write_event_rows(conn, [(later_ms, "created", "bob", 0)] * PRUNE_EVERY)
     assert _raw(path, "SELECT COUNT(*) FROM lkpersist_events WHERE identity = 'alice'") == [(0,)]
     with sqlite3.connect(path) as conn:
-        conn.execute("DELETE FROM lkpersist_events")
         write_event_rows(conn, [(later_ms, "deleted", "bob", 0)])
-    assert _raw(path, "SELECT id FROM lkpersist_events") == [(PRUNE_EVERY + 2,)]
+    assert _raw(path, "SELECT MIN(id), MAX(id) FROM lkpersist_events") == [(2, PRUNE_EVERY + 2)]
+
+
+async def test_a_subscriber_follows_a_table_emptied_by_hand(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.db"
+    await _open_and_touch(path)
+    store = open_store(f"sqlite:///{path}", clock=VirtualClock(T0))
+    try:
+        async with store.events() as stream:
+            await store.connect("carl")
+            assert kinds(await take(stream, 1)) == [("created", "carl", 0)]
+            with sqlite3.connect(path) as conn:
+                conn.execute("DELETE FROM lkpersist_events")
+            await store.delete("carl")  # id 1 again
+            assert kinds(await take(stream, 1)) == [("deleted", "carl", 0)]
+    finally:
+        await store.close()
 
 
 async def test_a_file_of_the_first_layout_gets_the_events_and_locks_tables(tmp_path: Path) -> None:

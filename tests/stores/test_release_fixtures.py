@@ -116,11 +116,20 @@ def test_the_sqlite_file_is_migrated_in_place_once(tmp_path: Path, clock: Virtua
 
     path = tmp_path / "store.db"
     shutil.copy(FIXTURES / "store.db", path)
+    events = "SELECT id, time, kind, identity, reconnect_count FROM lkpersist_events ORDER BY id"
+    with sqlite3.connect(path) as conn:
+        released_events = conn.execute(events).fetchall()
     store = open_store(f"sqlite:///{path}", clock=clock)
     asyncio.run(store.count("all"))
+    asyncio.run(store.delete("gone"))
     asyncio.run(store.close())
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT value FROM lkpersist_meta WHERE key = 'schema_version'").fetchall() == [("3",)]
         columns = {row[1] for row in conn.execute("PRAGMA table_info(lkpersist_sessions)")}
+        migrated_events = conn.execute(events).fetchall()
+        table = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'lkpersist_events'").fetchone()[0]
     assert {"greeted_visit", "connections", "devices", "switch_until"} <= columns
     assert not {"disconnect_count", "greeted_epoch"} & columns
+    assert "AUTOINCREMENT" not in table.upper()
+    assert len(released_events) > 5 and migrated_events[:-1] == released_events  # every event kept, ids too
+    assert migrated_events[-1][0] == released_events[-1][0] + 1 and migrated_events[-1][2:4] == ("deleted", "gone")

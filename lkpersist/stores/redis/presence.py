@@ -26,7 +26,7 @@ from lkpersist.stores.redis.readable import readable_args
 from lkpersist.stores.redis.records import session_from_values, turns_from_frames
 
 # The presence helpers every presence script shares, after PRELUDE. ARGV from 4 on is the script's own;
-# the store's constants come last, the same eleven for every presence script (``presence_constants``):
+# the store's constants come last, the same eleven for every presence script (``RedisPresence._constants``):
 # ttl ms for first / returning / frequent, frequent_after, schema version, max devices, presence timeout
 # ms, switch grace ms, what the client can decode (plain_ok, kids: check_readable), the events channel.
 #   settle(s, del): drop the stale connections (their fields go to `del`); with none live left, the visit

@@ -168,14 +168,15 @@ class Database:
 
     def _checkpoint_soon(self) -> None:
         """Ask the worker for a passive checkpoint (the inline connection never checkpoints itself); the
-        inline writer is paused until it is done."""
-        self._submit(self._call, _passive_checkpoint, ()).add_done_callback(self._checkpointed)
+        inline writer is paused until the worker has run it (the worker resumes it, even if the loop that
+        asked is gone by then)."""
+        self._submit(self._call, self._checkpoint_and_resume, ()).add_done_callback(_ignore_outcome)
 
-    def _checkpointed(self, future: asyncio.Future[Any]) -> None:
-        """A checkpoint nobody awaits: a failure is left for the next one (and the next write) to meet."""
-        self._inline.paused = False
-        if not future.cancelled():
-            future.exception()
+    def _checkpoint_and_resume(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            self._inline.paused = False
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """Run ``work(connection, *args)`` on the worker thread; sqlite3 errors come back translated."""
@@ -360,6 +361,8 @@ class Database:
             conn.close()
 
 
-def _passive_checkpoint(conn: sqlite3.Connection) -> None:
-    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+def _ignore_outcome(future: asyncio.Future[Any]) -> None:
+    """A checkpoint nobody awaits: a failure is left for the next one (and the next write) to meet."""
+    if not future.cancelled():
+        future.exception()
 

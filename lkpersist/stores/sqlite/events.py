@@ -3,7 +3,11 @@
 Every operation that publishes (see :mod:`lkpersist.model.events`) inserts its events in the same ``BEGIN
 IMMEDIATE`` transaction as its change, so an event exists exactly when its change was committed, whichever
 process made it. Subscribers in any process poll the table from the highest id they have seen, every
-``POLL_INTERVAL`` seconds. ``AUTOINCREMENT`` keeps ids from ever being reused, even if the table empties.
+``POLL_INTERVAL`` seconds. Ids are never reused by lkpersist: pruning never removes the newest row (the
+age cutoff is taken from the newest row itself), so the next id (SQLite's largest id + 1) is past every
+id handed out. (No AUTOINCREMENT: its
+``sqlite_sequence`` row cost every write one more page.) Only a table emptied by hand starts over at 1;
+a subscriber that then finds the newest id below its position starts over with it.
 
 The table never grows without bound: whenever the id crosses a multiple of ``PRUNE_EVERY``, events
 beyond the newest ``KEEP_EVENTS`` or older than ``KEEP_SECONDS`` (store clock) are deleted. A subscriber
@@ -61,9 +65,8 @@ _FEW = 4
 
 
 def _max_id(conn: sqlite3.Connection) -> int:
-    """The last id handed out (from sqlite_sequence: correct even after pruning emptied the table)."""
-    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'lkpersist_events'").fetchone()
-    return 0 if row is None else int(row[0])
+    """The last id handed out (the newest row is never pruned: see the module docstring)."""
+    return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM lkpersist_events").fetchone()[0])
 
 
 def _events_after(conn: sqlite3.Connection, after: int) -> list[tuple[int, int, str, str, int | None]]:
@@ -87,6 +90,8 @@ class SQLiteEventSource:
     async def next_batch(self) -> list[SessionEvent]:
         rows = await self._db.run(_events_after, self._after)
         if not rows:
+            if await self._db.run(_max_id) < self._after:  # emptied by hand: its ids started over
+                self._after = 0
             await asyncio.sleep(self._interval)
             return []
         self._after = rows[-1][0]

@@ -32,8 +32,8 @@ from lkpersist.stores.sqlite.errors import is_busy, translate
 from lkpersist.stores.sqlite.url import SQLiteTarget
 
 T = TypeVar("T")
-CHECKPOINT_EVERY = 200
-"""Inline commits between two passive checkpoints asked of the worker (about 1,000 WAL pages)."""
+CHECKPOINT_EVERY = 500
+"""Inline commits between two passive checkpoints asked of the worker (a WAL of about 10 MB at most)."""
 
 
 class InlineWriter:
@@ -52,8 +52,8 @@ class InlineWriter:
     def attempt(self, work: Callable[..., T], args: tuple[Any, ...]) -> tuple[bool, T | None]:
         """(True, result) when ``work(connection, *args)`` ran and committed here; (False, None) when the
         lock was taken (nothing was changed): run it on the worker. Other errors are raised translated."""
-        conn = None if self.paused else self._connection()
-        if conn is None:
+        conn = self._connection()
+        if conn is None or self.paused:
             return False, None
         try:
             result = work(conn, *args)
@@ -71,8 +71,8 @@ class InlineWriter:
         here = (os.getpid(), threading.get_ident())
         if self._conn is not None and self._owner == here:
             return self._conn
-        if self._conn is not None and self._owner is not None and self._owner[0] != here[0]:
-            self._conn = None  # a forked child: the parent's connection must not be touched here
+        if self._owner is not None and self._owner[0] != here[0]:  # a forked child: nothing of the parent's
+            self._conn, self._owner, self.paused = None, None, False  # connection, nor its pending checkpoint
         if self._conn is not None or not self.usable:
             return None  # another thread owns it: that caller goes through the worker
         try:

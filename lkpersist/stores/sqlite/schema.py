@@ -2,7 +2,8 @@
 
 The layout's version is recorded in ``lkpersist_meta``. An older file is upgraded in place, in one
 transaction, by creating the tables it lacks (2 added events and locks) and reshaping the sessions
-table (3 replaced the disconnect/greeting counters by per-connection presence: :func:`_to_presence`);
+table (3 replaced the disconnect/greeting counters by per-connection presence, :func:`_to_presence`,
+and dropped the events table's AUTOINCREMENT, :func:`_events_without_autoincrement`);
 a newer one is refused (upgrade lkpersist).
 """
 
@@ -56,9 +57,11 @@ SCHEMA = (
         UNIQUE (session_id, seq),
         UNIQUE (session_id, item_id)
     )""",
-    # session events (events.py): written in the operation's transaction, polled by subscribers
+    # session events (events.py): written in the operation's transaction, polled by subscribers. Ids are
+    # never reused although there is no AUTOINCREMENT (whose sqlite_sequence row costs every write a page):
+    # pruning never removes the newest row, so the next id is always past every id handed out.
     """CREATE TABLE IF NOT EXISTS lkpersist_events (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        id INTEGER PRIMARY KEY,
         time INTEGER NOT NULL,
         kind TEXT NOT NULL,
         identity TEXT NOT NULL,
@@ -78,6 +81,7 @@ def prepare_schema(conn: sqlite3.Connection) -> None:
     if _stored_version(conn) != STORAGE_VERSION:
         with immediate(conn):
             _to_presence(conn)
+            _events_without_autoincrement(conn)
             for statement in SCHEMA:
                 conn.execute(statement)
             conn.execute(  # older layouts are upgraded in place (see the module docstring)
@@ -113,6 +117,18 @@ def _to_presence(conn: sqlite3.Connection) -> None:
     conn.execute(_FROM_COUNTERS)
     for column in ("disconnect_count", "greeted_epoch"):
         conn.execute(f"ALTER TABLE lkpersist_sessions DROP COLUMN {column}")
+
+
+def _events_without_autoincrement(conn: sqlite3.Connection) -> None:
+    """Layout 2 → 3, in the caller's transaction: the events table rebuilt without AUTOINCREMENT, ids kept."""
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'lkpersist_events'").fetchone()
+    if row is None or "AUTOINCREMENT" not in row[0].upper():
+        return
+    conn.execute("ALTER TABLE lkpersist_events RENAME TO lkpersist_events_v2")
+    conn.execute(next(statement for statement in SCHEMA if "lkpersist_events (" in statement))
+    conn.execute("INSERT INTO lkpersist_events SELECT id, time, kind, identity, reconnect_count FROM lkpersist_events_v2")
+    conn.execute("DROP TABLE lkpersist_events_v2")
+    conn.execute("DELETE FROM sqlite_sequence WHERE name IN ('lkpersist_events', 'lkpersist_events_v2')")
 
 
 def check_schema(conn: sqlite3.Connection) -> None:
