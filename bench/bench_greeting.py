@@ -114,6 +114,16 @@ class _Room:
         for _, _, events, _ in self.parts:
             events.leave(identity)
 
+    async def do(self, verb: str, identity: str) -> None:
+        """``join``, ``leave`` or ``reset`` (the chat contexts), then wait until the agents are idle."""
+        if verb == "join":
+            self.join(identity)
+        elif verb == "leave":
+            self.leave(identity)
+        else:
+            await self.reset()
+        await self.idle()
+
     async def idle(self) -> None:
         for *_, persistence in self.parts:
             await persistence.wait_idle()
@@ -159,14 +169,7 @@ async def _other_agent(url: str, pipe: Any) -> None:
     pipe.send("started")
     loop = asyncio.get_running_loop()
     while (message := await loop.run_in_executor(None, pipe.recv))[0] != "close":
-        verb, identity = message
-        if verb == "join":
-            room.join(identity)
-        elif verb == "leave":
-            room.leave(identity)
-        else:
-            await room.reset()
-        await room.idle()
+        await room.do(*message)
         pipe.send("ok")
     await room.close()
     await store.close()
@@ -200,13 +203,7 @@ async def _run_case(
 async def _everywhere(room: _Room, others: list[_OtherAgent], verb: str, identity: str) -> None:
     for other in others:
         other.send(verb, identity)
-    if verb == "join":
-        room.join(identity)
-    elif verb == "leave":
-        room.leave(identity)
-    else:
-        await room.reset()
-    await room.idle()
+    await room.do(verb, identity)
     for other in others:
         await other.done()
 
