@@ -11,8 +11,14 @@ per-call setup shows there. So:
   with ``orjson`` when it is installed (the ``fast`` extra; several times faster), else the above. Only
   for turns: their values are strings, a number and null, for which orjson writes and reads exactly
   what the stdlib does (same values; a float may be spelled ``1e-7`` instead of ``1e-07``). Anything
-  else (a non-finite timestamp, a lone surrogate) takes the stdlib path. Metadata and context never go
-  through orjson: it turns integers beyond 64 bits into floats and NaN into null.
+  else (a non-finite timestamp, a lone surrogate) takes the stdlib path. Metadata and context are never
+  *written* by orjson: it refuses integers beyond 64 bits and writes NaN as null.
+- :func:`parse_json`: any JSON text (an export line), read by orjson only where it provably reads what
+  the stdlib reads: orjson refuses NaN, Infinity, an overflowing float and a lone surrogate (the stdlib
+  then reads them), and the one thing it reads differently, an integer beyond 64 bits (it gives a
+  float), leaves a whole float of at least 2**63 behind, which sends the text to the stdlib.
+- :func:`canonical_turns`: parsed turn objects checked to be exactly what ``Turn.to_dict`` gives, so a
+  page of stored turns can travel as dicts (export, import) without building a ``Turn`` per turn.
 """
 
 from __future__ import annotations
@@ -68,4 +74,54 @@ def parse_turn_objects(text: str) -> Any:
     return json.loads(text)
 
 
-__all__ = ["acyclic_json", "compact_json", "parse_turn_objects", "turn_objects_json"]
+_INT64 = float(2**63)
+_TURN_KEYS = ("role", "text", "timestamp", "item_id")
+_TURN_TYPES = frozenset({(str, str, float, str), (str, str, float, type(None))})
+
+
+def parse_json(text: str | bytes, unchecked: str | None = None) -> Any:
+    """``json.loads(text)``, by orjson wherever that gives the same value (see the module docstring).
+
+    The value under the top-level key ``unchecked`` is not searched for big integers: the caller checks
+    it exactly itself (:func:`canonical_turns`) and, when that fails, reads the text with ``json.loads``."""
+    if _orjson is not None:
+        try:
+            value = _orjson.loads(text)
+        except ValueError:  # NaN, Infinity, a lone surrogate, or not JSON at all: the stdlib reads it or says why
+            return json.loads(text)
+        checked = [v for k, v in value.items() if k != unchecked] if type(value) is dict else value
+        if not _may_be_big_integer(checked):
+            return value
+    return json.loads(text)
+
+
+def _may_be_big_integer(value: Any) -> bool:
+    """True when ``value`` holds a float orjson may have read from an integer literal beyond 64 bits
+    (a whole float of magnitude 2**63 or more; the literal ``1e19`` is one too, and costs a slower parse)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is float and abs(item) >= _INT64 and item.is_integer():
+            return True
+    return False
+
+
+def canonical_turns(items: Any) -> list[dict[str, Any]] | None:
+    """``items`` when it is a list of dicts each exactly as ``Turn.to_dict`` writes them (these keys in
+    this order, str role and text, float timestamp, str or null item id), else None (build ``Turn``s)."""
+    if type(items) is not list:
+        return None
+    for item in items:
+        if type(item) is not dict or tuple(item) != _TURN_KEYS or tuple(map(type, item.values())) not in _TURN_TYPES:
+            return None
+    return items
+
+
+__all__ = [
+    "acyclic_json", "canonical_turns", "compact_json", "parse_json", "parse_turn_objects", "turn_objects_json",
+]
