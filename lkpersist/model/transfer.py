@@ -63,7 +63,7 @@ class SessionRecord:
     Immutable; equal when the session and the turns are equal, however each was built.
     """
 
-    __slots__ = ("session", "_turns", "_dicts")
+    __slots__ = ("_dicts", "_turns", "session")
 
     session: Session
     _turns: tuple[Turn, ...] | None

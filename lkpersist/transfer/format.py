@@ -26,7 +26,13 @@ from typing import Any
 
 from lkpersist import __version__
 from lkpersist.exceptions import InvalidInputError
-from lkpersist.model.jsonform import acyclic_json, canonical_turns, compact_json, parse_json, turn_objects_json
+from lkpersist.model.jsonform import (
+    acyclic_json,
+    canonical_turns,
+    compact_json,
+    parse_json,
+    turn_objects_json,
+)
 from lkpersist.model.session import Session, Status, Turn, validate_identity
 from lkpersist.model.transfer import SessionRecord, detached
 

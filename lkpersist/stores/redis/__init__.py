@@ -40,7 +40,7 @@ from lkpersist.stores.base import PurgeProgress, RecordPage, SessionStore
 from lkpersist.stores.events import EventSource
 from lkpersist.stores.paging import Position
 from lkpersist.stores.raw import StoredValues
-from lkpersist.stores.redis import listing, reconcile, transfer
+from lkpersist.stores.redis import export, listing, reconcile, transfer
 from lkpersist.stores.redis.client import build_client
 from lkpersist.stores.redis.context import NATIVE_TTL_GRACE, RedisContext
 from lkpersist.stores.redis.errors import translated
@@ -197,7 +197,7 @@ class RedisStore(SessionStore):
     # --- moving sessions between stores --------------------------------------------------------------
 
     def _scan_records(self, status: Status, page_size: int) -> AsyncIterator[RecordPage]:
-        return transfer.scan_records(self._redis, status, page_size)
+        return export.scan_records(self._redis, status, page_size)
 
     async def _load_records(self, identities: Sequence[str]) -> list[SessionRecord | CorruptRecord | None]:
         return await transfer.load_records(self._redis, identities)

@@ -18,17 +18,14 @@ record is written whole by one script, so none is half-written; a batch is not o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from lkpersist.clock import to_ms
 from lkpersist.exceptions import CorruptRecordError, DecryptionError, StoreUnavailableError
 from lkpersist.model.results import CorruptRecord
-from lkpersist.model.session import Status
 from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord, decide_import
 from lkpersist.stores.redis.context import RedisContext
 from lkpersist.stores.redis.errors import translate, translated
-from lkpersist.stores.redis.listing import scan_index
 from lkpersist.stores.redis.pipeline import queue_script, run_pipeline
 from lkpersist.stores.redis.reconcile import (
     EMPTY_DIGEST,
@@ -39,26 +36,6 @@ from lkpersist.stores.redis.reconcile import (
 )
 
 Loaded = SessionRecord | CorruptRecord
-
-
-async def scan_records(ctx: RedisContext, status: Status, page_size: int) -> AsyncIterator[list[Loaded]]:
-    """Every record matching ``status``, about ``page_size`` at a time (see the module docstring)."""
-    await ctx.ensure_ready()
-    members: list[bytes] = []
-    for bucket in range(ctx.keys.buckets):
-        seen: set[bytes] = set()
-        async for items in scan_index(ctx, ctx.keys.deadline_key(bucket), page_size):
-            now_ms = to_ms(ctx.now())
-            fresh = [m for m, score in items if m not in seen and _matches(status, score, now_ms)]
-            seen.update(fresh)
-            members += fresh
-            if len(members) >= page_size:
-                page = await _read(ctx, members)
-                members = []
-                if page:
-                    yield page
-    if members and (page := await _read(ctx, members)):
-        yield page
 
 
 async def load_records(ctx: RedisContext, identities: Sequence[str]) -> list[Loaded | None]:
@@ -143,20 +120,6 @@ def _result(ctx: RedisContext, record: SessionRecord, reply: Any) -> Any:
     return reply
 
 
-def _matches(status: Status, deadline_ms: float, now_ms: int) -> bool:
-    return status == "all" or (now_ms >= deadline_ms) == (status == "expired")
-
-
-async def _read(ctx: RedisContext, members: list[bytes]) -> list[Loaded]:
-    identities = []
-    for member in members:
-        try:
-            identities.append(ctx.keys.decode_identity(member))
-        except ValueError:
-            continue  # not one of ours: listing reports such entries, export has nothing to carry
-    return [record for record in await _load(ctx, identities) if record is not None]
-
-
 async def _load(ctx: RedisContext, identities: Sequence[str]) -> list[Loaded | None]:
     replies = await _pipelined(ctx, ctx.scripts.read_record, [(identity, ()) for identity in identities])
     return [_loaded(ctx, identity, reply) for identity, reply in zip(identities, replies, strict=True)]
@@ -186,4 +149,4 @@ async def _pipelined(ctx: RedisContext, script: Any, calls: list[tuple[str, tupl
         return await run_pipeline(ctx.client, (*ctx.scripts.all(), *scripts_for(ctx).all()), fill, raise_on_error=False)
 
 
-__all__ = ["import_batch", "load_records", "scan_records"]
+__all__ = ["import_batch", "load_records"]
