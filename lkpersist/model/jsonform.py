@@ -57,8 +57,8 @@ except ImportError:  # the fast extra is optional
 
 def turn_objects_json(turns: Sequence[dict[str, Any]] | dict[str, Any]) -> str:
     """One turn dict, or a list of them, as compact JSON (orjson when installed and the timestamps are finite)."""
-    items = [turns] if isinstance(turns, dict) else turns
-    if _orjson is not None and _finite_times(items):
+    finite = math.isfinite(turns["timestamp"]) if isinstance(turns, dict) else _finite_times(turns)
+    if _orjson is not None and finite:
         try:
             return str(_orjson.dumps(turns), "utf-8")
         except TypeError:  # not something orjson writes (a lone surrogate): the stdlib says what it is

@@ -162,14 +162,13 @@ def prepared(record: SessionRecord, max_turns: int) -> SessionRecord:
     precision (an idempotent re-import must find them equal).
     """
     session = detached(record.session)
-    session = replace(
-        session,
-        joined_at=_ms(session.joined_at),
-        last_seen=_ms(session.last_seen),
-        expires_at=None if session.expires_at is None else _ms(session.expires_at),
-        ttl=_ms(session.ttl),
-    )
-    return record.newest(max_turns).with_session(session)
+    times = (session.joined_at, session.last_seen, session.expires_at, session.ttl)
+    kept = (_ms(session.joined_at), _ms(session.last_seen),
+            None if session.expires_at is None else _ms(session.expires_at), _ms(session.ttl))
+    if kept != times:  # most records come from a store, in whole milliseconds already
+        session = replace(session, joined_at=kept[0], last_seen=kept[1], expires_at=kept[2], ttl=kept[3])
+    record = record.newest(max_turns)
+    return record if session is record.session else record.with_session(session)
 
 
 def decide_import(

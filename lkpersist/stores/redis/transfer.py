@@ -23,7 +23,14 @@ from typing import Any
 
 from lkpersist.exceptions import CorruptRecordError, DecryptionError, StoreUnavailableError
 from lkpersist.model.results import CorruptRecord
-from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord, decide_import
+from lkpersist.model.transfer import (
+    ConflictRule,
+    ImportOutcome,
+    SessionRecord,
+    creation_events,
+    decide_import,
+)
+from lkpersist.stores.bulk import TurnDicts, turn_payloads
 from lkpersist.stores.redis.context import RedisContext
 from lkpersist.stores.redis.errors import translate, translated
 from lkpersist.stores.redis.pipeline import queue_script, run_pipeline
@@ -31,6 +38,7 @@ from lkpersist.stores.redis.reconcile import (
     EMPTY_DIGEST,
     MAX_ATTEMPTS,
     scripts_for,
+    state_args,
     whole_from_reply,
     write_args,
 )
@@ -83,11 +91,13 @@ async def _write_if_absent(
     settings, now = ctx.settings, ctx.now()
     calls = []
     for record in records:
-        decision = decide_import(None, (), record, "merge", now, settings.max_turns)
-        assert decision.write is not None  # nothing stored: always written
-        calls.append((record.session.identity, (EMPTY_DIGEST, *write_args(decision.write, settings.codec),
-                                                ctx.events_channel)))
-    written = await _pipelined(ctx, scripts_for(ctx).write, calls)
+        dicts = record.turn_dicts
+        frames = turn_frames(dicts, turn_payloads(dicts, settings.codec))
+        item_ids = [turn["item_id"] for turn in dicts if turn["item_id"] is not None]
+        events = creation_events(None, record.session, now)
+        args = state_args(record.session, frames, item_ids, events, settings.codec)
+        calls.append((record.session.identity, (EMPTY_DIGEST, *args, ctx.events_channel)))
+    written = await _pipelined(ctx, scripts_for(ctx).write_if_absent, calls)
     left = []
     for index, (record, done) in enumerate(zip(records, written, strict=True)):
         if _result(ctx, record, done) == 1:
@@ -95,6 +105,20 @@ async def _write_if_absent(
         else:
             left.append(index)
     return left
+
+
+def turn_frames(dicts: TurnDicts, payloads: list[str]) -> list[bytes]:
+    """The frames :func:`~lkpersist.stores.redis.records.frame_turn` makes, from turn dicts and their
+    stored payloads (``<id byte length>:<id><payload>``, or ``-:<payload>`` without an item id)."""
+    frames = []
+    for turn, payload in zip(dicts, payloads, strict=True):
+        item_id = turn["item_id"]
+        if item_id is None:
+            frames.append(b"-:" + payload.encode("utf-8"))
+        else:
+            raw = item_id.encode("utf-8")
+            frames.append(b"%d:%s%s" % (len(raw), raw, payload.encode("utf-8")))
+    return frames
 
 
 def _decide(
@@ -149,4 +173,4 @@ async def _pipelined(ctx: RedisContext, script: Any, calls: list[tuple[str, tupl
         return await run_pipeline(ctx.client, (*ctx.scripts.all(), *scripts_for(ctx).all()), fill, raise_on_error=False)
 
 
-__all__ = ["import_batch", "load_records"]
+__all__ = ["import_batch", "load_records", "turn_frames"]
