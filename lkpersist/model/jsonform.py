@@ -143,10 +143,10 @@ def canonical_turns(items: Any) -> list[dict[str, Any]] | None:
     try:
         if not all(map(_TURN_KEYS.__eq__, map(tuple, items))):
             return None
-        kinds = map(tuple, map(map, repeat(type), map(dict.values, items)))
-    except TypeError:  # an item that is not a dict
+        kinds = _TURN_TYPES.issuperset(map(tuple, map(map, repeat(type), map(dict.values, items))))
+    except TypeError:  # an item that is not a dict (a list of the four key names passes the first test)
         return None
-    return items if _TURN_TYPES.issuperset(kinds) else None
+    return items if kinds else None
 
 
 __all__ = [
