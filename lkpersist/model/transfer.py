@@ -126,6 +126,9 @@ class SessionRecord:
 
     __hash__ = None  # type: ignore[assignment]  # a Session is not hashable either
 
+    def __reduce__(self) -> tuple[Any, ...]:  # copy and pickle rebuild it (its __setattr__ refuses)
+        return SessionRecord, (self.session, self.turns)
+
     def __repr__(self) -> str:
         return f"SessionRecord(session={self.session!r}, turns={self.turns!r})"
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 
 import pytest
 
@@ -26,6 +28,7 @@ def test_a_record_of_dicts_equals_the_record_of_their_turns() -> None:
     assert by_dicts.newest(3) is by_dicts
     with pytest.raises(AttributeError):
         by_dicts.session = SESSION  # type: ignore[misc]
+    assert copy.deepcopy(by_dicts) == by_turns == pickle.loads(pickle.dumps(by_dicts))
 
 
 def test_prepared_keeps_whole_milliseconds_and_rounds_the_rest() -> None:
