@@ -88,22 +88,22 @@ def import_batch(
     now = from_ms(now_ms)
     with immediate(conn):
         stored = _stored_identities(conn, [record.session.identity for record in records])
-        fresh: list[SessionRecord] = []
+        fresh: dict[str, SessionRecord] = {}  # to be written together, by identity
         for record in records:
             identity = record.session.identity
-            if identity not in stored:
-                stored.add(identity)
-                fresh.append(record)
+            if identity not in stored and identity not in fresh:
+                fresh[identity] = record
                 outcomes.append(ImportOutcome.CREATED)
                 events.append(creation_events(None, record.session, now))
                 continue
-            if fresh and any(r.session.identity == identity for r in fresh):
-                _insert_new(conn, settings, fresh)
-                fresh = []
+            if identity in fresh:
+                _insert_new(conn, settings, list(fresh.values()))
+                stored.update(fresh)
+                fresh = {}
             outcome, written = _import_one(conn, settings, record, rule, now)
             outcomes.append(outcome)
             events.append(written)
-        _insert_new(conn, settings, fresh)
+        _insert_new(conn, settings, list(fresh.values()))
         record_events(conn, [event for batch in events for event in batch])
     return outcomes
 
