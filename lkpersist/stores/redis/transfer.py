@@ -1,19 +1,13 @@
-"""Export and import for ``RedisStore``: whole records read and written in pipelines of per-identity scripts.
-
-Export walks each bucket's ``deadline`` index with ZSCAN (no keyspace scan; the scores filter by status
-before anything is read) and reads a page of records with one pipeline of ``READ_RECORD`` scripts, each
-a session's hashes and turns in one snapshot. Memory stays bounded by the page size plus the members of
-one bucket (kept to return each entry once, as ZSCAN may repeat one). The order is the store's own,
-bucket by bucket, not ``last_seen``: export needs every record once, not a ranking, and walking buckets
-is what makes it fast.
+"""Import (and reads of named records) for ``RedisStore``; the export walk is :mod:`~lkpersist.stores.redis.export`.
 
 Import is the compare-and-set of :mod:`~lkpersist.stores.redis.reconcile`, a batch at a time. First
-every record is written as if nothing were stored (``WRITE_STATE`` against the empty state's digest:
-one round trip for a batch of new identities); where something is stored that fails, and those go
+every record is written as if nothing were stored (``WRITE_IF_ABSENT``: written only where the
+identity's keys do not exist; one round trip for a batch of new identities, their turns framed from the
+record's turn dicts without a ``Turn`` per turn); where something is stored that fails, and those go
 through one pipeline of ``READ_STATE``, the rule (:func:`lkpersist.model.transfer.decide_import`) in
 Python and one pipeline of ``WRITE_STATE``; a record another writer changed in between is read and
-decided again. Each
-record is written whole by one script, so none is half-written; a batch is not one transaction.
+decided again. Each record is written whole by one script, so none is half-written; a batch is not one
+transaction. Named records (``load_records``) are read by one ``READ_RECORD`` script each, pipelined.
 """
 
 from __future__ import annotations
