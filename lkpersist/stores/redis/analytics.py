@@ -1,0 +1,167 @@
+"""The Redis store's analytics: Lua fragments the connect and append_turn scripts splice in, the KEYS and
+ARGV they take, and the reads behind ``daily_stats`` and ``session_counters``.
+
+Written in the same script as the operation, so still one round trip per connect and per turn. The
+day's distinct identities are a HyperLogLog (about 0.8 % standard error), the counters a hash; every
+key gets a TTL running to the end of its day plus the retention (a session's counters: retention
+from their last change), judged by the store clock as every other TTL here. On a Cluster the day keys
+are one pair per bucket, in the bucket's slot (see :mod:`~lkpersist.stores.redis.keys`), and a read sums
+the buckets; elsewhere one pair per day.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio.cluster import RedisCluster
+
+from lkpersist.clock import from_ms, to_ms
+from lkpersist.model.analytics import (
+    COUNTERS,
+    Analytics,
+    DailyStats,
+    SessionCounters,
+    day_from_counts,
+    day_of,
+)
+from lkpersist.stores.redis.keys import KeyLayout
+
+# tally_connect(day, users, counters, hash, day_ttl, counters_ttl, returning, joined): count one connect
+# on the day (KEYS day counters hash and users HyperLogLog) and in the session's counters (a new
+# session starts them again). TTLs in ms. Spliced into lua.CONNECT, which calls it once, at its end.
+TALLY_CONNECT = """
+local function tally_connect(day, users, counters, hash, day_ttl, counters_ttl, returning, joined)
+  redis.call('HINCRBY', day, 'connections', 1)
+  if returning == 1 then redis.call('HINCRBY', day, 'returns', 1)
+  else
+    redis.call('HINCRBY', day, 'new_sessions', 1)
+    redis.call('DEL', counters)
+  end
+  redis.call('PFADD', users, hash)
+  redis.call('PEXPIRE', day, day_ttl)
+  redis.call('PEXPIRE', users, day_ttl)
+  redis.call('HSETNX', counters, 'joined', joined)
+  redis.call('HINCRBY', counters, 'connections', 1)
+  redis.call('HINCRBY', counters, 'returns', returning)
+  redis.call('PEXPIRE', counters, counters_ttl)
+end
+"""
+
+# tally_turn(day, counters, day_ttl, counters_ttl): count one stored turn on the day and in the
+# session's counters (when they are kept). Spliced into lua.APPEND_TURN.
+TALLY_TURN = """
+local function tally_turn(day, counters, day_ttl, counters_ttl)
+  redis.call('HINCRBY', day, 'turns', 1)
+  redis.call('PEXPIRE', day, day_ttl)
+  if redis.call('EXISTS', counters) == 1 then
+    redis.call('HINCRBY', counters, 'turns', 1)
+    redis.call('PEXPIRE', counters, counters_ttl)
+  end
+end
+"""
+
+# keep secret. KEYS[1] the secret's key, ARGV[1] the one proposed. Returns the kept secret (ARGV[1]
+# when none was kept yet).
+KEEP_SECRET = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
+"""
+
+_CACHE_SIZE = 4096
+
+
+class RedisAnalytics:
+    """One store's analytics keys and reads; ``connect_part`` / ``turn_part`` feed its scripts.
+
+    Redis errors come out as redis-py raises them: the store translates them (``errors`` imports the
+    scripts, which import this module)."""
+
+    def __init__(self, client: Any, layout: KeyLayout, analytics: Analytics) -> None:
+        self._client, self._layout, self._analytics = client, layout, analytics
+        self._sharded = isinstance(client, RedisCluster)
+        self._identities: dict[str, tuple[int, str]] = {}
+
+    async def ensure_secret(self) -> None:
+        """Load (or keep) the store's hash secret before the first write: one round trip per store object."""
+        if not self._analytics.ready:
+            key = self._layout.analytics_secret_key
+            kept = await self._client.eval(KEEP_SECRET, 1, key, self._analytics.proposed_secret)
+            self._analytics.use_secret(kept.decode("utf-8"))
+
+    async def kept_secret(self) -> str | None:
+        kept = await self._client.get(self._layout.analytics_secret_key)
+        return None if kept is None else str(kept.decode("utf-8"))
+
+    def _identity(self, identity: str) -> tuple[int, str]:
+        """The identity's bucket and keyed hash, cached for recently seen identities."""
+        found = self._identities.get(identity)
+        if found is None:
+            bucket = self._layout.bucket_of(self._layout.encode_identity(identity))
+            found = (bucket, self._analytics.identity_hash(identity))
+            if len(self._identities) >= _CACHE_SIZE:
+                self._identities.clear()
+            self._identities[identity] = found
+        return found
+
+    def _ttls(self, now: float) -> tuple[bytes, bytes]:
+        return b"%d" % to_ms(self._analytics.expires_in(now)), b"%d" % to_ms(self._analytics.retention)
+
+    def connect_part(self, identity: str, now: float) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+        """KEYS (day counters, day users, session counters) and ARGV (hash, TTLs) of ``tally_connect``."""
+        bucket, hashed = self._identity(identity)
+        day, users = self._layout.analytics_day_keys(bucket, day_of(now), self._sharded)
+        return (day, users, self._layout.analytics_session_key(bucket, hashed)), (hashed, *self._ttls(now))
+
+    def turn_part(self, identity: str, now: float) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+        """KEYS (day counters, session counters) and ARGV (TTLs) of ``tally_turn``."""
+        bucket, hashed = self._identity(identity)
+        day = self._layout.analytics_day_keys(bucket, day_of(now), self._sharded)[0]
+        return (day, self._layout.analytics_session_key(bucket, hashed)), self._ttls(now)
+
+    async def daily(self, dates: list[str]) -> DailyStats:
+        """Every day's counters and distinct count, and the window's distinct count, in one pipeline."""
+        buckets = range(self._layout.buckets) if self._sharded else [0]
+        keyed = [[self._layout.analytics_day_keys(b, d, self._sharded) for d in dates] for b in buckets]
+        async with self._client.pipeline(transaction=False) as pipe:
+                for per_day in keyed:
+                    for counts, users in per_day:
+                        pipe.hgetall(counts)
+                        pipe.pfcount(users)
+                    pipe.pfcount(*(users for _, users in per_day))
+                replies = await pipe.execute()
+        return _summed(dates, replies)
+
+    async def counters(self, identity: str) -> SessionCounters | None:
+        bucket, hashed = self._identity(identity)
+        fields = await self._client.hgetall(self._layout.analytics_session_key(bucket, hashed))
+        return counters_from_hash(fields)
+
+
+def _summed(dates: list[str], replies: list[Any]) -> DailyStats:
+    """Sum the per-bucket replies of :meth:`RedisAnalytics.daily` (a bucket's identities are its own)."""
+    per_bucket = 2 * len(dates) + 1
+    active, distinct = [0] * len(dates), 0
+    counts: list[dict[str, int]] = [dict.fromkeys(COUNTERS, 0) for _ in dates]
+    for start in range(0, len(replies), per_bucket):
+        chunk = replies[start:start + per_bucket]
+        for index in range(len(dates)):
+            for field, value in chunk[2 * index].items():
+                name = field.decode("utf-8")
+                if name in counts[index]:
+                    counts[index][name] += int(value)
+            active[index] += int(chunk[2 * index + 1])
+        distinct += int(chunk[-1])
+    return DailyStats([day_from_counts(d, active[i], counts[i]) for i, d in enumerate(dates)], distinct)
+
+
+def counters_from_hash(fields: dict[bytes, bytes]) -> SessionCounters | None:
+    """A session's counters from its analytics hash; None when there is none."""
+    if not fields:
+        return None
+    values = {key.decode("utf-8"): int(value) for key, value in fields.items()}
+    return SessionCounters(
+        from_ms(values.get("joined", 0)), values.get("connections", 0), values.get("returns", 0), values.get("turns", 0)
+    )
+
+
+__all__ = ["KEEP_SECRET", "TALLY_CONNECT", "TALLY_TURN", "RedisAnalytics", "counters_from_hash"]
