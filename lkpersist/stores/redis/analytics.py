@@ -25,6 +25,7 @@ from lkpersist.model.analytics import (
     day_of,
 )
 from lkpersist.stores.redis.keys import KeyLayout
+from lkpersist.stores.redis.pipeline import queue_script, run_pipeline
 
 # tally_connect(day, users, counters, hash, day_ttl, counters_ttl, returning, joined): count one connect
 # on the day (KEYS day counters hash and users HyperLogLog) and in the session's counters (a new
@@ -67,6 +68,21 @@ redis.call('SET', KEYS[1], ARGV[1], 'NX')
 return redis.call('GET', KEYS[1])
 """
 
+# daily read, one bucket (or, off a Cluster, the one set of day keys). KEYS: each date's counters hash
+# then its users HyperLogLog, oldest date first. Returns {counters flat, distinct count} per date, then the
+# distinct count over all the dates (redis-py refuses PFCOUNT in a cluster pipeline; a script is routed).
+DAILY_READ = """
+local out = {}
+local users = {}
+for i = 1, #KEYS, 2 do
+  out[#out + 1] = redis.call('HGETALL', KEYS[i])
+  out[#out + 1] = redis.call('PFCOUNT', KEYS[i + 1])
+  users[#users + 1] = KEYS[i + 1]
+end
+out[#out + 1] = redis.call('PFCOUNT', unpack(users))
+return out
+"""
+
 _CACHE_SIZE = 4096
 
 
@@ -80,6 +96,7 @@ class RedisAnalytics:
         self._client, self._layout, self._analytics = client, layout, analytics
         self._sharded = isinstance(client, RedisCluster)
         self._identities: dict[str, tuple[int, str]] = {}
+        self._daily_read = client.register_script(DAILY_READ)
 
     async def ensure_secret(self) -> None:
         """Load (or keep) the store's hash secret before the first write: one round trip per store object."""
@@ -119,17 +136,17 @@ class RedisAnalytics:
         return (day, self._layout.analytics_session_key(bucket, hashed)), self._ttls(now)
 
     async def daily(self, dates: list[str]) -> DailyStats:
-        """Every day's counters and distinct count, and the window's distinct count, in one pipeline."""
+        """Every day's counters and distinct count, and the window's distinct count: one script per bucket
+        (one in all off a Cluster), sent as one pipeline."""
         buckets = range(self._layout.buckets) if self._sharded else [0]
-        keyed = [[self._layout.analytics_day_keys(b, d, self._sharded) for d in dates] for b in buckets]
-        async with self._client.pipeline(transaction=False) as pipe:
-                for per_day in keyed:
-                    for counts, users in per_day:
-                        pipe.hgetall(counts)
-                        pipe.pfcount(users)
-                    pipe.pfcount(*(users for _, users in per_day))
-                replies = await pipe.execute()
-        return _summed(dates, replies)
+        keyed = [[key for d in dates for key in self._layout.analytics_day_keys(b, d, self._sharded)] for b in buckets]
+
+        def fill(pipe: Any) -> None:
+            for keys in keyed:
+                queue_script(pipe, self._daily_read, keys, ())
+
+        replies = await run_pipeline(self._client, [self._daily_read], fill)
+        return _summed(dates, [part for reply in replies for part in reply])
 
     async def counters(self, identity: str) -> SessionCounters | None:
         bucket, hashed = self._identity(identity)
@@ -145,7 +162,8 @@ def _summed(dates: list[str], replies: list[Any]) -> DailyStats:
     for start in range(0, len(replies), per_bucket):
         chunk = replies[start:start + per_bucket]
         for index in range(len(dates)):
-            for field, value in chunk[2 * index].items():
+            flat = chunk[2 * index]
+            for field, value in zip(flat[::2], flat[1::2], strict=True):
                 name = field.decode("utf-8")
                 if name in counts[index]:
                     counts[index][name] += int(value)
@@ -164,4 +182,4 @@ def counters_from_hash(fields: dict[bytes, bytes]) -> SessionCounters | None:
     )
 
 
-__all__ = ["KEEP_SECRET", "TALLY_CONNECT", "TALLY_TURN", "RedisAnalytics", "counters_from_hash"]
+__all__ = ["DAILY_READ", "KEEP_SECRET", "TALLY_CONNECT", "TALLY_TURN", "RedisAnalytics", "counters_from_hash"]
