@@ -233,6 +233,7 @@ class RedisStore(SessionStore):
         return RedisStoredValues(self._redis)
 
     async def _analytics_ready(self) -> None:
+        await self._redis.ensure_ready()  # a cold Cluster client must not be first used by many tasks at once
         with translated(self.display_url):
             await self._analytics.ensure_secret()
 

@@ -97,12 +97,13 @@ class RedisAnalytics:
         self._sharded = isinstance(client, RedisCluster)
         self._identities: dict[str, tuple[int, str]] = {}
         self._daily_read = client.register_script(DAILY_READ)
+        self._keep_secret = client.register_script(KEEP_SECRET)
 
     async def ensure_secret(self) -> None:
         """Load (or keep) the store's hash secret before the first write: one round trip per store object."""
         if not self._analytics.ready:
             key = self._layout.analytics_secret_key
-            kept = await self._client.eval(KEEP_SECRET, 1, key, self._analytics.proposed_secret)
+            kept = await self._keep_secret(keys=[key], args=[self._analytics.proposed_secret])  # EVALSHA: ACL-safe
             self._analytics.use_secret(kept.decode("utf-8"))
 
     async def kept_secret(self) -> str | None:

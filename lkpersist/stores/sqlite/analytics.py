@@ -43,6 +43,8 @@ TABLES = (
         turns INTEGER NOT NULL,
         changed_at INTEGER NOT NULL
     ) WITHOUT ROWID""",
+    # purge drops counters by their last change
+    "CREATE INDEX IF NOT EXISTS lkpersist_analytics_sessions_by_change ON lkpersist_analytics_sessions (changed_at)",
 )
 _SECRET = "analytics_key"
 _COUNT_DAY = (
