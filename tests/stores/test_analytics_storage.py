@@ -42,6 +42,28 @@ async def test_sqlite_keeps_only_keyed_hashes_and_purge_drops_what_is_past_reten
     await store.close()
 
 
+async def test_a_sqlite_file_of_layout_2_gets_the_analytics_tables(tmp_path: Path, clock: VirtualClock) -> None:
+    path = tmp_path / "old.db"
+    store = open_store(f"sqlite:///{path}", clock=clock)
+    await store.connect("alice")
+    await store.close()
+    with sqlite3.connect(path) as conn:  # as a file written before analytics existed
+        for table in ("days", "identities", "sessions"):
+            conn.execute(f"DROP TABLE lkpersist_analytics_{table}")
+        conn.execute("UPDATE lkpersist_meta SET value = '2' WHERE key = 'schema_version'")
+    reader = open_store(f"sqlite:///{path}", clock=clock, create=False)
+    store = open_store(f"sqlite:///{path}", clock=clock)
+    try:
+        await store.connect("alice")
+        assert (await store.daily_stats(1)).days[0].connections == 1
+        assert (await reader.daily_stats(1)).days[0].active_identities == 1
+    finally:
+        await store.close()
+        await reader.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM lkpersist_meta WHERE key = 'schema_version'").fetchone() == ("3",)
+
+
 async def test_memory_purge_drops_days_past_retention(clock: VirtualClock) -> None:
     store = open_store("memory://", clock=clock, analytics=AnalyticsSettings(retention=DAY))
     await store.connect(IDENTITY)

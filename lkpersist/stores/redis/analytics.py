@@ -18,6 +18,7 @@ from redis.asyncio.cluster import RedisCluster
 from lkpersist.clock import from_ms, to_ms
 from lkpersist.model.analytics import (
     COUNTERS,
+    DAY,
     Analytics,
     DailyStats,
     SessionCounters,
@@ -27,36 +28,38 @@ from lkpersist.model.analytics import (
 from lkpersist.stores.redis.keys import KeyLayout
 from lkpersist.stores.redis.pipeline import queue_script, run_pipeline
 
-# tally_connect(day, users, counters, hash, day_ttl, counters_ttl, returning, joined): count one connect
-# on the day (KEYS day counters hash and users HyperLogLog) and in the session's counters (a new
-# session starts them again). TTLs in ms. Spliced into lua.CONNECT, which calls it once, at its end.
+# tally_connect(day, users, counters, hash, kept_until, retention, now, returning, joined): count one
+# connect on the day (KEYS day counters hash and users HyperLogLog, both dropped at ``kept_until``: the
+# day's end plus the retention, ms of the store clock, as ``now``) and in the session's counters (kept
+# ``retention`` ms after their last change; a new session starts them again). Spliced into lua.CONNECT,
+# which calls it once, at its end. The day keys get their TTL from the day's first connect.
 TALLY_CONNECT = """
-local function tally_connect(day, users, counters, hash, day_ttl, counters_ttl, returning, joined)
-  redis.call('HINCRBY', day, 'connections', 1)
-  if returning == 1 then redis.call('HINCRBY', day, 'returns', 1)
+local function tally_connect(day, users, counters, hash, kept_until, retention, now, returning, joined)
+  redis.call('PFADD', users, hash)
+  if redis.call('HINCRBY', day, 'connections', 1) == 1 then
+    redis.call('PEXPIRE', day, kept_until - now)
+    redis.call('PEXPIRE', users, kept_until - now)
+  end
+  if returning == 1 then
+    redis.call('HINCRBY', day, 'returns', 1)
+    if redis.call('HINCRBY', counters, 'connections', 1) == 1 then redis.call('HSET', counters, 'joined', joined) end
+    redis.call('HINCRBY', counters, 'returns', 1)
   else
     redis.call('HINCRBY', day, 'new_sessions', 1)
-    redis.call('DEL', counters)
+    redis.call('HSET', counters, 'joined', joined, 'connections', 1, 'returns', 0, 'turns', 0)
   end
-  redis.call('PFADD', users, hash)
-  redis.call('PEXPIRE', day, day_ttl)
-  redis.call('PEXPIRE', users, day_ttl)
-  redis.call('HSETNX', counters, 'joined', joined)
-  redis.call('HINCRBY', counters, 'connections', 1)
-  redis.call('HINCRBY', counters, 'returns', returning)
-  redis.call('PEXPIRE', counters, counters_ttl)
+  redis.call('PEXPIRE', counters, retention)
 end
 """
 
-# tally_turn(day, counters, day_ttl, counters_ttl): count one stored turn on the day and in the
-# session's counters (when they are kept). Spliced into lua.APPEND_TURN.
+# tally_turn(day, counters, kept_until, retention, now): count one stored turn on the day and in the
+# session's counters (when they are kept); times as tally_connect's. Spliced into lua.APPEND_TURN.
 TALLY_TURN = """
-local function tally_turn(day, counters, day_ttl, counters_ttl)
-  redis.call('HINCRBY', day, 'turns', 1)
-  redis.call('PEXPIRE', day, day_ttl)
+local function tally_turn(day, counters, kept_until, retention, now)
+  if redis.call('HINCRBY', day, 'turns', 1) == 1 then redis.call('PEXPIRE', day, kept_until - now) end
   if redis.call('EXISTS', counters) == 1 then
     redis.call('HINCRBY', counters, 'turns', 1)
-    redis.call('PEXPIRE', counters, counters_ttl)
+    redis.call('PEXPIRE', counters, retention)
   end
 end
 """
@@ -95,7 +98,9 @@ class RedisAnalytics:
     def __init__(self, client: Any, layout: KeyLayout, analytics: Analytics) -> None:
         self._client, self._layout, self._analytics = client, layout, analytics
         self._sharded = isinstance(client, RedisCluster)
-        self._identities: dict[str, tuple[int, str]] = {}
+        self._identities: dict[str, tuple[int, bytes, bytes]] = {}
+        self._day_number, self._days = -1, dict[int, tuple[bytes, bytes, bytes]]()
+        self._retention = b"%d" % to_ms(analytics.retention)
         self._daily_read = client.register_script(DAILY_READ)
         self._keep_secret = client.register_script(KEEP_SECRET)
 
@@ -110,31 +115,43 @@ class RedisAnalytics:
         kept = await self._client.get(self._layout.analytics_secret_key)
         return None if kept is None else str(kept.decode("utf-8"))
 
-    def _identity(self, identity: str) -> tuple[int, str]:
-        """The identity's bucket and keyed hash, cached for recently seen identities."""
+    def _identity(self, identity: str) -> tuple[int, bytes, bytes]:
+        """The identity's bucket, keyed hash and counters key, cached for recently seen identities."""
         found = self._identities.get(identity)
         if found is None:
             bucket = self._layout.bucket_of(self._layout.encode_identity(identity))
-            found = (bucket, self._analytics.identity_hash(identity))
+            hashed = self._analytics.identity_hash(identity)
+            found = (bucket, hashed.encode("ascii"), self._layout.analytics_session_key(bucket, hashed).encode("utf-8"))
             if len(self._identities) >= _CACHE_SIZE:
                 self._identities.clear()
             self._identities[identity] = found
         return found
 
-    def _ttls(self, now: float) -> tuple[bytes, bytes]:
-        return b"%d" % to_ms(self._analytics.expires_in(now)), b"%d" % to_ms(self._analytics.retention)
+    def _day(self, bucket: int, now: float) -> tuple[bytes, bytes, bytes]:
+        """The day's counters and users keys for ``bucket``, and when they are dropped (ms), cached per day."""
+        number = int(now // DAY)
+        if number != self._day_number:
+            self._day_number, self._days = number, {}
+        found = self._days.get(bucket)
+        if found is None:
+            day = day_of(now)
+            counts, users = self._layout.analytics_day_keys(bucket, day, self._sharded)
+            until = b"%d" % to_ms(now + self._analytics.expires_in(now, day))
+            found = self._days[bucket] = (counts.encode("utf-8"), users.encode("utf-8"), until)
+        return found
 
-    def connect_part(self, identity: str, now: float) -> tuple[tuple[str, ...], tuple[Any, ...]]:
-        """KEYS (day counters, day users, session counters) and ARGV (hash, TTLs) of ``tally_connect``."""
-        bucket, hashed = self._identity(identity)
-        day, users = self._layout.analytics_day_keys(bucket, day_of(now), self._sharded)
-        return (day, users, self._layout.analytics_session_key(bucket, hashed)), (hashed, *self._ttls(now))
+    def connect_part(self, identity: str, now: float) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+        """KEYS (day counters, day users, session counters) and ARGV (hash, kept until, retention) of
+        ``tally_connect``."""
+        bucket, hashed, counters = self._identity(identity)
+        counts, users, until = self._day(bucket if self._sharded else 0, now)
+        return (counts, users, counters), (hashed, until, self._retention)
 
-    def turn_part(self, identity: str, now: float) -> tuple[tuple[str, ...], tuple[Any, ...]]:
-        """KEYS (day counters, session counters) and ARGV (TTLs) of ``tally_turn``."""
-        bucket, hashed = self._identity(identity)
-        day = self._layout.analytics_day_keys(bucket, day_of(now), self._sharded)[0]
-        return (day, self._layout.analytics_session_key(bucket, hashed)), self._ttls(now)
+    def turn_part(self, identity: str, now: float) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+        """KEYS (day counters, session counters) and ARGV (kept until, retention) of ``tally_turn``."""
+        bucket, _, counters = self._identity(identity)
+        counts, _, until = self._day(bucket if self._sharded else 0, now)
+        return (counts, counters), (until, self._retention)
 
     async def daily(self, dates: list[str]) -> DailyStats:
         """Every day's counters and distinct count, and the window's distinct count: one script per bucket
@@ -150,8 +167,7 @@ class RedisAnalytics:
         return _summed(dates, [part for reply in replies for part in reply])
 
     async def counters(self, identity: str) -> SessionCounters | None:
-        bucket, hashed = self._identity(identity)
-        fields = await self._client.hgetall(self._layout.analytics_session_key(bucket, hashed))
+        fields = await self._client.hgetall(self._identity(identity)[2])
         return counters_from_hash(fields)
 
 

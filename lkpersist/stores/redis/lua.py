@@ -139,7 +139,7 @@ end
 reindex(now, now + ttl)
 if returning == 1 then publish_event(channel, 'returned', member, now, s.r + 1)
 else publish_event(channel, 'created', member, now, 0) end
-tally_connect(KEYS[8], KEYS[9], KEYS[10], ARGV[#ARGV - 3], ARGV[#ARGV - 2], ARGV[#ARGV - 1], returning, f[1])
+tally_connect(KEYS[8], KEYS[9], KEYS[10], ARGV[#ARGV - 3], tonumber(ARGV[#ARGV - 2]), ARGV[#ARGV - 1], now, returning, f[1])
 return {returning, was_connected, f, m, x}
 """
 
@@ -230,7 +230,7 @@ end
 local ttl = string.format('%d', math.max(deadline - now, 0) + tonumber(ARGV[2]))
 redis.call('PEXPIRE', KEYS[2], ttl)
 redis.call('PEXPIRE', KEYS[3], ttl)
-tally_turn(KEYS[4], KEYS[5], ARGV[7], ARGV[8])
+tally_turn(KEYS[4], KEYS[5], tonumber(ARGV[7]), ARGV[8], now)
 return 1
 """
 
