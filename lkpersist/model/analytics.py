@@ -35,6 +35,8 @@ MAX_DAYS: Final = 366
 ENV_RETENTION: Final = "LKPERSIST_ANALYTICS_RETENTION"
 COUNTERS: Final = ("connections", "returns", "new_sessions", "turns")
 """The per-day counters, in the order of the stats output (after ``active_identities``)."""
+_CACHE_SIZE: Final = 4096
+_COUNTED_CACHE_SIZE: Final = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,9 @@ class Analytics:
         self.settings = settings or AnalyticsSettings.from_env()
         self.proposed_secret = secrets.token_urlsafe(32)
         self._hasher: IdentityHasher | None = None
+        self._hashes: dict[str, str] = {}
+        self._today: tuple[int, str] = (-1, "")
+        self._counted: set[str] = set()
         if self.settings.key is not None:
             self.use_secret(self.settings.key)
 
@@ -89,14 +94,38 @@ class Analytics:
         """Hash identities with ``secret`` from now on (the configured key, or the one the store keeps)."""
         from lkpersist.crypto.identity import IdentityHasher  # cryptography: only once analytics are written
 
-        self._hasher = IdentityHasher(secret)
+        self._hasher, self._hashes = IdentityHasher(secret), {}
 
     def identity_hash(self, identity: str) -> str:
-        """The keyed hash ``identity`` is counted under (32 hex digits); the store's secret must be loaded."""
-        if self._hasher is None:
-            self.use_secret(self.proposed_secret)  # a store that keeps no secret (memory)
-        assert self._hasher is not None
-        return self._hasher.digest(identity)
+        """The keyed hash ``identity`` is counted under (32 hex digits), cached for recent identities."""
+        hashed = self._hashes.get(identity)
+        if hashed is None:
+            if self._hasher is None:
+                self.use_secret(self.proposed_secret)  # a store that keeps no secret (memory)
+            assert self._hasher is not None
+            if len(self._hashes) >= _CACHE_SIZE:
+                self._hashes.clear()
+            hashed = self._hashes[identity] = self._hasher.digest(identity)
+        return hashed
+
+    def day(self, now: float) -> str:
+        """:func:`day_of` ``now``, computed once a day."""
+        number = int(now // DAY)
+        if number != self._today[0]:
+            self._today, self._counted = (number, day_of(now)), set()
+        return self._today[1]
+
+    def counted_today(self, hashed: str) -> bool:
+        """Whether this store object already counted ``hashed`` active on the day of its last :meth:`day`.
+
+        A cache for backends whose write of it is idempotent (SQLite's ``INSERT OR IGNORE``): an identity
+        coming back the same day costs that write once per process, not once per connect."""
+        if hashed in self._counted:
+            return True
+        if len(self._counted) >= _COUNTED_CACHE_SIZE:
+            self._counted.clear()
+        self._counted.add(hashed)
+        return False
 
     def expires_in(self, now: float, day: str | None = None) -> float:
         """Seconds from ``now`` until the analytics of ``day`` (default: today) are dropped."""

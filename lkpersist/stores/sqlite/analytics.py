@@ -17,7 +17,6 @@ from lkpersist.model.analytics import (
     DailyStats,
     SessionCounters,
     day_from_counts,
-    day_of,
 )
 from lkpersist.model.results import ConnectResult
 from lkpersist.stores.sqlite.transactions import immediate, snapshot
@@ -68,16 +67,17 @@ _COUNT_TURN = (
 def connected(conn: sqlite3.Connection, analytics: Analytics, result: ConnectResult, now_ms: int) -> None:
     """Count a connect, inside connect's transaction (see :mod:`lkpersist.model.analytics`)."""
     hashed = _hash(conn, analytics, result.session.identity)
-    day, returning = day_of(from_ms(now_ms)), int(result.returning)
+    day, returning = analytics.day(from_ms(now_ms)), int(result.returning)
     conn.execute(_COUNT_DAY, (day, returning))
-    conn.execute("INSERT OR IGNORE INTO lkpersist_analytics_identities VALUES (?, ?)", (day, hashed))
+    if not analytics.counted_today(hashed):
+        conn.execute("INSERT OR IGNORE INTO lkpersist_analytics_identities VALUES (?, ?)", (day, hashed))
     params = {"hash": hashed, "joined": to_ms(result.session.joined_at), "returning": returning, "now": now_ms}
     conn.execute(_COUNT_SESSION, params)
 
 
 def recorded_turn(conn: sqlite3.Connection, analytics: Analytics, identity: str, now_ms: int) -> None:
     """Count a stored turn, inside append_turn's transaction."""
-    conn.execute(_COUNT_TURN, (day_of(from_ms(now_ms)),))
+    conn.execute(_COUNT_TURN, (analytics.day(from_ms(now_ms)),))
     conn.execute(
         "UPDATE lkpersist_analytics_sessions SET turns = turns + 1, changed_at = ? WHERE identity_hash = ?",
         (now_ms, _hash(conn, analytics, identity)),
