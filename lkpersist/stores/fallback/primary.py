@@ -1,7 +1,7 @@
 """What a :class:`~lkpersist.stores.fallback.FallbackStore` always asks its primary, degraded or not.
 
-Events, locks, raw values, the census, export and import are the primary's own and never faked from
-memory: an operator's view or a lock held in one process's memory would be a lie.
+Events, locks, raw values, the census, export and import, and the analytics are the primary's own and
+never faked from memory: an operator's view or a lock held in one process's memory would be a lie.
 """
 
 from __future__ import annotations
