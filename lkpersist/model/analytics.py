@@ -20,7 +20,7 @@ import os
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from lkpersist.durations import parse_duration
@@ -127,10 +127,9 @@ class Analytics:
         self._counted.add(hashed)
         return False
 
-    def expires_in(self, now: float, day: str | None = None) -> float:
-        """Seconds from ``now`` until the analytics of ``day`` (default: today) are dropped."""
-        start = day_start(day) if day is not None else now - now % DAY
-        return start + DAY + self.retention - now
+    def kept_until(self, day: str) -> float:
+        """Epoch seconds at which the analytics of ``day`` are dropped: its end plus the retention."""
+        return day_start(day) + DAY + self.retention
 
     def oldest_kept_day(self, now: float) -> str:
         """The oldest day still within retention at ``now``; older days are purged."""
@@ -213,16 +212,8 @@ def day_from_counts(date: str, active: int, counts: Mapping[str, int]) -> DaySta
     return DayStats(date, active, *(int(counts.get(name, 0)) for name in COUNTERS))
 
 
-@dataclass(slots=True)
-class DayTally:
-    """One day's counters while a backend (memory) accumulates them."""
-
-    identities: set[str] = field(default_factory=set)
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
-
-
 __all__ = [
     "COUNTERS", "DAY", "DEFAULT_RETENTION", "ENV_RETENTION", "MAX_DAYS", "Analytics", "AnalyticsSettings",
-    "DailyStats", "DayStats", "DayTally", "SessionCounters", "check_days", "day_from_counts", "day_of",
+    "DailyStats", "DayStats", "SessionCounters", "check_days", "day_from_counts", "day_of",
     "day_start", "window",
 ]

@@ -5,17 +5,18 @@ Exact distinct counts (a set of keyed hashes per day); dropped by ``purge`` once
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from lkpersist.model.analytics import (
-    Analytics,
-    DailyStats,
-    DayTally,
-    SessionCounters,
-    day_from_counts,
-    day_of,
-)
+from lkpersist.model.analytics import COUNTERS, Analytics, DailyStats, SessionCounters, day_from_counts
 from lkpersist.model.results import ConnectResult
+
+
+@dataclass(slots=True)
+class DayTally:
+    """One day's keyed identity hashes and counters."""
+
+    identities: set[str] = field(default_factory=set)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,7 @@ class MemoryAnalytics:
     def connected(self, result: ConnectResult, now: float) -> None:
         """Count a connect: the day's active identity, connection, return or new session; the session's."""
         hashed = self._analytics.identity_hash(result.session.identity)
-        tally = self._days.setdefault(day_of(now), DayTally())
+        tally = self._days.setdefault(self._analytics.day(now), DayTally())
         tally.identities.add(hashed)
         tally.counts["connections"] += 1
         tally.counts["returns" if result.returning else "new_sessions"] += 1
@@ -48,7 +49,7 @@ class MemoryAnalytics:
     def recorded_turn(self, identity: str, now: float) -> None:
         """Count a turn that was stored (not a duplicate) on its day and in its session."""
         hashed = self._analytics.identity_hash(identity)
-        self._days.setdefault(day_of(now), DayTally()).counts["turns"] += 1
+        self._days.setdefault(self._analytics.day(now), DayTally()).counts["turns"] += 1
         kept = self._sessions.get(hashed)
         if kept is not None:
             self._sessions[hashed] = _Kept(replace(kept.counters, turns=kept.counters.turns + 1), now)
@@ -72,4 +73,4 @@ class MemoryAnalytics:
             del self._sessions[hashed]
 
 
-__all__ = ["MemoryAnalytics"]
+__all__ = ["DayTally", "MemoryAnalytics"]

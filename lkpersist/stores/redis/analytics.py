@@ -136,7 +136,7 @@ class RedisAnalytics:
         if found is None:
             day = day_of(now)
             counts, users = self._layout.analytics_day_keys(bucket, day, self._sharded)
-            until = b"%d" % to_ms(now + self._analytics.expires_in(now, day))
+            until = b"%d" % to_ms(self._analytics.kept_until(day))
             found = self._days[bucket] = (counts.encode("utf-8"), users.encode("utf-8"), until)
         return found
 
