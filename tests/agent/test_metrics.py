@@ -4,6 +4,7 @@ prometheus_client's parser; values checked against what the test did (deltas: th
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -126,3 +127,32 @@ def test_run_prometheus_port_reaches_the_worker(tmp_path: Path) -> None:
     env = {**os.environ, "LKPERSIST_PROMETHEUS_PORT": "9464", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.split() == ["9464", "True"]
+
+
+async def test_the_debug_line_says_who_came_back_and_how_many_sessions_live(
+    make_job: JobFactory, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    store: SessionStore = open_store("memory://", clock=clock)
+    await store.connect("earlier")  # one session already live in the store
+    job = await make_job(store)
+    with caplog.at_level(logging.DEBUG, logger="lkpersist.agent"):
+        await job.arrive("alice")
+        await job.say_user("my secret plan")
+        await job.leave("alice")
+        await job.arrive("alice")
+        await job.arrive("bob")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("arrival of")]
+    assert lines[0].startswith("arrival of 'alice': new, visit 1, sessions live in the store: 2 (counted")
+    assert lines[1].startswith("arrival of 'alice': returning, visit 2, sessions live in the store: 2")
+    # counted once a minute at most: bob's own session is not in the count yet
+    assert lines[2].startswith("arrival of 'bob': new, visit 1, sessions live in the store: 2 (counted")
+    assert not [r for r in caplog.records if r.levelno >= logging.INFO and "secret plan" in r.getMessage()]
+
+
+async def test_at_info_there_is_no_arrival_line(make_job: JobFactory, clock: VirtualClock,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    store: SessionStore = open_store("memory://", clock=clock)
+    job = await make_job(store)
+    with caplog.at_level(logging.INFO, logger="lkpersist.agent"):
+        await job.arrive("alice")
+    assert not [r for r in caplog.records if r.getMessage().startswith("arrival of")]
