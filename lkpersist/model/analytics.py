@@ -115,17 +115,18 @@ class Analytics:
             self._today, self._counted = (number, day_of(now)), set()
         return self._today[1]
 
-    def counted_today(self, hashed: str) -> bool:
-        """Whether this store object already counted ``hashed`` active on the day of its last :meth:`day`.
+    def counted_today(self, identity: str) -> bool:
+        """Whether this store object already counted ``identity`` active on the day of its last :meth:`day`.
 
-        A cache for backends whose write of it is idempotent (SQLite's ``INSERT OR IGNORE``): an identity
-        coming back the same day costs that write once per process, not once per connect."""
-        if hashed in self._counted:
-            return True
+        A cache for backends whose write of it is idempotent (SQLite's ``INSERT OR IGNORE``, Redis'
+        ``PFADD``): an identity coming back the same day costs that write once per process, not once per
+        connect. :meth:`mark_counted` it once the write is done."""
+        return identity in self._counted
+
+    def mark_counted(self, identity: str) -> None:
         if len(self._counted) >= _COUNTED_CACHE_SIZE:
             self._counted.clear()
-        self._counted.add(hashed)
-        return False
+        self._counted.add(identity)
 
     def kept_until(self, day: str) -> float:
         """Epoch seconds at which the analytics of ``day`` are dropped: its end plus the retention."""

@@ -120,6 +120,7 @@ class RedisStore(SessionStore):
         more_keys, tally = self._analytics.connect_part(identity, self.now())
         args = (*self._connect_args, *tally, self._channel)
         reply = await self._redis.run_with(self._redis.scripts.connect, identity, more_keys, *args)
+        self._analytics.connected(identity)
         session = session_from_fields(identity, reply[2], reply[3], reply[4], self.codec)
         return ConnectResult(session=session, returning=reply[0] == 1, was_connected=reply[1] == 1)
 

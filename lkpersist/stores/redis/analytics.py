@@ -31,22 +31,22 @@ from lkpersist.stores.redis.pipeline import queue_script, run_pipeline
 # tally_connect(day, users, counters, hash, kept_until, retention, now, returning, joined): count one
 # connect on the day (KEYS day counters hash and users HyperLogLog, both dropped at ``kept_until``: the
 # day's end plus the retention, ms of the store clock, as ``now``) and in the session's counters (kept
-# ``retention`` ms after their last change; a new session starts them again). Spliced into lua.CONNECT,
-# which calls it once, at its end. The day keys get their TTL from the day's first connect.
+# ``retention`` ms after their last change; a new session starts them again). ``hash`` is '' when this
+# client already added it to today's HyperLogLog (PFADD is idempotent: skipping it changes nothing). Only
+# connections and new sessions are stored: every connect is one or the other, so returns are their
+# difference (a session's, its connections less its first). Spliced into lua.CONNECT, called at its end.
 TALLY_CONNECT = """
 local function tally_connect(day, users, counters, hash, kept_until, retention, now, returning, joined)
-  redis.call('PFADD', users, hash)
+  if hash ~= '' then redis.call('PFADD', users, hash) end
   if redis.call('HINCRBY', day, 'connections', 1) == 1 then
     redis.call('PEXPIRE', day, kept_until - now)
     redis.call('PEXPIRE', users, kept_until - now)
   end
   if returning == 1 then
-    redis.call('HINCRBY', day, 'returns', 1)
     if redis.call('HINCRBY', counters, 'connections', 1) == 1 then redis.call('HSET', counters, 'joined', joined) end
-    redis.call('HINCRBY', counters, 'returns', 1)
   else
     redis.call('HINCRBY', day, 'new_sessions', 1)
-    redis.call('HSET', counters, 'joined', joined, 'connections', 1, 'returns', 0, 'turns', 0)
+    redis.call('HSET', counters, 'joined', joined, 'connections', 1, 'turns', 0)
   end
   redis.call('PEXPIRE', counters, retention)
 end
@@ -145,7 +145,13 @@ class RedisAnalytics:
         ``tally_connect``."""
         bucket, hashed, counters = self._identity(identity)
         counts, users, until = self._day(bucket if self._sharded else 0, now)
-        return (counts, users, counters), (hashed, until, self._retention)
+        self._analytics.day(now)  # a new day starts with nobody counted
+        counted = self._analytics.counted_today(identity)
+        return (counts, users, counters), (b"" if counted else hashed, until, self._retention)
+
+    def connected(self, identity: str) -> None:
+        """After a connect's script succeeded: the identity is in today's HyperLogLog (see tally_connect)."""
+        self._analytics.mark_counted(identity)
 
     def turn_part(self, identity: str, now: float) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
         """KEYS (day counters, session counters) and ARGV (kept until, retention) of ``tally_turn``."""
@@ -186,6 +192,8 @@ def _summed(dates: list[str], replies: list[Any]) -> DailyStats:
                     counts[index][name] += int(value)
             active[index] += int(chunk[2 * index + 1])
         distinct += int(chunk[-1])
+    for day in counts:
+        day["returns"] = day["connections"] - day["new_sessions"]  # every connect is a return or a new session
     return DailyStats([day_from_counts(d, active[i], counts[i]) for i, d in enumerate(dates)], distinct)
 
 
@@ -194,9 +202,8 @@ def counters_from_hash(fields: dict[bytes, bytes]) -> SessionCounters | None:
     if not fields:
         return None
     values = {key.decode("utf-8"): int(value) for key, value in fields.items()}
-    return SessionCounters(
-        from_ms(values.get("joined", 0)), values.get("connections", 0), values.get("returns", 0), values.get("turns", 0)
-    )
+    connections = values.get("connections", 0)
+    return SessionCounters(from_ms(values.get("joined", 0)), connections, max(connections - 1, 0), values.get("turns", 0))
 
 
 __all__ = ["DAILY_READ", "KEEP_SECRET", "TALLY_CONNECT", "TALLY_TURN", "RedisAnalytics", "counters_from_hash"]

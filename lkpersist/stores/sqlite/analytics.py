@@ -69,8 +69,9 @@ def connected(conn: sqlite3.Connection, analytics: Analytics, result: ConnectRes
     hashed = _hash(conn, analytics, result.session.identity)
     day, returning = analytics.day(from_ms(now_ms)), int(result.returning)
     conn.execute(_COUNT_DAY, (day, returning))
-    if not analytics.counted_today(hashed):
+    if not analytics.counted_today(result.session.identity):  # marked in the transaction: it rarely fails past here
         conn.execute("INSERT OR IGNORE INTO lkpersist_analytics_identities VALUES (?, ?)", (day, hashed))
+        analytics.mark_counted(result.session.identity)
     params = {"hash": hashed, "joined": to_ms(result.session.joined_at), "returning": returning, "now": now_ms}
     conn.execute(_COUNT_SESSION, params)
 
