@@ -139,15 +139,17 @@ def main() -> None:
     parser.add_argument("--redis-url", help="use this Redis instead of starting one")
     parser.add_argument("--seconds", type=float, default=6.0, help="duration of each case")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--only", choices=("redis", "sqlite"), help="one backend only")
     args = parser.parse_args()
     print(f"connect with and without analytics, {args.seconds:g} s per case (best of {ROUNDS} rounds), "
           f"pool of {POOL} identities, {os.cpu_count()} cores")
-    if args.redis_url:
+    if args.only != "sqlite" and args.redis_url:
         asyncio.run(bench_redis(args.redis_url, args.seconds, args.concurrency))
-    else:
+    elif args.only != "sqlite":
         with own_redis_server() as url:
             asyncio.run(bench_redis(url, args.seconds, args.concurrency))
-    asyncio.run(bench_sqlite(args.seconds, args.concurrency))
+    if args.only != "redis":
+        asyncio.run(bench_sqlite(args.seconds, args.concurrency))
 
 
 if __name__ == "__main__":

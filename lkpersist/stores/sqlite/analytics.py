@@ -40,10 +40,10 @@ TABLES = (
         connections INTEGER NOT NULL,
         returns INTEGER NOT NULL,
         turns INTEGER NOT NULL,
-        changed_at INTEGER NOT NULL
+        changed_day TEXT NOT NULL
     ) WITHOUT ROWID""",
-    # purge drops counters by their last change
-    "CREATE INDEX IF NOT EXISTS lkpersist_analytics_sessions_by_change ON lkpersist_analytics_sessions (changed_at)",
+    # purge drops counters by the day of their last change; a day's later writes leave that index alone
+    "CREATE INDEX IF NOT EXISTS lkpersist_analytics_sessions_by_day ON lkpersist_analytics_sessions (changed_day)",
 )
 _SECRET = "analytics_key"
 _COUNT_DAY = (
@@ -51,13 +51,21 @@ _COUNT_DAY = (
     "ON CONFLICT (day) DO UPDATE SET connections = connections + 1, returns = returns + ?2, "
     "new_sessions = new_sessions + 1 - ?2"
 )
-# a return adds to the session's counters; a new session (or a return whose counters were purged) starts them
+# A return adds to the session's counters; a new session (or a return whose counters were purged) starts
+# them. The common case, a return on a day the counters already changed, is _COUNT_RETURN: it does not set
+# changed_day, so SQLite leaves the index alone; the upsert runs when it matched no row.
+_COUNT_RETURN = (
+    "UPDATE lkpersist_analytics_sessions SET connections = connections + 1, returns = returns + 1 "
+    "WHERE identity_hash = ? AND changed_day = ?"
+)
 _COUNT_SESSION = (
-    "INSERT INTO lkpersist_analytics_sessions VALUES (:hash, :joined, 1, :returning, 0, :now) "
+    "INSERT INTO lkpersist_analytics_sessions VALUES (:hash, :joined, 1, :returning, 0, :day) "
     "ON CONFLICT (identity_hash) DO UPDATE SET connections = CASE WHEN :returning THEN connections + 1 ELSE 1 END, "
     "returns = CASE WHEN :returning THEN returns + 1 ELSE 0 END, turns = CASE WHEN :returning THEN turns ELSE 0 END, "
-    "joined_at = CASE WHEN :returning THEN joined_at ELSE :joined END, changed_at = :now"
+    "joined_at = CASE WHEN :returning THEN joined_at ELSE :joined END, changed_day = :day"
 )
+_TURN_TODAY = "UPDATE lkpersist_analytics_sessions SET turns = turns + 1 WHERE identity_hash = ? AND changed_day = ?"
+_TURN_NEW_DAY = "UPDATE lkpersist_analytics_sessions SET turns = turns + 1, changed_day = ? WHERE identity_hash = ?"
 _COUNT_TURN = (
     "INSERT INTO lkpersist_analytics_days (day, turns) VALUES (?1, 1) "
     "ON CONFLICT (day) DO UPDATE SET turns = turns + 1"
@@ -72,17 +80,18 @@ def connected(conn: sqlite3.Connection, analytics: Analytics, result: ConnectRes
     if not analytics.counted_today(result.session.identity):  # marked in the transaction: it rarely fails past here
         conn.execute("INSERT OR IGNORE INTO lkpersist_analytics_identities VALUES (?, ?)", (day, hashed))
         analytics.mark_counted(result.session.identity)
-    params = {"hash": hashed, "joined": to_ms(result.session.joined_at), "returning": returning, "now": now_ms}
+    if returning and conn.execute(_COUNT_RETURN, (hashed, day)).rowcount:
+        return
+    params = {"hash": hashed, "joined": to_ms(result.session.joined_at), "returning": returning, "day": day}
     conn.execute(_COUNT_SESSION, params)
 
 
 def recorded_turn(conn: sqlite3.Connection, analytics: Analytics, identity: str, now_ms: int) -> None:
     """Count a stored turn, inside append_turn's transaction."""
-    conn.execute(_COUNT_TURN, (analytics.day(from_ms(now_ms)),))
-    conn.execute(
-        "UPDATE lkpersist_analytics_sessions SET turns = turns + 1, changed_at = ? WHERE identity_hash = ?",
-        (now_ms, _hash(conn, analytics, identity)),
-    )
+    day, hashed = analytics.day(from_ms(now_ms)), _hash(conn, analytics, identity)
+    conn.execute(_COUNT_TURN, (day,))
+    if not conn.execute(_TURN_TODAY, (hashed, day)).rowcount:
+        conn.execute(_TURN_NEW_DAY, (day, hashed))
 
 
 def _hash(conn: sqlite3.Connection, analytics: Analytics, identity: str) -> str:
@@ -141,9 +150,7 @@ def purge(conn: sqlite3.Connection, analytics: Analytics, now_ms: int) -> None:
     with immediate(conn):
         conn.execute("DELETE FROM lkpersist_analytics_days WHERE day < ?", (oldest,))
         conn.execute("DELETE FROM lkpersist_analytics_identities WHERE day < ?", (oldest,))
-        conn.execute(
-            "DELETE FROM lkpersist_analytics_sessions WHERE changed_at < ?", (to_ms(now - analytics.retention),)
-        )
+        conn.execute("DELETE FROM lkpersist_analytics_sessions WHERE changed_day < ?", (oldest,))
 
 
 __all__ = ["TABLES", "connected", "counters", "daily", "kept_secret", "purge", "recorded_turn"]
