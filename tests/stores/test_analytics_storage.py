@@ -13,6 +13,7 @@ from lkpersist.crypto.identity import IdentityHasher
 from lkpersist.model.analytics import DAY, AnalyticsSettings, day_of
 from lkpersist.model.session import Turn
 from lkpersist.stores import open_store
+from lkpersist.stores.fallback import FallbackStore
 from lkpersist.stores.redis import RedisStore
 
 IDENTITY = "alice-secret-identity"
@@ -110,3 +111,17 @@ async def test_redis_without_a_configured_key_keeps_one_secret_for_every_process
     assert (await second.daily_stats(1)).days[0].active_identities == 1
     await first.close()
     await second.close()
+
+
+async def test_a_fallback_store_reads_its_primary_s_analytics(tmp_path: Path, clock: VirtualClock) -> None:
+    primary = open_store(f"sqlite:///{tmp_path / 'p.db'}", clock=clock)
+    store = FallbackStore(primary)
+    try:
+        await store.connect(IDENTITY)
+        await store.append_turn(IDENTITY, Turn(role="user", text="hi", timestamp=clock.now(), item_id="i1"))
+        assert (await store.daily_stats(1)).days[0].to_dict() == (await primary.daily_stats(1)).days[0].to_dict()
+        assert (await store.daily_stats(1)).days[0].turns == 1
+        counters = await store.session_counters(IDENTITY)
+        assert counters is not None and (counters.connections, counters.turns) == (1, 1)
+    finally:
+        await store.close()
