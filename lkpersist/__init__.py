@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         StoreReadOnlyError,
         StoreUnavailableError,
     )
+    from lkpersist.model.analytics import AnalyticsSettings, DailyStats, DayStats, SessionCounters
     from lkpersist.model.events import SessionEvent
     from lkpersist.model.results import ConnectResult, CorruptRecord, Page, PurgeResult
     from lkpersist.model.session import Session, Turn
@@ -47,6 +48,7 @@ _EXCEPTIONS = (
 _MODULE_OF: dict[str, str] = {
     **dict.fromkeys(("Clock", "SystemClock", "VirtualClock"), "lkpersist.clock"),
     **dict.fromkeys(_EXCEPTIONS, "lkpersist.exceptions"),
+    **dict.fromkeys(("AnalyticsSettings", "DailyStats", "DayStats", "SessionCounters"), "lkpersist.model.analytics"),
     "SessionEvent": "lkpersist.model.events",
     **dict.fromkeys(("ConnectResult", "CorruptRecord", "Page", "PurgeResult"), "lkpersist.model.results"),
     **dict.fromkeys(("Session", "Turn"), "lkpersist.model.session"),
@@ -58,10 +60,13 @@ _MODULE_OF: dict[str, str] = {
 
 __all__ = [
     "DEFAULT_TTL_POLICY",
+    "AnalyticsSettings",
     "Clock",
     "ConnectResult",
     "CorruptRecord",
     "CorruptRecordError",
+    "DailyStats",
+    "DayStats",
     "DecryptionError",
     "FallbackStore",
     "InvalidInputError",
@@ -72,6 +77,7 @@ __all__ = [
     "Page",
     "PurgeResult",
     "Session",
+    "SessionCounters",
     "SessionEvent",
     "SessionNotFoundError",
     "SessionPersistence",

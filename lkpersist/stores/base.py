@@ -18,6 +18,7 @@ from typing import Any, Self
 from lkpersist.clock import Clock, SystemClock
 from lkpersist.crypto.codec import PLAIN, ValueCodec
 from lkpersist.exceptions import SessionNotFoundError
+from lkpersist.model.analytics import Analytics, AnalyticsSettings
 from lkpersist.model.lifecycle import check_older_than, purge_cutoff
 from lkpersist.model.reconcile import OfflineDelta
 from lkpersist.model.results import Census, ConnectResult, CorruptRecord, Page, PurgeResult, StorageInfo
@@ -33,6 +34,7 @@ from lkpersist.model.session import (
 )
 from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord, check_conflict_rule, prepared
 from lkpersist.model.ttl import DEFAULT_TTL_POLICY, TTLPolicy
+from lkpersist.stores.analytics import AnalyticsContract
 from lkpersist.stores.events import EventSource, EventStream
 from lkpersist.stores.locks import Lock, check_lock, check_lock_name
 from lkpersist.stores.paging import Position, check_limit, check_status, decode_cursor
@@ -57,7 +59,7 @@ def _no_progress(purged: int) -> None:
     """The progress callback of a purge nobody watches."""
 
 
-class SessionStore(ABC):
+class SessionStore(AnalyticsContract, ABC):
     """Per-participant sessions and their recent conversation turns.
 
     All methods are coroutines and safe to call concurrently from one event loop; every mutating
@@ -73,8 +75,9 @@ class SessionStore(ABC):
         ttl_policy: TTLPolicy = DEFAULT_TTL_POLICY,
         max_turns: int = DEFAULT_MAX_TURNS,
         codec: ValueCodec = PLAIN,
+        analytics: AnalyticsSettings | None = None,
     ) -> None:
-        self.settings = StoreSettings(clock or SystemClock(), ttl_policy, max_turns, codec)
+        self.settings = StoreSettings(clock or SystemClock(), ttl_policy, max_turns, codec, Analytics(analytics))
 
     @property
     def clock(self) -> Clock:
@@ -393,7 +396,5 @@ class SessionStore(ABC):
     async def _extend_lock(self, name: str, token: str, ttl: float) -> bool: ...
 
 
-__all__ = [
-    "DEFAULT_PAGE_SIZE", "PURGE_BATCH", "PURGE_LOCK", "PURGE_LOCK_TTL", "STALE_AFTER", "PurgeProgress", "RecordPage",
-    "SessionStore",
-]
+__all__ = ["DEFAULT_PAGE_SIZE", "PURGE_BATCH", "PURGE_LOCK", "PURGE_LOCK_TTL", "STALE_AFTER", "PurgeProgress",
+           "RecordPage", "SessionStore"]

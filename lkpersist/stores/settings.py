@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from lkpersist.clock import Clock, SystemClock
 from lkpersist.crypto.codec import PLAIN, ValueCodec
 from lkpersist.exceptions import InvalidInputError
+from lkpersist.model.analytics import Analytics
 from lkpersist.model.session import DEFAULT_MAX_TURNS
 from lkpersist.model.ttl import DEFAULT_TTL_POLICY, TTLPolicy
 
 
 @dataclass(frozen=True, slots=True)
 class StoreSettings:
-    """The clock expiry is judged by, the TTL policy, the turn cap and the codec of personal values.
+    """The clock expiry is judged by, the TTL policy, the turn cap, the codec of personal values and analytics.
 
     Fixed for the store's life: backends may derive things from them once (Redis packs its script
     arguments at start-up).
@@ -23,6 +24,7 @@ class StoreSettings:
     ttl_policy: TTLPolicy = DEFAULT_TTL_POLICY
     max_turns: int = DEFAULT_MAX_TURNS
     codec: ValueCodec = PLAIN
+    analytics: Analytics = field(default_factory=Analytics)
 
     def __post_init__(self) -> None:
         if self.max_turns < 1:

@@ -12,6 +12,7 @@ from typing import Any
 
 from lkpersist.clock import to_ms
 from lkpersist.exceptions import SessionNotFoundError
+from lkpersist.model.analytics import DailyStats, SessionCounters
 from lkpersist.model.events import SessionEvent, connect_events, removal_event
 from lkpersist.model.lifecycle import (
     connect_transition,
@@ -28,6 +29,7 @@ from lkpersist.model.session import SUMMARY_KEY, CoveredTurns, Session, SessionC
 from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord, decide_import
 from lkpersist.stores.base import PurgeProgress, RecordPage, SessionStore
 from lkpersist.stores.events import EventSource
+from lkpersist.stores.memory.analytics import MemoryAnalytics
 from lkpersist.stores.memory.events import EventHub
 from lkpersist.stores.memory.locks import MemoryLocks
 from lkpersist.stores.memory.raw import NothingStored
@@ -48,6 +50,7 @@ class MemoryStore(SessionStore):
         self._anonymous_turns = 0
         self._events = EventHub()
         self._locks = MemoryLocks()
+        self._analytics = MemoryAnalytics(self.analytics)
 
     def _live(self, identity: str) -> Session | None:
         session = self._sessions.get(identity)
@@ -64,6 +67,7 @@ class MemoryStore(SessionStore):
             self._sessions[identity] = result.session
             replaced = None if previous is None else previous.reconnect_count
             self._events.publish(connect_events(result, now, replaced))
+            self._analytics.connected(result, now)
             return result
 
     async def _disconnect(self, identity: str) -> Session | None:
@@ -127,6 +131,7 @@ class MemoryStore(SessionStore):
             turns[self._turn_key(turn)] = turn
             while len(turns) > self.max_turns:
                 turns.popitem(last=False)
+            self._analytics.recorded_turn(identity, self.now())
             return True
 
     async def _recent_turns(self, identity: str, limit: int | None) -> list[Turn]:
@@ -249,7 +254,14 @@ class MemoryStore(SessionStore):
                     self._turns.pop(identity, None)
                 self._events.publish([removal_event(session, now) for session in removed])
                 progress(len(doomed))  # one chunk: everything at once
+                self._analytics.purge(now)
             return PurgeResult(purged=len(doomed), dry_run=dry_run)
+
+    async def _daily_stats(self, dates: list[str]) -> DailyStats:
+        return self._analytics.daily(dates)
+
+    async def _session_counters(self, identity: str, identity_hash: str) -> SessionCounters | None:
+        return self._analytics.counters(identity_hash)
 
     async def close(self) -> None:
         """Nothing to release; the data lives as long as this object."""

@@ -23,7 +23,7 @@ from lkpersist.model.lifecycle import (
 from lkpersist.model.results import ConnectResult
 from lkpersist.model.session import SUMMARY_KEY, CoveredTurns, Session, SessionChanges
 from lkpersist.stores.settings import StoreSettings
-from lkpersist.stores.sqlite import queries
+from lkpersist.stores.sqlite import analytics, queries
 from lkpersist.stores.sqlite.events import record_events
 from lkpersist.stores.sqlite.rows import (
     INSERT_SESSION,
@@ -48,6 +48,7 @@ def connect(conn: sqlite3.Connection, settings: StoreSettings, identity: str, no
             (session_id,) = conn.execute(INSERT_SESSION, params).fetchone()
             conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ?", (session_id,))
         record_events(conn, connect_events(result, from_ms(now_ms), replaced))
+        analytics.connected(conn, settings.analytics, result, now_ms)
         return result
 
 
@@ -126,6 +127,7 @@ def append_turn(
         conn.execute(
             "DELETE FROM lkpersist_turns WHERE session_id = ? AND seq <= ?", (session_id, seq - settings.max_turns)
         )
+    analytics.recorded_turn(conn, settings.analytics, identity, now_ms)
     return True
 
 

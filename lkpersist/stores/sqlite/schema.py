@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import sqlite3
 
+from lkpersist.stores.sqlite import analytics
 from lkpersist.stores.sqlite.transactions import immediate
 
-STORAGE_VERSION = 2  # version of the table layout below, recorded in lkpersist_meta (2: events, locks)
+STORAGE_VERSION = 3  # version of the table layout below, recorded in lkpersist_meta (2: events, locks; 3: analytics)
 
 # Times are integer milliseconds. ``deadline`` is Session.deadline (connected: last_seen + ttl;
 # disconnected: expires_at), rewritten on every write so count/list/purge filter on an index and never
@@ -64,6 +65,7 @@ SCHEMA = (
         token TEXT NOT NULL,
         expires_at INTEGER NOT NULL
     )""",
+    *analytics.TABLES,  # analytics.py: written by connect and append_turn in their transactions
 )
 
 
@@ -84,7 +86,7 @@ def prepare_schema(conn: sqlite3.Connection) -> None:
 def check_schema(conn: sqlite3.Connection) -> None:
     """For a read-only connection: the file must hold lkpersist's tables, in a layout this version reads.
 
-    An older layout is read as it is (it lacks only tables added later: events, locks).
+    An older layout is read as it is (it lacks only tables added later: events, locks, analytics).
     """
     version = _stored_version(conn)
     if version is None:
