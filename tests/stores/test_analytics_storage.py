@@ -13,6 +13,7 @@ from lkpersist.crypto.identity import IdentityHasher
 from lkpersist.model.analytics import DAY, AnalyticsSettings, day_of
 from lkpersist.model.session import Turn
 from lkpersist.stores import open_store
+from lkpersist.stores.sqlite.schema import STORAGE_VERSION
 from lkpersist.stores.fallback import FallbackStore
 from lkpersist.stores.redis import RedisStore
 
@@ -55,14 +56,14 @@ async def test_a_sqlite_file_of_layout_2_gets_the_analytics_tables(tmp_path: Pat
     reader = open_store(f"sqlite:///{path}", clock=clock, create=False)
     store = open_store(f"sqlite:///{path}", clock=clock)
     try:
-        await store.connect("alice")
+        await store.connect("bob")  # a new session (alice's connection is still live: a connect would join it)
         assert (await store.daily_stats(1)).days[0].connections == 1
         assert (await reader.daily_stats(1)).days[0].active_identities == 1
     finally:
         await store.close()
         await reader.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM lkpersist_meta WHERE key = 'schema_version'").fetchone() == ("3",)
+        assert conn.execute("SELECT value FROM lkpersist_meta WHERE key = 'schema_version'").fetchone() == (str(STORAGE_VERSION),)
 
 
 async def test_memory_purge_drops_days_past_retention(clock: VirtualClock) -> None:
