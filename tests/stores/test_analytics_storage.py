@@ -13,9 +13,9 @@ from lkpersist.crypto.identity import IdentityHasher
 from lkpersist.model.analytics import DAY, AnalyticsSettings, day_of
 from lkpersist.model.session import Turn
 from lkpersist.stores import open_store
-from lkpersist.stores.sqlite.schema import STORAGE_VERSION
 from lkpersist.stores.fallback import FallbackStore
 from lkpersist.stores.redis import RedisStore
+from lkpersist.stores.sqlite.schema import STORAGE_VERSION
 
 IDENTITY = "alice-secret-identity"
 KEY = "k" * 40
