@@ -172,12 +172,15 @@ def _breakdown_operations(store: RedisStore, clock: SteppingClock) -> dict[str, 
     trivial = client.register_script("return 1")
     floor = client.register_script(FLOOR_SCRIPT)
     returns, gets = _pool("back"), _pool("naive")
-    args = ("-", *presence._plain)
     naive_prefix = f"{store.keys.prefix}:naive:"
 
     def next_call() -> tuple[tuple[bytes, ...], tuple[Any, ...]]:
+        """An arrival's KEYS and ARGV, as ``RedisPresence.arrive`` builds them (analytics included)."""
         clock.t += STEP
-        return ctx.script_call(returns(), args)
+        identity = returns()
+        more_keys, tally = store._analytics.connect_part(identity, clock.t)
+        keys, argv = ctx.script_call(identity, ("-", b"0", b"0", b"", b"", *tally, *presence._constants))
+        return (*keys, *more_keys), argv
 
     async def bare_get() -> int:
         await client.get(naive_prefix + gets())

@@ -13,13 +13,11 @@ What it does, and why it is shaped this way:
   the store work as a task (:mod:`lkpersist.agent._tasks`: references kept, exceptions logged).
 - Events of one identity are applied to the store in arrival order (a per-identity chain), so a refresh
   (leave + join within a second) can never record the join before the leave.
-- A repeated ``participant_connected`` for someone already present is ignored locally (it must not
-  count as a return). Across jobs, restarts and agents, the store decides: each controller is one
-  *connection* (:mod:`lkpersist.agent.presence`), and one ``store.arrive`` tells it, atomically, the
-  visit number, whether it opened a return, whether it holds the visit's greeting (exactly one
-  connection per visit) and, to that greeter, the recent turns: the greeting decision is one store
-  round trip. A connection that joins a visit it does not greet (a second agent, a job taking over)
-  reads the turns with a second call, as nobody waits on it to speak.
+- A repeated ``participant_connected`` for someone already present is ignored locally. Across jobs,
+  restarts and agents the store decides: each controller is one *connection*
+  (:mod:`lkpersist.agent.presence`), and one ``store.arrive`` returns, atomically, the visit number,
+  whether it holds the visit's greeting (one connection per visit) and, to that greeter, the recent
+  turns: one store round trip. A connection joining a visit it does not greet reads the turns itself.
 - A ``DUPLICATE_IDENTITY`` leave then the same identity's join is a device switch: the visit goes on
   (no new visit number, no "welcome back"), and ``switch_line``, when set, is said instead.
 - The greeting path shares one time budget, ``store_timeout``, counted from the room callback. A dead
@@ -28,8 +26,8 @@ What it does, and why it is shaped this way:
 - Earlier turns go into the agent's chat context before the greeting is spoken (see
   :mod:`lkpersist.agent.history`), and the greeting waits (at most ``ready_timeout``) until the
   participant can hear it: the agent's audio track subscribed, or, without audio, the participant active.
-- Who greets, summaries of long conversations and ``session.userdata`` are
-  :mod:`lkpersist.agent.conversation`, reached through one-line hooks marked ``# conversation``.
+- Who greets, summaries and ``session.userdata`` are :mod:`lkpersist.agent.conversation` (hooks marked
+  ``# conversation``); Prometheus metrics are :mod:`lkpersist.agent.metrics` (hooks marked ``# metrics``).
 """
 
 from __future__ import annotations
@@ -53,6 +51,7 @@ from lkpersist.agent.conversation import Conversation
 from lkpersist.agent.greeter import GreetingDecision, GreetingMode
 from lkpersist.agent.greetings import DEFAULT_GREETINGS, GreetingTemplates
 from lkpersist.agent.history import restored_chat_ctx, turn_from_item
+from lkpersist.agent.metrics import ArrivalLog, agent_metrics
 from lkpersist.agent.presence import Presence, connection_id, leave_reason
 from lkpersist.agent.summaries import Summaries
 from lkpersist.exceptions import InvalidInputError
@@ -131,9 +130,11 @@ class SessionPersistence:
         self.heartbeat_interval = heartbeat_interval
         self.restore_turns = restore_turns
         self.participant_identity = participant_identity
-        self._bounded = BoundedCalls(store_timeout)
+        self.metrics = agent_metrics()  # metrics: NO_METRICS unless Prometheus is in use
+        self._bounded = BoundedCalls(store_timeout, self.metrics, self.store)
         self.presence = Presence(self.store, self._bounded, connection or connection_id(), restore_turns)
         self._served: set[str] = set()  # identities whose earlier conversation this agent already has
+        self._arrivals = ArrivalLog(lambda: self._bounded(self.store.count(), "count"))  # debug logging
         self.last_decision: GreetingDecision | None = None
         self._session: AgentSession[Any] | None = None
         self._room: rtc.Room | None = None
@@ -272,6 +273,7 @@ class SessionPersistence:
         visit = self._visits.pop(identity, None)
         if visit is None:
             return
+        self.metrics.visit_ended(time.perf_counter() - visit.arrived)  # metrics
         for task in visit.tasks:
             task.cancel()
         self._tasks.enqueue(identity, "leave", lambda: self._disconnect(identity, why, reason))
@@ -282,11 +284,10 @@ class SessionPersistence:
         decision = await self._decide(identity, visit)
         self.last_decision = decision
         kind = "switched device" if decision.switched else "returning" if decision.returning else "new"
-        log.info(
-            "participant %r: %s, visit %d, greet=%s, restored %d turns, store %s, %.1f ms",
-            identity, kind, decision.visit, decision.greet, decision.restored_turns,
-            "ok" if decision.store_ok else "FAILED", decision.elapsed * 1000,
-        )
+        self.metrics.decided(decision, self.conversation.greeter.mode)  # metrics
+        log.info("participant %r: %s, visit %d, greet=%s, restored %d turns, store %s, %.1f ms", identity, kind,
+                 decision.visit, decision.greet, decision.restored_turns,
+                 "ok" if decision.store_ok else "FAILED", decision.elapsed * 1000)
         self.conversation.decided(decision, self.restore_turns)  # conversation: on_decision, then summaries
         if self._visits.get(identity) is not visit:
             return  # left while we were deciding: nobody to greet
@@ -296,6 +297,7 @@ class SessionPersistence:
         speech = self.conversation.greeting(visit.ready, visit.arrived, decision, visit.participant.name)
         if speech is not None:  # conversation: a template, the LLM's own words, or nothing (greeting=None)
             visit.tasks.append(self._tasks.spawn(speech, "greeting"))
+        await self._arrivals.arrived(decision)  # debug logging: at DEBUG only, the store counted once a minute
 
     async def _decide(self, identity: str, visit: _Visit) -> GreetingDecision:
         deadline = (
@@ -311,6 +313,7 @@ class SessionPersistence:
         if carried_over and not arrival.greet:
             turns = await self.presence.earlier_turns(identity, deadline)
         language = language or arrival.session.language
+        self.metrics.connected(arrival.returning)  # metrics
         restored = 0
         if carried_over:
             self.conversation.arrived(identity, arrival.session, True)  # conversation: userdata
@@ -371,6 +374,7 @@ class SessionPersistence:
 
     async def _append(self, identity: str, turn: Turn) -> None:
         stored = await self._bounded(self.store.append_turn(identity, turn), "append_turn")
+        self.metrics.turn_recorded(stored)  # metrics
         self.conversation.recorded(identity, stored)  # conversation: summaries count the turns
         log.debug("recorded %s turn for %r: %s", turn.role, identity, turn.text, extra=PERSONAL)
 

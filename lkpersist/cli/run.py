@@ -75,6 +75,8 @@ class RunCommand(TyperCommand):
         return super().parse_args(ctx, args)
 
 
+PROMETHEUS_PORT_ENV = "LKPERSIST_PROMETHEUS_PORT"
+
 app = typer.Typer()
 
 
@@ -167,6 +169,11 @@ def run(
         str | None,
         typer.Option(envvar=ENV["switch_line"], help="Said when the participant switches devices (default: nothing)."),
     ] = None,
+    prometheus_port: Annotated[
+        int | None,
+        typer.Option(envvar=PROMETHEUS_PORT_ENV, min=1, max=65535, metavar="PORT",
+                     help="Serve Prometheus metrics (livekit's and lkpersist's, from every job process) on PORT."),
+    ] = None,
 ) -> None:
     """Run the bundled persistence-enabled agent (livekit modes: dev, start, console, connect, download-files).
 
@@ -215,6 +222,8 @@ def run(
             f"{', '.join(missing)} not set: export {'it' if len(missing) == 1 else 'them'} (or pass livekit's --url/--api-key/--api-secret)",
             2,
         )
+    if prometheus_port is not None:  # read by lkpersist.agent.worker when it builds the AgentServer
+        os.environ[PROMETHEUS_PORT_ENV] = str(prometheus_port)
     _launch(config, livekit_args)
 
 

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from lkpersist.exceptions import InvalidInputError, SessionNotFoundError
+from lkpersist.model.analytics import DailyStats, SessionCounters
 from lkpersist.model.presence import ArrivalRequest
 from lkpersist.model.reconcile import OfflineDelta
 from lkpersist.model.results import (
@@ -46,7 +47,8 @@ from lkpersist.stores.base import PurgeProgress, RecordPage, SessionStore
 from lkpersist.stores.events import EventSource
 from lkpersist.stores.paging import Position
 from lkpersist.stores.raw import StoredValues
-from lkpersist.stores.redis import listing, reconcile, transfer
+from lkpersist.stores.redis import export, listing, reconcile, transfer
+from lkpersist.stores.redis.analytics import RedisAnalytics
 from lkpersist.stores.redis.client import build_client
 from lkpersist.stores.redis.context import NATIVE_TTL_GRACE, RedisContext
 from lkpersist.stores.redis.errors import translated
@@ -85,7 +87,8 @@ class RedisStore(SessionStore):
         self._channel = self._redis.events_channel
         self._locks = RedisLocks(client, self.keys, display_url)
         self._readable = readable_args(self.codec)
-        self._presence = RedisPresence(self._redis)
+        self._analytics = RedisAnalytics(client, self.keys, self.analytics)
+        self._presence = RedisPresence(self._redis, self._analytics)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisStore:
@@ -114,6 +117,8 @@ class RedisStore(SessionStore):
     # --- presence ----------------------------------------------------------------------------------
 
     async def _arrive(self, identity: str, request: ArrivalRequest) -> Arrival:
+        if not self.analytics.ready:
+            await self._analytics_ready()
         return await self._presence.arrive(identity, request)
 
     async def _leave(self, identity: str, connection: str, reason: str | None) -> Session | None:
@@ -152,9 +157,12 @@ class RedisStore(SessionStore):
 
     async def _append_turn(self, identity: str, turn: Turn) -> bool:
         item_id = b"" if turn.item_id is None else turn.item_id.encode("utf-8")
+        if not self.analytics.ready:
+            await self._analytics_ready()
+        more_keys, tally = self._analytics.turn_part(identity, self.now())
         result = await self._redis.append_turn(
-            identity, self.max_turns, "0" if turn.item_id is None else "1",
-            item_id, frame_turn(turn, self.codec),
+            identity, more_keys, self.max_turns, "0" if turn.item_id is None else "1",
+            item_id, frame_turn(turn, self.codec), *tally,
         )
         if result == -1:
             raise SessionNotFoundError(identity)
@@ -196,7 +204,7 @@ class RedisStore(SessionStore):
     # --- moving sessions between stores --------------------------------------------------------------
 
     def _scan_records(self, status: Status, page_size: int) -> AsyncIterator[RecordPage]:
-        return transfer.scan_records(self._redis, status, page_size)
+        return export.scan_records(self._redis, status, page_size)
 
     async def _load_records(self, identities: Sequence[str]) -> list[SessionRecord | CorruptRecord | None]:
         return await transfer.load_records(self._redis, identities)
@@ -220,6 +228,23 @@ class RedisStore(SessionStore):
 
     def stored_values(self) -> StoredValues:
         return RedisStoredValues(self._redis)
+
+    async def _analytics_ready(self) -> None:
+        await self._redis.ensure_ready()  # a cold Cluster client must not be first used by many tasks at once
+        with translated(self.display_url):
+            await self._analytics.ensure_secret()
+
+    async def _daily_stats(self, dates: list[str]) -> DailyStats:
+        with translated(self.display_url):
+            return await self._analytics.daily(dates)
+
+    async def _session_counters(self, identity: str, identity_hash: str) -> SessionCounters | None:
+        with translated(self.display_url):
+            return await self._analytics.counters(identity)
+
+    async def _analytics_secret(self) -> str | None:
+        with translated(self.display_url):
+            return await self._analytics.kept_secret()
 
     async def close(self) -> None:
         """Close the client's connections; errors while closing are not worth reporting."""

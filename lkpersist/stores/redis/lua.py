@@ -15,7 +15,7 @@ was), and one ``c:<connection id>`` field per connection, ``<since ms>,<last bea
 hash stays compact). A hash written before presence per connection has ``d`` (disconnects) and ``g``
 (greeted epoch) instead of ``G`` and no ``c:`` fields: ``load`` reads it as the migration rule says
 (:func:`lkpersist.model.session.legacy_greeted_visit`, one connection ``-`` while connected) and the next
-presence write stores it in the new form.
+presence write stores it in the new form. Analytics: analytics.py.
 A malformed hash raises an ``LKPCORRUPT`` error; a key of the wrong type raises Redis' ``WRONGTYPE``;
 a session the client could not decode, ``LKPUNREADABLE <key id|plaintext|damaged|nokey>`` (nothing written).
 Scripts that publish session events (arrive, leave, delete, purge; see ``events.py`` here and
@@ -23,6 +23,8 @@ Scripts that publish session events (arrive, leave, delete, purge; see ``events.
 """
 
 from __future__ import annotations
+
+from lkpersist.stores.redis.analytics import TALLY_TURN
 
 CORRUPT_MARKER = "LKPCORRUPT"
 UNREADABLE_MARKER = "LKPUNREADABLE"
@@ -183,9 +185,9 @@ end
 """
 
 # append_turn. ARGV[3] max turns, ARGV[4] '1' when the turn has an item id ARGV[5], ARGV[6] the framed
-# turn ("<id byte length>:<id><payload>", or "-:<payload>" without id). Returns 1 stored, 0 duplicate
-# item id, -1 no live session. Trimmed turns release their item ids.
-APPEND_TURN = _TURNS_PRELUDE + """
+# turn ("<id byte length>:<id><payload>", or "-:<payload>" without id); KEYS[4..5], ARGV[7..8] tally_turn's
+# (analytics.py). Returns 1 stored, 0 duplicate item id, -1 no live session. Trimmed turns release their item ids.
+APPEND_TURN = _TURNS_PRELUDE + TALLY_TURN + """
 local deadline, native_at = live_deadline()
 if not deadline then return -1 end
 if ARGV[4] == '1' and redis.call('SADD', KEYS[3], ARGV[5]) == 0 then return 0 end
@@ -200,6 +202,7 @@ end
 local ttl = string.format('%d', math.max(native_at or 0, deadline + tonumber(ARGV[2])) - now)
 redis.call('PEXPIRE', KEYS[2], ttl)
 redis.call('PEXPIRE', KEYS[3], ttl)
+tally_turn(KEYS[4], KEYS[5], tonumber(ARGV[7]), ARGV[8], now)
 return 1
 """
 
@@ -247,15 +250,14 @@ if existed == 1 then publish_event(ARGV[#ARGV], 'deleted', ARGV[1], tonumber(ARG
 return existed
 """
 
-# list scan, one bucket. KEYS: 1 seen index, 2 deadline index. ARGV: 1 now ms, 2 status (all, active,
-# expired), 3 how many matches to return at most, 4 how many entries to examine at most, 5 resume
-# after this last_seen score ('' from the top), 6 and this member. Order: last_seen desc, member desc
-# (Redis' reverse order). Returns {matches flat (member, score, ...), exhausted 0/1, last examined
-# score, last examined member}; the caller resumes from the last examined entry.
-# Expired entries sit behind every newer active one, so 'expired' starts past the entries last seen after
-# the newest expired deadline: they are all active, because no session is last seen after its deadline
-# (every write indexes last_seen t with deadline t + ttl; see listing.py). With half of a million sessions
-# live that jump skips them all in two O(log n) calls instead of walking them.
+# list scan, one bucket. KEYS: 1 seen index, 2 deadline index. ARGV: 1 now ms, 2 status (all, active, expired),
+# 3 how many matches to return at most, 4 how many entries to examine at most, 5 resume after this last_seen
+# score ('' from the top), 6 and this member. Order: last_seen desc, member desc (Redis' reverse order).
+# Returns {matches flat (member, score, ...), exhausted 0/1, last examined score, last examined member}; the
+# caller resumes from the last examined entry. Expired entries sit behind every newer active one, so 'expired'
+# starts past the entries last seen after the newest expired deadline: they are all active, because no session
+# is last seen after its deadline (every write indexes last_seen t with deadline t + ttl; see listing.py).
+# With half of a million sessions live that jump skips them all in two O(log n) calls instead of walking them.
 LIST_SCAN = """
 local seen, deadlines = KEYS[1], KEYS[2]
 local now, status, want, budget = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])

@@ -20,6 +20,7 @@ from lkpersist.clock import to_ms
 from lkpersist.model.presence import DUPLICATE_IDENTITY, MAX_DEVICES, ArrivalRequest
 from lkpersist.model.results import Arrival
 from lkpersist.model.session import SCHEMA_VERSION, Session
+from lkpersist.stores.redis.analytics import TALLY_CONNECT, RedisAnalytics
 from lkpersist.stores.redis.context import RedisContext
 from lkpersist.stores.redis.lua import PRELUDE
 from lkpersist.stores.redis.readable import readable_args
@@ -99,9 +100,10 @@ end
 
 # arrive. ARGV[4] connection id, ARGV[5] '1' to claim the visit's greeting if owed, ARGV[6] how many of the
 # newest turns to return to the caller greeting a return (0: none), ARGV[7] device id ('' none), ARGV[8]
-# its label, then the constants. Returns {flags, values, metadata flat, context flat, devices flat, turn
+# its label, ARGV[9..11] and KEYS[9..11] tally_connect's (analytics.py: called for an arrival that opens a
+# visit), then the constants. Returns {flags, values, metadata flat, context flat, devices flat, turn
 # frames}; flags = 1 returning + 2 new visit + 4 greet + 8 switched.
-ARRIVE = _PRESENCE + """
+ARRIVE = _PRESENCE + TALLY_CONNECT + """
 local conn = ARGV[4]
 local function ttl_for(count)
   if count <= 0 then return ttl_first end
@@ -179,6 +181,9 @@ local turns = {}
 if greet and returning and tonumber(ARGV[6]) > 0 then turns = redis.call('LRANGE', KEYS[4], -tonumber(ARGV[6]), -1) end
 if returning then publish_event(channel, 'returned', member, now, s.r)
 elseif new_visit then publish_event(channel, 'created', member, now, 0) end
+if new_visit then
+  tally_connect(KEYS[9], KEYS[10], KEYS[11], ARGV[9], tonumber(ARGV[10]), ARGV[11], now, returning and 1 or 0, int(s.j))
+end
 local flags = (returning and 1 or 0) + (new_visit and 2 or 0) + (greet and 4 or 0) + (switched and 8 or 0)
 return {flags, values(s), m, x, devices(s), turns}
 """
@@ -261,8 +266,8 @@ return owed and 1 or 0
 class RedisPresence:
     """Runs the presence scripts for one store: its constants packed once, the replies decoded."""
 
-    def __init__(self, ctx: RedisContext) -> None:
-        self._ctx = ctx
+    def __init__(self, ctx: RedisContext, analytics: RedisAnalytics) -> None:
+        self._ctx, self._analytics = ctx, analytics
         register = ctx.client.register_script
         self._arrive, self._leave, self._beat, self._claim = (
             register(ARRIVE), register(LEAVE), register(BEAT), register(CLAIM_GREETING))
@@ -272,19 +277,16 @@ class RedisPresence:
                    SCHEMA_VERSION, MAX_DEVICES, to_ms(policy.presence_timeout), to_ms(settings.switch_grace))
         self._constants = (*(b"%d" % n for n in numbers), *readable_args(settings.codec), ctx.events_channel)
         """Every presence script's last eleven arguments (see ``_PRESENCE``)."""
-        self._plain = (b"0", b"0", b"", b"", *self._constants)
-        self._plain_claim = (b"1", b"0", b"", b"", *self._constants)
-        """arrive's arguments after the connection id without a device or turns, not claiming / claiming."""
 
     async def arrive(self, identity: str, request: ArrivalRequest) -> Arrival:
         device = request.device
-        if device is None and not request.restore_turns:  # the common arrival: its arguments are ready
-            args = self._plain_claim if request.claim else self._plain
-        else:
-            found = (b"", b"") if device is None else (device.device_id.encode("utf-8"), device.label.encode("utf-8"))
-            args = (b"1" if request.claim else b"0", b"%d" % request.restore_turns, *found, *self._constants)
-        reply = await self._ctx.run(self._arrive, identity, request.connection, *args)
+        found = (b"", b"") if device is None else (device.device_id.encode("utf-8"), device.label.encode("utf-8"))
+        more_keys, tally = self._analytics.connect_part(identity, self._ctx.now())
+        args = (b"1" if request.claim else b"0", b"%d" % request.restore_turns, *found, *tally, *self._constants)
+        reply = await self._ctx.run_with(self._arrive, identity, more_keys, request.connection, *args)
         flags, values, metadata, context, devices, frames = reply
+        if flags & 2:  # the arrival opened a visit, so tally_connect counted it (and added the identity today)
+            self._analytics.connected(identity)
         codec = self._ctx.settings.codec
         session = session_from_values(identity, values, metadata, context, devices, codec)
         turns = turns_from_frames(identity, frames, codec) if frames else []
