@@ -79,8 +79,8 @@ async def test_a_visit_shows_on_the_worker_endpoint(
     assert _delta(after, before, "lkpersist_greeting_decision_seconds_count") == 2
     assert _delta(after, before, "lkpersist_turns_recorded_total") >= 2  # the greeting, the user, the reply
     assert _delta(after, before, "lkpersist_session_duration_seconds_count") == 1
-    assert _delta(after, before, "lkpersist_store_operation_seconds_count", backend="memory", operation="connect") == 2
-    assert _delta(after, before, "lkpersist_store_failures_total", operation="connect") == 0
+    assert _delta(after, before, "lkpersist_store_operation_seconds_count", backend="memory", operation="arrive") == 2
+    assert _delta(after, before, "lkpersist_store_failures_total", operation="arrive") == 0
     assert after[("lkpersist_store_degraded", ())] == 0
 
 
