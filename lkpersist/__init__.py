@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         StoreReadOnlyError,
         StoreUnavailableError,
     )
+    from lkpersist.model.analytics import AnalyticsSettings, DailyStats, DayStats, SessionCounters
     from lkpersist.model.events import SessionEvent
     from lkpersist.model.presence import DeviceSeen
     from lkpersist.model.results import Arrival, ConnectResult, CorruptRecord, Page, PurgeResult
@@ -48,6 +49,7 @@ _EXCEPTIONS = (
 _MODULE_OF: dict[str, str] = {
     **dict.fromkeys(("Clock", "SystemClock", "VirtualClock"), "lkpersist.clock"),
     **dict.fromkeys(_EXCEPTIONS, "lkpersist.exceptions"),
+    **dict.fromkeys(("AnalyticsSettings", "DailyStats", "DayStats", "SessionCounters"), "lkpersist.model.analytics"),
     "SessionEvent": "lkpersist.model.events",
     "DeviceSeen": "lkpersist.model.presence",
     **dict.fromkeys(("Arrival", "ConnectResult", "CorruptRecord", "Page", "PurgeResult"), "lkpersist.model.results"),
@@ -60,12 +62,15 @@ _MODULE_OF: dict[str, str] = {
 
 __all__ = [
     "DEFAULT_TTL_POLICY",
+    "AnalyticsSettings",
     "Arrival",
     "Clock",
     "ConnectResult",
     "Connection",
     "CorruptRecord",
     "CorruptRecordError",
+    "DailyStats",
+    "DayStats",
     "DecryptionError",
     "Device",
     "DeviceSeen",
@@ -78,6 +83,7 @@ __all__ = [
     "Page",
     "PurgeResult",
     "Session",
+    "SessionCounters",
     "SessionEvent",
     "SessionNotFoundError",
     "SessionPersistence",

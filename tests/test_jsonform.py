@@ -41,3 +41,58 @@ def test_without_orjson_the_standard_library_does_it_all(monkeypatch: pytest.Mon
     without = [turn.to_json() for turn in TURNS]
     assert [json.loads(a) for a in with_orjson] == [json.loads(b) for b in without]
     assert turns_from_json(without) == TURNS
+
+
+EXACT_TEXTS = [
+    '{"a":123456789012345678901234567890,"b":[-9223372036854775809,18446744073709551616]}',
+    '{"a":NaN,"b":Infinity,"c":-Infinity}',
+    '{"a":"lone \\ud800 surrogate"}',
+    '{"a":1e400,"b":[{"c":1e19}]}',
+    '{"a":9223372036854775807,"b":-9223372036854775808,"c":0.1,"d":-0.0,"e":5e-324,"f":"é\\u00e9"}',
+    '{"a":1,"a":2}',
+    '[1.7976931348623157e308, 1, true, null]',
+]
+
+
+@pytest.mark.parametrize("text", EXACT_TEXTS, ids=range(len(EXACT_TEXTS)))
+def test_parse_json_gives_exactly_what_the_standard_library_gives(text: str) -> None:
+    expected = json.loads(text)
+    for parsed in (jsonform.parse_json(text), jsonform.parse_json(text.encode("utf-8"))):
+        assert repr(parsed) == repr(expected)  # repr: NaN is not equal to itself, and 1 == 1.0
+        assert json.dumps(parsed) == json.dumps(expected)
+
+
+def test_parse_json_leaves_the_unchecked_key_to_its_caller() -> None:
+    text = '{"session":{"n":1},"turns":[{"t":123456789012345678901234567890}]}'
+    unchecked = jsonform.parse_json(text, unchecked="turns")["turns"][0]["t"]
+    assert isinstance(unchecked, float if jsonform._orjson is not None else int)  # orjson's reading, or the stdlib's
+    assert jsonform.parse_json(text)["turns"][0]["t"] == 123456789012345678901234567890  # checked: exact
+    text = '{"session":{"n":123456789012345678901234567890},"turns":[]}'
+    assert jsonform.parse_json(text, unchecked="turns")["session"] == {"n": 123456789012345678901234567890}
+
+
+def test_parse_json_refuses_what_the_standard_library_refuses() -> None:
+    for text in ("{", '{"a":}', "[1,]", ""):
+        with pytest.raises(json.JSONDecodeError):
+            jsonform.parse_json(text)
+
+
+@pytest.mark.parametrize("items", [
+    [{"role": "user", "text": "t", "timestamp": 1, "item_id": None}],
+    [{"text": "t", "role": "user", "timestamp": 1.0, "item_id": None}],
+    [{"role": "user", "text": "t", "timestamp": 1.0}],
+    [{"role": "user", "text": "t", "timestamp": 1.0, "item_id": None, "x": 1}],
+    [{"role": 1, "text": "t", "timestamp": 1.0, "item_id": None}],
+    [{"role": "user", "text": "t", "timestamp": 1.0, "item_id": 7}],
+    ["not a dict"], [["role", "text", "timestamp", "item_id"]], {"role": "user"},
+], ids=range(9))
+def test_canonical_turns_refuses_anything_turn_from_dict_would_change(items: object) -> None:
+    assert jsonform.canonical_turns(items) is None
+
+
+def test_canonical_turns_takes_what_turn_to_dict_writes() -> None:
+    dicts = [turn.to_dict() for turn in TURNS]
+    assert jsonform.canonical_turns(dicts) is dicts and jsonform.canonical_turns([]) == []
+    assert jsonform.turn_texts(dicts) == [turn.to_json() for turn in TURNS]
+    odd = Turn("user", "lone \ud800", math.nan, None).to_dict()
+    assert jsonform.turn_texts([odd, dicts[0]]) == [jsonform.turn_objects_json(odd), TURNS[0].to_json()]

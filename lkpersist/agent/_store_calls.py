@@ -8,11 +8,14 @@ something: no live session). The greeting path shares one deadline between its c
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable
 from enum import Enum
 from typing import TypeVar
 
+from lkpersist.agent.metrics import NO_METRICS, AgentMetrics, backend_of, degraded_of
 from lkpersist.logsafe import get_logger
+from lkpersist.stores.base import SessionStore
 
 log = get_logger("lkpersist.agent")
 T = TypeVar("T")
@@ -28,11 +31,16 @@ FAILED = StoreFailed.FAILED
 
 
 class BoundedCalls:
-    """Runs store calls within ``timeout`` seconds each (or until a shared deadline); counts the failures."""
+    """Runs store calls within ``timeout`` seconds each (or until a shared deadline); counts the failures.
 
-    def __init__(self, timeout: float) -> None:
+    With ``metrics`` (and the ``store`` the calls go to) each call is timed and reported, labelled with the
+    first word of its ``what`` ("connect after expiry" is a connect)."""
+
+    def __init__(self, timeout: float, metrics: AgentMetrics = NO_METRICS, store: SessionStore | None = None) -> None:
         self.timeout = timeout
         self.failures = 0
+        self.metrics, self._store = metrics, store
+        self._backend = "" if store is None else backend_of(store)
 
     async def __call__(self, call: Awaitable[T], what: str, deadline: float | None = None) -> T | StoreFailed:
         """The call's answer, or FAILED (logged and counted) when it raised or ran out of time.
@@ -41,6 +49,14 @@ class BoundedCalls:
         """
         loop = asyncio.get_running_loop()
         timeout = self.timeout if deadline is None else max(deadline - loop.time(), 0.0)
+        started = time.perf_counter()
+        answer = await self._bounded(call, what, timeout)
+        if self.metrics is not NO_METRICS and self._store is not None:
+            ok, degraded = answer is not FAILED, degraded_of(self._store)
+            self.metrics.store_call(self._backend, what.split()[0], time.perf_counter() - started, ok, degraded)
+        return answer
+
+    async def _bounded(self, call: Awaitable[T], what: str, timeout: float) -> T | StoreFailed:
         try:
             return await asyncio.wait_for(call, timeout=timeout)
         except TimeoutError:

@@ -47,6 +47,7 @@ from lkpersist.agent.conversation import Conversation
 from lkpersist.agent.greeter import GreetingDecision, GreetingMode
 from lkpersist.agent.greetings import DEFAULT_GREETINGS, GreetingTemplates
 from lkpersist.agent.history import restored_chat_ctx, turn_from_item
+from lkpersist.agent.metrics import ArrivalLog, agent_metrics
 from lkpersist.agent.summaries import Summaries
 from lkpersist.exceptions import InvalidInputError
 from lkpersist.logsafe import PERSONAL, get_logger
@@ -120,7 +121,9 @@ class SessionPersistence:
         self.heartbeat_interval = heartbeat_interval
         self.restore_turns = restore_turns
         self.participant_identity = participant_identity
-        self._bounded = BoundedCalls(store_timeout)
+        self.metrics = agent_metrics()  # metrics: NO_METRICS unless Prometheus is in use
+        self._bounded = BoundedCalls(store_timeout, self.metrics, self.store)
+        self._arrivals = ArrivalLog(lambda: self._bounded(self.store.count(), "count"))  # debug logging
         self.last_decision: GreetingDecision | None = None
         self._session: AgentSession[Any] | None = None
         self._room: rtc.Room | None = None
@@ -255,6 +258,7 @@ class SessionPersistence:
         visit = self._visits.pop(identity, None)
         if visit is None:
             return
+        self.metrics.visit_ended(time.perf_counter() - visit.arrived)  # metrics
         for task in visit.tasks:
             task.cancel()
         self._tasks.enqueue(identity, "leave", lambda: self._disconnect(identity, reason))
@@ -264,6 +268,7 @@ class SessionPersistence:
     async def _join(self, identity: str, visit: _Visit) -> None:
         decision = await self._decide(identity, visit)
         self.last_decision = decision
+        self.metrics.decided(decision, self.conversation.greeter.mode)  # metrics
         log.info(
             "participant %r: %s, visit %d, greet=%s, restored %d turns, store %s, %.1f ms",
             identity,
@@ -283,6 +288,7 @@ class SessionPersistence:
         speech = self.conversation.greeting(visit.ready, visit.arrived, decision, visit.participant.name)
         if speech is not None:  # conversation: a template, the LLM's own words, or nothing (greeting=None)
             visit.tasks.append(self._tasks.spawn(speech, "greeting"))
+        await self._arrivals.arrived(decision)  # debug logging: at DEBUG only, the store counted once a minute
 
     async def _decide(self, identity: str, visit: _Visit) -> GreetingDecision:
         deadline = (
@@ -297,6 +303,7 @@ class SessionPersistence:
             self._recent_turns(identity, connected, deadline),
         )
         language = language or connected.session.language
+        self.metrics.connected(connected.returning)  # metrics
         self.conversation.arrived(identity, connected.session, connected.returning)  # conversation: userdata
         restored = await self._restore(identity, connected, turns)
         greet = claim is not False  # a failed claim greets: silence is worse than a rare repeat
@@ -359,6 +366,7 @@ class SessionPersistence:
 
     async def _append(self, identity: str, turn: Turn) -> None:
         stored = await self._bounded(self.store.append_turn(identity, turn), "append_turn")
+        self.metrics.turn_recorded(stored)  # metrics
         self.conversation.recorded(identity, stored)  # conversation: summaries count the turns
         log.debug("recorded %s turn for %r: %s", turn.role, identity, turn.text, extra=PERSONAL)
 

@@ -14,6 +14,8 @@ in the room; here the session stays open and RoomIO re-links the participant whe
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Any
 
 from livekit.agents import Agent, AgentServer, AgentSession, JobContext, room_io
@@ -25,7 +27,18 @@ from lkpersist.stores import open_store, redact_url, resolve_store_url
 
 log = get_logger("lkpersist.worker")
 
-server = AgentServer()
+def _prometheus_options() -> dict[str, Any]:
+    """``lkpersist run --prometheus-port``: livekit's worker serves /metrics and, through a multiprocess
+    directory (``PROMETHEUS_MULTIPROC_DIR``, else a fresh one), collects what its job processes record."""
+    port = os.environ.get("LKPERSIST_PROMETHEUS_PORT", "").strip()
+    if not port:
+        return {}
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="lkpersist-prometheus-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory  # job processes inherit it: one directory for all
+    return {"prometheus_port": int(port), "prometheus_multiproc_dir": directory}
+
+
+server = AgentServer(**_prometheus_options())
 
 
 @server.rtc_session(agent_name=WorkerConfig.from_env().agent_name)

@@ -45,6 +45,8 @@ COMMANDS = {
     "serve": LazyCommand("lkpersist.cli.serve", "Serve the token endpoint and the page: POST /api/token, GET "
                          "/api/history, GET /."),
     "doctor": LazyCommand("lkpersist.cli.doctor", "Check that lkpersist can work here; each line ✓, or ✗ with the fix."),
+    "stats": LazyCommand("lkpersist.cli.stats", "Show daily analytics: active identities, connections, returns, "
+                         "new sessions and turns per day."),
     "metrics": LazyCommand("lkpersist.cli.metrics", "Serve Prometheus metrics about the store: sessions by status, "
                            "turns stored, purge backlog, store up and ping."),
     "audit": LazyCommand("lkpersist.cli.audit", "Show who accessed which sessions' personal data, when, and with what "

@@ -75,6 +75,8 @@ class RunCommand(TyperCommand):
         return super().parse_args(ctx, args)
 
 
+PROMETHEUS_PORT_ENV = "LKPERSIST_PROMETHEUS_PORT"
+
 app = typer.Typer()
 
 
@@ -163,6 +165,11 @@ def run(
     summary_words: Annotated[
         int, typer.Option(envvar=ENV["summary_words"], min=10, help="Length of the summary, in words.")
     ] = _DEFAULTS.summary_words,
+    prometheus_port: Annotated[
+        int | None,
+        typer.Option(envvar=PROMETHEUS_PORT_ENV, min=1, max=65535, metavar="PORT",
+                     help="Serve Prometheus metrics (livekit's and lkpersist's, from every job process) on PORT."),
+    ] = None,
 ) -> None:
     """Run the bundled persistence-enabled agent (livekit modes: dev, start, console, connect, download-files).
 
@@ -210,6 +217,8 @@ def run(
             f"{', '.join(missing)} not set: export {'it' if len(missing) == 1 else 'them'} (or pass livekit's --url/--api-key/--api-secret)",
             2,
         )
+    if prometheus_port is not None:  # read by lkpersist.agent.worker when it builds the AgentServer
+        os.environ[PROMETHEUS_PORT_ENV] = str(prometheus_port)
     _launch(config, livekit_args)
 
 

@@ -59,6 +59,9 @@ SERIES: tuple[Series, ...] = (
            _one(_counted("expired"))),
     Series("lkpersist_purge_overdue_sessions", "Sessions expired for more than an hour and still stored: "
            "no purge ran in that hour.", _one(_counted("stale"))),
+    Series("lkpersist_daily_active_identities", "Distinct identities that connected today (UTC, the store's "
+           "clock; on Redis a HyperLogLog estimate).",
+           _one(lambda s: None if s.today is None else float(s.today.active_identities))),
     Series("lkpersist_census_seconds", "Time the last count pass took.", _one(lambda s: s.census_seconds)),
 )
 

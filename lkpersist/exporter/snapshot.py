@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from lkpersist.exceptions import LkPersistError
 from lkpersist.logsafe import get_logger
+from lkpersist.model.analytics import DayStats
 from lkpersist.model.results import Census
 from lkpersist.stores.base import SessionStore
 
@@ -32,6 +33,8 @@ class StoreSnapshot:
     census: Census | None = None
     census_seconds: float | None = None
     error: str | None = None
+    today: DayStats | None = None
+    """Today's analytics (UTC, the store clock), read in the same pass."""
 
 
 class SnapshotCache:
@@ -61,11 +64,12 @@ class SnapshotCache:
             await self.store.get(PROBE_IDENTITY)
             pinged = time.monotonic()
             census = await self.store.census()
+            today = (await self.store.daily_stats(1)).days[-1]
         except LkPersistError as exc:
             log.warning("store did not answer the exporter: %s", exc)
             return StoreSnapshot(taken_at=started, up=False, error=str(exc))
         finished = time.monotonic()
-        return StoreSnapshot(started, True, pinged - started, census, finished - pinged)
+        return StoreSnapshot(started, True, pinged - started, census, finished - pinged, today=today)
 
 
 __all__ = ["PROBE_IDENTITY", "SnapshotCache", "StoreSnapshot"]

@@ -11,8 +11,14 @@ per-call setup shows there. So:
   with ``orjson`` when it is installed (the ``fast`` extra; several times faster), else the above. Only
   for turns: their values are strings, a number and null, for which orjson writes and reads exactly
   what the stdlib does (same values; a float may be spelled ``1e-7`` instead of ``1e-07``). Anything
-  else (a non-finite timestamp, a lone surrogate) takes the stdlib path. Metadata and context never go
-  through orjson: it turns integers beyond 64 bits into floats and NaN into null.
+  else (a non-finite timestamp, a lone surrogate) takes the stdlib path. Metadata and context are never
+  *written* by orjson: it refuses integers beyond 64 bits and writes NaN as null.
+- :func:`parse_json`: any JSON text (an export line), read by orjson only where it provably reads what
+  the stdlib reads: orjson refuses NaN, Infinity, an overflowing float and a lone surrogate (the stdlib
+  then reads them), and the one thing it reads differently, an integer beyond 64 bits (it gives a
+  float), leaves a whole float of at least 2**63 behind, which sends the text to the stdlib.
+- :func:`canonical_turns`: parsed turn objects checked to be exactly what ``Turn.to_dict`` gives, so a
+  page of stored turns can travel as dicts (export, import) without building a ``Turn`` per turn.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 compact_json: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -49,8 +57,8 @@ except ImportError:  # the fast extra is optional
 
 def turn_objects_json(turns: Sequence[dict[str, Any]] | dict[str, Any]) -> str:
     """One turn dict, or a list of them, as compact JSON (orjson when installed and the timestamps are finite)."""
-    items = [turns] if isinstance(turns, dict) else turns
-    if _orjson is not None and all(math.isfinite(item["timestamp"]) for item in items):
+    finite = math.isfinite(turns["timestamp"]) if isinstance(turns, dict) else _finite_times(turns)
+    if _orjson is not None and finite:
         try:
             return str(_orjson.dumps(turns), "utf-8")
         except TypeError:  # not something orjson writes (a lone surrogate): the stdlib says what it is
@@ -58,7 +66,26 @@ def turn_objects_json(turns: Sequence[dict[str, Any]] | dict[str, Any]) -> str:
     return acyclic_json(turns)
 
 
-def parse_turn_objects(text: str) -> Any:
+def _finite_times(turns: Sequence[dict[str, Any]]) -> bool:
+    """Every timestamp finite (a sum overflowing to infinity only sends finite ones the stdlib's way)."""
+    try:
+        return math.isfinite(sum(map(_timestamp, turns)))
+    except TypeError:
+        return False
+
+
+def turn_texts(turns: Sequence[dict[str, Any]]) -> list[str]:
+    """``turn_objects_json`` of each turn dict: what ``Turn.to_json`` gives for each, in one pass."""
+    if _orjson is not None and _finite_times(turns):
+        dumps = _orjson.dumps
+        try:
+            return [str(dumps(item), "utf-8") for item in turns]
+        except TypeError:
+            pass
+    return [turn_objects_json(item) for item in turns]
+
+
+def parse_turn_objects(text: str | bytes) -> Any:
     """A JSON array of turn objects (orjson when installed; anything it refuses is parsed by the stdlib)."""
     if _orjson is not None:
         try:
@@ -68,4 +95,61 @@ def parse_turn_objects(text: str) -> Any:
     return json.loads(text)
 
 
-__all__ = ["acyclic_json", "compact_json", "parse_turn_objects", "turn_objects_json"]
+_INT64 = float(2**63)
+_timestamp = itemgetter("timestamp")
+_TURN_KEYS = ("role", "text", "timestamp", "item_id")
+_TURN_TYPES = frozenset({(str, str, float, str), (str, str, float, type(None))})
+
+
+def parse_json(text: str | bytes, unchecked: str | None = None) -> Any:
+    """``json.loads(text)``, by orjson wherever that gives the same value (see the module docstring).
+
+    The value under the top-level key ``unchecked`` is not searched for big integers: the caller checks
+    it exactly itself (:func:`canonical_turns`) and, when that fails, reads the text with ``json.loads``."""
+    if _orjson is not None:
+        try:
+            value = _orjson.loads(text)
+        except ValueError:  # NaN, Infinity, a lone surrogate, or not JSON at all: the stdlib reads it or says why
+            return json.loads(text)
+        checked = [v for k, v in value.items() if k != unchecked] if type(value) is dict else value
+        if not _may_be_big_integer(checked):
+            return value
+    return json.loads(text)
+
+
+def _may_be_big_integer(value: Any) -> bool:
+    """True when ``value`` holds a float orjson may have read from an integer literal beyond 64 bits
+    (a whole float of magnitude 2**63 or more; the literal ``1e19`` is one too, and costs a slower parse)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is float and abs(item) >= _INT64 and item.is_integer():
+            return True
+    return False
+
+
+def canonical_turns(items: Any) -> list[dict[str, Any]] | None:
+    """``items`` when it is a list of dicts each exactly as ``Turn.to_dict`` writes them (these keys in
+    this order, str role and text, float timestamp, str or null item id), else None (build ``Turn``s).
+
+    Checked with C-level iteration (``map``): a page holds thousands of turns."""
+    if type(items) is not list:
+        return None
+    try:
+        if not all(map(_TURN_KEYS.__eq__, map(tuple, items))):
+            return None
+        kinds = _TURN_TYPES.issuperset(map(tuple, map(map, repeat(type), map(dict.values, items))))
+    except TypeError:  # an item that is not a dict (a list of the four key names passes the first test)
+        return None
+    return items if kinds else None
+
+
+__all__ = [
+    "acyclic_json", "canonical_turns", "compact_json", "parse_json", "parse_turn_objects", "turn_objects_json",
+    "turn_texts",
+]

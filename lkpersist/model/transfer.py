@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal
 
 from lkpersist.clock import from_ms, to_ms
 from lkpersist.exceptions import InvalidInputError
@@ -54,12 +54,83 @@ class ImportOutcome(str, Enum):
     """The stored record could not be read (corrupt, or not decryptable with the keys): left alone."""
 
 
-@dataclass(frozen=True, slots=True)
 class SessionRecord:
-    """One session and its turns (oldest first): what export writes and import reads, one per line."""
+    """One session and its turns (oldest first): what export writes and import reads, one per line.
+
+    Built from ``Turn`` objects, or (:meth:`of_turn_dicts`) from turn dicts exactly as ``Turn.to_dict``
+    writes them, which is how a page of stored turns or a parsed line travels in bulk: ``turns`` builds
+    the objects only when asked for, and :attr:`turn_dicts` hands the dicts to a writer as they are.
+    Immutable; equal when the session and the turns are equal, however each was built.
+    """
+
+    __slots__ = ("_dicts", "_turns", "session")
 
     session: Session
-    turns: tuple[Turn, ...] = ()
+    _turns: tuple[Turn, ...] | None
+    _dicts: list[dict[str, Any]] | None
+
+    def __init__(self, session: Session, turns: Sequence[Turn] = ()) -> None:
+        object.__setattr__(self, "session", session)
+        object.__setattr__(self, "_turns", tuple(turns))
+        object.__setattr__(self, "_dicts", None)
+
+    @classmethod
+    def of_turn_dicts(cls, session: Session, dicts: list[dict[str, Any]]) -> SessionRecord:
+        """A record whose turns are ``dicts``, which must have passed :func:`~lkpersist.model.jsonform.canonical_turns`."""
+        record = cls.__new__(cls)
+        object.__setattr__(record, "session", session)
+        object.__setattr__(record, "_turns", None)
+        object.__setattr__(record, "_dicts", dicts)
+        return record
+
+    @property
+    def turns(self) -> tuple[Turn, ...]:
+        if self._turns is None:
+            built = tuple(Turn(d["role"], d["text"], d["timestamp"], d["item_id"]) for d in self.turn_dicts)
+            object.__setattr__(self, "_turns", built)
+            return built
+        return self._turns
+
+    @property
+    def turn_dicts(self) -> list[dict[str, Any]]:
+        """``Turn.to_dict()`` of every turn, oldest first (do not modify)."""
+        if self._dicts is None:
+            object.__setattr__(self, "_dicts", [turn.to_dict() for turn in self.turns])
+        return self._dicts  # type: ignore[return-value]
+
+    @property
+    def turn_total(self) -> int:
+        return len(self._turns if self._turns is not None else self.turn_dicts)
+
+    def newest(self, max_turns: int) -> SessionRecord:
+        """This record with only its newest ``max_turns`` turns (itself when it has no more)."""
+        if self.turn_total <= max_turns:
+            return self
+        if self._dicts is not None:
+            return SessionRecord.of_turn_dicts(self.session, self._dicts[-max_turns:])
+        return SessionRecord(self.session, self.turns[-max_turns:])
+
+    def with_session(self, session: Session) -> SessionRecord:
+        """The same turns (in whichever form they are held) with ``session``."""
+        if self._dicts is not None:
+            return SessionRecord.of_turn_dicts(session, self._dicts)
+        return SessionRecord(session, self.turns)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"SessionRecord is immutable; cannot set {name}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SessionRecord):
+            return NotImplemented
+        return self.session == other.session and self.turns == other.turns
+
+    __hash__ = None  # type: ignore[assignment]  # a Session is not hashable either
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copy and pickle rebuild it (its __setattr__ refuses)
+        return SessionRecord, (self.session, self.turns)
+
+    def __repr__(self) -> str:
+        return f"SessionRecord(session={self.session!r}, turns={self.turns!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +167,13 @@ def prepared(record: SessionRecord, max_turns: int) -> SessionRecord:
     precision (an idempotent re-import must find them equal).
     """
     session = detached(record.session)
-    session = replace(
-        session,
-        joined_at=_ms(session.joined_at),
-        last_seen=_ms(session.last_seen),
-        expires_at=None if session.expires_at is None else _ms(session.expires_at),
-        ttl=_ms(session.ttl),
-    )
-    return SessionRecord(session, tuple(record.turns[-max_turns:]))
+    times = (session.joined_at, session.last_seen, session.expires_at, session.ttl)
+    kept = (_ms(session.joined_at), _ms(session.last_seen),
+            None if session.expires_at is None else _ms(session.expires_at), _ms(session.ttl))
+    if kept != times:  # most records come from a store, in whole milliseconds already
+        session = replace(session, joined_at=kept[0], last_seen=kept[1], expires_at=kept[2], ttl=kept[3])
+    record = record.newest(max_turns)
+    return record if session is record.session else record.with_session(session)
 
 
 def decide_import(
@@ -113,8 +183,7 @@ def decide_import(
     """What importing ``record`` (already :func:`prepared`) does to the stored record (live, expired or absent)."""
     incoming, turns = record.session, list(record.turns)
     if stored is None or stored.is_expired(now):
-        ended = [] if stored is None else [removal_event(stored, now)]
-        return ImportDecision(ImportOutcome.CREATED, Reconciled(incoming, turns, [*ended, _created(incoming, now)]))
+        return ImportDecision(ImportOutcome.CREATED, Reconciled(incoming, turns, creation_events(stored, incoming, now)))
     if rule == "skip":
         return ImportDecision(ImportOutcome.SKIPPED)
     if rule == "replace":
@@ -125,6 +194,14 @@ def decide_import(
     if result.session == stored and result.turns == list(stored_turns):
         return ImportDecision(ImportOutcome.UNCHANGED)
     return ImportDecision(outcome, result)
+
+
+def creation_events(stored: Session | None, incoming: Session, now: float) -> list[SessionEvent]:
+    """The events of an import that writes ``incoming`` where nothing live is stored (``stored``: None or
+    expired). Backends writing a batch of new identities in bulk use it instead of :func:`decide_import`,
+    whose ``created`` outcome it is, so they need no ``Turn`` objects."""
+    ended = [] if stored is None else [removal_event(stored, now)]
+    return [*ended, _created(incoming, now)]
 
 
 def _merged(
@@ -164,6 +241,7 @@ __all__ = [
     "ImportOutcome",
     "SessionRecord",
     "check_conflict_rule",
+    "creation_events",
     "decide_import",
     "detached",
     "prepared",

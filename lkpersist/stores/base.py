@@ -18,6 +18,7 @@ from typing import Any, Self
 from lkpersist.clock import Clock, SystemClock
 from lkpersist.crypto.codec import PLAIN, ValueCodec
 from lkpersist.exceptions import SessionNotFoundError
+from lkpersist.model.analytics import Analytics, AnalyticsSettings
 from lkpersist.model.lifecycle import check_older_than, purge_cutoff
 from lkpersist.model.presence import DEFAULT_SWITCH_GRACE, settled
 from lkpersist.model.reconcile import OfflineDelta
@@ -34,6 +35,7 @@ from lkpersist.model.session import (
 )
 from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord, check_conflict_rule, prepared
 from lkpersist.model.ttl import DEFAULT_TTL_POLICY, TTLPolicy
+from lkpersist.stores.analytics import AnalyticsContract
 from lkpersist.stores.events import EventSource, EventStream
 from lkpersist.stores.locks import Lock, check_lock, check_lock_name
 from lkpersist.stores.paging import Position, check_limit, check_status, decode_cursor
@@ -59,7 +61,7 @@ def _no_progress(purged: int) -> None:
     """The progress callback of a purge nobody watches."""
 
 
-class SessionStore(PresenceContract, ABC):
+class SessionStore(PresenceContract, AnalyticsContract, ABC):
     """Per-participant sessions and their recent conversation turns.
 
     All methods are coroutines and safe to call concurrently from one event loop; every mutating
@@ -77,9 +79,12 @@ class SessionStore(PresenceContract, ABC):
         ttl_policy: TTLPolicy = DEFAULT_TTL_POLICY,
         max_turns: int = DEFAULT_MAX_TURNS,
         codec: ValueCodec = PLAIN,
+        analytics: AnalyticsSettings | None = None,
         switch_grace: float = DEFAULT_SWITCH_GRACE,
     ) -> None:
-        self.settings = StoreSettings(clock or SystemClock(), ttl_policy, max_turns, codec, switch_grace)
+        self.settings = StoreSettings(
+            clock or SystemClock(), ttl_policy, max_turns, codec, Analytics(analytics), switch_grace=switch_grace
+        )
 
     @property
     def clock(self) -> Clock:
@@ -375,7 +380,5 @@ class SessionStore(PresenceContract, ABC):
     async def _extend_lock(self, name: str, token: str, ttl: float) -> bool: ...
 
 
-__all__ = [
-    "DEFAULT_PAGE_SIZE", "PURGE_BATCH", "PURGE_LOCK", "PURGE_LOCK_TTL", "STALE_AFTER", "PurgeProgress", "RecordPage",
-    "SessionStore",
-]
+__all__ = ["DEFAULT_PAGE_SIZE", "PURGE_BATCH", "PURGE_LOCK", "PURGE_LOCK_TTL", "STALE_AFTER", "PurgeProgress",
+           "RecordPage", "SessionStore"]

@@ -53,7 +53,7 @@ async def export_sessions(
                 result.corrupt.append(item)
                 continue
             lines.append(record_line(item))
-            result.turns += len(item.turns)
+            result.turns += item.turn_total
             if identities is not None:
                 found.add(item.session.identity)
         out.write("\n".join(lines) + "\n" if lines else "")

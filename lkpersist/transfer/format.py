@@ -29,7 +29,13 @@ from typing import Any
 
 from lkpersist import __version__
 from lkpersist.exceptions import InvalidInputError
-from lkpersist.model.jsonform import acyclic_json, compact_json, turn_objects_json
+from lkpersist.model.jsonform import (
+    acyclic_json,
+    canonical_turns,
+    compact_json,
+    parse_json,
+    turn_objects_json,
+)
 from lkpersist.model.session import Session, Status, Turn, validate_identity
 from lkpersist.model.transfer import SessionRecord, detached
 
@@ -64,7 +70,7 @@ def header_line(exported_at: float, status: Status) -> str:
 
 def record_line(record: SessionRecord) -> str:
     """One session and its turns, detached from this store's presence (values read from a store: acyclic)."""
-    turns = [turn.to_dict() for turn in record.turns]
+    turns = record.turn_dicts
     session = detached(record.session).to_dict()
     session["turn_count"] = len(turns)  # what the line carries (a reader recounts; stores never keep it)
     return f'{{"session":{acyclic_json(session)},"turns":{turn_objects_json(turns)}}}'
@@ -88,21 +94,30 @@ def parse_header(text: str) -> Header:
 
 
 def parse_record(text: str, line: int) -> SessionRecord:
-    """One record line; anything truncated, edited out of shape or not storable is a FormatError naming the line."""
+    """One record line; anything truncated, edited out of shape or not storable is a FormatError naming the line.
+
+    A line whose turns are exactly as this version writes them keeps them as dicts (no ``Turn`` per turn);
+    any other is read again by the standard library and its turns one by one, as ``Turn.from_dict`` reads them.
+    """
     try:
-        data = json.loads(text)
+        data = parse_json(text, unchecked="turns")
     except json.JSONDecodeError as exc:
         reason = "truncated line" if not text.rstrip().endswith("}") else f"invalid JSON ({exc.msg})"
         raise FormatError(reason, line) from None
     if not isinstance(data, dict) or not isinstance(data.get("session"), dict):
         raise FormatError('expected an object with a "session" object', line)
-    turns = data.get("turns", [])
-    if not isinstance(turns, list) or not all(isinstance(turn, dict) for turn in turns):
-        raise FormatError('"turns" must be a list of objects', line)
+    dicts = canonical_turns(data.get("turns", []))
+    if dicts is None:
+        data = json.loads(text)  # orjson read it, so the stdlib does; now every value is the stdlib's
+        turns = data.get("turns", [])
+        if not isinstance(turns, list) or not all(isinstance(turn, dict) for turn in turns):
+            raise FormatError('"turns" must be a list of objects', line)
     try:
         session = Session.from_dict(data["session"])
         validate_identity(session.identity)
         _check_session(session)
+        if dicts is not None:
+            return SessionRecord.of_turn_dicts(session, dicts)
         return SessionRecord(session, tuple(Turn.from_dict(turn) for turn in turns))
     except KeyError as exc:
         raise FormatError(f"missing field {exc}", line) from None

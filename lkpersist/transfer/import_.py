@@ -105,6 +105,7 @@ async def import_sessions(
                     await writing
                 writing = asyncio.ensure_future(_flush(store, pending, result, on_problem))
                 pending = []
+                await asyncio.sleep(0)  # the batch is handed to the store before the next one is parsed
         if writing is not None:
             await writing
     finally:

@@ -73,7 +73,7 @@ def test_cluster_sessions_sit_on_every_master(redis_cluster: ClusterServers) -> 
     for port in redis_cluster.ports:
         node = redis.Redis(host="127.0.0.1", port=port)
         try:
-            per_node.append(sum(1 for _ in node.scan_iter(match=f"{_prefix(url)}:*:s:*", count=1000)))
+            per_node.append(sum(1 for _ in node.scan_iter(match=f"{_prefix(url)}:*}}:s:*", count=1000)))
         finally:
             node.close()
     assert sum(per_node) == 40

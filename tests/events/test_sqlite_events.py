@@ -8,6 +8,7 @@ from pathlib import Path
 from lkpersist.clock import VirtualClock, to_ms
 from lkpersist.stores import open_store
 from lkpersist.stores.sqlite.events import KEEP_EVENTS, KEEP_SECONDS, PRUNE_EVERY, write_event_rows
+from lkpersist.stores.sqlite.schema import STORAGE_VERSION
 from tests.conftest import T0
 from tests.events.conftest import kinds, take
 
@@ -80,4 +81,4 @@ async def test_a_file_of_the_first_layout_gets_the_events_and_locks_tables(tmp_p
         assert await store.acquire_lock("purge", 30) is not None
     finally:
         await store.close()
-    assert _raw(path, "SELECT value FROM lkpersist_meta WHERE key = 'schema_version'") == [("3",)]
+    assert _raw(path, "SELECT value FROM lkpersist_meta WHERE key = 'schema_version'") == [(str(STORAGE_VERSION),)]

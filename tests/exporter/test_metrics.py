@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lkpersist.clock import VirtualClock
 from lkpersist.exporter.snapshot import SnapshotCache
+from lkpersist.model.analytics import day_of
 from lkpersist.model.session import Turn
 from lkpersist.stores import open_store
 from tests.conftest import free_port, store_url_for
@@ -90,6 +91,8 @@ def test_a_scrape_reports_what_the_store_holds(exporter: tuple[str, str]) -> Non
     assert values[("lkpersist_turns_stored", ())] == 4
     assert values[("lkpersist_purge_backlog", ())] == 1
     assert values[("lkpersist_purge_overdue_sessions", ())] == 1
+    gone_today = day_of(time.time() - 7200) == day_of(time.time())  # "gone" came two hours ago
+    assert values[("lkpersist_daily_active_identities", ())] == 3 + gone_today
     assert _scrape(url) == values  # within the interval: the same reading, no second count pass
 
 

@@ -30,7 +30,8 @@ ACL_COMMANDS = (
     "+ping +select +evalsha +script|load "
     "+hget +hgetall +hmget +hset +hdel +del +exists +pexpire +lrange +lindex +lset +lpop +llen +rpush "
     "+sadd +srem +zadd +zrem +zscore +zrange +zrangebyscore +zrevrank +zcount +zcard +zscan "
-    "+publish +subscribe +unsubscribe"
+    "+publish +subscribe +unsubscribe "
+    "+get +set +hincrby +hsetnx +pfadd +pfcount"  # analytics
 )
 """The commands lkpersist sends (directly or from its Lua scripts), for the README's ACL line."""
 

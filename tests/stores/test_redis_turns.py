@@ -67,7 +67,11 @@ async def test_a_redis_turn_operation_is_one_evalsha_on_three_keys(
     _, keys = rstore.keys.keys_for("eve")
     ((command,),) = sent
     assert command[0] == b"EVALSHA"
-    assert command[2:6] == [b"3", keys.session.encode(), keys.turns.encode(), keys.item_ids.encode()]
+    if operation == "recent_turns":
+        assert command[2:6] == [b"3", keys.session.encode(), keys.turns.encode(), keys.item_ids.encode()]
+    else:  # and the analytics a turn counts in: the day's counters and the session's
+        assert command[2:8] == [b"5", keys.session.encode(), keys.turns.encode(), keys.item_ids.encode(),
+                                *rstore._analytics.turn_part("eve", clock.now())[0]]
 
 
 async def test_a_redis_append_gives_the_turns_the_session_s_native_ttl(

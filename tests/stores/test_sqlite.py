@@ -135,7 +135,7 @@ async def test_wal_normal_sync_and_busy_timeout_are_on(store: SQLiteStore, db_pa
 
 async def test_schema_version_is_recorded(store: SQLiteStore, db_path: Path) -> None:
     await store.count("all")
-    assert _raw(db_path, "SELECT value FROM lkpersist_meta WHERE key = 'schema_version'") == [("3",)]  # 3: per-connection presence
+    assert _raw(db_path, "SELECT value FROM lkpersist_meta WHERE key = 'schema_version'") == [("4",)]  # 3: analytics; 4: presence
 
 
 async def test_a_file_from_a_newer_lkpersist_is_refused(store: SQLiteStore, db_path: Path, clock: VirtualClock) -> None:
@@ -381,7 +381,8 @@ def test_processes_creating_a_fresh_file_at_once_all_succeed(db_path: Path) -> N
     for process in processes:
         _finish(process)
     assert _raw(db_path, "SELECT COUNT(*) FROM lkpersist_sessions") == [(4,)]
-    assert _raw(db_path, "SELECT COUNT(*) FROM lkpersist_meta") == [(1,)]
+    assert _raw(db_path, "SELECT COUNT(*) FROM lkpersist_meta WHERE key = 'schema_version'") == [(1,)]
+    assert _raw(db_path, "SELECT COUNT(DISTINCT value) FROM lkpersist_meta WHERE key = 'analytics_key'") == [(1,)]
 
 
 async def test_two_purges_at_once_delete_each_expired_session_once(

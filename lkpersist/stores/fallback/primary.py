@@ -1,13 +1,14 @@
 """What a :class:`~lkpersist.stores.fallback.FallbackStore` always asks its primary, degraded or not.
 
-Events, locks, raw values, the census, export and import are the primary's own and never faked from
-memory: an operator's view or a lock held in one process's memory would be a lie.
+Events, locks, raw values, the census, export and import, and the analytics are the primary's own and
+never faked from memory: an operator's view or a lock held in one process's memory would be a lie.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
+from lkpersist.model.analytics import DailyStats, SessionCounters
 from lkpersist.model.results import Census, CorruptRecord, StorageInfo
 from lkpersist.model.session import Status
 from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord
@@ -50,6 +51,12 @@ class PrimaryOnly:
 
     def stored_values(self) -> StoredValues:
         return self.primary.stored_values()
+
+    async def _daily_stats(self, dates: list[str]) -> DailyStats:
+        return await self.primary._daily_stats(dates)
+
+    async def _session_counters(self, identity: str, identity_hash: str) -> SessionCounters | None:
+        return await self.primary.session_counters(identity)  # hashed with the primary's own secret
 
 
 __all__ = ["PrimaryOnly"]

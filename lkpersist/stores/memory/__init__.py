@@ -12,6 +12,7 @@ from typing import Any
 
 from lkpersist.clock import to_ms
 from lkpersist.exceptions import SessionNotFoundError
+from lkpersist.model.analytics import DailyStats, SessionCounters
 from lkpersist.model.events import arrival_events, removal_event
 from lkpersist.model.lifecycle import is_present, merge_update, should_purge
 from lkpersist.model.presence import (
@@ -27,6 +28,7 @@ from lkpersist.model.session import SUMMARY_KEY, CoveredTurns, Session, SessionC
 from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord, decide_import
 from lkpersist.stores.base import PurgeProgress, RecordPage, SessionStore
 from lkpersist.stores.events import EventSource
+from lkpersist.stores.memory.analytics import MemoryAnalytics
 from lkpersist.stores.memory.events import EventHub
 from lkpersist.stores.memory.locks import MemoryLocks
 from lkpersist.stores.memory.raw import NothingStored
@@ -47,6 +49,7 @@ class MemoryStore(SessionStore):
         self._anonymous_turns = 0
         self._events = EventHub()
         self._locks = MemoryLocks()
+        self._analytics = MemoryAnalytics(self.analytics)
 
     def _live(self, identity: str) -> Session | None:
         session = self._sessions.get(identity)
@@ -66,6 +69,8 @@ class MemoryStore(SessionStore):
             turns = self._newest(identity, request.restore_turns) if visit.wants_turns(request) else []
             arrival = visit.arrival(self._copy(session), turns)
             self._events.publish(arrival_events(arrival, now, replaced))
+            if arrival.new_visit:  # analytics count visits (returns, new sessions), not joined connections
+                self._analytics.connected(arrival.as_connect(), now)
             return arrival
 
     async def _leave(self, identity: str, connection: str, reason: str | None) -> Session | None:
@@ -135,6 +140,7 @@ class MemoryStore(SessionStore):
             turns[self._turn_key(turn)] = turn
             while len(turns) > self.max_turns:
                 turns.popitem(last=False)
+            self._analytics.recorded_turn(identity, self.now())
             return True
 
     async def _recent_turns(self, identity: str, limit: int | None) -> list[Turn]:
@@ -257,7 +263,14 @@ class MemoryStore(SessionStore):
                     self._turns.pop(identity, None)
                 self._events.publish([removal_event(session, now) for session in removed])
                 progress(len(doomed))  # one chunk: everything at once
+                self._analytics.purge(now)
             return PurgeResult(purged=len(doomed), dry_run=dry_run)
+
+    async def _daily_stats(self, dates: list[str]) -> DailyStats:
+        return self._analytics.daily(dates)
+
+    async def _session_counters(self, identity: str, identity_hash: str) -> SessionCounters | None:
+        return self._analytics.counters(identity_hash)
 
     async def close(self) -> None:
         """Nothing to release; the data lives as long as this object."""

@@ -24,6 +24,7 @@ from typing import Any
 
 from lkpersist.clock import to_ms
 from lkpersist.exceptions import InvalidInputError, SessionNotFoundError
+from lkpersist.model.analytics import DailyStats, SessionCounters
 from lkpersist.model.presence import ArrivalRequest
 from lkpersist.model.reconcile import OfflineDelta
 from lkpersist.model.results import (
@@ -49,7 +50,8 @@ from lkpersist.stores.base import PurgeProgress, RecordPage, SessionStore
 from lkpersist.stores.events import EventSource
 from lkpersist.stores.paging import Position
 from lkpersist.stores.raw import StoredValues
-from lkpersist.stores.redis import listing, reconcile, transfer
+from lkpersist.stores.redis import export, listing, reconcile, transfer
+from lkpersist.stores.redis.analytics import RedisAnalytics
 from lkpersist.stores.redis.client import build_client
 from lkpersist.stores.redis.context import NATIVE_TTL_GRACE, RedisContext
 from lkpersist.stores.redis.errors import translated
@@ -91,8 +93,9 @@ class RedisStore(SessionStore):
         policy = self.ttl_policy
         ttls = (to_ms(policy.first), to_ms(policy.returning), to_ms(policy.frequent), policy.frequent_after)
         packed = tuple(b"%d" % value for value in (*ttls, SCHEMA_VERSION, to_ms(policy.presence_timeout)))
-        self._connect_args = (*packed, *self._readable, self._channel)
-        """connect's arguments after the common three: TTL policy, what the codec reads, the events channel."""
+        self._connect_args = (*packed, *self._readable)
+        """connect's arguments after the common three: TTL policy, what the codec reads (then analytics, channel)."""
+        self._analytics = RedisAnalytics(client, self.keys, self.analytics)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisStore:
@@ -121,7 +124,12 @@ class RedisStore(SessionStore):
     # --- lifecycle ---------------------------------------------------------------------------------
 
     async def _connect(self, identity: str) -> ConnectResult:
-        reply = await self._redis.run(self._redis.scripts.connect, identity, *self._connect_args)
+        if not self.analytics.ready:
+            await self._analytics_ready()
+        more_keys, tally = self._analytics.connect_part(identity, self.now())
+        args = (*self._connect_args, *tally, self._channel)
+        reply = await self._redis.run_with(self._redis.scripts.connect, identity, more_keys, *args)
+        self._analytics.connected(identity)
         session = session_from_fields(identity, reply[2], reply[3], reply[4], self.codec)
         return ConnectResult(session=session, returning=reply[0] == 1, was_connected=reply[1] == 1)
 
@@ -176,9 +184,12 @@ class RedisStore(SessionStore):
 
     async def _append_turn(self, identity: str, turn: Turn) -> bool:
         item_id = b"" if turn.item_id is None else turn.item_id.encode("utf-8")
+        if not self.analytics.ready:
+            await self._analytics_ready()
+        more_keys, tally = self._analytics.turn_part(identity, self.now())
         result = await self._redis.append_turn(
-            identity, self.max_turns, "0" if turn.item_id is None else "1",
-            item_id, frame_turn(turn, self.codec),
+            identity, more_keys, self.max_turns, "0" if turn.item_id is None else "1",
+            item_id, frame_turn(turn, self.codec), *tally,
         )
         if result == -1:
             raise SessionNotFoundError(identity)
@@ -220,7 +231,7 @@ class RedisStore(SessionStore):
     # --- moving sessions between stores --------------------------------------------------------------
 
     def _scan_records(self, status: Status, page_size: int) -> AsyncIterator[RecordPage]:
-        return transfer.scan_records(self._redis, status, page_size)
+        return export.scan_records(self._redis, status, page_size)
 
     async def _load_records(self, identities: Sequence[str]) -> list[SessionRecord | CorruptRecord | None]:
         return await transfer.load_records(self._redis, identities)
@@ -244,6 +255,23 @@ class RedisStore(SessionStore):
 
     def stored_values(self) -> StoredValues:
         return RedisStoredValues(self._redis)
+
+    async def _analytics_ready(self) -> None:
+        await self._redis.ensure_ready()  # a cold Cluster client must not be first used by many tasks at once
+        with translated(self.display_url):
+            await self._analytics.ensure_secret()
+
+    async def _daily_stats(self, dates: list[str]) -> DailyStats:
+        with translated(self.display_url):
+            return await self._analytics.daily(dates)
+
+    async def _session_counters(self, identity: str, identity_hash: str) -> SessionCounters | None:
+        with translated(self.display_url):
+            return await self._analytics.counters(identity)
+
+    async def _analytics_secret(self) -> str | None:
+        with translated(self.display_url):
+            return await self._analytics.kept_secret()
 
     async def close(self) -> None:
         """Close the client's connections; errors while closing are not worth reporting."""

@@ -10,12 +10,18 @@ Layout (``P`` is the prefix, ``B`` the identity's bucket, ``ID`` the encoded ide
     P:{bB}:seen      zset   bucket index: ID scored by last_seen ms
     P:{bB}:deadline  zset   bucket index: ID scored by deadline ms
     P:lock:NAME      hash   a named lock (``store.lock``), NAME in base64url like ID
+    P:{bB}:an:s:H    hash   analytics: one session's event counters, H the identity's keyed hash
+    P:an:d:DAY       hash   analytics: the day's counters (Cluster: P:{bB}:an:d:DAY, one per bucket)
+    P:an:u:DAY       HLL    analytics: the day's active identity hashes (Cluster: P:{bB}:an:u:DAY)
+    P:an:key         string analytics: the secret identities are hashed with, unless configured
     P:events         (pub/sub channel, not a key) session events
 
 ``ID`` is the identity's UTF-8 bytes in unpadded base64url: it can never contain ``{ } * ? [ ] :`` or
 whitespace, so it cannot break the hash tag, a SCAN pattern or an ACL key pattern, and it decodes back
 to the exact identity. The hash tag is the *bucket*, not the identity, so a session and its bucket's
-index zsets share a Redis Cluster slot and one Lua script updates them atomically.
+index zsets share a Redis Cluster slot and one Lua script updates them atomically. On a Cluster the
+day's analytics keys carry the bucket's tag too (connect updates them in its script, so they must
+share its slot); a bucket's identities are its own, so the day's distinct count is the sum of the buckets'.
 """
 
 from __future__ import annotations
@@ -97,6 +103,19 @@ class KeyLayout:
         encoded = self.encode_identity(identity)
         return encoded, self.keys_for_encoded(encoded)
 
+
+    def analytics_day_keys(self, bucket: int, day: str, sharded: bool) -> tuple[str, str]:
+        """The day's counters hash and active-identities HyperLogLog: the bucket's own when ``sharded``."""
+        base = f"{self.bucket_tag(bucket)}:an" if sharded else f"{self.prefix}:an"
+        return f"{base}:d:{day}", f"{base}:u:{day}"
+
+    def analytics_session_key(self, bucket: int, identity_hash: str) -> str:
+        """One session's analytics counters, in its identity's bucket (so its scripts reach it)."""
+        return f"{self.bucket_tag(bucket)}:an:s:{identity_hash}"
+
+    @property
+    def analytics_secret_key(self) -> str:
+        return f"{self.prefix}:an:key"
 
     @property
     def events_channel(self) -> str:

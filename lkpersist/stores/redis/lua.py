@@ -1,15 +1,14 @@
 """The Lua scripts of the Redis backend: each mutating operation is one script, so one round trip.
 
-Per-identity scripts share ``_PRELUDE`` and the same KEYS (see ``IdentityKeys``; the turn scripts take only
-the three a turn touches, see ``_TURNS_PRELUDE``):
-1 session hash, 2 metadata hash, 3 context hash, 4 turns list, 5 item-id set, 6 bucket ``seen`` index,
-7 bucket ``deadline`` index; ARGV[1] is the encoded identity (the index member), ARGV[2] the caller's
-clock in ms (never Redis TIME: clocks are injected so a virtual clock works), ARGV[3] the grace added
-to native key TTLs. The session hash keeps integer milliseconds only and no script ever decodes or
+Per-identity scripts share ``_PRELUDE`` and the same KEYS (see ``IdentityKeys``; the turn scripts take only the
+three a turn touches, see ``_TURNS_PRELUDE``): 1 session hash, 2 metadata hash, 3 context hash, 4 turns list,
+5 item-id set, 6 bucket ``seen`` index, 7 bucket ``deadline`` index; ARGV[1] is the encoded identity (the index
+member), ARGV[2] the caller's clock in ms (never Redis TIME: clocks are injected so a virtual clock works),
+ARGV[3] the grace added to native key TTLs. The session hash keeps integer milliseconds only and no script ever decodes or
 re-encodes a JSON or codec-encoded value (Lua's cjson is lossy). The rules are those of
 :mod:`lkpersist.model.lifecycle` (connect_transition and friends), restated here because they must run in Redis.
-Session hash fields: j joined_at, l last_seen, r reconnect_count, c connected (0/1), e expires_at
-(absent while connected), t ttl, d disconnect_count, g greeted_epoch, v schema, L language (encoded).
+Session hash fields: j joined_at, l last_seen, r reconnect_count, c connected (0/1), e expires_at (absent while
+connected), t ttl, d disconnect_count, g greeted_epoch, v schema, L language (encoded). Analytics: analytics.py.
 A malformed hash raises an ``LKPCORRUPT`` error; a key of the wrong type raises Redis' ``WRONGTYPE``;
 a session the client could not decode, ``LKPUNREADABLE <key id|plaintext|damaged|nokey>`` (nothing written).
 Scripts that publish session events (connect, disconnect, delete, purge; see ``events.py`` here and
@@ -17,6 +16,8 @@ Scripts that publish session events (connect, disconnect, delete, purge; see ``e
 """
 
 from __future__ import annotations
+
+from lkpersist.stores.redis.analytics import TALLY_CONNECT, TALLY_TURN
 
 CORRUPT_MARKER = "LKPCORRUPT"
 UNREADABLE_MARKER = "LKPUNREADABLE"
@@ -99,10 +100,10 @@ end
 # connect. ARGV[4..6] ttl ms for first / returning / frequent, ARGV[7] frequent_after, ARGV[8] schema,
 # ARGV[9] presence timeout ms (a connected session not refreshed that long counts as having left),
 # ARGV[10..11] what the client can decode (check_readable: a returning session it could not read is
-# refused before it is touched). Returns {returning 0/1, was_connected 0/1, session fields, metadata
-# flat, context flat}: the session hash as it now is, its values in SESSION_FIELDS order (nil where
-# absent), built from what was read and written rather than read back.
-CONNECT = _PRELUDE + """
+# refused before it is touched); KEYS[8..10] and the three ARGV before the channel: tally_connect's (analytics.py).
+# Returns {returning 0/1, was_connected 0/1, session fields, metadata flat, context flat}: the session hash as it
+# now is, its values in SESSION_FIELDS order (nil where absent), built from what was read and written.
+CONNECT = _PRELUDE + TALLY_CONNECT + """
 local function ttl_for(count)
   if count <= 0 then return tonumber(ARGV[4]) end
   if count < tonumber(ARGV[7]) then return tonumber(ARGV[5]) end
@@ -138,6 +139,7 @@ end
 reindex(now, now + ttl)
 if returning == 1 then publish_event(channel, 'returned', member, now, s.r + 1)
 else publish_event(channel, 'created', member, now, 0) end
+tally_connect(KEYS[8], KEYS[9], KEYS[10], ARGV[#ARGV - 3], tonumber(ARGV[#ARGV - 2]), ARGV[#ARGV - 1], now, returning, f[1])
 return {returning, was_connected, f, m, x}
 """
 
@@ -211,9 +213,9 @@ end
 """
 
 # append_turn. ARGV[3] max turns, ARGV[4] '1' when the turn has an item id ARGV[5], ARGV[6] the framed
-# turn ("<id byte length>:<id><payload>", or "-:<payload>" without id). Returns 1 stored, 0 duplicate
-# item id, -1 no live session. Trimmed turns release their item ids.
-APPEND_TURN = _TURNS_PRELUDE + """
+# turn ("<id byte length>:<id><payload>", or "-:<payload>" without id); KEYS[4..5], ARGV[7..8] tally_turn's
+# (analytics.py). Returns 1 stored, 0 duplicate item id, -1 no live session. Trimmed turns release their item ids.
+APPEND_TURN = _TURNS_PRELUDE + TALLY_TURN + """
 local deadline = live_deadline()
 if not deadline then return -1 end
 if ARGV[4] == '1' and redis.call('SADD', KEYS[3], ARGV[5]) == 0 then return 0 end
@@ -228,6 +230,7 @@ end
 local ttl = string.format('%d', math.max(deadline - now, 0) + tonumber(ARGV[2]))
 redis.call('PEXPIRE', KEYS[2], ttl)
 redis.call('PEXPIRE', KEYS[3], ttl)
+tally_turn(KEYS[4], KEYS[5], tonumber(ARGV[7]), ARGV[8], now)
 return 1
 """
 
@@ -274,15 +277,14 @@ if existed == 1 then publish_event(ARGV[#ARGV], 'deleted', ARGV[1], tonumber(ARG
 return existed
 """
 
-# list scan, one bucket. KEYS: 1 seen index, 2 deadline index. ARGV: 1 now ms, 2 status (all, active,
-# expired), 3 how many matches to return at most, 4 how many entries to examine at most, 5 resume
-# after this last_seen score ('' from the top), 6 and this member. Order: last_seen desc, member desc
-# (Redis' reverse order). Returns {matches flat (member, score, ...), exhausted 0/1, last examined
-# score, last examined member}; the caller resumes from the last examined entry.
-# Expired entries sit behind every newer active one, so 'expired' starts past the entries last seen after
-# the newest expired deadline: they are all active, because no session is last seen after its deadline
-# (every write indexes last_seen t with deadline t + ttl; see listing.py). With half of a million sessions
-# live that jump skips them all in two O(log n) calls instead of walking them.
+# list scan, one bucket. KEYS: 1 seen index, 2 deadline index. ARGV: 1 now ms, 2 status (all, active, expired),
+# 3 how many matches to return at most, 4 how many entries to examine at most, 5 resume after this last_seen
+# score ('' from the top), 6 and this member. Order: last_seen desc, member desc (Redis' reverse order).
+# Returns {matches flat (member, score, ...), exhausted 0/1, last examined score, last examined member}; the
+# caller resumes from the last examined entry. Expired entries sit behind every newer active one, so 'expired'
+# starts past the entries last seen after the newest expired deadline: they are all active, because no session
+# is last seen after its deadline (every write indexes last_seen t with deadline t + ttl; see listing.py).
+# With half of a million sessions live that jump skips them all in two O(log n) calls instead of walking them.
 LIST_SCAN = """
 local seen, deadlines = KEYS[1], KEYS[2]
 local now, status, want, budget = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -321,14 +323,14 @@ end
 return {out, 0, last_score, last_id}
 """
 
-# purge, one bucket batch. KEYS: 1 seen index, 2 deadline index, then for each candidate its session,
-# metadata, context, turns and item-id keys (5 each). ARGV: 1 now ms, 2 last_seen cutoff ms ('' none),
-# 3 '1' dry run, 4 '1' to leave expired sessions alone (the older-than pass after the expired pass),
-# 5.. the candidates' members, last the events channel. Each candidate is RE-CHECKED against its own record at delete time, so
-# a participant who just came back, or a second purge running at once, is safe. A candidate whose keys
-# Redis already dropped (native TTL) is judged by its index scores; one whose record is malformed is
-# left alone. Each removal publishes ``expired`` (or ``purged`` when it had not expired). Returns
-# {purged (or would purge), left alone as malformed}.
+# purge, one bucket batch. KEYS: 1 seen index, 2 deadline index, then for each candidate its session, metadata,
+# context, turns and item-id keys (5 each). ARGV: 1 now ms, 2 last_seen cutoff ms ('' none), 3 '1' dry run,
+# 4 '1' to leave expired sessions alone (the older-than pass after the expired pass), 5.. the candidates'
+# members, last the events channel. Each candidate is RE-CHECKED against its own record at delete time, so a
+# participant who just came back, or a second purge running at once, is safe. A candidate whose keys Redis
+# already dropped (native TTL) is judged by its index scores; one whose record is malformed is left alone.
+# Each removal publishes ``expired`` (or ``purged`` when it had not expired). Returns {purged (or would
+# purge), left alone as malformed}.
 PURGE = PUBLISH_EVENT + """
 local now, cutoff = tonumber(ARGV[1]), tonumber(ARGV[2])
 local dry, keep_expired = ARGV[3] == '1', ARGV[4] == '1'

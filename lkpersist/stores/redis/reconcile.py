@@ -20,6 +20,7 @@ from redis.commands.core import AsyncScript
 from lkpersist.clock import to_ms
 from lkpersist.crypto.codec import ValueCodec
 from lkpersist.exceptions import StoreUnavailableError
+from lkpersist.model.events import SessionEvent
 from lkpersist.model.reconcile import OfflineDelta, Reconciled, reconcile
 from lkpersist.model.session import Session, Turn
 from lkpersist.stores.redis.context import RedisContext
@@ -62,15 +63,14 @@ table.insert(record, 1, digest())
 return record
 """
 
-# write state. ARGV[1..3] member, now ms, grace ms; ARGV[4] the digest READ_STATE returned; ARGV[5] the
+# write state (WRITE_STATE; its body _WRITE is also WRITE_IF_ABSENT's). ARGV[1..3] member, now ms, grace ms;
+# ARGV[4] the digest READ_STATE returned; ARGV[5] the
 # new deadline ms ('' to leave no session); ARGV[6] last_seen ms; then six counted sections (a count,
 # then that many strings): session fields flat, metadata flat, context flat, turn frames, item ids, and
 # the merge's events as (kind, time ms, reconnect count) triples; ARGV[#ARGV] the events channel.
 # Returns 1 when written (and the events published), 0 when the state changed since it was read (the
 # caller merges again).
-WRITE_STATE = _DIGEST + PUBLISH_EVENT + """
-local member, now, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-if digest() ~= ARGV[4] then return 0 end
+_WRITE = """
 local at = 7
 local function section()
   local n, items = tonumber(ARGV[at]), {}
@@ -100,25 +100,38 @@ local ttl = string.format('%d', math.max(tonumber(ARGV[5]) - now, 0) + grace)
 for k = 1, 5 do redis.call('PEXPIRE', KEYS[k], ttl) end
 return 1
 """
+WRITE_STATE = _DIGEST + PUBLISH_EVENT + """
+local member, now, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+if digest() ~= ARGV[4] then return 0 end
+""" + _WRITE
+
+# write if absent (import of new identities). ARGV and returns as WRITE_STATE (ARGV[4] unused), but the
+# state compared with is the empty one: written only when the session, metadata, context and turns keys
+# do not exist (what EMPTY_DIGEST stands for), without reading and hashing anything.
+WRITE_IF_ABSENT = PUBLISH_EVENT + """
+local member, now, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+if redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3], KEYS[4]) > 0 then return 0 end
+""" + _WRITE
 
 
 @dataclass(frozen=True)
 class _Scripts:
     read: AsyncScript
     write: AsyncScript
+    write_if_absent: AsyncScript
 
     def all(self) -> tuple[AsyncScript, ...]:
-        return self.read, self.write
+        return self.read, self.write, self.write_if_absent
 
 
 _registered: weakref.WeakKeyDictionary[Any, _Scripts] = weakref.WeakKeyDictionary()
 
 
 def scripts_for(ctx: RedisContext) -> _Scripts:
-    """The two scripts, registered once per store (EVALSHA; ``RedisContext.run`` loads them on NOSCRIPT)."""
+    """The scripts, registered once per store (EVALSHA; ``RedisContext.run`` loads them on NOSCRIPT)."""
     scripts = _registered.get(ctx)
     if scripts is None:
-        scripts = _Scripts(ctx.client.register_script(READ_STATE), ctx.client.register_script(WRITE_STATE))
+        scripts = _Scripts(*(ctx.client.register_script(lua) for lua in (READ_STATE, WRITE_STATE, WRITE_IF_ABSENT)))
         _registered[ctx] = scripts
     return scripts
 
@@ -147,18 +160,28 @@ def whole_from_reply(identity: str, reply: Any, codec: ValueCodec) -> tuple[Sess
 
 def write_args(result: Reconciled, codec: ValueCodec) -> list[Any]:
     """WRITE_STATE's ARGV from 5 on: deadline, last_seen and the six counted sections."""
-    events = [part for e in result.events for part in (e.kind, to_ms(e.time), _count_arg(e.reconnect_count))]
-    session = result.session
-    if session is None:
+    if result.session is None:
+        events = _event_args(result.events)
         return ["", "", 0, 0, 0, 0, 0, len(events), *events]
+    frames = [frame_turn(turn, codec) for turn in result.turns]
+    item_ids = [turn.item_id for turn in result.turns if turn.item_id is not None]
+    return state_args(result.session, frames, item_ids, result.events, codec)
+
+
+def state_args(
+    session: Session, frames: list[bytes], item_ids: list[str], events: list[SessionEvent], codec: ValueCodec
+) -> list[Any]:
+    """:func:`write_args` for a session whose turns are framed already (an import frames them in bulk)."""
     args: list[Any] = [to_ms(session.deadline), to_ms(session.last_seen)]
     metadata = json_hash_fields(session.metadata, codec)
     context = json_hash_fields(session.context, codec)
-    frames = [frame_turn(turn, codec) for turn in result.turns]
-    item_ids = [turn.item_id for turn in result.turns if turn.item_id is not None]
-    for section in (session_hash_fields(session, codec), metadata, context, frames, item_ids, events):
+    for section in (session_hash_fields(session, codec), metadata, context, frames, item_ids, _event_args(events)):
         args += [len(section), *section]
     return args
+
+
+def _event_args(events: list[SessionEvent]) -> list[Any]:
+    return [part for e in events for part in (e.kind, to_ms(e.time), _count_arg(e.reconnect_count))]
 
 
 def _count_arg(count: int | None) -> str:
@@ -166,4 +189,6 @@ def _count_arg(count: int | None) -> str:
     return "" if count is None else str(count)
 
 
-__all__ = ["READ_STATE", "WRITE_STATE", "apply_offline", "scripts_for", "whole_from_reply", "write_args"]
+__all__ = [
+    "READ_STATE", "WRITE_IF_ABSENT", "WRITE_STATE", "apply_offline", "scripts_for", "state_args", "whole_from_reply", "write_args",
+]

@@ -1,64 +1,43 @@
-"""Export and import for ``RedisStore``: whole records read and written in pipelines of per-identity scripts.
-
-Export walks each bucket's ``deadline`` index with ZSCAN (no keyspace scan; the scores filter by status
-before anything is read) and reads a page of records with one pipeline of ``READ_RECORD`` scripts, each
-a session's hashes and turns in one snapshot. Memory stays bounded by the page size plus the members of
-one bucket (kept to return each entry once, as ZSCAN may repeat one). The order is the store's own,
-bucket by bucket, not ``last_seen``: export needs every record once, not a ranking, and walking buckets
-is what makes it fast.
+"""Import (and reads of named records) for ``RedisStore``; the export walk is :mod:`~lkpersist.stores.redis.export`.
 
 Import is the compare-and-set of :mod:`~lkpersist.stores.redis.reconcile`, a batch at a time. First
-every record is written as if nothing were stored (``WRITE_STATE`` against the empty state's digest:
-one round trip for a batch of new identities); where something is stored that fails, and those go
+every record is written as if nothing were stored (``WRITE_IF_ABSENT``: written only where the
+identity's keys do not exist; one round trip for a batch of new identities, their turns framed from the
+record's turn dicts without a ``Turn`` per turn); where something is stored that fails, and those go
 through one pipeline of ``READ_STATE``, the rule (:func:`lkpersist.model.transfer.decide_import`) in
 Python and one pipeline of ``WRITE_STATE``; a record another writer changed in between is read and
-decided again. Each
-record is written whole by one script, so none is half-written; a batch is not one transaction.
+decided again. Each record is written whole by one script, so none is half-written; a batch is not one
+transaction. Named records (``load_records``) are read by one ``READ_RECORD`` script each, pipelined.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from lkpersist.clock import to_ms
 from lkpersist.exceptions import CorruptRecordError, DecryptionError, StoreUnavailableError
 from lkpersist.model.results import CorruptRecord
-from lkpersist.model.session import Status
-from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord, decide_import
+from lkpersist.model.transfer import (
+    ConflictRule,
+    ImportOutcome,
+    SessionRecord,
+    creation_events,
+    decide_import,
+)
+from lkpersist.stores.bulk import TurnDicts, turn_payloads
 from lkpersist.stores.redis.context import RedisContext
 from lkpersist.stores.redis.errors import translate, translated
-from lkpersist.stores.redis.listing import scan_index
 from lkpersist.stores.redis.pipeline import queue_script, run_pipeline
 from lkpersist.stores.redis.reconcile import (
     EMPTY_DIGEST,
     MAX_ATTEMPTS,
     scripts_for,
+    state_args,
     whole_from_reply,
     write_args,
 )
 
 Loaded = SessionRecord | CorruptRecord
-
-
-async def scan_records(ctx: RedisContext, status: Status, page_size: int) -> AsyncIterator[list[Loaded]]:
-    """Every record matching ``status``, about ``page_size`` at a time (see the module docstring)."""
-    await ctx.ensure_ready()
-    members: list[bytes] = []
-    for bucket in range(ctx.keys.buckets):
-        seen: set[bytes] = set()
-        async for items in scan_index(ctx, ctx.keys.deadline_key(bucket), page_size):
-            now_ms = to_ms(ctx.now())
-            fresh = [m for m, score in items if m not in seen and _matches(status, score, now_ms)]
-            seen.update(fresh)
-            members += fresh
-            if len(members) >= page_size:
-                page = await _read(ctx, members)
-                members = []
-                if page:
-                    yield page
-    if members and (page := await _read(ctx, members)):
-        yield page
 
 
 async def load_records(ctx: RedisContext, identities: Sequence[str]) -> list[Loaded | None]:
@@ -106,11 +85,13 @@ async def _write_if_absent(
     settings, now = ctx.settings, ctx.now()
     calls = []
     for record in records:
-        decision = decide_import(None, (), record, "merge", now, settings.max_turns)
-        assert decision.write is not None  # nothing stored: always written
-        calls.append((record.session.identity, (EMPTY_DIGEST, *write_args(decision.write, settings.codec),
-                                                ctx.events_channel)))
-    written = await _pipelined(ctx, scripts_for(ctx).write, calls)
+        dicts = record.turn_dicts
+        frames = turn_frames(dicts, turn_payloads(dicts, settings.codec))
+        item_ids = [turn["item_id"] for turn in dicts if turn["item_id"] is not None]
+        events = creation_events(None, record.session, now)
+        args = state_args(record.session, frames, item_ids, events, settings.codec)
+        calls.append((record.session.identity, (EMPTY_DIGEST, *args, ctx.events_channel)))
+    written = await _pipelined(ctx, scripts_for(ctx).write_if_absent, calls)
     left = []
     for index, (record, done) in enumerate(zip(records, written, strict=True)):
         if _result(ctx, record, done) == 1:
@@ -118,6 +99,20 @@ async def _write_if_absent(
         else:
             left.append(index)
     return left
+
+
+def turn_frames(dicts: TurnDicts, payloads: list[str]) -> list[bytes]:
+    """The frames :func:`~lkpersist.stores.redis.records.frame_turn` makes, from turn dicts and their
+    stored payloads (``<id byte length>:<id><payload>``, or ``-:<payload>`` without an item id)."""
+    frames = []
+    for turn, payload in zip(dicts, payloads, strict=True):
+        item_id = turn["item_id"]
+        if item_id is None:
+            frames.append(b"-:" + payload.encode("utf-8"))
+        else:
+            raw = item_id.encode("utf-8")
+            frames.append(b"%d:%s%s" % (len(raw), raw, payload.encode("utf-8")))
+    return frames
 
 
 def _decide(
@@ -141,20 +136,6 @@ def _result(ctx: RedisContext, record: SessionRecord, reply: Any) -> Any:
     if isinstance(reply, Exception):
         raise translate(reply, ctx.display_url, record.session.identity) from reply
     return reply
-
-
-def _matches(status: Status, deadline_ms: float, now_ms: int) -> bool:
-    return status == "all" or (now_ms >= deadline_ms) == (status == "expired")
-
-
-async def _read(ctx: RedisContext, members: list[bytes]) -> list[Loaded]:
-    identities = []
-    for member in members:
-        try:
-            identities.append(ctx.keys.decode_identity(member))
-        except ValueError:
-            continue  # not one of ours: listing reports such entries, export has nothing to carry
-    return [record for record in await _load(ctx, identities) if record is not None]
 
 
 async def _load(ctx: RedisContext, identities: Sequence[str]) -> list[Loaded | None]:
@@ -186,4 +167,4 @@ async def _pipelined(ctx: RedisContext, script: Any, calls: list[tuple[str, tupl
         return await run_pipeline(ctx.client, (*ctx.scripts.all(), *scripts_for(ctx).all()), fill, raise_on_error=False)
 
 
-__all__ = ["import_batch", "load_records", "scan_records"]
+__all__ = ["import_batch", "load_records", "turn_frames"]

@@ -24,6 +24,7 @@ from typing import Any
 
 from lkpersist.clock import to_ms
 from lkpersist.exceptions import CorruptRecordError, InvalidStoreURLError
+from lkpersist.model.analytics import DailyStats, SessionCounters
 from lkpersist.model.presence import ArrivalRequest
 from lkpersist.model.reconcile import OfflineDelta
 from lkpersist.model.results import Arrival, Census, CorruptRecord, Page, PurgeResult, StorageInfo
@@ -34,7 +35,7 @@ from lkpersist.stores.events import EventSource
 from lkpersist.stores.locks import new_token
 from lkpersist.stores.paging import Position, encode_cursor
 from lkpersist.stores.raw import StoredValues
-from lkpersist.stores.sqlite import locks, operations, queries, reconcile, transfer
+from lkpersist.stores.sqlite import analytics, locks, operations, queries, reconcile, transfer
 from lkpersist.stores.sqlite.db import Database
 from lkpersist.stores.sqlite.events import SQLiteEventSource
 from lkpersist.stores.sqlite.raw import SQLiteStoredValues
@@ -168,6 +169,7 @@ class SQLiteStore(SessionStore):
                     progress(purged)
                 if deleted < PURGE_BATCH:
                     break
+        await self._db.run(analytics.purge, self.analytics, to_ms(now))
         return PurgeResult(purged=purged)
 
     async def _census(self, now: float, stale_after: float) -> Census:
@@ -180,6 +182,15 @@ class SQLiteStore(SessionStore):
     async def _storage_info(self) -> StorageInfo:
         version = await self._db.run(queries.layout_version)
         return StorageInfo("sqlite", version, STORAGE_VERSION, f"SQLite {sqlite3.sqlite_version}")
+
+    async def _daily_stats(self, dates: list[str]) -> DailyStats:
+        return await self._db.run(analytics.daily, dates)
+
+    async def _session_counters(self, identity: str, identity_hash: str) -> SessionCounters | None:
+        return await self._db.run(analytics.counters, identity_hash)
+
+    async def _analytics_secret(self) -> str | None:
+        return await self._db.run(analytics.kept_secret)
 
     async def close(self) -> None:
         await self._db.close()

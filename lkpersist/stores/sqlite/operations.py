@@ -24,7 +24,7 @@ from lkpersist.model.presence import (
 from lkpersist.model.results import Arrival
 from lkpersist.model.session import SUMMARY_KEY, CoveredTurns, Session, SessionChanges
 from lkpersist.stores.settings import StoreSettings
-from lkpersist.stores.sqlite import queries
+from lkpersist.stores.sqlite import analytics, queries
 from lkpersist.stores.sqlite.events import record_events
 from lkpersist.stores.sqlite.rows import (
     INSERT_SESSION,
@@ -60,6 +60,8 @@ def arrive(
             turns = turns_from_payloads(identity, payloads[::-1], settings.codec)
         arrival = visit.arrival(session, turns)
         record_events(conn, arrival_events(arrival, from_ms(now_ms), replaced))
+        if arrival.new_visit:  # analytics count visits (returns, new sessions), not joined connections
+            analytics.connected(conn, settings.analytics, arrival.as_connect(), now_ms)
         return arrival
 
 
@@ -139,6 +141,7 @@ def append_turn(
         conn.execute(
             "DELETE FROM lkpersist_turns WHERE session_id = ? AND seq <= ?", (session_id, seq - settings.max_turns)
         )
+    analytics.recorded_turn(conn, settings.analytics, identity, now_ms)
     return True
 
 

@@ -20,12 +20,27 @@ from lkpersist.exceptions import CorruptRecordError, DecryptionError
 from lkpersist.model.events import SessionEvent
 from lkpersist.model.results import CorruptRecord
 from lkpersist.model.session import Status
-from lkpersist.model.transfer import ConflictRule, ImportOutcome, SessionRecord, decide_import
+from lkpersist.model.transfer import (
+    ConflictRule,
+    ImportOutcome,
+    SessionRecord,
+    creation_events,
+    decide_import,
+)
+from lkpersist.stores.bulk import turn_dicts, turn_payloads
 from lkpersist.stores.settings import StoreSettings
 from lkpersist.stores.sqlite.events import record_events
 from lkpersist.stores.sqlite.queries import STATUS_FILTER
 from lkpersist.stores.sqlite.reconcile import read_whole, write_whole
-from lkpersist.stores.sqlite.rows import ALL_COLUMNS, Row, session_from_row, turns_from_payloads
+from lkpersist.stores.sqlite.rows import (
+    ALL_COLUMNS,
+    INSERT_SESSION,
+    Row,
+    ops_params,
+    personal_params,
+    session_from_row,
+    turns_from_payloads,
+)
 from lkpersist.stores.sqlite.transactions import immediate, snapshot
 
 Loaded = SessionRecord | CorruptRecord
@@ -63,25 +78,78 @@ def import_batch(
     conn: sqlite3.Connection, settings: StoreSettings, records: Sequence[SessionRecord], rule: ConflictRule,
     now_ms: int,
 ) -> list[ImportOutcome]:
-    """Run on the store's worker thread: every record of the batch in one transaction, each whole."""
-    outcomes = []
-    events: list[SessionEvent] = []
+    """Run on the store's worker thread: every record of the batch in one transaction, each whole.
+
+    Identities without a row are written together (one statement per table for all of them); the
+    others are read, decided and rewritten one by one. A record whose identity is waiting to be written
+    earlier in the batch first has those written, so it sees them as the file's order says."""
+    outcomes: list[ImportOutcome] = []
+    events: list[list[SessionEvent]] = []
     now = from_ms(now_ms)
     with immediate(conn):
+        stored = _stored_identities(conn, [record.session.identity for record in records])
+        fresh: dict[str, SessionRecord] = {}  # to be written together, by identity
         for record in records:
             identity = record.session.identity
-            try:
-                row_id, stored, turns = read_whole(conn, identity, settings.codec)
-            except (CorruptRecordError, DecryptionError):
-                outcomes.append(ImportOutcome.FAILED)
+            if identity not in stored and identity not in fresh:
+                fresh[identity] = record
+                outcomes.append(ImportOutcome.CREATED)
+                events.append(creation_events(None, record.session, now))
                 continue
-            decision = decide_import(stored, turns, record, rule, now, settings.max_turns)
-            if decision.write is not None:
-                write_whole(conn, settings, identity, row_id, decision.write)
-                events += decision.write.events
-            outcomes.append(decision.outcome)
-        record_events(conn, events)
+            if identity in fresh:
+                _insert_new(conn, settings, list(fresh.values()))
+                stored.update(fresh)
+                fresh = {}
+            outcome, written = _import_one(conn, settings, record, rule, now)
+            outcomes.append(outcome)
+            events.append(written)
+        _insert_new(conn, settings, list(fresh.values()))
+        record_events(conn, [event for batch in events for event in batch])
     return outcomes
+
+
+def _import_one(
+    conn: sqlite3.Connection, settings: StoreSettings, record: SessionRecord, rule: ConflictRule, now: float
+) -> tuple[ImportOutcome, list[SessionEvent]]:
+    """One record over a stored row: read, decided by the rule, rewritten whole (or left alone)."""
+    identity = record.session.identity
+    try:
+        row_id, stored, turns = read_whole(conn, identity, settings.codec)
+    except (CorruptRecordError, DecryptionError):
+        return ImportOutcome.FAILED, []
+    decision = decide_import(stored, turns, record, rule, now, settings.max_turns)
+    if decision.write is None:
+        return decision.outcome, []
+    write_whole(conn, settings, identity, row_id, decision.write)
+    return decision.outcome, decision.write.events
+
+
+def _stored_identities(conn: sqlite3.Connection, identities: list[str]) -> set[str]:
+    """Which of ``identities`` have a session row (live or expired)."""
+    marks = ", ".join("?" * len(identities))
+    rows = conn.execute(f"SELECT identity FROM lkpersist_sessions WHERE identity IN ({marks})", identities)
+    return {identity for (identity,) in rows}
+
+
+def _insert_new(conn: sqlite3.Connection, settings: StoreSettings, records: list[SessionRecord]) -> None:
+    """Write records whose identities have no row: all sessions in one statement, then all turns in one."""
+    if not records:
+        return
+    codec = settings.codec
+    conn.executemany(INSERT_SESSION, [{**ops_params(r.session), **personal_params(r.session, codec)} for r in records])
+    identities = [record.session.identity for record in records]
+    marks = ", ".join("?" * len(identities))
+    ids = dict(conn.execute(f"SELECT identity, id FROM lkpersist_sessions WHERE identity IN ({marks})", identities))
+    conn.executemany(
+        "INSERT INTO lkpersist_turns (session_id, seq, item_id, payload) VALUES (?, ?, ?, ?)",
+        [
+            (ids[record.session.identity], seq, turn["item_id"], payload)
+            for record in records
+            for seq, (turn, payload) in enumerate(
+                zip(record.turn_dicts, turn_payloads(record.turn_dicts, codec), strict=True), 1
+            )
+        ],
+    )
 
 
 def _payloads(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> dict[int, list[bytes]]:
@@ -98,6 +166,9 @@ def _record(row: Row, payloads: list[bytes], codec: ValueCodec) -> Loaded:
     identity = row[1]
     try:
         session = session_from_row(row, codec)
+        dicts = turn_dicts(payloads, codec)
+        if dicts is not None:
+            return SessionRecord.of_turn_dicts(session, dicts)
         return SessionRecord(session, tuple(turns_from_payloads(identity, payloads, codec)))
     except CorruptRecordError as exc:  # undecryptable (a wrong key) stays an error for the whole read, as in ls
         return CorruptRecord(identity=identity, reason=exc.reason)

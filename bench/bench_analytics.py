@@ -1,0 +1,156 @@
+"""Benchmark: what the analytics cost ``connect`` (issue 14: throughput within 10 % of connect without them).
+
+Same process, same run, same store object, interleaved rounds (best kept), a pool of pre-created
+identities so most connects are returns (the agent's hot path):
+
+- Redis: ``connect`` (one script that also counts the day and the session: KEYS 8-10) against connect as
+  it was before analytics (:class:`BeforeAnalytics`: the same script with its ``tally_connect`` call
+  removed, called as ``RedisStore._connect`` called it, on the same client). Both are one EVALSHA: the
+  analytics add no round trip, only the work inside the script and three keys and arguments.
+- SQLite: ``connect`` (three more statements in its transaction) against the same with the analytics
+  step switched off for the baseline rounds (``lkpersist.stores.sqlite.analytics.connected`` replaced by
+  a function doing nothing while they run).
+
+    .venv/bin/python bench/bench_analytics.py [--redis-url URL] [--seconds 6] [--concurrency 1 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(__file__))
+from bench_connect import POOL, Result, _cleanup, _run, own_redis_server
+
+from lkpersist.model.results import ConnectResult
+from lkpersist.stores import open_store
+from lkpersist.stores.redis import RedisStore
+from lkpersist.stores.redis import lua as redis_lua
+from lkpersist.stores.redis.records import session_from_fields
+from lkpersist.stores.sqlite import analytics as sqlite_analytics
+
+Op = Callable[[str], Awaitable[int]]
+ROUNDS = 7
+"""Interleaved rounds per case, the best kept: the difference measured is small beside a shared machine's noise."""
+TALLY_CALL = (
+    "tally_connect(KEYS[8], KEYS[9], KEYS[10], ARGV[#ARGV - 3], tonumber(ARGV[#ARGV - 2]), ARGV[#ARGV - 1], now, "
+    "returning, f[1])\n"
+)
+
+
+class BeforeAnalytics(RedisStore):
+    """RedisStore's connect as it was before analytics: the connect script without its tally, no analytics
+    keys or arguments; everything else (validation, the reply's decoding) the store's own."""
+
+    def __init__(self, store: RedisStore) -> None:
+        super().__init__(store.client, prefix=store.keys.prefix)
+        assert TALLY_CALL in redis_lua.CONNECT, "the connect script changed: update the baseline"
+        self._before = store.client.register_script(redis_lua.CONNECT.replace(TALLY_CALL, ""))
+
+    async def _connect(self, identity: str) -> ConnectResult:
+        reply = await self._redis.run(self._before, identity, *self._connect_args, self._channel)
+        session = session_from_fields(identity, reply[2], reply[3], reply[4], self.codec)
+        return ConnectResult(session=session, returning=reply[0] == 1, was_connected=reply[1] == 1)
+
+
+def _redis_cases(store: RedisStore) -> dict[str, Op]:
+    before = BeforeAnalytics(store)
+
+    async def without(identity: str) -> int:
+        await before.connect(identity)
+        return 0
+
+    async def with_analytics(identity: str) -> int:
+        await store.connect(identity)
+        return 0
+
+    return {"before": without, "analytics": with_analytics}
+
+
+def _sqlite_cases(store: Any) -> dict[str, Op]:
+    counting = sqlite_analytics.connected
+
+    def skip(*_: Any) -> None:
+        """The baseline: connect's transaction without the analytics statements."""
+
+    # Cases run one after the other (every op of a round finishes before the next case starts), so each
+    # op setting its own mode switches the whole round.
+    async def without(identity: str) -> int:
+        sqlite_analytics.connected = skip  # type: ignore[assignment]
+        await store.connect(identity)
+        return 0
+
+    async def with_analytics(identity: str) -> int:
+        sqlite_analytics.connected = counting
+        await store.connect(identity)
+        return 0
+
+    return {"before": without, "analytics": with_analytics}
+
+
+async def _compare(label: str, cases: dict[str, Op], seconds: float, concurrencies: list[int]) -> None:
+    for op in cases.values():  # create every identity, warm up both paths
+        for index in range(POOL):
+            await op(f"bench-{index}")
+    for concurrency in concurrencies:
+        best: dict[str, Result] = {}
+        for _ in range(ROUNDS):
+            for name, op in cases.items():
+                result = await _run(name, concurrency, seconds / ROUNDS, op)
+                if name not in best or result.ops_per_s > best[name].ops_per_s:
+                    best[name] = result
+        before, after = best["before"], best["analytics"]
+        print(f"  {label:<6} c={concurrency:<3} before {before.ops_per_s:>9,.0f} ops/s   with analytics "
+              f"{after.ops_per_s:>9,.0f} ops/s   ratio {after.ops_per_s / before.ops_per_s:5.3f} (target >= 0.90)",
+              flush=True)
+
+
+async def bench_redis(url: str, seconds: float, concurrencies: list[int]) -> None:
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    store = open_store(url, prefix=prefix)
+    assert isinstance(store, RedisStore)
+    try:
+        await _compare("redis", _redis_cases(store), seconds, concurrencies)
+    finally:
+        await _cleanup(store, prefix)
+        await store.close()
+
+
+async def bench_sqlite(seconds: float, concurrencies: list[int]) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        store = open_store(f"sqlite:///{Path(directory) / 'bench.db'}")
+        counting = sqlite_analytics.connected
+        try:
+            await _compare("sqlite", _sqlite_cases(store), seconds, concurrencies)
+        finally:
+            sqlite_analytics.connected = counting
+            await store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--redis-url", help="use this Redis instead of starting one")
+    parser.add_argument("--seconds", type=float, default=6.0, help="duration of each case")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--only", choices=("redis", "sqlite"), help="one backend only")
+    args = parser.parse_args()
+    print(f"connect with and without analytics, {args.seconds:g} s per case (best of {ROUNDS} rounds), "
+          f"pool of {POOL} identities, {os.cpu_count()} cores")
+    if args.only != "sqlite" and args.redis_url:
+        asyncio.run(bench_redis(args.redis_url, args.seconds, args.concurrency))
+    elif args.only != "sqlite":
+        with own_redis_server() as url:
+            asyncio.run(bench_redis(url, args.seconds, args.concurrency))
+    if args.only != "redis":
+        asyncio.run(bench_sqlite(args.seconds, args.concurrency))
+
+
+if __name__ == "__main__":
+    main()

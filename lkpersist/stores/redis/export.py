@@ -1,0 +1,188 @@
+"""Export reads for ``RedisStore``: every record of every bucket, read whole, with Redis and Python
+working at the same time.
+
+The walk goes over each bucket's ``deadline`` index by ZSCAN (no keyspace scan; the scores filter by
+status before anything is read). Each step is one pipeline: a ``READ_RECORDS`` call per bucket for the
+members the previous step found (every record in it read in one snapshot), and the next ZSCANs of the
+buckets being walked. The next step is sent before this one's replies are decoded, so Redis reads while
+Python decodes. Memory stays bounded by about two pages plus the members of the buckets being walked
+(kept to return each entry once, as ZSCAN may repeat one). The order is the store's own, bucket by
+bucket, not ``last_seen``: export needs every record once, not a ranking.
+
+Records come with their turns as dicts (:func:`lkpersist.stores.bulk.turn_dicts`); one whose turns are
+not in that form is read again by the per-identity ``READ_RECORD`` path, which decodes (or names) each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.commands.core import AsyncScript
+
+from lkpersist.clock import to_ms
+from lkpersist.exceptions import CorruptRecordError
+from lkpersist.model.results import CorruptRecord
+from lkpersist.model.session import Status
+from lkpersist.model.transfer import SessionRecord
+from lkpersist.stores.bulk import turn_dicts
+from lkpersist.stores.redis.context import RedisContext
+from lkpersist.stores.redis.errors import translated
+from lkpersist.stores.redis.pipeline import queue_script, run_pipeline
+from lkpersist.stores.redis.records import session_from_reply
+from lkpersist.stores.redis.transfer import load_records
+
+Loaded = SessionRecord | CorruptRecord
+
+# read records (export). KEYS: five per member, as KeyLayout.record_keys gives them (session, metadata,
+# context, turns, item ids), all of one bucket (one slot); no ARGV. Returns, per member, {session flat,
+# metadata flat, context flat, turn payloads, 1}, the payloads being the turn frames without their
+# ``<n>:<id>`` / ``-:`` item-id prefix; or {..., frames as stored, 0} when a frame has neither prefix.
+READ_RECORDS = """
+local out = {}
+for i = 1, #KEYS, 5 do
+  local frames, payloads = redis.call('LRANGE', KEYS[i + 3], 0, -1), {}
+  for j, frame in ipairs(frames) do
+    local head = string.match(frame, '^(%d+):') or string.match(frame, '^(%-):')
+    if not head then payloads = nil; break end
+    payloads[j] = string.sub(frame, #head + 2 + (head == '-' and 0 or tonumber(head)))
+  end
+  out[#out + 1] = {redis.call('HGETALL', KEYS[i]), redis.call('HGETALL', KEYS[i + 1]),
+    redis.call('HGETALL', KEYS[i + 2]), payloads or frames, payloads and 1 or 0}
+end
+return out
+"""
+_MAX_LANES = 64
+_registered: weakref.WeakKeyDictionary[Any, AsyncScript] = weakref.WeakKeyDictionary()
+
+Reads = list[tuple[int, list[bytes]]]
+"""Members to read, bucket by bucket."""
+
+
+@dataclass
+class _Walk:
+    """Where the walk stands: the buckets being scanned (ZSCAN cursors) and the members each returned."""
+
+    buckets: int
+    status: Status
+    page_size: int
+    lanes: int = 8
+    next_bucket: int = 0
+    cursors: dict[int, int] = field(default_factory=dict)
+    seen: dict[int, set[bytes]] = field(default_factory=dict)
+
+    def scans(self) -> list[tuple[int, int]]:
+        """The (bucket, cursor) pairs to ZSCAN in the next step: open buckets, then new ones up to ``lanes``."""
+        while len(self.cursors) < self.lanes and self.next_bucket < self.buckets:
+            self.cursors[self.next_bucket] = 0
+            self.seen[self.next_bucket] = set()
+            self.next_bucket += 1
+        return list(self.cursors.items())
+
+    def found(self, scans: list[tuple[int, int]], replies: list[Any], now_ms: int) -> Reads:
+        """Record what the ZSCANs answered; the new matching members, by bucket. The number of lanes
+        follows the buckets' size, so that a step finds about a page of members."""
+        reads: Reads = []
+        entries = 0
+        for (bucket, _), (cursor, items) in zip(scans, replies, strict=True):
+            entries += len(items)
+            seen = self.seen[bucket]
+            fresh = [m for m, score in items if m not in seen and _matches(self.status, score, now_ms)]
+            seen.update(fresh)
+            if fresh:
+                reads.append((bucket, fresh))
+            if int(cursor) == 0:
+                del self.cursors[bucket], self.seen[bucket]
+            else:
+                self.cursors[bucket] = int(cursor)
+        if scans:
+            self.lanes = max(1, min(_MAX_LANES, self.page_size * len(scans) // max(entries, 1)))
+        return reads
+
+
+async def scan_records(ctx: RedisContext, status: Status, page_size: int) -> AsyncIterator[list[Loaded]]:
+    """Every record matching ``status``, about ``page_size`` at a time (see the module docstring)."""
+    await ctx.ensure_ready()
+    walk = _Walk(ctx.keys.buckets, status, page_size)
+    reads: Reads = []
+    scans = walk.scans()
+    step: asyncio.Future[tuple[list[Any], list[Any]]] | None = asyncio.ensure_future(_step(ctx, reads, scans, page_size))
+    try:
+        while step is not None:
+            records, scanned = await step
+            done, reads = reads, walk.found(scans, scanned, to_ms(ctx.now()))
+            scans = walk.scans()
+            step = asyncio.ensure_future(_step(ctx, reads, scans, page_size)) if reads or scans else None
+            await asyncio.sleep(0)  # the next step's pipeline leaves before this one is decoded
+            page = await _decoded(ctx, done, records)
+            if page:
+                yield page
+    finally:
+        if step is not None and not step.done():
+            step.cancel()
+            await asyncio.gather(step, return_exceptions=True)
+
+
+async def _step(
+    ctx: RedisContext, reads: Reads, scans: list[tuple[int, int]], count: int
+) -> tuple[list[Any], list[Any]]:
+    """One pipeline: READ_RECORDS per bucket of ``reads``, then the ZSCANs (about ``count`` entries) of ``scans``."""
+    script = _script(ctx)
+    keys = ctx.keys
+
+    def fill(pipe: Any) -> None:
+        for bucket, members in reads:
+            queue_script(pipe, script, keys.record_keys(bucket, members), ())
+        for bucket, cursor in scans:
+            pipe.zscan(keys.deadline_key(bucket), cursor, count=count)
+
+    with translated(ctx.display_url):
+        replies = await run_pipeline(ctx.client, (script,), fill)
+    return replies[: len(reads)], replies[len(reads):]
+
+
+async def _decoded(ctx: RedisContext, reads: Reads, replies: list[Any]) -> list[Loaded]:
+    records: list[Loaded] = []
+    for (_, members), reply in zip(reads, replies, strict=True):
+        for member, answer in zip(members, reply, strict=True):
+            try:
+                identity = ctx.keys.decode_identity(member)
+            except ValueError:
+                continue  # not one of ours: listing reports such entries, export has nothing to carry
+            record = await _record(ctx, identity, answer)
+            if record is not None:
+                records.append(record)
+    return records
+
+
+async def _record(ctx: RedisContext, identity: str, answer: Any) -> Loaded | None:
+    """One member's READ_RECORDS answer (None: removed since the scan); turns not in the bulk form are
+    read again by the per-identity path, which decodes each or names the bad one."""
+    codec = ctx.settings.codec
+    try:
+        session = session_from_reply(identity, answer[0:3], codec)
+    except CorruptRecordError as exc:
+        return CorruptRecord(identity=identity, reason=exc.reason)
+    if session is None:
+        return None
+    dicts = turn_dicts(answer[3], codec) if answer[4] == 1 else None
+    if dicts is None:
+        return (await load_records(ctx, [identity]))[0]
+    return SessionRecord.of_turn_dicts(session, dicts)
+
+
+def _matches(status: Status, deadline_ms: float, now_ms: int) -> bool:
+    return status == "all" or (now_ms >= deadline_ms) == (status == "expired")
+
+
+def _script(ctx: RedisContext) -> AsyncScript:
+    script = _registered.get(ctx)
+    if script is None:
+        script = _registered[ctx] = ctx.client.register_script(READ_RECORDS)
+    return script
+
+
+__all__ = ["READ_RECORDS", "scan_records"]
