@@ -155,6 +155,8 @@ def detached(session: Session) -> Session:
     never travel; devices and ``greeted_visit`` do.
     """
     if not session.connected:
+        if not session.connections and session.switch_until is None:
+            return session  # unchanged, the same object
         return replace(session, connections=(), switch_until=None)
     left = session.last_seen
     return replace(session, connected=False, connections=(), switch_until=None, expires_at=left + session.ttl)

@@ -77,7 +77,7 @@ async def test_every_session_reads_as_it_was_left(released: SessionStore) -> Non
     assert live.connected and [(c.id, c.last_beat) for c in live.connections] == [("-", START + 100)]
     assert (live.reconnect_count, live.greeted_visit, live.expires_at) == (0, 1, None)
     assert not owed.connected and owed.connections == ()
-    assert (owed.reconnect_count, owed.greeted_visit, owed.expires_at) == (3, 3, START + 80 + 1800)
+    assert (owed.reconnect_count, owed.greeted_visit, owed.expires_at) == (3, 0, START + 80 + 1800)  # 4 ungreeted
     assert (greeted.reconnect_count, greeted.greeted_visit, greeted.expires_at) == (1, 2, START + 90 + 600)
     assert (greeted.language, greeted.metadata, greeted.context) == ("fr", {"plan": "pro"}, {"summary": "likes tea"})
     assert [t.text for t in await released.recent_turns("greeted")] == ["bonjour"]

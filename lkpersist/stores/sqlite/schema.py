@@ -102,8 +102,8 @@ _PRESENCE_COLUMNS = (
 )
 _FROM_COUNTERS = (
     # the SQL form of lkpersist.model.session.legacy_greeted_visit
-    "UPDATE lkpersist_sessions SET greeted_visit = reconnect_count + "
-    "(greeted_epoch >= disconnect_count - 1 + connected), "
+    "UPDATE lkpersist_sessions SET greeted_visit = "
+    "MAX(0, reconnect_count + 1 - MAX(0, disconnect_count - 1 + connected - greeted_epoch)), "
     "connections = CASE connected WHEN 1 THEN json_array(json_array('-', last_seen, last_seen)) ELSE '[]' END"
 )
 
