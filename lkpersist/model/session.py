@@ -147,10 +147,11 @@ def legacy_greeted_visit(reconnect_count: int, greeted_epoch: int, disconnect_co
     """``greeted_visit`` of a record from the release that counted disconnects instead of visits.
 
     That release set ``greeted_epoch = disconnect_count`` at a greeting and added one to
-    ``disconnect_count`` at each leave: so a connected record's visit was greeted when the two are equal,
-    a disconnected one's when the greeting came right before its last leave."""
-    greeted = greeted_epoch >= disconnect_count - (0 if connected else 1)
-    return reconnect_count + (1 if greeted else 0)
+    ``disconnect_count`` at each leave, so the visits left ungreeted are the leaves since the last
+    greeting (less the one that ended the visit, when disconnected): a greeting stays owed exactly when it
+    was owed there. (Written back the same way, ``greeted_visit`` reads back exactly.)"""
+    ungreeted = disconnect_count - (0 if connected else 1) - greeted_epoch
+    return max(0, reconnect_count + 1 - max(0, ungreeted))
 
 
 def legacy_connections(connected: bool, last_seen: float) -> tuple[Connection, ...]:

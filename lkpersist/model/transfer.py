@@ -156,7 +156,7 @@ def detached(session: Session) -> Session:
     """
     if not session.connected:
         if not session.connections and session.switch_until is None:
-            return session  # nothing to strip: no copy (an import of a store's records is mostly these)
+            return session  # unchanged, the same object
         return replace(session, connections=(), switch_until=None)
     left = session.last_seen
     return replace(session, connected=False, connections=(), switch_until=None, expires_at=left + session.ttl)

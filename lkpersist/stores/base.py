@@ -79,11 +79,11 @@ class SessionStore(PresenceContract, AnalyticsContract, ABC):
         ttl_policy: TTLPolicy = DEFAULT_TTL_POLICY,
         max_turns: int = DEFAULT_MAX_TURNS,
         codec: ValueCodec = PLAIN,
-        switch_grace: float = DEFAULT_SWITCH_GRACE,
         analytics: AnalyticsSettings | None = None,
+        switch_grace: float = DEFAULT_SWITCH_GRACE,
     ) -> None:
         self.settings = StoreSettings(
-            clock or SystemClock(), ttl_policy, max_turns, codec, switch_grace=switch_grace, analytics=Analytics(analytics)
+            clock or SystemClock(), ttl_policy, max_turns, codec, Analytics(analytics), switch_grace=switch_grace
         )
 
     @property

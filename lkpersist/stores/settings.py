@@ -15,9 +15,8 @@ from lkpersist.model.ttl import DEFAULT_TTL_POLICY, TTLPolicy
 
 @dataclass(frozen=True, slots=True)
 class StoreSettings:
-    """The clock expiry is judged by, the TTL policy, the turn cap, the codec of personal values,
-    ``switch_grace`` (seconds after a ``duplicate_identity`` leave in which an arrival continues the visit)
-    and analytics.
+    """The clock expiry is judged by, the TTL policy, the turn cap, the codec of personal values, analytics,
+    and ``switch_grace``: seconds after a ``duplicate_identity`` leave in which an arrival continues the visit.
 
     Fixed for the store's life: backends may derive things from them once (Redis packs its script
     arguments at start-up).
@@ -27,8 +26,8 @@ class StoreSettings:
     ttl_policy: TTLPolicy = DEFAULT_TTL_POLICY
     max_turns: int = DEFAULT_MAX_TURNS
     codec: ValueCodec = PLAIN
-    switch_grace: float = DEFAULT_SWITCH_GRACE
     analytics: Analytics = field(default_factory=Analytics)
+    switch_grace: float = DEFAULT_SWITCH_GRACE
     presence: PresenceRules = field(init=False, repr=False, compare=False)
     """The knobs of the visit model, as :mod:`lkpersist.model.presence` takes them (built once)."""
 

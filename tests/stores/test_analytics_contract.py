@@ -95,7 +95,7 @@ async def test_a_second_store_on_the_same_data_hashes_alike(shared_url: str, clo
     try:
         await first.connect("alice")
         await first.disconnect("alice")
-        await second.connect("alice")  # a return (a connect joining a visit going on opens none: not counted)
+        await second.connect("alice")  # a return, so a second visit (a connect joining a visit is not one)
         await second.connect("bob")
         assert (await first.daily_stats(1)).days[0].active_identities == 2
         counters = await second.session_counters("alice")

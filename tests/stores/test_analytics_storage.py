@@ -15,7 +15,6 @@ from lkpersist.model.session import Turn
 from lkpersist.stores import open_store
 from lkpersist.stores.fallback import FallbackStore
 from lkpersist.stores.redis import RedisStore
-from lkpersist.stores.sqlite.schema import STORAGE_VERSION
 
 IDENTITY = "alice-secret-identity"
 KEY = "k" * 40
@@ -48,6 +47,7 @@ async def test_a_sqlite_file_of_layout_2_gets_the_analytics_tables(tmp_path: Pat
     path = tmp_path / "old.db"
     store = open_store(f"sqlite:///{path}", clock=clock)
     await store.connect("alice")
+    await store.disconnect("alice")  # so the connect below opens a visit, which analytics count
     await store.close()
     with sqlite3.connect(path) as conn:  # as a file written before analytics existed
         for table in ("days", "identities", "sessions"):
@@ -63,7 +63,7 @@ async def test_a_sqlite_file_of_layout_2_gets_the_analytics_tables(tmp_path: Pat
         await store.close()
         await reader.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM lkpersist_meta WHERE key = 'schema_version'").fetchone() == (str(STORAGE_VERSION),)
+        assert conn.execute("SELECT value FROM lkpersist_meta WHERE key = 'schema_version'").fetchone() == ("4",)
 
 
 async def test_memory_purge_drops_days_past_retention(clock: VirtualClock) -> None:

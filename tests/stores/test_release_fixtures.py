@@ -77,7 +77,7 @@ async def test_every_session_reads_as_it_was_left(released: SessionStore) -> Non
     assert live.connected and [(c.id, c.last_beat) for c in live.connections] == [("-", START + 100)]
     assert (live.reconnect_count, live.greeted_visit, live.expires_at) == (0, 1, None)
     assert not owed.connected and owed.connections == ()
-    assert (owed.reconnect_count, owed.greeted_visit, owed.expires_at) == (3, 3, START + 80 + 1800)
+    assert (owed.reconnect_count, owed.greeted_visit, owed.expires_at) == (3, 0, START + 80 + 1800)  # 4 ungreeted
     assert (greeted.reconnect_count, greeted.greeted_visit, greeted.expires_at) == (1, 2, START + 90 + 600)
     assert (greeted.language, greeted.metadata, greeted.context) == ("fr", {"plan": "pro"}, {"summary": "likes tea"})
     assert [t.text for t in await released.recent_turns("greeted")] == ["bonjour"]
@@ -124,7 +124,7 @@ def test_the_sqlite_file_is_migrated_in_place_once(tmp_path: Path, clock: Virtua
     asyncio.run(store.delete("gone"))
     asyncio.run(store.close())
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM lkpersist_meta WHERE key = 'schema_version'").fetchall() == [("3",)]
+        assert conn.execute("SELECT value FROM lkpersist_meta WHERE key = 'schema_version'").fetchall() == [("4",)]
         columns = {row[1] for row in conn.execute("PRAGMA table_info(lkpersist_sessions)")}
         migrated_events = conn.execute(events).fetchall()
         table = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'lkpersist_events'").fetchone()[0]

@@ -69,7 +69,7 @@ class MemoryStore(SessionStore):
             turns = self._newest(identity, request.restore_turns) if visit.wants_turns(request) else []
             arrival = visit.arrival(self._copy(session), turns)
             self._events.publish(arrival_events(arrival, now, replaced))
-            if arrival.new_visit:  # analytics count visits: a join or a device switch is not one
+            if arrival.new_visit:  # analytics count visits (returns, new sessions), not joined connections
                 self._analytics.connected(arrival.as_connect(), now)
             return arrival
 

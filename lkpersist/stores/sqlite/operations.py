@@ -60,7 +60,7 @@ def arrive(
             turns = turns_from_payloads(identity, payloads[::-1], settings.codec)
         arrival = visit.arrival(session, turns)
         record_events(conn, arrival_events(arrival, from_ms(now_ms), replaced))
-        if arrival.new_visit:  # analytics count visits: a join or a device switch is not one
+        if arrival.new_visit:  # analytics count visits (returns, new sessions), not joined connections
             analytics.connected(conn, settings.analytics, arrival.as_connect(), now_ms)
         return arrival
 

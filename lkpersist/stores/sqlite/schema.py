@@ -1,9 +1,9 @@
 """Every table of a SQLite store file, and the in-place upgrade of older files.
 
 The layout's version is recorded in ``lkpersist_meta``. An older file is upgraded in place, in one
-transaction, by creating the tables it lacks (2 added events and locks, 3 the analytics tables) and
-reshaping the sessions table (4 replaced the disconnect/greeting counters by per-connection presence,
-:func:`_to_presence`, and dropped the events table's AUTOINCREMENT, :func:`_events_without_autoincrement`);
+transaction, by creating the tables it lacks (2 added events and locks, 3 analytics) and reshaping the sessions
+table (4 replaced the disconnect/greeting counters by per-connection presence, :func:`_to_presence`,
+and dropped the events table's AUTOINCREMENT, :func:`_events_without_autoincrement`);
 a newer one is refused (upgrade lkpersist).
 """
 
@@ -14,7 +14,7 @@ import sqlite3
 from lkpersist.stores.sqlite import analytics
 from lkpersist.stores.sqlite.transactions import immediate
 
-STORAGE_VERSION = 4  # version of the table layout below, recorded in lkpersist_meta (2: events, locks; 3: analytics; 4: presence)
+STORAGE_VERSION = 4  # the layout below, in lkpersist_meta (2: events, locks; 3: analytics; 4: presence)
 
 # Times are integer milliseconds. ``deadline`` is Session.deadline (connected: last_seen + ttl;
 # disconnected: expires_at), rewritten on every write so count/list/purge filter on an index and never
@@ -102,14 +102,14 @@ _PRESENCE_COLUMNS = (
 )
 _FROM_COUNTERS = (
     # the SQL form of lkpersist.model.session.legacy_greeted_visit
-    "UPDATE lkpersist_sessions SET greeted_visit = reconnect_count + "
-    "(greeted_epoch >= disconnect_count - 1 + connected), "
+    "UPDATE lkpersist_sessions SET greeted_visit = "
+    "MAX(0, reconnect_count + 1 - MAX(0, disconnect_count - 1 + connected - greeted_epoch)), "
     "connections = CASE connected WHEN 1 THEN json_array(json_array('-', last_seen, last_seen)) ELSE '[]' END"
 )
 
 
 def _to_presence(conn: sqlite3.Connection) -> None:
-    """Layout 2 or 3 → 4 inside the caller's transaction: a connected session gets one live connection ``-``
+    """Layout 3 → 4 inside the caller's transaction: a connected session gets one live connection ``-``
     beating at its last_seen, and greeted_visit says whether its greeting was still owed."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(lkpersist_sessions)")}
     if "greeted_epoch" not in columns:
@@ -122,7 +122,7 @@ def _to_presence(conn: sqlite3.Connection) -> None:
 
 
 def _events_without_autoincrement(conn: sqlite3.Connection) -> None:
-    """Layout 2 or 3 → 4, in the caller's transaction: the events table rebuilt without AUTOINCREMENT, ids kept."""
+    """Layout 3 → 4, in the caller's transaction: the events table rebuilt without AUTOINCREMENT, ids kept."""
     row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'lkpersist_events'").fetchone()
     if row is None or "AUTOINCREMENT" not in row[0].upper():
         return
