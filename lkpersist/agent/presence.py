@@ -19,6 +19,7 @@ and the greeting are the store's, whatever the order of their joins, leaves and 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from livekit import rtc
@@ -59,8 +60,9 @@ def device_of(participant: rtc.Participant) -> DeviceSeen:
     details = [rtc.ParticipantKindDetail.Name(d).removeprefix("PARTICIPANT_KIND_DETAIL_").lower()
                for d in participant.kind_details]
     number = attributes.get(SIP_NUMBER_ATTRIBUTE, "").strip()
-    if kind == "sip" and number:
-        return DeviceSeen(f"sip:{number}", label or f"phone {number}")
+    if kind == "sip" and number:  # a phone number is personal data: the device record keeps a digest of it
+        digest = hashlib.sha256(number.encode()).hexdigest()[:12]
+        return DeviceSeen(f"sip:{digest}", label or f"phone ending {number[-4:]}")
     derived = "+".join([kind, *details])
     return DeviceSeen(f"livekit:{derived}", label or f"LiveKit {' '.join([kind, *details])} client")
 
