@@ -86,6 +86,7 @@ class Lock:
         self.store, self.name, self.ttl, self.wait, self.refresh = store, name, float(ttl), float(wait), refresh
         self.token: str | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     @property
     def held(self) -> bool:
@@ -134,6 +135,7 @@ class Lock:
 
     def _start_refreshing(self) -> None:
         if self.refresh:
+            self._stopping.clear()
             self._refresher = asyncio.create_task(self._keep_extending())
 
     async def _keep_extending(self) -> None:
@@ -143,15 +145,24 @@ class Lock:
         except LkPersistError as exc:  # the store failed: the lock may expire under the work
             logger.warning("could not extend lock %r: %s", self.name, exc)
             return
+        if self._stopping.is_set():
+            return  # released
         logger.warning("lock %r was lost while held: another holder may run at the same time", self.name)
 
     async def _sleep_then_extend(self) -> bool:
-        await asyncio.sleep(self.ttl / 3)
-        return await self.extend()
+        try:
+            await asyncio.wait_for(self._stopping.wait(), self.ttl / 3)
+            return False  # released: stop between two extends, never in the middle of one
+        except TimeoutError:
+            return await self.extend()
 
     async def _stop_refreshing(self) -> None:
         task, self._refresher = self._refresher, None
         if task is not None:
+            # Let an extend in flight finish: a store command cancelled half-way can leave a pooled
+            # connection (redis-py's Cluster client in particular) waiting for a reply that never comes.
+            self._stopping.set()
+            await asyncio.wait({task}, timeout=self.ttl)
             task.cancel()
             try:
                 await task
