@@ -54,12 +54,13 @@ class BeforeAnalytics(RedisStore):
 
     def __init__(self, store: RedisStore) -> None:
         super().__init__(store.client, prefix=store.keys.prefix)
-        assert TALLY_CALL in redis_lua.CONNECT, "the connect script changed: update the baseline"
-        self._before = store.client.register_script(redis_lua.CONNECT.replace(TALLY_CALL, ""))
+        connect = getattr(redis_lua, "CONNECT", "")  # gone since presence (stores/redis/presence.py): a TODO
+        assert TALLY_CALL in connect, "the connect script changed: update the baseline (use --only sqlite meanwhile)"
+        self._before = store.client.register_script(connect.replace(TALLY_CALL, ""))
 
     async def _connect(self, identity: str) -> ConnectResult:
         reply = await self._redis.run(self._before, identity, *self._connect_args, self._channel)
-        session = redis_records.session_from_fields(  # type: ignore[attr-defined]  # gone since presence: see below
+        session = redis_records.session_from_fields(  # type: ignore[attr-defined]  # gone too, see above
             identity, reply[2], reply[3], reply[4], self.codec)
         return ConnectResult(session=session, returning=reply[0] == 1, was_connected=reply[1] == 1)
 
