@@ -51,6 +51,25 @@ async def test_sqlite_keeps_only_keyed_hashes_and_purge_drops_what_is_past_reten
     await store.close()
 
 
+async def test_sqlite_keeps_a_sessions_counters_in_its_row(tmp_path: Path, clock: VirtualClock) -> None:
+    path = tmp_path / "s.db"
+    store = open_store(f"sqlite:///{path}", clock=clock)
+    try:
+        await store.connect(IDENTITY)
+        await store.append_turn(IDENTITY, Turn(role="user", text="hi", timestamp=clock.now(), item_id="i1"))
+        with sqlite3.connect(path) as conn:
+            row = conn.execute(
+                "SELECT counted_connections, counted_returns, counted_turns, counted_day FROM lkpersist_sessions"
+            ).fetchone()
+            tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert row == (1, 0, 1, day_of(clock.now())) and "lkpersist_analytics_sessions" not in tables
+        assert await store.delete(IDENTITY)
+        assert await store.session_counters(IDENTITY) is None  # on SQLite they go with the session's row
+        assert (await store.daily_stats(1)).days[0].connections == 1  # the day's counts stay
+    finally:
+        await store.close()
+
+
 async def test_a_sqlite_file_of_layout_2_gets_the_analytics_tables(tmp_path: Path, clock: VirtualClock) -> None:
     path = tmp_path / "old.db"
     store = open_store(f"sqlite:///{path}", clock=clock)
