@@ -2,7 +2,9 @@
 
 Exact distinct counts (one row per day and keyed identity hash). The hash key, unless configured, is a
 random secret kept in ``lkpersist_meta`` (written by the first connect), so every process sharing the
-file hashes alike. Rows past retention are deleted by ``purge``. Functions take the worker thread's
+file hashes alike. A session's counters are columns of its row (:data:`SESSION_COLUMNS`), so they go
+with the row when the session is purged or deleted. Day rows past retention are deleted by ``purge``,
+and session counters past it cleared. Functions take the worker thread's
 connection first, as :mod:`~lkpersist.stores.sqlite.operations` does.
 """
 
