@@ -5,8 +5,9 @@ Cases (each ``--count`` operations, in ``--rounds`` interleaved rounds, the best
 - ``bare upsert``: one ``BEGIN IMMEDIATE`` / ``INSERT … ON CONFLICT DO UPDATE`` / ``COMMIT`` per op on a
   sqlite3 connection of this thread, WAL + ``synchronous=NORMAL``: the floor of one durable write;
 - ``connect``: ``store.connect(identity)`` for a new identity each time (the single-connection arrival:
-  the presence rule, the session row, the ``created`` event row, one transaction, on the store's worker
-  thread, awaited from one asyncio task);
+  the presence rule, the session row with its analytics counters, the ``created`` event row, the day's
+  counters and the day's identity row, one transaction, on the store's worker thread or inline, awaited
+  from one asyncio task);
 - ``arrive``: ``store.arrive(identity, connection, device=…)`` for a new identity (what the controller sends).
 
 Target (issue 13): connect ≥ 0.3× the bare upsert's throughput, durability unchanged (WAL,

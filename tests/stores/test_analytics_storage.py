@@ -12,6 +12,7 @@ from lkpersist.clock import VirtualClock
 from lkpersist.crypto.identity import IdentityHasher
 from lkpersist.model.analytics import DAY, AnalyticsSettings, day_of
 from lkpersist.model.session import Turn
+from lkpersist.model.ttl import TTLPolicy
 from lkpersist.stores import open_store
 from lkpersist.stores.fallback import FallbackStore
 from lkpersist.stores.redis import RedisStore
@@ -24,23 +25,49 @@ async def test_sqlite_keeps_only_keyed_hashes_and_purge_drops_what_is_past_reten
     tmp_path: Path, clock: VirtualClock
 ) -> None:
     path = tmp_path / "s.db"
-    store = open_store(f"sqlite:///{path}", clock=clock, analytics=AnalyticsSettings(retention=2 * DAY, key=KEY))
+    month = TTLPolicy(first=30 * DAY, returning=30 * DAY, frequent=30 * DAY)  # the session outlives retention
+    store = open_store(
+        f"sqlite:///{path}", clock=clock, ttl_policy=month, analytics=AnalyticsSettings(retention=2 * DAY, key=KEY)
+    )
     await store.connect(IDENTITY)
     await store.append_turn(IDENTITY, Turn(role="user", text="hi", timestamp=clock.now(), item_id="i1"))
     conn = sqlite3.connect(path)
-    rows = [row for table in ("days", "identities", "sessions")
-            for row in conn.execute(f"SELECT * FROM lkpersist_analytics_{table}")]
+    rows = [row for table in ("days", "identities") for row in conn.execute(f"SELECT * FROM lkpersist_analytics_{table}")]
     assert IDENTITY not in repr(rows) and IdentityHasher(KEY).digest(IDENTITY) in repr(rows)
     clock.advance(2 * DAY)
     await store.purge()
     assert conn.execute("SELECT COUNT(*) FROM lkpersist_analytics_days").fetchone() == (1,)  # still kept
+    kept = await store.session_counters(IDENTITY)
+    assert kept is not None and (kept.connections, kept.returns, kept.turns) == (1, 0, 1)
     clock.advance(DAY)
     await store.purge()
-    counts = [conn.execute(f"SELECT COUNT(*) FROM lkpersist_analytics_{t}").fetchone()[0]
-              for t in ("days", "identities", "sessions")]
-    assert counts == [0, 0, 0]
+    counts = [conn.execute(f"SELECT COUNT(*) FROM lkpersist_analytics_{t}").fetchone()[0] for t in ("days", "identities")]
+    assert counts == [0, 0]
+    assert await store.session_counters(IDENTITY) is None and await store.get(IDENTITY) is not None
+    await store.connect(IDENTITY)  # its connection went stale: a return, which starts the counters again
+    again = await store.session_counters(IDENTITY)
+    assert again is not None and (again.connections, again.returns, again.turns) == (1, 1, 0)
     conn.close()
     await store.close()
+
+
+async def test_sqlite_keeps_a_sessions_counters_in_its_row(tmp_path: Path, clock: VirtualClock) -> None:
+    path = tmp_path / "s.db"
+    store = open_store(f"sqlite:///{path}", clock=clock)
+    try:
+        await store.connect(IDENTITY)
+        await store.append_turn(IDENTITY, Turn(role="user", text="hi", timestamp=clock.now(), item_id="i1"))
+        with sqlite3.connect(path) as conn:
+            row = conn.execute(
+                "SELECT counted_connections, counted_returns, counted_turns, counted_day FROM lkpersist_sessions"
+            ).fetchone()
+            tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert row == (1, 0, 1, day_of(clock.now())) and "lkpersist_analytics_sessions" not in tables
+        assert await store.delete(IDENTITY)
+        assert await store.session_counters(IDENTITY) is None  # on SQLite they go with the session's row
+        assert (await store.daily_stats(1)).days[0].connections == 1  # the day's counts stay
+    finally:
+        await store.close()
 
 
 async def test_a_sqlite_file_of_layout_2_gets_the_analytics_tables(tmp_path: Path, clock: VirtualClock) -> None:
@@ -50,7 +77,7 @@ async def test_a_sqlite_file_of_layout_2_gets_the_analytics_tables(tmp_path: Pat
     await store.disconnect("alice")  # so the connect below opens a visit, which analytics count
     await store.close()
     with sqlite3.connect(path) as conn:  # as a file written before analytics existed
-        for table in ("days", "identities", "sessions"):
+        for table in ("days", "identities"):
             conn.execute(f"DROP TABLE lkpersist_analytics_{table}")
         conn.execute("UPDATE lkpersist_meta SET value = '2' WHERE key = 'schema_version'")
     reader = open_store(f"sqlite:///{path}", clock=clock, create=False)

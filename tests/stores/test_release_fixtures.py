@@ -129,7 +129,24 @@ def test_the_sqlite_file_is_migrated_in_place_once(tmp_path: Path, clock: Virtua
         migrated_events = conn.execute(events).fetchall()
         table = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'lkpersist_events'").fetchone()[0]
     assert {"greeted_visit", "connections", "devices", "switch_until"} <= columns
+    assert {"counted_connections", "counted_returns", "counted_turns", "counted_day"} <= columns  # analytics
     assert not {"disconnect_count", "greeted_epoch"} & columns
     assert "AUTOINCREMENT" not in table.upper()
     assert len(released_events) > 5 and migrated_events[:-1] == released_events  # every event kept, ids too
     assert migrated_events[-1][0] == released_events[-1][0] + 1 and migrated_events[-1][2:4] == ("deleted", "gone")
+
+
+async def test_a_released_sqlite_session_counts_its_first_return_after_the_upgrade(
+    tmp_path: Path, clock: VirtualClock
+) -> None:
+    path = tmp_path / "store.db"
+    shutil.copy(FIXTURES / "store.db", path)
+    store = open_store(f"sqlite:///{path}", clock=clock)
+    try:
+        assert await store.session_counters("owed") is None  # the release kept no counters
+        await store.arrive("owed", "agent-0")
+        counters = await store.session_counters("owed")
+        assert counters is not None and (counters.connections, counters.returns, counters.turns) == (1, 1, 0)
+        assert (await store.daily_stats(1)).days[0].returns == 1
+    finally:
+        await store.close()

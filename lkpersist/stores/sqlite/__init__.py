@@ -187,7 +187,7 @@ class SQLiteStore(SessionStore):
         return await self._db.run(analytics.daily, dates)
 
     async def _session_counters(self, identity: str, identity_hash: str) -> SessionCounters | None:
-        return await self._db.run(analytics.counters, identity_hash)
+        return await self._db.run(analytics.counters, identity)  # kept in its session row, by identity
 
     async def _analytics_secret(self) -> str | None:
         return await self._db.run(analytics.kept_secret)

@@ -27,9 +27,10 @@ from lkpersist.stores.settings import StoreSettings
 from lkpersist.stores.sqlite import analytics, queries
 from lkpersist.stores.sqlite.events import record_events
 from lkpersist.stores.sqlite.rows import (
-    INSERT_SESSION,
+    INSERT_ARRIVAL,
     UPDATE_OPS,
     UPDATE_PERSONAL,
+    UPDATE_VISIT,
     ops_params,
     personal_params,
     turns_from_payloads,
@@ -46,11 +47,14 @@ def arrive(
         current = None if row is None else row[2]
         session, visit = arrive_transition(current, identity, request, from_ms(now_ms), settings.presence)
         replaced = None
-        if row is not None and current is not None:
-            conn.execute(UPDATE_OPS, {**ops_params(session), "id": row[0]})
+        # analytics count visits (returns, new sessions), not joined connections: the session's counters
+        # are written with its row (UPDATE_VISIT, INSERT_ARRIVAL), its day's by analytics.connected
+        day = settings.analytics.day(from_ms(now_ms)) if visit.new_visit else None
+        if row is not None and current is not None:  # a visit reopened here is a return (visit 2 or later)
+            conn.execute(UPDATE_VISIT if day else UPDATE_OPS, {**ops_params(session), "counted_day": day, "id": row[0]})
         else:  # a new session replaces an absent or expired one (in its row), and that one's turns go
-            params = {**ops_params(session), **personal_params(session, settings.codec)}
-            conn.execute(INSERT_SESSION, params)
+            params = {**ops_params(session), **personal_params(session, settings.codec), "counted_day": day}
+            conn.execute(INSERT_ARRIVAL, params)
             if row is not None:
                 replaced = row[1]
                 conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ?", (row[0],))
@@ -60,8 +64,8 @@ def arrive(
             turns = turns_from_payloads(identity, payloads[::-1], settings.codec)
         arrival = visit.arrival(session, turns)
         record_events(conn, arrival_events(arrival, from_ms(now_ms), replaced))
-        if arrival.new_visit:  # analytics count visits (returns, new sessions), not joined connections
-            analytics.connected(conn, settings.analytics, arrival.as_connect(), now_ms)
+        if day:
+            analytics.connected(conn, settings.analytics, identity, day, visit.returning)
         return arrival
 
 
@@ -141,7 +145,7 @@ def append_turn(
         conn.execute(
             "DELETE FROM lkpersist_turns WHERE session_id = ? AND seq <= ?", (session_id, seq - settings.max_turns)
         )
-    analytics.recorded_turn(conn, settings.analytics, identity, now_ms)
+    analytics.recorded_turn(conn, settings.analytics, session_id, now_ms)
     return True
 
 

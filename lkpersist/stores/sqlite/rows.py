@@ -45,6 +45,20 @@ INSERT_SESSION = (
 UPDATE_OPS = (
     f"UPDATE lkpersist_sessions SET {', '.join(f'{name} = :{name}' for name in _OPS_FIELDS)} WHERE id = :id"
 )
+# An arrival that opens a visit also counts it in the session's analytics counters (analytics.py), in the
+# same statement: a new session starts them at one connection, a reopened one adds a connection and a return.
+_COUNTED_FIELDS = ("counted_connections", "counted_returns", "counted_turns", "counted_day")
+INSERT_ARRIVAL = (
+    f"INSERT INTO lkpersist_sessions (identity, {', '.join(_OPS_FIELDS + _PERSONAL_FIELDS + _COUNTED_FIELDS)}) "
+    f"VALUES (:identity, {', '.join(':' + name for name in _OPS_FIELDS + _PERSONAL_FIELDS)}, 1, 0, 0, :counted_day) "
+    "ON CONFLICT (identity) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in _OPS_FIELDS + _PERSONAL_FIELDS + _COUNTED_FIELDS)
+)
+UPDATE_VISIT = UPDATE_OPS.replace(
+    " WHERE id = :id",
+    ", counted_connections = counted_connections + 1, counted_returns = counted_returns + 1, "
+    "counted_day = :counted_day WHERE id = :id",
+)
 UPDATE_PERSONAL = (
     f"UPDATE lkpersist_sessions SET {', '.join(f'{name} = :{name}' for name in _PERSONAL_FIELDS)} "
     "WHERE id = :id"

@@ -2,7 +2,8 @@
 
 The layout's version is recorded in ``lkpersist_meta``. An older file is upgraded in place, in one
 transaction, by creating the tables it lacks (2 added events and locks, 3 analytics) and reshaping the sessions
-table (4 replaced the disconnect/greeting counters by per-connection presence, :func:`_to_presence`,
+table (4 replaced the disconnect/greeting counters by per-connection presence and moved the session's
+analytics counters into its row, :func:`_to_presence`,
 and dropped the events table's AUTOINCREMENT, :func:`_events_without_autoincrement`);
 a newer one is refused (upgrade lkpersist).
 """
@@ -20,13 +21,14 @@ STORAGE_VERSION = 4  # the layout below, in lkpersist_meta (2: events, locks; 3:
 # disconnected: expires_at), rewritten on every write so count/list/purge filter on an index and never
 # look at the JSON. Personal columns (language, metadata, context, payload) hold codec output.
 # ``connections`` (the live ones, ``[[id, since ms, last beat ms], ...]``) and ``devices`` (``[[id, label,
-# first seen ms, last seen ms], ...]``) are compact JSON read only by the presence rule.
+# first seen ms, last seen ms], ...]``) are compact JSON read only by the presence rule. ``counted_*``
+# are the session's analytics counters (analytics.py), ``counted_day`` NULL when it has none.
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS lkpersist_meta (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
     )""",
-    """CREATE TABLE IF NOT EXISTS lkpersist_sessions (
+    f"""CREATE TABLE IF NOT EXISTS lkpersist_sessions (
         id INTEGER PRIMARY KEY,
         identity TEXT NOT NULL UNIQUE,
         joined_at INTEGER NOT NULL,
@@ -40,6 +42,7 @@ SCHEMA = (
         connections TEXT NOT NULL DEFAULT '[]',
         devices TEXT NOT NULL DEFAULT '[]',
         switch_until INTEGER,
+        {", ".join(analytics.SESSION_COLUMNS)},
         schema_version INTEGER NOT NULL,
         language TEXT,
         metadata TEXT NOT NULL,
@@ -84,6 +87,7 @@ def prepare_schema(conn: sqlite3.Connection) -> None:
         with immediate(conn):
             _to_presence(conn)
             _events_without_autoincrement(conn)
+            conn.execute("DROP TABLE IF EXISTS lkpersist_analytics_sessions")  # layout 3's, now in the sessions
             for statement in SCHEMA:
                 conn.execute(statement)
             conn.execute(  # older layouts are upgraded in place (see the module docstring)
@@ -99,6 +103,7 @@ _PRESENCE_COLUMNS = (
     "connections TEXT NOT NULL DEFAULT '[]'",
     "devices TEXT NOT NULL DEFAULT '[]'",
     "switch_until INTEGER",
+    *analytics.SESSION_COLUMNS,
 )
 _FROM_COUNTERS = (
     # the SQL form of lkpersist.model.session.legacy_greeted_visit
