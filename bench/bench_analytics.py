@@ -3,9 +3,8 @@
 Same process, same run, same store object, interleaved rounds (best kept), a pool of pre-created
 identities so most connects are returns (the agent's hot path):
 
-- Redis: ``connect`` (one script that also counts the day and the session: KEYS 8-10) against connect as
-  it was before analytics (:class:`BeforeAnalytics`: the same script with its ``tally_connect`` call
-  removed, called as ``RedisStore._connect`` called it, on the same client). Both are one EVALSHA: the
+- Redis: ``connect`` (the arrive script, which also counts the day: KEYS 9-11) against the same store's
+  arrive script with its ``tally_connect`` block removed (:func:`before_analytics`, on the same client). Both are one EVALSHA: the
   analytics add no round trip, only the work inside the script and three keys and arguments.
 - SQLite: ``connect`` against the same transaction as it was before analytics, for the baseline rounds:
   ``lkpersist.stores.sqlite.analytics.connected`` (the day's counters, the day's identity) replaced by a
@@ -30,11 +29,9 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_connect import POOL, STEP, Result, SteppingClock, _cleanup, _pool, _run, own_redis_server
 
-from lkpersist.model.results import ConnectResult
 from lkpersist.stores import open_store
 from lkpersist.stores.redis import RedisStore
-from lkpersist.stores.redis import lua as redis_lua
-from lkpersist.stores.redis import records as redis_records
+from lkpersist.stores.redis import presence as redis_presence
 from lkpersist.stores.sqlite import analytics as sqlite_analytics
 from lkpersist.stores.sqlite import operations as sqlite_operations
 from lkpersist.stores.sqlite import rows as sqlite_rows
@@ -42,37 +39,36 @@ from lkpersist.stores.sqlite import rows as sqlite_rows
 Op = Callable[[], Awaitable[int]]
 ROUNDS = 7
 """Interleaved rounds per case, the best kept: the difference measured is small beside a shared machine's noise."""
-TALLY_CALL = (
-    "tally_connect(KEYS[8], KEYS[9], KEYS[10], ARGV[#ARGV - 3], tonumber(ARGV[#ARGV - 2]), ARGV[#ARGV - 1], now, "
-    "returning, f[1])\n"
+TALLY_BLOCK = (
+    "if new_visit then\n"
+    "  tally_connect(KEYS[9], KEYS[10], KEYS[11], ARGV[9], tonumber(ARGV[10]), ARGV[11], now, returning and 1 or 0, "
+    "int(s.j))\nend\n"
 )
 
 
-class BeforeAnalytics(RedisStore):
-    """RedisStore's connect as it was before analytics: the connect script without its tally, no analytics
-    keys or arguments; everything else (validation, the reply's decoding) the store's own."""
+def before_analytics(store: RedisStore) -> RedisStore:
+    """A second store on the same client whose arrive script is the store's own without its tally block.
 
-    def __init__(self, store: RedisStore) -> None:
-        super().__init__(store.client, prefix=store.keys.prefix)
-        connect = getattr(redis_lua, "CONNECT", "")  # gone since presence (stores/redis/presence.py): a TODO
-        assert TALLY_CALL in connect, "the connect script changed: update the baseline (use --only sqlite meanwhile)"
-        self._before = store.client.register_script(connect.replace(TALLY_CALL, ""))
-
-    async def _connect(self, identity: str) -> ConnectResult:
-        reply = await self._redis.run(self._before, identity, *self._connect_args, self._channel)
-        session = redis_records.session_from_fields(  # type: ignore[attr-defined]  # gone too, see above
-            identity, reply[2], reply[3], reply[4], self.codec)
-        return ConnectResult(session=session, returning=reply[0] == 1, was_connected=reply[1] == 1)
+    It still receives the three analytics keys and arguments (unused), so the ratio measures the work
+    the tally adds inside Redis and in the reply's handling, not the packing of three short arguments."""
+    before = RedisStore(store.client, prefix=store.keys.prefix, clock=store.clock)
+    assert TALLY_BLOCK in redis_presence.ARRIVE, "the arrive script changed: update TALLY_BLOCK"
+    before._presence._arrive = store.client.register_script(redis_presence.ARRIVE.replace(TALLY_BLOCK, ""))
+    return before
 
 
-def _redis_cases(store: RedisStore) -> dict[str, Op]:
-    before, pool = BeforeAnalytics(store), _pool("bench")
+def _redis_cases(store: RedisStore, clock: SteppingClock) -> dict[str, Op]:
+    before, pool = before_analytics(store), _pool("bench")
 
+    # The clock moves STEP per op, so every connect of a pool identity is a return (a new visit, which
+    # the analytics count), as in bench_connect.py.
     async def without() -> int:
+        clock.t += STEP
         await before.connect(pool())
         return 0
 
     async def with_analytics() -> int:
+        clock.t += STEP
         await store.connect(pool())
         return 0
 
@@ -128,10 +124,11 @@ async def _compare(label: str, cases: dict[str, Op], seconds: float, concurrenci
 
 async def bench_redis(url: str, seconds: float, concurrencies: list[int]) -> None:
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    store = open_store(url, prefix=prefix)
+    clock = SteppingClock()
+    store = open_store(url, prefix=prefix, clock=clock)
     assert isinstance(store, RedisStore)
     try:
-        await _compare("redis", _redis_cases(store), seconds, concurrencies)
+        await _compare("redis", _redis_cases(store, clock), seconds, concurrencies)
     finally:
         await _cleanup(store, prefix)
         await store.close()
