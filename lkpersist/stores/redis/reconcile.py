@@ -64,55 +64,82 @@ table.insert(record, 1, digest())
 return record
 """
 
-# write state (WRITE_STATE; its body _WRITE is also WRITE_IF_ABSENT's). ARGV[1..3] member, now ms, grace ms;
-# ARGV[4] the digest READ_STATE returned; ARGV[5] the new deadline ms ('' to leave no session); ARGV[6]
-# last_seen ms; then seven counted sections (a count, then that many strings): session fields flat,
-# metadata flat, context flat, turn frames, item ids, devices flat, and the merge's events as (kind, time
-# ms, reconnect count) triples; ARGV[#ARGV] the events channel.
-# Returns 1 when written (and the events published), 0 when the state changed since it was read (the
-# caller merges again).
-_WRITE = """
-local at = 7
-local function section()
-  local n, items = tonumber(ARGV[at]), {}
-  for j = 1, n do items[j] = ARGV[at + j] end
-  at = at + n + 1
-  return items
+# write one record (the body of WRITE_STATE and WRITE_IF_ABSENT): write_record(k, at, member, now, grace,
+# channel) replaces the record whose eight keys are KEYS[k + 1 .. k + 8] (in script_call's order) from
+# ARGV[at] on: the new deadline ms ('' to leave no session), last_seen ms, then seven counted sections (a
+# count, then that many strings): session fields flat, metadata flat, context flat, turn frames, item
+# ids, devices flat, and the merge's events as (kind, time ms, reconnect count) triples, published on
+# channel. Returns the ARGV index after the record; skip_record(at) returns it without writing.
+_WRITE_RECORD = """
+local function write_record(k, at, member, now, grace, channel)
+  local function section()
+    local n, items = tonumber(ARGV[at]), {}
+    for j = 1, n do items[j] = ARGV[at + j] end
+    at = at + n + 1
+    return items
+  end
+  local deadline, last_seen = ARGV[at], ARGV[at + 1]
+  at = at + 2
+  local sections = {}
+  for s = 1, 7 do sections[s] = section() end
+  local events = sections[7]
+  for i = 1, #events, 3 do
+    publish_event(channel, events[i], member, tonumber(events[i + 1]), tonumber(events[i + 2]))
+  end
+  redis.call('DEL', KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 8])
+  if deadline == '' then
+    redis.call('ZREM', KEYS[k + 6], member)
+    redis.call('ZREM', KEYS[k + 7], member)
+    return at
+  end
+  local commands, targets = {'HSET', 'HSET', 'HSET', 'RPUSH', 'SADD', 'HSET'}, {1, 2, 3, 4, 5, 8}
+  for s = 1, 6 do
+    if #sections[s] > 0 then redis.call(commands[s], KEYS[k + targets[s]], unpack(sections[s])) end
+  end
+  redis.call('ZADD', KEYS[k + 6], last_seen, member)
+  redis.call('ZADD', KEYS[k + 7], deadline, member)
+  local ttl = string.format('%d', math.max(tonumber(deadline) - now, 0) + grace)
+  for _, t in ipairs(targets) do redis.call('PEXPIRE', KEYS[k + t], ttl) end
+  return at
 end
-local sections = {}
-for k = 1, 7 do sections[k] = section() end
-local events = sections[7]
-for i = 1, #events, 3 do
-  publish_event(ARGV[#ARGV], events[i], member, tonumber(events[i + 1]), tonumber(events[i + 2]))
+local function skip_record(at)
+  at = at + 2
+  for _ = 1, 7 do at = at + tonumber(ARGV[at]) + 1 end
+  return at
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[8])
-if ARGV[5] == '' then
-  redis.call('ZREM', KEYS[6], member)
-  redis.call('ZREM', KEYS[7], member)
-  return 1
-end
-local commands, targets = {'HSET', 'HSET', 'HSET', 'RPUSH', 'SADD', 'HSET'}, {1, 2, 3, 4, 5, 8}
-for k = 1, 6 do
-  if #sections[k] > 0 then redis.call(commands[k], KEYS[targets[k]], unpack(sections[k])) end
-end
-redis.call('ZADD', KEYS[6], ARGV[6], member)
-redis.call('ZADD', KEYS[7], ARGV[5], member)
-local ttl = string.format('%d', math.max(tonumber(ARGV[5]) - now, 0) + grace)
-for _, k in ipairs(targets) do redis.call('PEXPIRE', KEYS[k], ttl) end
-return 1
 """
-WRITE_STATE = _DIGEST + PUBLISH_EVENT + """
+
+# write state. KEYS 1..8 as every per-identity script; ARGV[1..3] member, now ms, grace ms; ARGV[4] the
+# digest READ_STATE returned; from ARGV[5] the record as write_record reads it; ARGV[#ARGV] the events
+# channel. Returns 1 when written (and the events published), 0 when the state changed since it was read
+# (the caller merges again).
+WRITE_STATE = _DIGEST + PUBLISH_EVENT + _WRITE_RECORD + """
 local member, now, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 if digest() ~= ARGV[4] then return 0 end
-""" + _WRITE
+write_record(0, 5, member, now, grace, ARGV[#ARGV])
+return 1
+"""
 
-# write if absent (import of new identities). ARGV and returns as WRITE_STATE (ARGV[4] unused), but the
-# state compared with is the empty one: written only when the session, metadata, context and turns keys
-# do not exist (what EMPTY_DIGEST stands for), without reading and hashing anything.
-WRITE_IF_ABSENT = PUBLISH_EVENT + """
-local member, now, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-if redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3], KEYS[4]) > 0 then return 0 end
-""" + _WRITE
+# write if absent (import of new identities, several per call). KEYS: eight per identity, as
+# script_call gives them, all in one slot on a cluster (one bucket). ARGV[1..3] now ms, grace ms, the
+# events channel; then per identity its member and its record as write_record reads it. Each identity is
+# written only when its session, metadata, context and turns keys do not exist (the state EMPTY_DIGEST
+# stands for), without reading and hashing anything. Returns {1 written | 0 something stored, ...}, one
+# per identity in order; each record is written whole or not at all.
+WRITE_IF_ABSENT = PUBLISH_EVENT + _WRITE_RECORD + """
+local now, grace, channel = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local at, written = 4, {}
+for k = 0, #KEYS - 1, 8 do
+  if redis.call('EXISTS', KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]) > 0 then
+    written[#written + 1] = 0
+    at = skip_record(at + 1)
+  else
+    written[#written + 1] = 1
+    at = write_record(k, at + 1, ARGV[at], now, grace, channel)
+  end
+end
+return written
+"""
 
 
 @dataclass(frozen=True)
