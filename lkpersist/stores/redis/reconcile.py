@@ -69,9 +69,11 @@ return record
 # ARGV[at] on: the new deadline ms ('' to leave no session), last_seen ms, then seven counted sections (a
 # count, then that many strings): session fields flat, metadata flat, context flat, turn frames, item
 # ids, devices flat, and the merge's events as (kind, time ms, reconnect count) triples, published on
-# channel. Returns the ARGV index after the record; skip_record(at) returns it without writing.
+# channel. The record's six keys are deleted first unless ``absent`` says none exists; a key whose
+# section is empty is then left absent (nothing to expire). Returns the ARGV index after the record;
+# skip_record(at) returns it without writing.
 _WRITE_RECORD = """
-local function write_record(k, at, member, now, grace, channel)
+local function write_record(k, at, member, now, grace, channel, absent)
   local function section()
     local n, items = tonumber(ARGV[at]), {}
     for j = 1, n do items[j] = ARGV[at + j] end
@@ -86,20 +88,22 @@ local function write_record(k, at, member, now, grace, channel)
   for i = 1, #events, 3 do
     publish_event(channel, events[i], member, tonumber(events[i + 1]), tonumber(events[i + 2]))
   end
-  redis.call('DEL', KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 8])
+  if not absent then redis.call('DEL', KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 8]) end
   if deadline == '' then
     redis.call('ZREM', KEYS[k + 6], member)
     redis.call('ZREM', KEYS[k + 7], member)
     return at
   end
   local commands, targets = {'HSET', 'HSET', 'HSET', 'RPUSH', 'SADD', 'HSET'}, {1, 2, 3, 4, 5, 8}
+  local ttl = string.format('%d', math.max(tonumber(deadline) - now, 0) + grace)
   for s = 1, 6 do
-    if #sections[s] > 0 then redis.call(commands[s], KEYS[k + targets[s]], unpack(sections[s])) end
+    if #sections[s] > 0 then
+      redis.call(commands[s], KEYS[k + targets[s]], unpack(sections[s]))
+      redis.call('PEXPIRE', KEYS[k + targets[s]], ttl)
+    end
   end
   redis.call('ZADD', KEYS[k + 6], last_seen, member)
   redis.call('ZADD', KEYS[k + 7], deadline, member)
-  local ttl = string.format('%d', math.max(tonumber(deadline) - now, 0) + grace)
-  for _, t in ipairs(targets) do redis.call('PEXPIRE', KEYS[k + t], ttl) end
   return at
 end
 local function skip_record(at)
@@ -123,19 +127,20 @@ return 1
 # write if absent (import of new identities, several per call). KEYS: eight per identity, as
 # script_call gives them, all in one slot on a cluster (one bucket). ARGV[1..3] now ms, grace ms, the
 # events channel; then per identity its member and its record as write_record reads it. Each identity is
-# written only when its session, metadata, context and turns keys do not exist (the state EMPTY_DIGEST
-# stands for), without reading and hashing anything. Returns {1 written | 0 something stored, ...}, one
+# written only when none of its six record keys exists (so nothing needs deleting; a stray item-id set or
+# devices hash, which EMPTY_DIGEST does not cover, sends the record the read-and-decide way), without
+# reading and hashing anything. Returns {1 written | 0 something stored, ...}, one
 # per identity in order; each record is written whole or not at all.
 WRITE_IF_ABSENT = PUBLISH_EVENT + _WRITE_RECORD + """
 local now, grace, channel = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local at, written = 4, {}
 for k = 0, #KEYS - 1, 8 do
-  if redis.call('EXISTS', KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]) > 0 then
+  if redis.call('EXISTS', KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 8]) > 0 then
     written[#written + 1] = 0
     at = skip_record(at + 1)
   else
     written[#written + 1] = 1
-    at = write_record(k, at + 1, ARGV[at], now, grace, channel)
+    at = write_record(k, at + 1, ARGV[at], now, grace, channel, true)
   end
 end
 return written
