@@ -12,6 +12,7 @@ transaction. Named records (``load_records``) are read by one ``READ_RECORD`` sc
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -87,14 +88,25 @@ blocks the server's other clients while it runs (about 5 ms for 100 sessions of 
 async def _write_if_absent(
     ctx: RedisContext, records: Sequence[SessionRecord], outcomes: list[ImportOutcome | None]
 ) -> list[int]:
-    """Write every record as if its identity held nothing (one round trip, a script call per chunk of
-    new sessions of one slot): written only where nothing is stored, and the others (returned) go the
-    read-and-decide way."""
-    chunks = _absent_chunks(ctx, records)
-    calls = [_absent_call(ctx, records, chunk) for chunk in chunks]
-    written = await _run_calls(ctx, scripts_for(ctx).write_if_absent, calls)
-    left = []
-    for chunk, done in zip(chunks, written, strict=True):
+    """Write every record as if its identity held nothing, a script call per chunk of new sessions of
+    one slot: written only where nothing is stored; the others (returned, in file order) go the
+    read-and-decide way. Each chunk is sent as soon as it is framed, so Redis writes one while Python
+    frames the next; chunks hold distinct identities (an identity's later lines are always decided), so
+    the order in which Redis runs them does not matter."""
+    firsts, left = _first_lines(records)
+    chunks = _absent_chunks(ctx, records, firsts)
+    script = scripts_for(ctx).write_if_absent
+    sending: list[asyncio.Future[list[Any]]] = []
+    try:
+        for chunk in chunks:
+            sending.append(asyncio.ensure_future(_run_calls(ctx, script, [_absent_call(ctx, records, chunk)])))
+            await asyncio.sleep(0)  # this chunk leaves before the next one is framed
+        written = await asyncio.gather(*sending)
+    finally:
+        for task in sending:
+            task.cancel()
+        await asyncio.gather(*sending, return_exceptions=True)
+    for chunk, (done,) in zip(chunks, written, strict=True):
         for index, flag in zip(chunk, _result(ctx, records[chunk[0]], done), strict=True):
             if flag == 1:
                 outcomes[index] = ImportOutcome.CREATED
@@ -103,13 +115,25 @@ async def _write_if_absent(
     return sorted(left)
 
 
-def _absent_chunks(ctx: RedisContext, records: Sequence[SessionRecord]) -> list[list[int]]:
-    """Record indices in chunks of one script call each, in file order within each: a cluster's by
-    bucket (one slot per call), a single server's regardless of bucket."""
+def _first_lines(records: Sequence[SessionRecord]) -> tuple[list[int], list[int]]:
+    """The indices of each identity's first record, and of its repeats."""
+    seen: set[str] = set()
+    firsts: list[int] = []
+    repeats: list[int] = []
+    for index, record in enumerate(records):
+        identity = record.session.identity
+        (repeats if identity in seen else firsts).append(index)
+        seen.add(identity)
+    return firsts, repeats
+
+
+def _absent_chunks(ctx: RedisContext, records: Sequence[SessionRecord], indices: list[int]) -> list[list[int]]:
+    """``indices`` in chunks of one script call each: a cluster's by bucket (one slot per call), a single
+    server's regardless of bucket."""
     by_slot = isinstance(ctx.client, RedisCluster)
     groups: dict[bytes, list[int]] = {}
-    for index, record in enumerate(records):
-        bucket = ctx.keys.packed_keys_for(record.session.identity)[1][6] if by_slot else b""
+    for index in indices:
+        bucket = ctx.keys.packed_keys_for(records[index].session.identity)[1][6] if by_slot else b""
         groups.setdefault(bucket, []).append(index)
     return [group[i : i + _ABSENT_CHUNK] for group in groups.values() for i in range(0, len(group), _ABSENT_CHUNK)]
 
