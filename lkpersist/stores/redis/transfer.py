@@ -163,7 +163,9 @@ def turn_frames(dicts: TurnDicts, payloads: list[str]) -> list[bytes]:
     for turn, payload in zip(dicts, payloads, strict=True):
         item_id = turn["item_id"]
         if item_id is None:
-            frames.append(b"-:" + payload.encode("utf-8"))
+            frames.append(("-:" + payload).encode("utf-8"))
+        elif item_id.isascii():  # its length in characters is its length in bytes: one encode
+            frames.append(f"{len(item_id)}:{item_id}{payload}".encode())
         else:
             raw = item_id.encode("utf-8")
             frames.append(b"%d:%s%s" % (len(raw), raw, payload.encode("utf-8")))
