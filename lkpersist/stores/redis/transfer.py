@@ -1,9 +1,10 @@
 """Import (and reads of named records) for ``RedisStore``; the export walk is :mod:`~lkpersist.stores.redis.export`.
 
 Import is the compare-and-set of :mod:`~lkpersist.stores.redis.reconcile`, a batch at a time. First
-every record is written as if nothing were stored (``WRITE_IF_ABSENT``: written only where the
-identity's keys do not exist; one round trip for a batch of new identities, their turns framed from the
-record's turn dicts without a ``Turn`` per turn); where something is stored that fails, and those go
+the first record of each identity is written as if nothing were stored (``WRITE_IF_ABSENT``: written
+only where the identity's keys do not exist; one script call per chunk of new identities, the chunks
+sent as they are framed, turns framed from the record's turn dicts without a ``Turn`` per turn); where
+something is stored that fails, and those (with every repeat of an identity in the batch) go
 through one pipeline of ``READ_STATE``, the rule (:func:`lkpersist.model.transfer.decide_import`) in
 Python and one pipeline of ``WRITE_STATE``; a record another writer changed in between is read and
 decided again. Each record is written whole by one script, so none is half-written; a batch is not one
