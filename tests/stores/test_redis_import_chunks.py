@@ -18,7 +18,7 @@ from lkpersist.model.session import Session, Turn
 from lkpersist.model.transfer import ImportOutcome, SessionRecord
 from lkpersist.stores import open_store
 from lkpersist.stores.redis import RedisStore
-from lkpersist.stores.redis.transfer import _ABSENT_CHUNK
+from lkpersist.stores.redis.transfer import _ABSENT_CHUNK, _ABSENT_TURNS, _bounded
 from tests._servers import server_store_url
 
 Created, Merged, Unchanged = ImportOutcome.CREATED, ImportOutcome.MERGED, ImportOutcome.UNCHANGED
@@ -88,3 +88,20 @@ async def test_stray_keys_of_an_absent_session_send_it_the_read_and_decide_way(
     for keys in strays.values():
         assert 0 < await client.pttl(keys.session) and 0 < await client.pttl(keys.item_ids)
 
+
+
+def test_a_chunk_stops_at_its_record_or_turn_bound(clock: VirtualClock) -> None:
+    small = [_record(clock, f"s{i}", turns=1) for i in range(_ABSENT_CHUNK + 1)]
+    assert [len(c) for c in _bounded(small, list(range(len(small))))] == [_ABSENT_CHUNK, 1]
+    big = [_record(clock, f"b{i}", turns=_ABSENT_TURNS * 2 // 5) for i in range(5)]  # two and a half fit
+    assert _bounded(big, [4, 0, 1, 2, 3]) == [[4, 0], [1, 2], [3]]
+    huge = [_record(clock, "h", turns=_ABSENT_TURNS + 1), _record(clock, "s", turns=1)]
+    assert _bounded(huge, [0, 1]) == [[0], [1]]
+
+
+async def test_records_past_a_chunk_s_turn_bound_go_in_the_next_chunk_whole(
+    store: RedisStore, clock: VirtualClock
+) -> None:
+    records = [_record(clock, f"long{i}", turns=_ABSENT_TURNS * 2 // 5) for i in range(3)]  # chunks of 2 and 1
+    assert await store.import_records(records) == [Created] * 3
+    assert await _stored(store) == {r.session.identity: r for r in records}

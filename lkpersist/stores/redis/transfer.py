@@ -82,8 +82,10 @@ async def import_batch(ctx: RedisContext, records: Sequence[SessionRecord], rule
 
 
 _ABSENT_CHUNK = 100
-"""Records per ``WRITE_IF_ABSENT`` call: one call for many costs Redis far less than one each, but a call
-blocks the server's other clients while it runs (about 5 ms for 100 sessions of 10 turns)."""
+"""Records per ``WRITE_IF_ABSENT`` call at most. A call blocks the server's other clients while it runs
+(about 5 ms for 100 sessions of 10 turns), so a chunk also stops before ``_ABSENT_TURNS`` turns."""
+_ABSENT_TURNS = 1_000
+"""Turns per ``WRITE_IF_ABSENT`` call at most (a record with more than that is a chunk of its own)."""
 
 
 async def _write_if_absent(
@@ -136,7 +138,22 @@ def _absent_chunks(ctx: RedisContext, records: Sequence[SessionRecord], indices:
     for index in indices:
         bucket = ctx.keys.packed_keys_for(records[index].session.identity)[1][6] if by_slot else b""
         groups.setdefault(bucket, []).append(index)
-    return [group[i : i + _ABSENT_CHUNK] for group in groups.values() for i in range(0, len(group), _ABSENT_CHUNK)]
+    return [chunk for group in groups.values() for chunk in _bounded(records, group)]
+
+
+def _bounded(records: Sequence[SessionRecord], group: list[int]) -> list[list[int]]:
+    """``group`` cut into chunks of at most ``_ABSENT_CHUNK`` records and ``_ABSENT_TURNS`` turns."""
+    chunks: list[list[int]] = []
+    chunk: list[int] = []
+    turns = 0
+    for index in group:
+        total = records[index].turn_total
+        if chunk and (len(chunk) == _ABSENT_CHUNK or turns + total > _ABSENT_TURNS):
+            chunks.append(chunk)
+            chunk, turns = [], 0
+        chunk.append(index)
+        turns += total
+    return [*chunks, chunk] if chunk else chunks
 
 
 def _absent_call(ctx: RedisContext, records: Sequence[SessionRecord], chunk: list[int]) -> Call:
