@@ -18,8 +18,9 @@ from lkpersist.clock import from_ms
 from lkpersist.crypto.codec import ValueCodec
 from lkpersist.exceptions import CorruptRecordError, DecryptionError
 from lkpersist.model.events import SessionEvent
+from lkpersist.model.jsonform import parse_json
 from lkpersist.model.results import CorruptRecord
-from lkpersist.model.session import Status
+from lkpersist.model.session import Session, Status
 from lkpersist.model.transfer import (
     ConflictRule,
     ImportOutcome,
@@ -165,13 +166,30 @@ def _payloads(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> 
 def _record(row: Row, payloads: list[bytes], codec: ValueCodec) -> Loaded:
     identity = row[1]
     try:
-        session = session_from_row(row, codec)
+        session = _session(row, codec)
         dicts = turn_dicts(payloads, codec)
         if dicts is not None:
             return SessionRecord.of_turn_dicts(session, dicts)
         return SessionRecord(session, tuple(turns_from_payloads(identity, payloads, codec)))
     except CorruptRecordError as exc:  # undecryptable (a wrong key) stays an error for the whole read, as in ls
         return CorruptRecord(identity=identity, reason=exc.reason)
+
+
+def _session(row: Row, codec: ValueCodec) -> Session:
+    """``session_from_row(row, codec)``, its metadata and context read by :func:`parse_json` (the stdlib's
+    values, several times faster: an export reads every one). Anything that is not a plain JSON object
+    there goes to ``session_from_row`` whole, which names what is wrong."""
+    session = session_from_row(row, codec, personal=False)
+    try:
+        language, metadata, context = (None if row[13] is None else codec.decode(row[13].decode("utf-8")),
+                                       parse_json(codec.decode(row[14].decode("utf-8"))),
+                                       parse_json(codec.decode(row[15].decode("utf-8"))))
+    except (AttributeError, ValueError, TypeError, UnicodeDecodeError, DecryptionError):
+        return session_from_row(row, codec)
+    if type(metadata) is not dict or type(context) is not dict:
+        return session_from_row(row, codec)
+    session.language, session.metadata, session.context = language, metadata, context
+    return session
 
 
 __all__ = ["import_batch", "load", "scan_page"]
