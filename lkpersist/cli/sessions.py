@@ -28,6 +28,7 @@ from lkpersist.cli._runner import fail, run_with_store
 
 if TYPE_CHECKING:
     from lkpersist.cli._output.listing import ListingResult
+    from lkpersist.model.analytics import SessionCounters
     from lkpersist.model.results import PurgeResult
     from lkpersist.model.session import Session, Status, Turn
     from lkpersist.stores.base import SessionStore
@@ -107,32 +108,38 @@ def show(
 ) -> None:
     """Show one live session and how many turns it holds; exit 1 when it does not exist or has expired.
 
-    -o json: the session's fields (times as epoch seconds, turn_count), plus "turns" when --turns is given.
+    -o json: the session's fields (times as epoch seconds, turn_count), "events" (the session's counters:
+    connections, returns, turns recorded since it began; null when the store kept none), plus "turns" when
+    --turns is given.
     """
     from lkpersist.cli._output.console import echo_json
-    from lkpersist.cli._output.session import print_session, session_document
+    from lkpersist.cli._output.session import counters_of, print_session, session_document
     from lkpersist.cli._output.text import quoted
 
     checked_identity(identity)
     wanted = turn_count(turns)
 
-    async def work(store: SessionStore) -> tuple[Session | None, list[Turn] | None, float]:
+    async def work(store: SessionStore) -> tuple[Session | None, SessionCounters | None, list[Turn] | None, float]:
         session = await store.get(identity)
-        if session is None or wanted is None:
-            return session, None, store.now()
+        if session is None:
+            return None, None, None, store.now()
+        counters = await store.session_counters(identity)
+        if wanted is None:
+            return session, counters, None, store.now()
         limit = None if wanted == ALL else wanted
-        return session, await store.recent_turns(identity, limit), store.now()
+        return session, counters, await store.recent_turns(identity, limit), store.now()
 
     with audited(ctx, "sessions show", identities=[identity]) as audit:
-        session, recent, now = run_with_store(ctx, work, create=False)
+        session, counters, recent, now = run_with_store(ctx, work, create=False)
         if session is None:
             audit.outcome = "not_found"
             fail(f"session not found: {quoted(identity)}", 1)
         audit.counts = {"turns": len(recent or [])}
+        events = counters_of(session, counters)
         if output is ShowFormat.json:
-            echo_json(session_document(session, recent))
+            echo_json(session_document(session, recent, events))
         else:
-            print_session(session, recent, now)
+            print_session(session, recent, now, events)
 
 
 @app.command("rm")

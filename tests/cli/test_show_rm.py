@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 
 from typer.testing import CliRunner
 
-from tests.cli.conftest import Seed, exists, invoke, seed
+from lkpersist.model.session import Turn
+from lkpersist.model.ttl import TTLPolicy
+from lkpersist.stores import open_store
+from tests.cli.conftest import LONG_TTL, Seed, exists, invoke, seed
 
 ALICE = Seed(
     "alice", age=5, language="fr", metadata={"plan": "pro"}, context={"summary": "likes tea"},
@@ -182,3 +186,50 @@ def test_show_without_live_connections_says_so(runner: CliRunner, cli_url: str) 
     result = invoke(runner, cli_url, "sessions", "show", "left")
     assert result.exit_code == 0, result.output
     assert "no live connection" in result.stdout and "DEVICE" not in result.stdout
+
+
+def test_show_counts_the_sessions_events(runner: CliRunner, cli_url: str) -> None:
+    seed(cli_url, ALICE)
+
+    async def come_back() -> None:
+        store = open_store(cli_url)
+        try:
+            await store.disconnect("alice")
+            await store.connect("alice")
+            await store.append_turn("alice", Turn("user", "encore", time.time(), "item-9"))
+        finally:
+            await store.close()
+
+    asyncio.run(come_back())
+    result = invoke(runner, cli_url, "sessions", "show", "alice")
+    assert result.exit_code == 0, result.output
+    fields = dict(line.split(None, 1) for line in result.stdout.splitlines() if " " in line.strip())
+    assert fields["events"] == "2 connections, 1 returns, 4 turns recorded"
+    document = json.loads(invoke(runner, cli_url, "sessions", "show", "alice", "-o", "json").stdout)
+    assert document["events"] == {"connections": 2, "returns": 1, "turns": 4}
+    assert document["reconnect_count"] == 1
+
+
+def test_show_does_not_lend_a_new_session_the_counters_of_an_expired_one(runner: CliRunner, cli_url: str) -> None:
+    seed(cli_url, Seed("gone", age=7200, disconnected=True, ttl_policy=TTLPolicy(first=60.0)))
+    seed(cli_url, Seed("gone"))  # expired long ago: this connect starts a new session
+    document = json.loads(invoke(runner, cli_url, "sessions", "show", "gone", "-o", "json").stdout)
+    assert document["reconnect_count"] == 0
+    assert document["events"] == {"connections": 1, "returns": 0, "turns": 0}
+
+
+def test_show_does_not_lend_an_imported_session_the_counters_it_replaced(
+    runner: CliRunner, cli_url: str, tmp_path: Path
+) -> None:
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    seed(elsewhere, Seed("alice", age=3600, disconnected=True, ttl_policy=LONG_TTL))
+    dump = tmp_path / "alice.ndjson"
+    assert invoke(runner, elsewhere, "sessions", "export", "--file", str(dump)).exit_code == 0
+    seed(cli_url, ALICE)  # counted here: one connection, three turns
+    result = invoke(runner, cli_url, "sessions", "import", str(dump), "--on-conflict", "replace")
+    assert result.exit_code == 0, result.output
+    document = json.loads(invoke(runner, cli_url, "sessions", "show", "alice", "-o", "json").stdout)
+    assert document["turn_count"] == 0 and document["language"] is None  # the imported session
+    assert document["events"] is None  # the counters here were the replaced session's
+    table = invoke(runner, cli_url, "sessions", "show", "alice").stdout
+    assert next(line for line in table.splitlines() if line.startswith("events")).split(None, 1)[1] == "- (not counted)"

@@ -12,23 +12,40 @@ from rich.text import Text
 from lkpersist.cli._output.console import print_table, stdout_console
 from lkpersist.cli._output.text import identity_cell, iso_utc, relative, safe_text, status_of
 from lkpersist.durations import format_duration
+from lkpersist.model.analytics import SessionCounters
 from lkpersist.model.session import Session, Turn
 
 SHOW_IDENTITY_WIDTH = 512
 
 
-def session_document(session: Session, turns: list[Turn] | None) -> dict[str, Any]:
-    """``show -o json``: the session's stable dict, plus ``turns`` (oldest first) when they were asked for."""
+def counters_of(session: Session, counters: SessionCounters | None) -> SessionCounters | None:
+    """The counters when they are this session's: a store can still hold those of an earlier session of
+    the identity (Redis keeps them until the analytics retention; an import may replace the session
+    they counted), which began at another time."""
+    if counters is None or round(counters.joined_at * 1000) != round(session.joined_at * 1000):
+        return None
+    return counters
+
+
+def session_document(
+    session: Session, turns: list[Turn] | None, counters: SessionCounters | None = None
+) -> dict[str, Any]:
+    """``show -o json``: the session's stable dict and its event counters (``events``, null when the
+    store kept none), plus ``turns`` (oldest first) when they were asked for."""
     document = session.to_dict()
+    document["events"] = None if counters is None else {
+        "connections": counters.connections, "returns": counters.returns, "turns": counters.turns}
     if turns is not None:
         document["turns"] = [turn.to_dict() for turn in turns]
     return document
 
 
-def print_session(session: Session, turns: list[Turn] | None, now: float) -> None:
+def print_session(
+    session: Session, turns: list[Turn] | None, now: float, counters: SessionCounters | None = None
+) -> None:
     """``show`` for people: the fields as a two-column table, then the turns when asked for."""
     console = stdout_console()
-    print_table(console, _fields_table(session, now))
+    print_table(console, _fields_table(session, now, counters))
     typer.echo("")
     print_table(console, _connections_table(session, now))
     if session.devices:
@@ -39,7 +56,7 @@ def print_session(session: Session, turns: list[Turn] | None, now: float) -> Non
         print_table(console, _turns_table(turns))
 
 
-def _fields_table(session: Session, now: float) -> Table:
+def _fields_table(session: Session, now: float, counters: SessionCounters | None) -> Table:
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
@@ -54,6 +71,7 @@ def _fields_table(session: Session, now: float) -> Table:
         ("reconnects", str(session.reconnect_count)),
         ("visit", f"{session.visit} (greeted)" if session.greeted_visit >= session.visit else str(session.visit)),
         ("turns", "-" if session.turn_count is None else f"{session.turn_count} stored"),
+        ("events", _events(counters)),
         ("language", safe_text(session.language or "-", 64)),
         ("expires", expires),
         ("ttl", format_duration(session.ttl)),
@@ -111,6 +129,13 @@ def _turns_table(turns: list[Turn]) -> Table:
     if not turns:
         table.caption = "no turns recorded"
     return table
+
+
+def _events(counters: SessionCounters | None) -> str:
+    """The session's counters since it began (turns recorded, not stored: compaction drops old ones)."""
+    if counters is None:
+        return "- (not counted)"
+    return f"{counters.connections} connections, {counters.returns} returns, {counters.turns} turns recorded"
 
 
 def _compact_json(value: dict[str, Any]) -> str:

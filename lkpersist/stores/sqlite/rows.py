@@ -35,11 +35,18 @@ _OPS_FIELDS = (
 )
 _PERSONAL_FIELDS = ("language", "metadata", "context")
 
+# A row rewritten whole (import, reconciliation) keeps its analytics counters only when it is still the same
+# session (same joined_at): a replacing import starts them again, uncounted, as a new session's would be.
 INSERT_SESSION = (
     f"INSERT INTO lkpersist_sessions (identity, {', '.join(_OPS_FIELDS + _PERSONAL_FIELDS)}) "
     f"VALUES (:identity, {', '.join(':' + name for name in _OPS_FIELDS + _PERSONAL_FIELDS)}) "
     "ON CONFLICT (identity) DO UPDATE SET "
     + ", ".join(f"{name} = excluded.{name}" for name in _OPS_FIELDS + _PERSONAL_FIELDS)
+    + ", ".join(
+        ["", *(f"{name} = CASE WHEN joined_at = excluded.joined_at THEN {name} ELSE 0 END"
+               for name in ("counted_connections", "counted_returns", "counted_turns"))]
+    )
+    + ", counted_day = CASE WHEN joined_at = excluded.joined_at THEN counted_day END"
     + " RETURNING id"
 )
 UPDATE_OPS = (
