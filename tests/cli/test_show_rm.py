@@ -204,7 +204,7 @@ def test_show_counts_the_sessions_events(runner: CliRunner, cli_url: str) -> Non
     result = invoke(runner, cli_url, "sessions", "show", "alice")
     assert result.exit_code == 0, result.output
     fields = dict(line.split(None, 1) for line in result.stdout.splitlines() if " " in line.strip())
-    assert fields["events"] == "2 connections, 1 returns, 4 turns recorded"
+    assert fields["events"] == "2 connections, 1 return, 4 turns recorded"
     document = json.loads(invoke(runner, cli_url, "sessions", "show", "alice", "-o", "json").stdout)
     assert document["events"] == {"connections": 2, "returns": 1, "turns": 4}
     assert document["reconnect_count"] == 1

@@ -135,7 +135,8 @@ def _events(counters: SessionCounters | None) -> str:
     """The session's counters since it began (turns recorded, not stored: compaction drops old ones)."""
     if counters is None:
         return "- (not counted)"
-    return f"{counters.connections} connections, {counters.returns} returns, {counters.turns} turns recorded"
+    counts = ((counters.connections, "connection"), (counters.returns, "return"), (counters.turns, "turn"))
+    return ", ".join(f"{n} {noun}{'' if n == 1 else 's'}" for n, noun in counts) + " recorded"
 
 
 def _compact_json(value: dict[str, Any]) -> str:
