@@ -28,6 +28,8 @@ from lkpersist.exceptions import InvalidInputError
 
 if TYPE_CHECKING:
     from lkpersist.crypto.identity import IdentityHasher
+    from lkpersist.model.reconcile import OfflineDelta
+    from lkpersist.model.session import Session
 
 DAY: Final = 86400.0
 DEFAULT_RETENTION: Final = 90 * DAY
@@ -208,6 +210,42 @@ class SessionCounters:
     turns: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class OfflineTally:
+    """What an outage merged back adds to the analytics: the visits and turns a
+    :class:`~lkpersist.stores.fallback.FallbackStore` served from memory, counted when its journal is
+    merged into the store (in the merge's atomic step), on the UTC ``day`` the identity's offline activity
+    began. ``joined_at``: the merged session's; ``new_session``: the merge created it (its counters start
+    again from these)."""
+
+    day: str
+    connections: int
+    new_sessions: int
+    turns: int
+    joined_at: float
+    new_session: bool
+
+    @property
+    def returns(self) -> int:
+        return self.connections - self.new_sessions
+
+
+def offline_tally(
+    analytics: Analytics, delta: OfflineDelta, stored: Session | None, merged: Session | None
+) -> OfflineTally | None:
+    """The tally of ``delta`` merged into ``stored`` (giving ``merged``); None when there is nothing to count
+    (no visit opened and no turn recorded offline, or the identity was deleted). Counted as the online
+    operations count: each visit opened is a connection, the first of a session created offline a new
+    session and every other one a return, as the merge adds them to ``reconnect_count``."""
+    if merged is None or not (delta.connects or delta.turns):
+        return None
+    new_session = stored is None or stored.joined_at != merged.joined_at
+    new_sessions = 1 if new_session and delta.connects else 0
+    return OfflineTally(
+        analytics.day(delta.first_at), delta.connects, new_sessions, len(delta.turns), merged.joined_at, new_session
+    )
+
+
 def day_from_counts(date: str, active: int, counts: Mapping[str, int]) -> DayStats:
     """A :class:`DayStats` from a backend's counters (missing ones count zero)."""
     return DayStats(date, active, *(int(counts.get(name, 0)) for name in COUNTERS))
@@ -215,6 +253,6 @@ def day_from_counts(date: str, active: int, counts: Mapping[str, int]) -> DaySta
 
 __all__ = [
     "COUNTERS", "DAY", "DEFAULT_RETENTION", "ENV_RETENTION", "MAX_DAYS", "Analytics", "AnalyticsSettings",
-    "DailyStats", "DayStats", "SessionCounters", "check_days", "day_from_counts", "day_of",
-    "day_start", "window",
+    "DailyStats", "DayStats", "OfflineTally", "SessionCounters", "check_days", "day_from_counts", "day_of",
+    "day_start", "offline_tally", "window",
 ]

@@ -12,7 +12,7 @@ from typing import Any
 
 from lkpersist.clock import to_ms
 from lkpersist.exceptions import SessionNotFoundError
-from lkpersist.model.analytics import DailyStats, SessionCounters
+from lkpersist.model.analytics import DailyStats, SessionCounters, offline_tally
 from lkpersist.model.events import arrival_events, removal_event
 from lkpersist.model.lifecycle import is_present, merge_update, should_purge
 from lkpersist.model.presence import (
@@ -168,10 +168,12 @@ class MemoryStore(SessionStore):
         identity = delta.identity
         async with self._lock:
             stored_turns = list(self._turns.get(identity, {}).values())
-            result = reconcile(
-                self._sessions.get(identity), stored_turns, delta, self.now(), self.ttl_policy, self.max_turns
-            )
+            stored = self._sessions.get(identity)
+            result = reconcile(stored, stored_turns, delta, self.now(), self.ttl_policy, self.max_turns)
             self._store_whole(identity, result)
+            tally = offline_tally(self.analytics, delta, stored, result.session)
+            if tally is not None:
+                self._analytics.offline(identity, tally, self.now())
             return None if result.session is None else Session.from_dict(result.session.to_dict())
 
     def _store_whole(self, identity: str, result: Reconciled) -> None:

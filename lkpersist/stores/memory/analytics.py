@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from lkpersist.model.analytics import COUNTERS, Analytics, DailyStats, SessionCounters, day_from_counts
+from lkpersist.model.analytics import (
+    COUNTERS,
+    Analytics,
+    DailyStats,
+    OfflineTally,
+    SessionCounters,
+    day_from_counts,
+)
 from lkpersist.model.results import ConnectResult
 
 
@@ -53,6 +60,21 @@ class MemoryAnalytics:
         kept = self._sessions.get(hashed)
         if kept is not None:
             self._sessions[hashed] = _Kept(replace(kept.counters, turns=kept.counters.turns + 1), now)
+
+    def offline(self, identity: str, tally: OfflineTally, now: float) -> None:
+        """Count what an outage served for ``identity`` (see :func:`~lkpersist.model.analytics.offline_tally`)."""
+        hashed = self._analytics.identity_hash(identity)
+        day = self._days.setdefault(tally.day, DayTally())
+        if tally.connections:
+            day.identities.add(hashed)
+        for name, value in zip(COUNTERS, (tally.connections, tally.returns, tally.new_sessions, tally.turns), strict=True):
+            day.counts[name] += value
+        kept = self._sessions.get(hashed)
+        counters = SessionCounters(tally.joined_at) if kept is None or tally.new_session else kept.counters
+        self._sessions[hashed] = _Kept(replace(
+            counters, connections=counters.connections + tally.connections, returns=counters.returns + tally.returns,
+            turns=counters.turns + tally.turns,
+        ), now)
 
     def daily(self, dates: list[str]) -> DailyStats:
         tallies = [self._days.get(date, DayTally()) for date in dates]

@@ -182,7 +182,9 @@ class RedisStore(SessionStore):
         return bool(result == 1)
 
     async def _apply_offline(self, delta: OfflineDelta) -> Session | None:
-        return await reconcile.apply_offline(self._redis, delta)
+        if not self.analytics.ready:
+            await self._analytics_ready()
+        return await reconcile.apply_offline(self._redis, self._analytics, delta)
 
     # --- listing and housekeeping ------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from lkpersist.model.analytics import (
     DAY,
     Analytics,
     DailyStats,
+    OfflineTally,
     SessionCounters,
     day_from_counts,
     day_of,
@@ -61,6 +62,30 @@ local function tally_turn(day, counters, kept_until, retention, now)
     redis.call('HINCRBY', counters, 'turns', 1)
     redis.call('PEXPIRE', counters, retention)
   end
+end
+"""
+
+# tally_offline(day, users, counters, hash, kept_until, retention, now, connections, new_sessions, turns,
+# joined): count what an outage served for one identity (model.analytics.offline_tally), keys and times as
+# tally_connect's; the session's counters are added to when they are the merged session's (same joined),
+# else started again from these. Spliced into reconcile.WRITE_STATE, called when it is given these keys.
+TALLY_OFFLINE = """
+local function tally_offline(day, users, counters, hash, kept_until, retention, now, connections, new_sessions, turns, joined)
+  if connections > 0 then
+    redis.call('PFADD', users, hash)
+    redis.call('PEXPIRE', users, kept_until - now)
+    redis.call('HINCRBY', day, 'connections', connections)
+  end
+  if new_sessions > 0 then redis.call('HINCRBY', day, 'new_sessions', new_sessions) end
+  if turns > 0 then redis.call('HINCRBY', day, 'turns', turns) end
+  redis.call('PEXPIRE', day, kept_until - now)
+  if redis.call('HGET', counters, 'joined') == joined then
+    redis.call('HINCRBY', counters, 'connections', connections)
+    redis.call('HINCRBY', counters, 'turns', turns)
+  else
+    redis.call('HSET', counters, 'joined', joined, 'connections', connections, 'turns', turns)
+  end
+  redis.call('PEXPIRE', counters, retention)
 end
 """
 
@@ -172,6 +197,16 @@ class RedisAnalytics:
         replies = await run_pipeline(self._client, [self._daily_read], fill)
         return _summed(dates, [part for reply in replies for part in reply])
 
+    def offline_part(self, identity: str, tally: OfflineTally) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+        """KEYS (the tally's day counters and users, session counters) and ARGV (hash, kept until, retention,
+        connections, new sessions, turns, joined ms) of ``tally_offline``."""
+        bucket, hashed, counters = self._identity(identity)
+        counts, users = self._layout.analytics_day_keys(bucket if self._sharded else 0, tally.day, self._sharded)
+        until = b"%d" % to_ms(self._analytics.kept_until(tally.day))
+        numbers = (tally.connections, tally.new_sessions, tally.turns, to_ms(tally.joined_at))
+        return (counts.encode("utf-8"), users.encode("utf-8"), counters), (
+            hashed, until, self._retention, *(b"%d" % n for n in numbers))
+
     async def counters(self, identity: str) -> SessionCounters | None:
         fields = await self._client.hgetall(self._identity(identity)[2])
         return counters_from_hash(fields)
@@ -206,4 +241,6 @@ def counters_from_hash(fields: dict[bytes, bytes]) -> SessionCounters | None:
     return SessionCounters(from_ms(values.get("joined", 0)), connections, max(connections - 1, 0), values.get("turns", 0))
 
 
-__all__ = ["DAILY_READ", "KEEP_SECRET", "TALLY_CONNECT", "TALLY_TURN", "RedisAnalytics", "counters_from_hash"]
+__all__ = [
+    "DAILY_READ", "KEEP_SECRET", "TALLY_CONNECT", "TALLY_OFFLINE", "TALLY_TURN", "RedisAnalytics", "counters_from_hash",
+]

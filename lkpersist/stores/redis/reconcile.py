@@ -20,9 +20,11 @@ from redis.commands.core import AsyncScript
 from lkpersist.clock import to_ms
 from lkpersist.crypto.codec import ValueCodec
 from lkpersist.exceptions import StoreUnavailableError
+from lkpersist.model.analytics import offline_tally
 from lkpersist.model.events import SessionEvent
 from lkpersist.model.reconcile import OfflineDelta, Reconciled, reconcile
 from lkpersist.model.session import Session, Turn
+from lkpersist.stores.redis.analytics import TALLY_OFFLINE, RedisAnalytics
 from lkpersist.stores.redis.context import RedisContext
 from lkpersist.stores.redis.lua import PUBLISH_EVENT, READ_RECORD
 from lkpersist.stores.redis.records import (
@@ -117,10 +119,16 @@ end
 # digest READ_STATE returned; from ARGV[5] the record as write_record reads it; ARGV[#ARGV] the events
 # channel. Returns 1 when written (and the events published), 0 when the state changed since it was read
 # (the caller merges again).
-WRITE_STATE = _DIGEST + PUBLISH_EVENT + _WRITE_RECORD + """
+# With KEYS 9..11 (an outage merged back: its day counters, day users, session counters), the seven
+# arguments of tally_offline follow the record and it counts the outage in the same step.
+WRITE_STATE = _DIGEST + PUBLISH_EVENT + _WRITE_RECORD + TALLY_OFFLINE + """
 local member, now, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 if digest() ~= ARGV[4] then return 0 end
-write_record(0, 5, member, now, grace, ARGV[#ARGV])
+local at = write_record(0, 5, member, now, grace, ARGV[#ARGV])
+if #KEYS > 8 then
+  tally_offline(KEYS[9], KEYS[10], KEYS[11], ARGV[at], tonumber(ARGV[at + 1]), ARGV[at + 2], now,
+    tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5]), ARGV[at + 6])
+end
 return 1
 """
 
@@ -169,8 +177,9 @@ def scripts_for(ctx: RedisContext) -> _Scripts:
     return scripts
 
 
-async def apply_offline(ctx: RedisContext, delta: OfflineDelta) -> Session | None:
-    """Read, merge, compare-and-set; again from the read whenever another writer got in between."""
+async def apply_offline(ctx: RedisContext, analytics: RedisAnalytics, delta: OfflineDelta) -> Session | None:
+    """Read, merge, compare-and-set (counting the outage in the analytics as it writes); again from the
+    read whenever another writer got in between."""
     scripts, settings = scripts_for(ctx), ctx.settings
     identity = delta.identity
     for _ in range(MAX_ATTEMPTS):
@@ -178,7 +187,9 @@ async def apply_offline(ctx: RedisContext, delta: OfflineDelta) -> Session | Non
         stored, turns = whole_from_reply(identity, reply[1:], settings.codec)
         result = reconcile(stored, turns, delta, ctx.now(), settings.ttl_policy, settings.max_turns)
         args = write_args(result, settings.codec)
-        if await ctx.run(scripts.write, identity, reply[0], *args, ctx.events_channel) == 1:
+        tally = offline_tally(settings.analytics, delta, stored, result.session)
+        more_keys, counted = ((), ()) if tally is None else analytics.offline_part(identity, tally)
+        if await ctx.run_with(scripts.write, identity, more_keys, reply[0], *args, *counted, ctx.events_channel) == 1:
             return result.session
     raise StoreUnavailableError(
         f"Redis store {ctx.display_url}: reconciling one identity lost {MAX_ATTEMPTS} races to other writers"

@@ -17,6 +17,7 @@ from lkpersist.model.analytics import (
     COUNTERS,
     Analytics,
     DailyStats,
+    OfflineTally,
     SessionCounters,
     day_from_counts,
 )
@@ -79,6 +80,28 @@ def recorded_turn(conn: sqlite3.Connection, analytics: Analytics, session_id: in
     day = analytics.day(from_ms(now_ms))
     conn.execute(_COUNT_TURN, (day,))
     conn.execute(_COUNT_SESSION_TURN, (day, session_id))
+
+
+_COUNT_OFFLINE_DAY = (
+    f"INSERT INTO lkpersist_analytics_days (day, {', '.join(COUNTERS)}) VALUES (?1, ?2, ?3, ?4, ?5) "
+    "ON CONFLICT (day) DO UPDATE SET connections = connections + ?2, returns = returns + ?3, "
+    "new_sessions = new_sessions + ?4, turns = turns + ?5"
+)
+_COUNT_OFFLINE_SESSION = (
+    "UPDATE lkpersist_sessions SET counted_connections = counted_connections + ?, counted_returns = counted_returns + ?, "
+    "counted_turns = counted_turns + ?, counted_day = ? WHERE identity = ?"
+)
+
+
+def offline(conn: sqlite3.Connection, analytics: Analytics, identity: str, tally: OfflineTally, now_ms: int) -> None:
+    """Count an outage merged back, inside the merge's transaction, after its row was written (a row the
+    merge created or replaced starts its counters at zero: ``rows.INSERT_SESSION``)."""
+    conn.execute(_COUNT_OFFLINE_DAY, (tally.day, tally.connections, tally.returns, tally.new_sessions, tally.turns))
+    if tally.connections:
+        hashed = _hash(conn, analytics, identity)
+        conn.execute("INSERT OR IGNORE INTO lkpersist_analytics_identities VALUES (?, ?)", (tally.day, hashed))
+    changed = analytics.day(from_ms(now_ms))
+    conn.execute(_COUNT_OFFLINE_SESSION, (tally.connections, tally.returns, tally.turns, changed, identity))
 
 
 def _hash(conn: sqlite3.Connection, analytics: Analytics, identity: str) -> str:

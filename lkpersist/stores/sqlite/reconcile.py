@@ -12,9 +12,11 @@ import sqlite3
 
 from lkpersist.clock import from_ms
 from lkpersist.crypto.codec import ValueCodec
+from lkpersist.model.analytics import offline_tally
 from lkpersist.model.reconcile import OfflineDelta, Reconciled, reconcile
 from lkpersist.model.session import Session, Turn
 from lkpersist.stores.settings import StoreSettings
+from lkpersist.stores.sqlite import analytics
 from lkpersist.stores.sqlite.events import record_events
 from lkpersist.stores.sqlite.rows import (
     ALL_COLUMNS,
@@ -39,6 +41,9 @@ def apply_offline(
         row_id, stored, turns = read_whole(conn, delta.identity, settings.codec)
         result = reconcile(stored, turns, delta, from_ms(now_ms), settings.ttl_policy, settings.max_turns)
         write_whole(conn, settings, delta.identity, row_id, result)
+        tally = offline_tally(settings.analytics, delta, stored, result.session)
+        if tally is not None:
+            analytics.offline(conn, settings.analytics, delta.identity, tally, now_ms)
         record_events(conn, result.events)
         return result.session
 
