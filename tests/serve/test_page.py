@@ -172,9 +172,20 @@ def test_forget_me_clears_the_credential_and_starts_as_someone_new(page: Any, si
     assert "resume_token" not in (sent.value.post_data_json or {})
     second = token.value.json()
     assert second["participant_identity"] != first["participant_identity"]
-    assert "no longer remembers you" in page.locator("#info").inner_text()
+    # the page handles the response after Playwright sees it: wait for what it does, then check it
     page.wait_for_function("id => window.lkpersist.identity === id", arg=second["participant_identity"])
+    page.wait_for_selector("#info:has-text('no longer remembers you')")
     assert credential(page) == second["resume_token"]
+
+
+def test_the_forgotten_notice_survives_the_rooms_audio_events(page: Any, site: Site) -> None:
+    load(page, site.url)
+    with page.expect_response(lambda response: response.url.endswith("/api/token")):
+        page.click("#forget")
+    page.wait_for_selector("#info:has-text('no longer remembers you')")
+    page.wait_for_selector('#state[data-state="failed"]')
+    page.evaluate("lkpersist.room.emit(LivekitClient.RoomEvent.AudioPlaybackStatusChanged, true)")
+    assert "no longer remembers you" in page.locator("#info").inner_text()  # not the audio sentence's to clear
 
 
 def test_room_events_drive_the_connection_state(page: Any, site: Site) -> None:

@@ -105,6 +105,8 @@ async function connect(url, token, generation) {
   await setMicrophone(room, true);
 }
 
+const AUDIO_BLOCKED = 'Your browser is holding back the agent\'s voice: click anywhere to hear it.';
+
 function withTimeout(promise, ms) {
   let timer;
   const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new ConnectTimeout()), ms); });
@@ -132,8 +134,10 @@ function watch(room) {
   });
   room.on(E.TrackUnsubscribed, (track) => track.detach().forEach((element) => element.remove()));
   room.on(E.AudioPlaybackStatusChanged, () => {
-    const blocked = room.state === LK.ConnectionState.Connected && !room.canPlaybackAudio;
-    status.inform(blocked ? 'Your browser is holding back the agent\'s voice: click anywhere to hear it.' : '');
+    // only this room's audio, and only its own sentence: "no longer remembers you" must stay put
+    if (!current()) return;
+    if (room.state === LK.ConnectionState.Connected && !room.canPlaybackAudio) status.inform(AUDIO_BLOCKED);
+    else status.withdraw(AUDIO_BLOCKED);
   });
   for (const event of [E.LocalTrackPublished, E.LocalTrackUnpublished, E.TrackMuted, E.TrackUnmuted]) {
     room.on(event, () => updateMic(room));

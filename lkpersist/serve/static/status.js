@@ -57,6 +57,11 @@ export class Status {
     this.info.textContent = message;
     this.info.hidden = !message;
   }
+
+  // Take ``message`` back if it is still the one shown (another may have replaced it since).
+  withdraw(message) {
+    if (this.info.textContent === message) this.inform('');
+  }
 }
 
 export function disconnectReason(LK, reason) {
