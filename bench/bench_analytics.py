@@ -9,7 +9,8 @@ identities so most connects are returns (the agent's hot path):
 - SQLite: ``connect`` against the same transaction as it was before analytics, for the baseline rounds:
   ``lkpersist.stores.sqlite.analytics.connected`` (the day's counters, the day's identity) replaced by a
   function doing nothing, and the session row written by the statements without its counter columns
-  (``operations.UPDATE_VISIT`` → ``rows.UPDATE_OPS``, ``operations.INSERT_ARRIVAL`` → ``rows.INSERT_SESSION``).
+  (``operations.UPDATE_VISIT`` → ``rows.UPDATE_OPS``, ``operations.INSERT_ARRIVAL`` → ``rows.INSERT_SESSION``,
+  both taking the counted day as a parameter they ignore).
 
     .venv/bin/python bench/bench_analytics.py [--redis-url URL] [--seconds 6] [--concurrency 1 64]
 """
@@ -77,7 +78,7 @@ def _redis_cases(store: RedisStore, clock: SteppingClock) -> dict[str, Op]:
 
 def _sqlite_cases(store: Any, clock: SteppingClock) -> dict[str, Op]:
     counting = (sqlite_analytics.connected, sqlite_operations.UPDATE_VISIT, sqlite_operations.INSERT_ARRIVAL)
-    before = (_skip, sqlite_rows.UPDATE_OPS, sqlite_rows.INSERT_SESSION.removesuffix(" RETURNING id"))
+    before = (_skip, *_statements_before_analytics())
     pool = _pool("bench")
 
     def use(steps: tuple[Any, str, str]) -> None:
@@ -99,6 +100,17 @@ def _sqlite_cases(store: Any, clock: SteppingClock) -> dict[str, Op]:
         return 0
 
     return {"before": without, "analytics": with_analytics}
+
+
+def _statements_before_analytics() -> tuple[str, str]:
+    """The session row's writes without the counter columns, taking the same positional parameters as
+    ``UPDATE_VISIT`` and ``INSERT_ARRIVAL`` (the counted day is bound and ignored)."""
+    update = sqlite_rows.UPDATE_OPS.replace(" WHERE id = ?", " WHERE id = ?14")  # ?13: the day
+    insert = sqlite_rows.INSERT_SESSION.removesuffix(" RETURNING id")
+    for index, name in enumerate(("identity", *sqlite_rows.OPS_FIELDS, *sqlite_rows.PERSONAL_FIELDS), 1):
+        insert = insert.replace(f":{name},", f"?{index},").replace(f":{name})", f"?{index})")
+    assert ":" not in insert.split(" ON CONFLICT")[0], insert
+    return update, insert + " WHERE ?17 IS ?17"  # ?17: the day
 
 
 def _skip(*_: Any) -> None:

@@ -17,7 +17,8 @@ Target (issue 13): connect ≥ 0.3× the bare upsert's throughput, durability un
 
 ``--profile CASE`` runs one round of that case under cProfile and prints where the time goes;
 ``--breakdown`` times the steps of an arrival on one connection of this thread (no store around it):
-the bare upsert, the session row's insert alone, with the row lookup, with the event row, and the whole
+the bare upsert, the session row's insert alone, with the row lookup, with the event row, with the day's
+analytics rows (every SQL statement of a new identity's arrival, parameters ready), and the whole
 ``operations.arrive`` (the rule in Python included), so the rest of ``connect`` is the async call itself.
 """
 
@@ -40,10 +41,10 @@ from lkpersist.clock import to_ms
 from lkpersist.model.presence import ArrivalRequest, DeviceSeen
 from lkpersist.model.session import Connection, Session
 from lkpersist.stores.settings import StoreSettings
-from lkpersist.stores.sqlite import SQLiteStore, operations
+from lkpersist.stores.sqlite import SQLiteStore, analytics, operations
 from lkpersist.stores.sqlite.db import open_connection
 from lkpersist.stores.sqlite.events import write_event_rows
-from lkpersist.stores.sqlite.rows import INSERT_SESSION, ops_params, personal_params
+from lkpersist.stores.sqlite.rows import INSERT_ARRIVAL, ops_values, personal_values
 
 Step = Callable[[int], None]
 NOW = 1_800_000_000.0
@@ -154,9 +155,9 @@ def _steps(conn: sqlite3.Connection, settings: StoreSettings, single: ArrivalReq
             conn.execute("COMMIT")
         return step
 
-    def row(n: int) -> dict[str, object]:
+    def row(n: int) -> tuple[object, ...]:  # as operations.arrive binds a new session's row
         session = Session(f"s{n}", NOW, NOW, connected=True, connections=(Connection("-", NOW, NOW),))
-        return {**ops_params(session), **personal_params(session, settings.codec)}
+        return (session.identity, *ops_values(session), *personal_values(session, settings.codec), None)
 
     def bare(n: int) -> None:
         conn.execute("INSERT INTO bench_raw VALUES (?, 0) ON CONFLICT (k) DO UPDATE SET n = n + 1", (f"s{n}",))
@@ -165,17 +166,22 @@ def _steps(conn: sqlite3.Connection, settings: StoreSettings, single: ArrivalReq
         conn.execute("SELECT * FROM lkpersist_sessions WHERE identity = ?", (f"s{n}",)).fetchone()
 
     def insert(n: int) -> None:
-        conn.execute(INSERT_SESSION, row(n)).fetchone()
+        conn.execute(INSERT_ARRIVAL, row(n))
 
     def event(n: int) -> None:
         write_event_rows(conn, [(to_ms(NOW), "created", f"s{n}", 0)])
+
+    def counted(n: int) -> None:  # the day's counters and identity rows, a precomputed hash
+        conn.execute(analytics.COUNT_DAY, ("2027-01-15", 0))
+        conn.execute(analytics.COUNT_IDENTITY, ("2027-01-15", f"{n:032x}"))
 
     def whole(n: int) -> None:
         operations.arrive(conn, settings, f"s{n}", to_ms(NOW), single)
 
     return {
         "bare upsert": tx(bare), "session row insert": tx(insert), "+ row lookup": tx(lookup, insert),
-        "+ event row": tx(lookup, insert, event), "operations.arrive (+ the rule)": whole,
+        "+ event row": tx(lookup, insert, event), "+ analytics rows": tx(lookup, insert, event, counted),
+        "operations.arrive (+ the rule)": whole,
     }
 
 

@@ -47,7 +47,8 @@ SESSION_COLUMNS = (
 change, NULL once purged or before any): the statement that writes the session writes them
 (``rows.INSERT_ARRIVAL``, ``rows.UPDATE_VISIT``), so they cost an arrival no statement, table or index."""
 _SECRET = "analytics_key"
-_COUNT_DAY = (
+COUNT_IDENTITY = "INSERT OR IGNORE INTO lkpersist_analytics_identities VALUES (?, ?)"
+COUNT_DAY = (
     "INSERT INTO lkpersist_analytics_days (day, connections, returns, new_sessions) VALUES (?1, 1, ?2, 1 - ?2) "
     "ON CONFLICT (day) DO UPDATE SET connections = connections + 1, returns = returns + ?2, "
     "new_sessions = new_sessions + 1 - ?2"
@@ -68,10 +69,10 @@ def connected(conn: sqlite3.Connection, analytics: Analytics, identity: str, day
     The session's own counters were written with its row; the day's active identity is written once
     per identity, day and process (``INSERT OR IGNORE``: the cache only skips a write that would do nothing).
     """
-    conn.execute(_COUNT_DAY, (day, int(returning)))
+    conn.execute(COUNT_DAY, (day, int(returning)))
     if not analytics.counted_today(identity):  # marked in the transaction: it rarely fails past here
         hashed = _hash(conn, analytics, identity)
-        conn.execute("INSERT OR IGNORE INTO lkpersist_analytics_identities VALUES (?, ?)", (day, hashed))
+        conn.execute(COUNT_IDENTITY, (day, hashed))
         analytics.mark_counted(identity)
 
 

@@ -31,8 +31,9 @@ from lkpersist.stores.sqlite.rows import (
     UPDATE_OPS,
     UPDATE_PERSONAL,
     UPDATE_VISIT,
-    ops_params,
+    ops_values,
     personal_params,
+    personal_values,
     turns_from_payloads,
 )
 from lkpersist.stores.sqlite.transactions import immediate
@@ -42,19 +43,24 @@ def arrive(
     conn: sqlite3.Connection, settings: StoreSettings, identity: str, now_ms: int, request: ArrivalRequest
 ) -> Arrival:
     """The whole arrival in one transaction: the row, the rule, the write, the turns a greeting restores."""
+    now = from_ms(now_ms)
     with immediate(conn):
         row = queries.stored(conn, identity, now_ms, settings.codec)
         current = None if row is None else row[2]
-        session, visit = arrive_transition(current, identity, request, from_ms(now_ms), settings.presence)
+        session, visit = arrive_transition(current, identity, request, now, settings.presence)
         replaced = None
         # analytics count visits (returns, new sessions), not joined connections: the session's counters
         # are written with its row (UPDATE_VISIT, INSERT_ARRIVAL), its day's by analytics.connected
-        day = settings.analytics.day(from_ms(now_ms)) if visit.new_visit else None
+        day = settings.analytics.day(now) if visit.new_visit else None
         if row is not None and current is not None:  # a visit reopened here is a return (visit 2 or later)
-            conn.execute(UPDATE_VISIT if day else UPDATE_OPS, {**ops_params(session), "counted_day": day, "id": row[0]})
+            if day:
+                conn.execute(UPDATE_VISIT, (*ops_values(session), day, row[0]))
+            else:
+                conn.execute(UPDATE_OPS, (*ops_values(session), row[0]))
         else:  # a new session replaces an absent or expired one (in its row), and that one's turns go
-            params = {**ops_params(session), **personal_params(session, settings.codec), "counted_day": day}
-            conn.execute(INSERT_ARRIVAL, params)
+            conn.execute(
+                INSERT_ARRIVAL, (identity, *ops_values(session), *personal_values(session, settings.codec), day)
+            )
             if row is not None:
                 replaced = row[1]
                 conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ?", (row[0],))
@@ -63,7 +69,7 @@ def arrive(
             payloads = queries.recent_payloads(conn, identity, now_ms, request.restore_turns)
             turns = turns_from_payloads(identity, payloads[::-1], settings.codec)
         arrival = visit.arrival(session, turns)
-        record_events(conn, arrival_events(arrival, from_ms(now_ms), replaced))
+        record_events(conn, arrival_events(arrival, now, replaced))
         if day:
             analytics.connected(conn, settings.analytics, identity, day, visit.returning)
         return arrival
@@ -78,7 +84,7 @@ def leave(
             return None
         updated, events = leave_outcome(found[1], connection, from_ms(now_ms), settings.presence, reason)
         if updated != found[1]:
-            conn.execute(UPDATE_OPS, {**ops_params(updated), "id": found[0]})
+            conn.execute(UPDATE_OPS, (*ops_values(updated), found[0]))
         record_events(conn, events)
         return updated
 
@@ -89,7 +95,7 @@ def beat(conn: sqlite3.Connection, settings: StoreSettings, identity: str, now_m
         beaten = None if found is None else beat_transition(found[1], connection, from_ms(now_ms), settings.presence)
         if found is None or beaten is None:
             return False
-        conn.execute(UPDATE_OPS, {**ops_params(beaten), "id": found[0]})
+        conn.execute(UPDATE_OPS, (*ops_values(beaten), found[0]))
         return True
 
 
@@ -99,7 +105,7 @@ def claim_greeting(conn: sqlite3.Connection, settings: StoreSettings, identity: 
         claimed = None if found is None else claim_transition(found[1], from_ms(now_ms), settings.presence)
         if found is None or claimed is None:
             return False
-        conn.execute(UPDATE_OPS, {**ops_params(claimed), "id": found[0]})
+        conn.execute(UPDATE_OPS, (*ops_values(claimed), found[0]))
         return True
 
 

@@ -22,6 +22,12 @@ StoredRow = tuple[int, int, "Session | None"]
 """What :func:`stored` finds: (row id, reconnect_count, the session if live)."""
 
 
+_LIVE = {
+    personal: f"SELECT {ALL_COLUMNS if personal else OPS_COLUMNS} FROM lkpersist_sessions WHERE {LIVE}"
+    for personal in (True, False)
+}
+
+
 def live(
     conn: sqlite3.Connection, identity: str, now_ms: int, codec: ValueCodec, *, personal: bool = True
 ) -> tuple[int, Session] | None:
@@ -29,8 +35,7 @@ def live(
 
     With ``personal=False`` only the operational fields are read: heartbeats never decode personal data.
     """
-    columns = ALL_COLUMNS if personal else OPS_COLUMNS
-    row = conn.execute(f"SELECT {columns} FROM lkpersist_sessions WHERE {LIVE}", (identity, now_ms)).fetchone()
+    row = conn.execute(_LIVE[personal], (identity, now_ms)).fetchone()
     return None if row is None else (int(row[0]), session_from_row(row, codec, personal=personal))
 
 
@@ -52,12 +57,13 @@ def delete(conn: sqlite3.Connection, identity: str, now_ms: int) -> bool:
         return True
 
 
+_STORED = f"SELECT deadline > ?, {ALL_COLUMNS} FROM lkpersist_sessions WHERE identity = ?"
+
+
 def stored(conn: sqlite3.Connection, identity: str, now_ms: int, codec: ValueCodec) -> StoredRow | None:
     """The identity's row id, its reconnect_count, and its session when live (an expired row is never
     decoded), in one statement; None when there is no row."""
-    row = conn.execute(
-        f"SELECT deadline > ?, {ALL_COLUMNS} FROM lkpersist_sessions WHERE identity = ?", (now_ms, identity)
-    ).fetchone()
+    row = conn.execute(_STORED, (now_ms, identity)).fetchone()
     if row is None:
         return None
     columns = row[1:]

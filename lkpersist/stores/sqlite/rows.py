@@ -8,6 +8,7 @@ row become a CorruptRecordError naming that row instead of a sqlite3 error that 
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -29,19 +30,19 @@ READ_COLUMNS = (
 )
 """What ``get`` and listings read: every column and the turn count (a range of the turns' unique index)."""
 
-_OPS_FIELDS = (
+OPS_FIELDS = (
     "joined_at", "last_seen", "reconnect_count", "connected", "expires_at", "ttl", "deadline",
     "greeted_visit", "connections", "devices", "switch_until", "schema_version",
 )
-_PERSONAL_FIELDS = ("language", "metadata", "context")
+PERSONAL_FIELDS = ("language", "metadata", "context")
 
 # A row rewritten whole (import, reconciliation) keeps its analytics counters only when it is still the same
 # session (same joined_at): a replacing import starts them again, uncounted, as a new session's would be.
 INSERT_SESSION = (
-    f"INSERT INTO lkpersist_sessions (identity, {', '.join(_OPS_FIELDS + _PERSONAL_FIELDS)}) "
-    f"VALUES (:identity, {', '.join(':' + name for name in _OPS_FIELDS + _PERSONAL_FIELDS)}) "
+    f"INSERT INTO lkpersist_sessions (identity, {', '.join(OPS_FIELDS + PERSONAL_FIELDS)}) "
+    f"VALUES (:identity, {', '.join(':' + name for name in OPS_FIELDS + PERSONAL_FIELDS)}) "
     "ON CONFLICT (identity) DO UPDATE SET "
-    + ", ".join(f"{name} = excluded.{name}" for name in _OPS_FIELDS + _PERSONAL_FIELDS)
+    + ", ".join(f"{name} = excluded.{name}" for name in OPS_FIELDS + PERSONAL_FIELDS)
     + ", ".join(
         ["", *(f"{name} = CASE WHEN joined_at = excluded.joined_at THEN {name} ELSE 0 END"
                for name in ("counted_connections", "counted_returns", "counted_turns"))]
@@ -50,24 +51,27 @@ INSERT_SESSION = (
     + " RETURNING id"
 )
 UPDATE_OPS = (
-    f"UPDATE lkpersist_sessions SET {', '.join(f'{name} = :{name}' for name in _OPS_FIELDS)} WHERE id = :id"
+    f"UPDATE lkpersist_sessions SET {', '.join(f'{name} = ?' for name in OPS_FIELDS)} WHERE id = ?"
 )
+"""Parameters: :func:`ops_values`, then the row id."""
 # An arrival that opens a visit also counts it in the session's analytics counters (analytics.py), in the
 # same statement: a new session starts them at one connection, a reopened one adds a connection and a return.
 _COUNTED_FIELDS = ("counted_connections", "counted_returns", "counted_turns", "counted_day")
 INSERT_ARRIVAL = (
-    f"INSERT INTO lkpersist_sessions (identity, {', '.join(_OPS_FIELDS + _PERSONAL_FIELDS + _COUNTED_FIELDS)}) "
-    f"VALUES (:identity, {', '.join(':' + name for name in _OPS_FIELDS + _PERSONAL_FIELDS)}, 1, 0, 0, :counted_day) "
+    f"INSERT INTO lkpersist_sessions (identity, {', '.join(OPS_FIELDS + PERSONAL_FIELDS + _COUNTED_FIELDS)}) "
+    f"VALUES (?, {', '.join('?' for _ in OPS_FIELDS + PERSONAL_FIELDS)}, 1, 0, 0, ?) "
     "ON CONFLICT (identity) DO UPDATE SET "
-    + ", ".join(f"{name} = excluded.{name}" for name in _OPS_FIELDS + _PERSONAL_FIELDS + _COUNTED_FIELDS)
+    + ", ".join(f"{name} = excluded.{name}" for name in OPS_FIELDS + PERSONAL_FIELDS + _COUNTED_FIELDS)
 )
+"""Parameters: the identity, :func:`ops_values`, :func:`personal_values`, the counted day (or None)."""
 UPDATE_VISIT = UPDATE_OPS.replace(
-    " WHERE id = :id",
+    " WHERE id = ?",
     ", counted_connections = counted_connections + 1, counted_returns = counted_returns + 1, "
-    "counted_day = :counted_day WHERE id = :id",
+    "counted_day = ? WHERE id = ?",
 )
+"""Parameters: :func:`ops_values`, the counted day, the row id."""
 UPDATE_PERSONAL = (
-    f"UPDATE lkpersist_sessions SET {', '.join(f'{name} = :{name}' for name in _PERSONAL_FIELDS)} "
+    f"UPDATE lkpersist_sessions SET {', '.join(f'{name} = :{name}' for name in PERSONAL_FIELDS)} "
     "WHERE id = :id"
 )
 
@@ -93,13 +97,38 @@ def ops_params(session: Session) -> dict[str, Any]:
     }
 
 
+def ops_values(session: Session) -> tuple[Any, ...]:
+    """:func:`ops_params` without the identity, as positional parameters (``OPS_FIELDS`` order): the
+    presence writes' form, which binds without a name lookup per column."""
+    expires_at, switch_until = session.expires_at, session.switch_until
+    return (
+        to_ms(session.joined_at),
+        to_ms(session.last_seen),
+        session.reconnect_count,
+        int(session.connected),
+        None if expires_at is None else to_ms(expires_at),
+        to_ms(session.ttl),
+        to_ms(session.deadline),
+        session.greeted_visit,
+        _connections_json(session.connections),
+        _devices_json(session.devices) if session.devices else "[]",
+        None if switch_until is None else to_ms(switch_until),
+        session.schema_version,
+    )
+
+
 def personal_params(session: Session, codec: ValueCodec) -> dict[str, Any]:
     """The personal columns of ``session``, passed through the codec."""
-    return {
-        "language": None if session.language is None else codec.encode(session.language),
-        "metadata": codec.encode(_json(session.metadata) if session.metadata else "{}"),
-        "context": codec.encode(_json(session.context) if session.context else "{}"),
-    }
+    return dict(zip(PERSONAL_FIELDS, personal_values(session, codec), strict=True))
+
+
+def personal_values(session: Session, codec: ValueCodec) -> tuple[Any, Any, Any]:
+    """:func:`personal_params` as positional parameters (``PERSONAL_FIELDS`` order)."""
+    return (
+        None if session.language is None else codec.encode(session.language),
+        codec.encode(_json(session.metadata) if session.metadata else "{}"),
+        codec.encode(_json(session.context) if session.context else "{}"),
+    )
 
 
 def session_from_row(row: Row, codec: ValueCodec, *, personal: bool = True) -> Session:
@@ -138,7 +167,13 @@ def session_from_row(row: Row, codec: ValueCodec, *, personal: bool = True) -> S
 
 
 def _connections_json(connections: tuple[Connection, ...]) -> str:
-    return _dumps([[c.id, to_ms(c.since), to_ms(c.last_beat)] for c in connections]) if connections else "[]"
+    """``[[id, since ms, last beat ms], ...]`` as compact JSON (what ``_dumps`` of that list gives), each
+    id's JSON string encoded once: the same few connection ids come back on every write."""
+    if not connections:
+        return "[]"
+    return "[" + ",".join(
+        f"[{_quoted(c.id)},{to_ms(c.since)},{to_ms(c.last_beat)}]" for c in connections
+    ) + "]"
 
 
 def _devices_json(devices: tuple[Device, ...]) -> str:
@@ -193,6 +228,7 @@ def _object(text: str) -> dict[str, Any]:
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_quoted = functools.lru_cache(maxsize=1024)(_dumps)
 
 
 def _json(value: dict[str, Any]) -> str:
