@@ -179,7 +179,7 @@ def _breakdown_operations(store: RedisStore, clock: SteppingClock) -> dict[str, 
         clock.t += STEP
         identity = returns()
         more_keys, tally = store._analytics.connect_part(identity, clock.t)
-        keys, argv = ctx.script_call(identity, ("-", b"0", b"0", b"", b"", *tally, *presence._constants))
+        keys, argv = ctx.script_call(identity, ("-", b"0", b"0", b"", b"", *tally))
         return (*keys, *more_keys), argv
 
     async def bare_get() -> int:

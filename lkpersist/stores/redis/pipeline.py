@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from redis.commands.core import AsyncScript
@@ -56,6 +57,15 @@ Call = tuple[Sequence[Any], Sequence[Any], "asyncio.Future[Any]"]
 """One coalesced script call: its KEYS, its ARGV, and the future its caller awaits."""
 
 
+@dataclass
+class _Gathering:
+    """One event loop's side of a :class:`Coalescer`: the batch being gathered, and how many calls or
+    batches of the script are out to Redis now."""
+
+    batch: list[Call] | None = None
+    out: int = 0
+
+
 class Coalescer:
     """Auto-pipelining for one script: the calls made while the event loop is busy go out together.
 
@@ -63,40 +73,65 @@ class Coalescer:
     redis-py's per-command machinery (a pooled connection, a socket write, a timeout, a reply read). A
     call here joins the batch being gathered; the batch leaves on the event loop's next turn as one
     pipeline (a lone call as a plain command), so sixty-four concurrent calls cost about one round trip's
-    overhead instead of sixty-four. Each script call is still atomic on its own and its failure reaches
-    only its caller; a caller cancelled before the batch returns is simply not answered. After NOSCRIPT
-    only the calls that got it run again (they did nothing), so writes are safe here too.
+    overhead instead of sixty-four. With ``lone_at_once`` a call made while none of this script is out
+    to Redis and no batch is being gathered goes out at once, from its caller's task: a lone caller pays
+    no extra loop turn or task; only what arrives while calls are out is batched. Each script call is
+    still atomic on its own and its failure reaches only its caller; a caller cancelled before the batch
+    returns is simply not answered. After NOSCRIPT only the calls that got it run again (they did
+    nothing), so writes are safe here too.
     """
 
-    def __init__(self, client: Any, script: AsyncScript, scripts: Iterable[AsyncScript]) -> None:
+    def __init__(
+        self, client: Any, script: AsyncScript, scripts: Iterable[AsyncScript], *, lone_at_once: bool = False
+    ) -> None:
         self._client, self._script, self._scripts = client, script, tuple(scripts)
-        self._pending: dict[asyncio.AbstractEventLoop, list[Call]] = {}
+        self._lone_at_once = lone_at_once
+        self._loops: dict[asyncio.AbstractEventLoop, _Gathering] = {}
         self._sending: set[asyncio.Task[None]] = set()
+
+    @property
+    def script(self) -> AsyncScript:
+        return self._script
 
     async def call(self, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         """The script's reply for ``keys`` and ``args``; redis-py's exception if that call failed."""
         loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        batch = self._pending.get(loop)
-        if batch is None:  # the first call of a batch: it leaves on the loop's next turn
+        gathering = self._loops.get(loop)
+        if gathering is None:
             self._forget_closed_loops()
-            batch = self._pending[loop] = []
-            loop.call_soon(self._send, loop)
-        batch.append((keys, args, future))
+            gathering = self._loops[loop] = _Gathering()
+        if self._lone_at_once and gathering.out == 0 and gathering.batch is None:
+            gathering.out += 1
+            try:
+                return await self._lone(keys, args)
+            finally:
+                gathering.out -= 1
+        future = loop.create_future()
+        if gathering.batch is None:  # the first call of a batch: it leaves on the loop's next turn
+            gathering.batch = []
+            loop.call_soon(self._send, loop, gathering)
+        gathering.batch.append((keys, args, future))
         return await future
 
     def _forget_closed_loops(self) -> None:
         """A loop closed before its batch left (its callers are gone with it) must not hold on to them."""
-        for loop in [loop for loop in self._pending if loop.is_closed()]:
-            del self._pending[loop]
+        for loop in [loop for loop in self._loops if loop.is_closed()]:
+            del self._loops[loop]
 
-    def _send(self, loop: asyncio.AbstractEventLoop) -> None:
-        task = loop.create_task(self._run(self._pending.pop(loop, [])))
+    def _send(self, loop: asyncio.AbstractEventLoop, gathering: _Gathering) -> None:
+        batch, gathering.batch = gathering.batch or [], None
+        gathering.out += 1
+        task = loop.create_task(self._run(batch, gathering))
         self._sending.add(task)  # a reference until it is done: the loop keeps only weak ones
         task.add_done_callback(self._sending.discard)
 
-    async def _run(self, batch: list[Call]) -> None:
-        calls = [call for call in batch if not call[2].cancelled()]
+    async def _run(self, batch: list[Call], gathering: _Gathering) -> None:
+        try:
+            await self._answer([call for call in batch if not call[2].cancelled()])
+        finally:
+            gathering.out -= 1
+
+    async def _answer(self, calls: list[Call]) -> None:
         try:
             replies = await self._replies(calls)
             missing = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
@@ -118,12 +153,23 @@ class Coalescer:
             else:
                 future.set_result(reply)
 
+    async def _lone(self, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """One call as a plain EVALSHA; on NOSCRIPT the scripts are loaded and it runs again."""
+        try:
+            return await self._evalsha(keys, args)
+        except NoScriptError:
+            await load_scripts(self._client, self._scripts)
+            return await self._evalsha(keys, args)
+
+    def _evalsha(self, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        return self._client.execute_command("EVALSHA", self._script.sha, len(keys), *keys, *args)
+
     async def _replies(self, calls: list[Call]) -> list[Any]:
         """Each call's reply, or the error Redis answered it with, in order."""
         if len(calls) == 1:
             keys, args, _ = calls[0]
             try:
-                return [await self._client.execute_command("EVALSHA", self._script.sha, len(keys), *keys, *args)]
+                return [await self._evalsha(keys, args)]
             except NoScriptError as exc:
                 return [exc]
         if not calls:
