@@ -16,8 +16,10 @@ Targets (issue 13): ``new`` and ``returning`` >= 0.85x a GET's throughput at con
 ``--breakdown`` (returning case): GET; an EVALSHA of ``return 1`` with an arrival's keys and arguments
 (routing, packing, the script call); ``bare calls``, a script making only the Redis commands an arrival
 cannot do without (``FLOOR_SCRIPT``: the floor of any one-script arrival); the arrival's script through
-``execute_command`` (its work in Redis and hiredis parsing the reply); the store's ``connect`` (the
-Arrival and Session built in Python); and the server's own time per call from ``INFO commandstats``.
+``execute_command``, one command per call (its work in Redis and hiredis parsing the reply); the same
+through the store's ``Coalescer`` (``pipelined``: the calls made at once go out as one pipeline, a lone
+one as a plain command, as ``connect`` sends them); the store's ``connect`` (the Arrival and Session
+built in Python); and the server's own time per call from ``INFO commandstats``.
 
     .venv/bin/python bench/bench_connect.py [--redis-url URL] [--seconds 3] [--concurrency 1 64] [--breakdown]
 
@@ -201,12 +203,18 @@ def _breakdown_operations(store: RedisStore, clock: SteppingClock) -> dict[str, 
         await client.execute_command("EVALSHA", presence._arrive.sha, len(keys), *keys, *argv)
         return 0
 
+    async def pipelined() -> int:
+        keys, argv = next_call()
+        await presence._arrivals.call(keys, argv)
+        return 0
+
     async def connect() -> int:
         clock.t += STEP
         await store.connect(returns())
         return 0
 
-    return {"GET": bare_get, "return 1": call_only, "bare calls": bare_calls, "script": script, "connect": connect}
+    return {"GET": bare_get, "return 1": call_only, "bare calls": bare_calls, "script": script,
+            "pipelined": pipelined, "connect": connect}
 
 
 async def bench(url: str, seconds: float, concurrencies: list[int], breakdown: bool) -> list[Result]:
@@ -272,7 +280,7 @@ def report(results: list[Result], breakdown: bool) -> None:
     print(f"\nratios ({os.cpu_count()} cores)")
     for concurrency in sorted({r.concurrency for r in results}):
         get = by[("GET", concurrency)]
-        names = ("return 1", "bare calls", "script", "connect") if breakdown else ("naive", "new", "returning", "join")
+        names = ("return 1", "bare calls", "script", "pipelined", "connect") if breakdown else ("naive", "new", "returning", "join")
         parts = []
         for name in names:
             r = by[(name, concurrency)]

@@ -121,10 +121,14 @@ class RedisContext:
         argv = (b"%d" % to_ms(self.now()), self._grace_ms, *args)
         return await self._call(script, identity, (*self.keys.packed_turn_keys(identity), *more_keys), argv)
 
-    async def run_coalesced(self, coalescer: Coalescer, identity: str, more_keys: tuple[Any, ...], *args: Any) -> Any:
-        """:meth:`run` of ``coalescer``'s script with ``more_keys`` after the identity's, pipelined with the
-        calls of that script made at the same moment; with replica waits, on its own (EVALSHA + WAIT)."""
-        keys, argv = self.script_call(identity, args)
+    async def run_coalesced(
+        self, coalescer: Coalescer, identity: str, now: float, more_keys: tuple[Any, ...], *args: Any
+    ) -> Any:
+        """:meth:`run` of ``coalescer``'s script at ``now`` (the caller's one reading of the clock) with
+        ``more_keys`` after the identity's, pipelined with the calls of that script made at the same moment;
+        with replica waits, on its own (EVALSHA + WAIT)."""
+        member, keys = self.keys.packed_keys_for(identity)
+        argv = (member, b"%d" % to_ms(now), self._grace_ms, *args)
         if self.replica_wait is not None:
             return await self._call(coalescer.script, identity, (*keys, *more_keys), argv)
         return await self._coalesced(coalescer, identity, (*keys, *more_keys) if more_keys else keys, argv)

@@ -321,9 +321,10 @@ class RedisPresence:
     async def arrive(self, identity: str, request: ArrivalRequest) -> Arrival:
         device = request.device
         found = (b"", b"") if device is None else (device.device_id.encode("utf-8"), device.label.encode("utf-8"))
-        more_keys, tally = self._analytics.connect_part(identity, self._ctx.now())
+        now = self._ctx.now()
+        more_keys, tally = self._analytics.connect_part(identity, now)
         args = (b"1" if request.claim else b"0", b"%d" % request.restore_turns, *found, *tally)
-        reply = await self._ctx.run_coalesced(self._arrivals, identity, more_keys, request.connection, *args)
+        reply = await self._ctx.run_coalesced(self._arrivals, identity, now, more_keys, request.connection, *args)
         flags, values, metadata, context, devices, frames = reply
         if flags & 2:  # the arrival opened a visit, so tally_connect counted it (and added the identity today)
             self._analytics.connected(identity)
