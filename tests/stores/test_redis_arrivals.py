@@ -1,5 +1,5 @@
 """Redis-only arrival behaviour: a lone arrival is one plain EVALSHA sent from its caller's task; the
-arrivals made at once go out as one pipeline yet answer each caller; after a script flush each visit is
+arrivals made at once go out as one call yet answer each caller; after a script flush each visit is
 counted once; the presence scripts carry the store's own constants (the contract part is in
 test_presence_contract.py).
 """
@@ -24,15 +24,16 @@ from tests.stores.test_redis_turns import _commands
 
 
 @pytest.fixture
-def writes(monkeypatch: pytest.MonkeyPatch) -> list[list[bytes]]:
-    """The command names of each socket write redis-py's asyncio connections make (a pipeline is one
-    write of several commands); the traffic still goes out."""
-    seen: list[list[bytes]] = []
+def writes(monkeypatch: pytest.MonkeyPatch) -> list[list[list[bytes]]]:
+    """The commands of each socket write redis-py's asyncio connections make (a pipeline is one write of
+    several commands), each as its first three values (EVALSHA, its SHA, its number of keys); the
+    traffic still goes out."""
+    seen: list[list[list[bytes]]] = []
     original = redis.asyncio.connection.AbstractConnection.send_packed_command
 
     async def recording(self: Any, command: Any, check_health: bool = True) -> None:
         packed = command if isinstance(command, bytes) else b"".join(bytes(chunk) for chunk in command)
-        seen.append([values[0] for values in _commands(packed)])
+        seen.append([values[:3] for values in _commands(packed)])
         await original(self, command, check_health)
 
     monkeypatch.setattr(redis.asyncio.connection.AbstractConnection, "send_packed_command", recording)
@@ -40,7 +41,7 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[list[bytes]]:
 
 
 async def test_a_lone_arrival_is_one_evalsha_sent_from_its_caller_s_task(
-    rstore: RedisStore, writes: list[list[bytes]], monkeypatch: pytest.MonkeyPatch
+    rstore: RedisStore, writes: list[list[list[bytes]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No batch, no task of its own and no extra loop turn for a participant arriving alone."""
     await rstore.connect("una")  # warm: the connection and the script
@@ -57,27 +58,34 @@ async def test_a_lone_arrival_is_one_evalsha_sent_from_its_caller_s_task(
     for visit in (1, 2):
         assert (await rstore.connect("una")).session.reconnect_count == visit
         await rstore.disconnect("una")
-    assert writes == [[b"EVALSHA"]] * 4
+    assert [[command[0] for command in write] for write in writes] == [[b"EVALSHA"]] * 4
     assert sending == [asyncio.current_task()] * 4
 
 
 async def test_arrivals_made_at_once_go_out_together_and_answer_each_caller(
-    rstore: RedisStore, sync_redis: redis.Redis, clock: VirtualClock, writes: list[list[bytes]]
+    rstore: RedisStore, sync_redis: redis.Redis, clock: VirtualClock, writes: list[list[list[bytes]]]
 ) -> None:
+    """The first alone at once, the other five as one EVALSHA of the script running each in turn."""
     await rstore.connect("back")
     await rstore.disconnect("back")
     sync_redis.delete(rstore.keys.keys_for("wrong")[1].session)
     sync_redis.set(rstore.keys.keys_for("wrong")[1].session, b"not a hash")  # Redis answers WRONGTYPE
+    await rstore.connect("broken")
+    sync_redis.hset(rstore.keys.keys_for("broken")[1].session, "c:x", "garbage")  # the script raises LKPCORRUPT
     clock.advance(10)
     writes.clear()
-    calls = [("back", "agent:1"), ("fresh", "agent:1"), ("wrong", "agent:1"), ("back", "agent:2"), ("other", "a")]
+    calls = [("back", "agent:1"), ("fresh", "agent:1"), ("wrong", "agent:1"), ("broken", "agent:1"),
+             ("back", "agent:2"), ("other", "a")]
     outcomes = await asyncio.gather(
         *(rstore.arrive(identity, connection) for identity, connection in calls), return_exceptions=True
     )
-    scripts = [write for write in writes if write[0] == b"EVALSHA"]  # not a new connection's handshake
-    assert scripts == [[b"EVALSHA"], [b"EVALSHA"] * 4]  # the first alone at once, the rest as one pipeline
-    back, fresh, wrong, joined, other = outcomes
-    assert isinstance(wrong, CorruptRecordError) and wrong.identity == "wrong"
+    scripts = [write for write in writes if write[0][0] == b"EVALSHA"]  # not a new connection's handshake
+    arrive, each = rstore._presence._arrive.sha.encode(), rstore._presence._arrivals._many
+    assert each is not None
+    assert scripts == [[[b"EVALSHA", arrive, b"11"]], [[b"EVALSHA", each.sha.encode(), b"55"]]]
+    back, fresh, wrong, broken, joined, other = outcomes
+    for failed, identity in ((wrong, "wrong"), (broken, "broken")):  # a Redis error, a script's own
+        assert isinstance(failed, CorruptRecordError) and failed.identity == identity
     assert not isinstance(back, BaseException) and not isinstance(joined, BaseException)
     assert (back.returning, back.new_visit, back.visit, back.greet) == (True, True, 2, True)
     assert (joined.returning, joined.new_visit, joined.visit, joined.greet) == (False, False, 2, False)
@@ -86,7 +94,7 @@ async def test_arrivals_made_at_once_go_out_together_and_answer_each_caller(
         assert not isinstance(arrival, BaseException)
         assert (arrival.session.identity, arrival.new_visit, arrival.returning) == (identity, True, False)
     today = (await rstore.daily_stats(1)).days[-1]
-    assert (today.connections, today.new_sessions, today.returns) == (4, 3, 1)  # back twice; the join is no connect
+    assert (today.connections, today.new_sessions, today.returns) == (5, 4, 1)  # the join is no connect
 
 
 @pytest.mark.parametrize("concurrent", [1, 5])

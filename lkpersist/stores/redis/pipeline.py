@@ -82,10 +82,11 @@ class Coalescer:
     """
 
     def __init__(
-        self, client: Any, script: AsyncScript, scripts: Iterable[AsyncScript], *, lone_at_once: bool = False
+        self, client: Any, script: AsyncScript, scripts: Iterable[AsyncScript], *, lone_at_once: bool = False,
+        many: AsyncScript | None = None,
     ) -> None:
         self._client, self._script, self._scripts = client, script, tuple(scripts)
-        self._lone_at_once = lone_at_once
+        self._lone_at_once, self._many = lone_at_once, many
         self._loops: dict[asyncio.AbstractEventLoop, _Gathering] = {}
         self._sending: set[asyncio.Task[None]] = set()
 
@@ -174,7 +175,20 @@ class Coalescer:
                 return [exc]
         if not calls:
             return []
+        if self._many is not None:
+            return await self._replies_of_many(calls, self._many)
         async with self._client.pipeline(transaction=False) as pipe:
             for keys, args, _ in calls:
                 queue_script(pipe, self._script, keys, args)
             return list(await pipe.execute(raise_on_error=False))
+
+    async def _replies_of_many(self, calls: list[Call], many: AsyncScript) -> list[Any]:
+        """The calls as one EVALSHA of ``many`` (every call's KEYS, then their counts and every call's ARGV);
+        its reply is each call's reply or error in order. Every call has as many keys and arguments as the first."""
+        keys = [key for call_keys, _, _ in calls for key in call_keys]
+        args = [arg for _, call_args, _ in calls for arg in call_args]
+        width = (len(calls[0][0]), len(calls[0][1]))
+        try:
+            return list(await self._client.execute_command("EVALSHA", many.sha, len(keys), *keys, *width, *args))
+        except NoScriptError as exc:
+            return [exc] * len(calls)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 
 from lkpersist.clock import to_ms
@@ -188,6 +189,31 @@ local flags = (returning and 1 or 0) + (new_visit and 2 or 0) + (greet and 4 or 
 return {flags, values(s), m, x, devices(s), turns}
 """
 
+# Many arrivals in one call (the Coalescer's batches off a Cluster, whose keys would span slots): ARGV[1]
+# and ARGV[2] how many KEYS and ARGV each arrival has, then every arrival's KEYS (and, from ARGV[3], ARGV)
+# one after the other, each as ARRIVE takes them. Each runs in its own pcall, exactly as its own ARRIVE
+# would (what it wrote before failing stays written, as with one script). Returns each arrival's reply,
+# or its error as an error reply in its place.
+_EACH = """
+local replies, nk, na = {}, tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 0, #KEYS / nk - 1 do
+  local keys, args = {}, {}
+  for j = 1, nk do keys[j] = KEYS[i * nk + j] end
+  for j = 1, na do args[j] = ARGV[2 + i * na + j] end
+  local ok, reply = pcall(arrive, keys, args)
+  if ok then replies[#replies + 1] = reply
+  elseif type(reply) == 'table' and reply.err then replies[#replies + 1] = {err = reply.err}
+  else replies[#replies + 1] = {err = 'ERR ' .. tostring(reply)} end
+end
+return replies
+"""
+
+
+def each_arrival(body: str) -> str:
+    """The script running many arrivals of ``body`` (ARRIVE, or a variant of it) in one call (``_EACH``)."""
+    return f"local function arrive(KEYS, ARGV)\n{body}\nend\n{_EACH}"
+
+
 # leave. ARGV[4] connection id, ARGV[5] '1' when LiveKit gave duplicate_identity (a device switch may
 # follow). Returns false when there is no live session, else {values, metadata flat,
 # context flat, devices flat} after the leave.
@@ -314,9 +340,10 @@ class RedisPresence:
             script: AsyncScript = ctx.client.register_script(presence_script(body, constants))
             return script
 
-        self._arrive, self._leave, self._beat, self._claim = scripts = (
-            register(arrive), register(LEAVE), register(BEAT), register(CLAIM_GREETING))
-        self._arrivals = Coalescer(ctx.client, self._arrive, scripts, lone_at_once=True)
+        self._arrive, self._leave, self._beat, self._claim, each = scripts = (
+            register(arrive), register(LEAVE), register(BEAT), register(CLAIM_GREETING), register(each_arrival(arrive)))
+        sharded = isinstance(ctx.client, RedisCluster)
+        self._arrivals = Coalescer(ctx.client, self._arrive, scripts, lone_at_once=True, many=None if sharded else each)
 
     async def arrive(self, identity: str, request: ArrivalRequest) -> Arrival:
         device = request.device
@@ -350,4 +377,4 @@ class RedisPresence:
         return session_from_values(identity, values, metadata, context, devices, self._ctx.settings.codec)
 
 
-__all__ = ["ARRIVE", "BEAT", "CLAIM_GREETING", "LEAVE", "RedisPresence", "presence_script", "store_constants"]
+__all__ = ["ARRIVE", "BEAT", "CLAIM_GREETING", "LEAVE", "RedisPresence", "each_arrival", "presence_script", "store_constants"]
