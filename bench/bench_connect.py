@@ -17,8 +17,8 @@ Targets (issue 13): ``new`` and ``returning`` >= 0.85x a GET's throughput at con
 (routing, packing, the script call); ``bare calls``, a script making only the Redis commands an arrival
 cannot do without (``FLOOR_SCRIPT``: the floor of any one-script arrival); the arrival's script through
 ``execute_command``, one command per call (its work in Redis and hiredis parsing the reply); the same
-through the store's ``Coalescer`` (``pipelined``: the calls made at once go out as one pipeline, a lone
-one as a plain command, as ``connect`` sends them); the store's ``connect`` (the Arrival and Session
+through the store's ``Coalescer`` (``pipelined``: the calls made at once go out together, as one EVALSHA
+of the script running each in turn, a lone one as a plain command, as ``connect`` sends them); the store's ``connect`` (the Arrival and Session
 built in Python); and the server's own time per call from ``INFO commandstats``.
 
     .venv/bin/python bench/bench_connect.py [--redis-url URL] [--seconds 3] [--concurrency 1 64] [--breakdown]

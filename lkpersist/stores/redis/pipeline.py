@@ -9,7 +9,8 @@ keep them in one slot, which the key layout guarantees per bucket), and when a s
 primary) and the pipeline runs once more. Re-running is safe: every pipelined script is a read, or a
 purge that re-checks each record before deleting it.
 
-:class:`Coalescer` is auto-pipelining: concurrent calls of one script sent as one such pipeline.
+:class:`Coalescer` is auto-pipelining: concurrent calls of one script sent as one such pipeline (or as
+one call of a script running them all).
 """
 
 from __future__ import annotations
@@ -75,10 +76,14 @@ class Coalescer:
     pipeline (a lone call as a plain command), so sixty-four concurrent calls cost about one round trip's
     overhead instead of sixty-four. With ``lone_at_once`` a call made while none of this script is out
     to Redis and no batch is being gathered goes out at once, from its caller's task: a lone caller pays
-    no extra loop turn or task; only what arrives while calls are out is batched. Each script call is
-    still atomic on its own and its failure reaches only its caller; a caller cancelled before the batch
-    returns is simply not answered. After NOSCRIPT only the calls that got it run again (they did
-    nothing), so writes are safe here too.
+    no extra loop turn or task; only what arrives while calls are out is batched. With ``many``, a script
+    that runs many calls of ``script`` in one (ARGV[1] and ARGV[2] each call's number of keys and
+    arguments, then every call's keys and arguments, each call in its own pcall: see
+    :func:`~lkpersist.stores.redis.presence.each_arrival`), a batch is one EVALSHA of it instead of a
+    pipeline: one command's client overhead for the whole batch (not on a Cluster, where one call's keys
+    must share a slot). Each script call is still atomic on its own and its failure reaches only its
+    caller; a caller cancelled before the batch returns is simply not answered. After NOSCRIPT only the
+    calls that got it run again (they did nothing), so writes are safe here too.
     """
 
     def __init__(
