@@ -19,7 +19,7 @@ cannot do without (``FLOOR_SCRIPT``: the floor of any one-script arrival); the a
 ``execute_command``, one command per call (its work in Redis and hiredis parsing the reply); the same
 through the store's ``Coalescer`` (``pipelined``: the calls made at once go out together, as one EVALSHA
 of the script running each in turn, a lone one as a plain command, as ``connect`` sends them); the store's ``connect`` (the Arrival and Session
-built in Python); and the server's own time per call from ``INFO commandstats``.
+built in Python); and the server's own time per op from ``INFO commandstats``.
 
     .venv/bin/python bench/bench_connect.py [--redis-url URL] [--seconds 3] [--concurrency 1 64] [--breakdown]
 
@@ -242,10 +242,10 @@ async def bench(url: str, seconds: float, concurrencies: list[int], breakdown: b
                     result = await _run(name, concurrency, seconds / ROUNDS, op)
                     if name not in best or result.ops_per_s > best[name].ops_per_s:
                         best[name] = result
-                        server[name] = await _server_us(store, name)
+                        server[name] = await _server_us(store, name, result.ops)
             for name, result in best.items():
                 results.append(result)
-                extra = f"  server {server[name]:5.1f} us/call" if breakdown else ""
+                extra = f"  server {server[name]:5.1f} us/op" if breakdown else ""
                 print(result.line() + extra, flush=True)
     finally:
         await _cleanup(store, prefix)
@@ -262,11 +262,12 @@ async def _seed_get_keys(store: RedisStore) -> None:
         await pipe.execute()
 
 
-async def _server_us(store: RedisStore, name: str) -> float:
-    """Redis' own time per call of the case's command (INFO commandstats), in microseconds."""
+async def _server_us(store: RedisStore, name: str, ops: int) -> float:
+    """Redis' own time per op of the case's command (INFO commandstats), in microseconds: per arrival, also
+    when one EVALSHA carries a batch of them."""
     stats = await store.client.info("commandstats")
     entry = stats.get("cmdstat_get" if name == "GET" else "cmdstat_evalsha", {})
-    return float(entry.get("usec_per_call", 0.0))
+    return float(entry.get("usec", 0)) / max(ops, 1)
 
 
 async def _cleanup(store: RedisStore, prefix: str) -> None:
