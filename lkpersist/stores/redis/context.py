@@ -115,6 +115,11 @@ class RedisContext:
         keys, argv = self.script_call(identity, args)
         return await self._call(script, identity, keys, argv)
 
+    async def run_with(self, script: AsyncScript, identity: str, more_keys: tuple[Any, ...], *args: Any) -> Any:
+        """:meth:`run` with ``more_keys`` after the identity's (the analytics keys a script also updates)."""
+        keys, argv = self.script_call(identity, args)
+        return await self._call(script, identity, (*keys, *more_keys), argv)
+
     async def run_on_turns(self, script: AsyncScript, identity: str, *args: Any, more_keys: tuple[Any, ...] = ()) -> Any:
         """Run a turn script: KEYS the session hash, turns list and item-id set only (what a turn touches,
         packed and routed on every append and return) then ``more_keys``, ARGV now ms, grace ms, ``args``."""
