@@ -288,7 +288,6 @@ return owed and 1 or 0
 """
 
 
-
 _CONSTANT_NAMES = ("ttl_first", "ttl_returning", "ttl_frequent", "frequent_after", "schema", "max_devices",
                    "timeout", "switch_grace", "plain_ok", "kids", "channel")
 _STRING_CONSTANTS = frozenset(("schema", "plain_ok", "kids", "channel"))
@@ -329,7 +328,8 @@ def store_constants(ctx: RedisContext) -> dict[str, int | bytes]:
 
 class RedisPresence:
     """Runs the presence scripts for one store (its constants baked into its own copies), the replies
-    decoded; arrivals made at once go out as one pipeline (a lone one as a plain EVALSHA)."""
+    decoded; arrivals made at once go out as one call of :func:`each_arrival`'s script (on a Cluster one
+    pipeline), a lone one as a plain EVALSHA."""
 
     def __init__(self, ctx: RedisContext, analytics: RedisAnalytics, *, arrive: str = ARRIVE) -> None:
         """``arrive``: the arrive script's body (a benchmark measures a variant of it)."""
