@@ -54,7 +54,8 @@ def before_analytics(store: RedisStore) -> RedisStore:
     the tally adds inside Redis and in the reply's handling, not the packing of three short arguments."""
     before = RedisStore(store.client, prefix=store.keys.prefix, clock=store.clock)
     assert TALLY_BLOCK in redis_presence.ARRIVE, "the arrive script changed: update TALLY_BLOCK"
-    before._presence._arrive = store.client.register_script(redis_presence.ARRIVE.replace(TALLY_BLOCK, ""))
+    before._presence = redis_presence.RedisPresence(
+        before._redis, before._analytics, arrive=redis_presence.ARRIVE.replace(TALLY_BLOCK, ""))
     return before
 
 

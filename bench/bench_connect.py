@@ -16,8 +16,10 @@ Targets (issue 13): ``new`` and ``returning`` >= 0.85x a GET's throughput at con
 ``--breakdown`` (returning case): GET; an EVALSHA of ``return 1`` with an arrival's keys and arguments
 (routing, packing, the script call); ``bare calls``, a script making only the Redis commands an arrival
 cannot do without (``FLOOR_SCRIPT``: the floor of any one-script arrival); the arrival's script through
-``execute_command`` (its work in Redis and hiredis parsing the reply); the store's ``connect`` (the
-Arrival and Session built in Python); and the server's own time per call from ``INFO commandstats``.
+``execute_command``, one command per call (its work in Redis and hiredis parsing the reply); the same
+through the store's ``Coalescer`` (``pipelined``: the calls made at once go out together, as one EVALSHA
+of the script running each in turn, a lone one as a plain command, as ``connect`` sends them); the store's ``connect`` (the Arrival and Session
+built in Python); and the server's own time per op from ``INFO commandstats``.
 
     .venv/bin/python bench/bench_connect.py [--redis-url URL] [--seconds 3] [--concurrency 1 64] [--breakdown]
 
@@ -179,7 +181,7 @@ def _breakdown_operations(store: RedisStore, clock: SteppingClock) -> dict[str, 
         clock.t += STEP
         identity = returns()
         more_keys, tally = store._analytics.connect_part(identity, clock.t)
-        keys, argv = ctx.script_call(identity, ("-", b"0", b"0", b"", b"", *tally, *presence._constants))
+        keys, argv = ctx.script_call(identity, ("-", b"0", b"0", b"", b"", *tally))
         return (*keys, *more_keys), argv
 
     async def bare_get() -> int:
@@ -201,12 +203,18 @@ def _breakdown_operations(store: RedisStore, clock: SteppingClock) -> dict[str, 
         await client.execute_command("EVALSHA", presence._arrive.sha, len(keys), *keys, *argv)
         return 0
 
+    async def pipelined() -> int:
+        keys, argv = next_call()
+        await presence._arrivals.call(keys, argv)
+        return 0
+
     async def connect() -> int:
         clock.t += STEP
         await store.connect(returns())
         return 0
 
-    return {"GET": bare_get, "return 1": call_only, "bare calls": bare_calls, "script": script, "connect": connect}
+    return {"GET": bare_get, "return 1": call_only, "bare calls": bare_calls, "script": script,
+            "pipelined": pipelined, "connect": connect}
 
 
 async def bench(url: str, seconds: float, concurrencies: list[int], breakdown: bool) -> list[Result]:
@@ -234,10 +242,10 @@ async def bench(url: str, seconds: float, concurrencies: list[int], breakdown: b
                     result = await _run(name, concurrency, seconds / ROUNDS, op)
                     if name not in best or result.ops_per_s > best[name].ops_per_s:
                         best[name] = result
-                        server[name] = await _server_us(store, name)
+                        server[name] = await _server_us(store, name, result.ops)
             for name, result in best.items():
                 results.append(result)
-                extra = f"  server {server[name]:5.1f} us/call" if breakdown else ""
+                extra = f"  server {server[name]:5.1f} us/op" if breakdown else ""
                 print(result.line() + extra, flush=True)
     finally:
         await _cleanup(store, prefix)
@@ -254,11 +262,12 @@ async def _seed_get_keys(store: RedisStore) -> None:
         await pipe.execute()
 
 
-async def _server_us(store: RedisStore, name: str) -> float:
-    """Redis' own time per call of the case's command (INFO commandstats), in microseconds."""
+async def _server_us(store: RedisStore, name: str, ops: int) -> float:
+    """Redis' own time per op of the case's command (INFO commandstats), in microseconds: per arrival, also
+    when one EVALSHA carries a batch of them."""
     stats = await store.client.info("commandstats")
     entry = stats.get("cmdstat_get" if name == "GET" else "cmdstat_evalsha", {})
-    return float(entry.get("usec_per_call", 0.0))
+    return float(entry.get("usec", 0)) / max(ops, 1)
 
 
 async def _cleanup(store: RedisStore, prefix: str) -> None:
@@ -272,7 +281,7 @@ def report(results: list[Result], breakdown: bool) -> None:
     print(f"\nratios ({os.cpu_count()} cores)")
     for concurrency in sorted({r.concurrency for r in results}):
         get = by[("GET", concurrency)]
-        names = ("return 1", "bare calls", "script", "connect") if breakdown else ("naive", "new", "returning", "join")
+        names = ("return 1", "bare calls", "script", "pipelined", "connect") if breakdown else ("naive", "new", "returning", "join")
         parts = []
         for name in names:
             r = by[(name, concurrency)]

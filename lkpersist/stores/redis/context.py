@@ -116,7 +116,7 @@ class RedisContext:
         return await self._call(script, identity, keys, argv)
 
     async def run_with(self, script: AsyncScript, identity: str, more_keys: tuple[Any, ...], *args: Any) -> Any:
-        """:meth:`run` with ``more_keys`` after the identity's (the analytics keys connect also updates)."""
+        """:meth:`run` with ``more_keys`` after the identity's (the analytics keys a script also updates)."""
         keys, argv = self.script_call(identity, args)
         return await self._call(script, identity, (*keys, *more_keys), argv)
 
@@ -126,27 +126,40 @@ class RedisContext:
         argv = (b"%d" % to_ms(self.now()), self._grace_ms, *args)
         return await self._call(script, identity, (*self.keys.packed_turn_keys(identity), *more_keys), argv)
 
+    async def run_coalesced(
+        self, coalescer: Coalescer, identity: str, now: float, more_keys: tuple[Any, ...], *args: Any
+    ) -> Any:
+        """:meth:`run` of ``coalescer``'s script at ``now`` (the caller's one reading of the clock) with
+        ``more_keys`` after the identity's, pipelined with the calls of that script made at the same moment;
+        with replica waits, on its own (EVALSHA + WAIT)."""
+        member, keys = self.keys.packed_keys_for(identity)
+        argv = (member, b"%d" % to_ms(now), self._grace_ms, *args)
+        if self.replica_wait is not None:
+            return await self._call(coalescer.script, identity, (*keys, *more_keys), argv)
+        return await self._coalesced(coalescer, identity, (*keys, *more_keys) if more_keys else keys, argv)
+
     async def read_turns(self, identity: str, *args: Any) -> Any:
         """``recent_turns``' script (KEYS and ARGV as :meth:`run_on_turns`), pipelined with the reads of
         turns made at the same moment (see :class:`~lkpersist.stores.redis.pipeline.Coalescer`)."""
-        return await self._coalesced(self._turn_reads, identity, args)
+        argv = (b"%d" % to_ms(self.now()), self._grace_ms, *args)
+        return await self._coalesced(self._turn_reads, identity, self.keys.packed_turn_keys(identity), argv)
 
     async def append_turn(self, identity: str, more_keys: tuple[Any, ...], *args: Any) -> Any:
         """``append_turn``'s script, as :meth:`read_turns` (with the analytics ``more_keys``); with replica
         waits, on its own (EVALSHA + WAIT)."""
         if self.replica_wait is not None:
             return await self.run_on_turns(self.scripts.append_turn, identity, *args, more_keys=more_keys)
-        return await self._coalesced(self._turn_appends, identity, args, more_keys)
+        argv = (b"%d" % to_ms(self.now()), self._grace_ms, *args)
+        keys = self.keys.packed_turn_keys(identity)
+        return await self._coalesced(self._turn_appends, identity, (*keys, *more_keys) if more_keys else keys, argv)
 
     async def _coalesced(
-        self, coalescer: Coalescer, identity: str, args: tuple[Any, ...], more_keys: tuple[Any, ...] = ()
+        self, coalescer: Coalescer, identity: str, keys: tuple[bytes, ...], argv: tuple[Any, ...]
     ) -> Any:
         if self._cluster_cold:
             await self.ensure_ready()
-        argv = (b"%d" % to_ms(self.now()), self._grace_ms, *args)
-        keys = self.keys.packed_turn_keys(identity)
         try:
-            return await coalescer.call((*keys, *more_keys) if more_keys else keys, argv)
+            return await coalescer.call(keys, argv)
         except REDIS_ERRORS as exc:
             raise translate(exc, self.display_url, identity) from exc
 

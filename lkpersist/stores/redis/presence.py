@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
+
 from lkpersist.clock import to_ms
 from lkpersist.model.presence import DUPLICATE_IDENTITY, MAX_DEVICES, ArrivalRequest
 from lkpersist.model.results import Arrival
@@ -23,33 +26,31 @@ from lkpersist.model.session import SCHEMA_VERSION, Session
 from lkpersist.stores.redis.analytics import TALLY_CONNECT, RedisAnalytics
 from lkpersist.stores.redis.context import RedisContext
 from lkpersist.stores.redis.lua import PRELUDE
+from lkpersist.stores.redis.pipeline import Coalescer
 from lkpersist.stores.redis.readable import readable_args
 from lkpersist.stores.redis.records import session_from_values, turns_from_frames
 
-# The presence helpers every presence script shares, after PRELUDE. ARGV from 4 on is the script's own;
-# the store's constants come last, the same eleven for every presence script (``RedisPresence._constants``):
-# ttl ms for first / returning / frequent, frequent_after, schema version, max devices, presence timeout
-# ms, switch grace ms, what the client can decode (plain_ok, kids: check_readable), the events channel.
-#   settle(s, del): drop the stale connections (their fields go to `del`); with none live left, the visit
-#     ended at last_seen (c 0, e = l + t). Returns the number of live connections.
-#   save(s, set, del): one HDEL and one HSET of the hash, plus what a legacy hash needs to be stored in
-#     the new form (G, its live connection '-', no d and g).
+# The presence helpers every presence script shares, after PRELUDE. ARGV from 4 on is the script's own.
+# The store's constants are Lua literals before the script (``presence_script``: each store registers
+# its own copies, one SHA per settings, so no call packs or parses them): ttl_first / ttl_returning /
+# ttl_frequent ms, frequent_after, schema (version, a string), max_devices, timeout (presence, ms),
+# switch_grace ms, plain_ok and kids (what the client can decode: check_readable), channel (events).
+#   settle(s, del, keep): drop the stale connections (their fields go to `del`, but for connection `keep`'s,
+#     which the caller writes again); with none live left, the visit ended at last_seen (c 0, e = l + t).
+#     Returns the number of live connections.
+#   save(s, set, del): one HDEL and one HSET of the hash, plus
+#     what a legacy hash needs to be stored in the new form (G, its live connection '-', no d and g).
 #   values(s): the session as the client builds it: {j, l, r, connected 0/1, t, G, v, e, w, L,
 #     connections flat (id, 'since,beat', ...)}, false where absent.
 #   devices(s): the devices hash flat, or {} when the session never recorded one (no read).
 _PRESENCE = PRELUDE + """
-local tail = #ARGV - 11
-local ttl_first, ttl_returning, ttl_frequent = tonumber(ARGV[tail + 1]), tonumber(ARGV[tail + 2]), tonumber(ARGV[tail + 3])
-local frequent_after, schema, max_devices = tonumber(ARGV[tail + 4]), ARGV[tail + 5], tonumber(ARGV[tail + 6])
-local timeout, switch_grace = tonumber(ARGV[tail + 7]), tonumber(ARGV[tail + 8])
-local plain_ok, kids, channel = ARGV[tail + 9], ARGV[tail + 10], ARGV[tail + 11]
 
-local function settle(s, del)
+local function settle(s, del, keep)
   local n = 0
   for id, c in pairs(s.conns) do
     if now - c[2] > timeout then
       s.conns[id] = nil
-      del[#del + 1] = 'c:' .. id
+      if id ~= keep then del[#del + 1] = 'c:' .. id end
     else
       n = n + 1
     end
@@ -101,7 +102,7 @@ end
 # arrive. ARGV[4] connection id, ARGV[5] '1' to claim the visit's greeting if owed, ARGV[6] how many of the
 # newest turns to return to the caller greeting a return (0: none), ARGV[7] device id ('' none), ARGV[8]
 # its label, ARGV[9..11] and KEYS[9..11] tally_connect's (analytics.py: called for an arrival that opens a
-# visit), then the constants. Returns {flags, values, metadata flat, context flat, devices flat, turn
+# visit). Returns {flags, values, metadata flat, context flat, devices flat, turn
 # frames}; flags = 1 returning + 2 new visit + 4 greet + 8 switched.
 ARRIVE = _PRESENCE + TALLY_CONNECT + """
 local conn = ARGV[4]
@@ -125,7 +126,7 @@ if s == nil or now >= deadline(s) then
 else
   m, x = redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])
   check_readable(plain_ok, kids, s, m, x)
-  if settle(s, del) == 0 then
+  if settle(s, del, conn) == 0 then
     if s.w and now < s.w then
       switched = true
     else
@@ -188,8 +189,33 @@ local flags = (returning and 1 or 0) + (new_visit and 2 or 0) + (greet and 4 or 
 return {flags, values(s), m, x, devices(s), turns}
 """
 
+# Many arrivals in one call (the Coalescer's batches off a Cluster, whose keys would span slots): ARGV[1]
+# and ARGV[2] how many KEYS and ARGV each arrival has, then every arrival's KEYS (and, from ARGV[3], ARGV)
+# one after the other, each as ARRIVE takes them. Each runs in its own pcall, exactly as its own ARRIVE
+# would (what it wrote before failing stays written, as with one script). Returns each arrival's reply,
+# or its error as an error reply in its place.
+_EACH = """
+local replies, nk, na = {}, tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 0, #KEYS / nk - 1 do
+  local keys, args = {}, {}
+  for j = 1, nk do keys[j] = KEYS[i * nk + j] end
+  for j = 1, na do args[j] = ARGV[2 + i * na + j] end
+  local ok, reply = pcall(arrive, keys, args)
+  if ok then replies[#replies + 1] = reply
+  elseif type(reply) == 'table' and reply.err then replies[#replies + 1] = {err = reply.err}
+  else replies[#replies + 1] = {err = 'ERR ' .. tostring(reply)} end
+end
+return replies
+"""
+
+
+def each_arrival(body: str) -> str:
+    """The script running many arrivals of ``body`` (ARRIVE, or a variant of it) in one call (``_EACH``)."""
+    return f"local function arrive(KEYS, ARGV)\n{body}\nend\n{_EACH}"
+
+
 # leave. ARGV[4] connection id, ARGV[5] '1' when LiveKit gave duplicate_identity (a device switch may
-# follow), then the constants. Returns false when there is no live session, else {values, metadata flat,
+# follow). Returns false when there is no live session, else {values, metadata flat,
 # context flat, devices flat} after the leave.
 LEAVE = _PRESENCE + """
 local s = live()
@@ -223,7 +249,7 @@ if was and not s.connected then publish_event(channel, 'disconnected', member, n
 return {values(s), m, x, devices(s)}
 """
 
-# beat. ARGV[4] connection id, then the constants. Returns 1, or 0 when the connection is not live (no live
+# beat. ARGV[4] connection id. Returns 1, or 0 when the connection is not live (no live
 # session, or it went stale: the caller arrives again).
 BEAT = _PRESENCE + """
 local s = live()
@@ -245,7 +271,7 @@ reindex(now, now + s.t)
 return 1
 """
 
-# claim_greeting. ARGV from 4: the constants. Returns 1 for the one caller that takes
+# claim_greeting. No ARGV of its own. Returns 1 for the one caller that takes
 # this visit's greeting (a live connection must hold the visit), else 0.
 CLAIM_GREETING = _PRESENCE + """
 local s = live()
@@ -262,28 +288,70 @@ return owed and 1 or 0
 """
 
 
+_CONSTANT_NAMES = ("ttl_first", "ttl_returning", "ttl_frequent", "frequent_after", "schema", "max_devices",
+                   "timeout", "switch_grace", "plain_ok", "kids", "channel")
+_STRING_CONSTANTS = frozenset(("schema", "plain_ok", "kids", "channel"))
+_SAFE = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:._-"
+_LUA_CHARS = [chr(byte) if chr(byte) in _SAFE else f"\\{byte:03d}" for byte in range(256)]
+"""Each byte as it is written in a Lua string literal."""
+
+
+def presence_script(body: str, constants: dict[str, int | bytes]) -> str:
+    """``body`` (ARRIVE, LEAVE, BEAT or CLAIM_GREETING) with the store's ``constants`` (every name of
+    ``_PRESENCE``'s list) declared before it as Lua literals; in strings every byte but a letter, digit,
+    ``:``, ``.``, ``_`` or ``-`` is a decimal escape, so no value (a prefix in the channel name) can end
+    the literal."""
+    literals = []
+    for name in _CONSTANT_NAMES:
+        value = constants[name]
+        if name in _STRING_CONSTANTS:
+            data = value if isinstance(value, bytes) else b"%d" % value
+            literals.append('"' + "".join(_LUA_CHARS[byte] for byte in data) + '"')
+        else:
+            literals.append(str(int(value)))
+    return f"local {', '.join(_CONSTANT_NAMES)} = {', '.join(literals)}\n{body}"
+
+
+def store_constants(ctx: RedisContext) -> dict[str, int | bytes]:
+    """The presence scripts' constants for the store behind ``ctx`` (see ``_PRESENCE``)."""
+    settings = ctx.settings
+    policy = settings.ttl_policy
+    plain_ok, kids = readable_args(settings.codec)
+    return {
+        "ttl_first": to_ms(policy.first), "ttl_returning": to_ms(policy.returning),
+        "ttl_frequent": to_ms(policy.frequent), "frequent_after": policy.frequent_after, "schema": SCHEMA_VERSION,
+        "max_devices": MAX_DEVICES, "timeout": to_ms(policy.presence_timeout),
+        "switch_grace": to_ms(settings.switch_grace), "plain_ok": plain_ok, "kids": kids,
+        "channel": ctx.events_channel,
+    }
+
 
 class RedisPresence:
-    """Runs the presence scripts for one store: its constants packed once, the replies decoded."""
+    """Runs the presence scripts for one store (its constants baked into its own copies), the replies
+    decoded; arrivals made at once go out as one call of :func:`each_arrival`'s script (on a Cluster one
+    pipeline), a lone one as a plain EVALSHA."""
 
-    def __init__(self, ctx: RedisContext, analytics: RedisAnalytics) -> None:
+    def __init__(self, ctx: RedisContext, analytics: RedisAnalytics, *, arrive: str = ARRIVE) -> None:
+        """``arrive``: the arrive script's body (a benchmark measures a variant of it)."""
         self._ctx, self._analytics = ctx, analytics
-        register = ctx.client.register_script
-        self._arrive, self._leave, self._beat, self._claim = (
-            register(ARRIVE), register(LEAVE), register(BEAT), register(CLAIM_GREETING))
-        settings = ctx.settings
-        policy = settings.ttl_policy
-        numbers = (to_ms(policy.first), to_ms(policy.returning), to_ms(policy.frequent), policy.frequent_after,
-                   SCHEMA_VERSION, MAX_DEVICES, to_ms(policy.presence_timeout), to_ms(settings.switch_grace))
-        self._constants = (*(b"%d" % n for n in numbers), *readable_args(settings.codec), ctx.events_channel)
-        """Every presence script's last eleven arguments (see ``_PRESENCE``)."""
+        constants = store_constants(ctx)
+
+        def register(body: str) -> AsyncScript:
+            script: AsyncScript = ctx.client.register_script(presence_script(body, constants))
+            return script
+
+        self._arrive, self._leave, self._beat, self._claim, each = scripts = (
+            register(arrive), register(LEAVE), register(BEAT), register(CLAIM_GREETING), register(each_arrival(arrive)))
+        sharded = isinstance(ctx.client, RedisCluster)
+        self._arrivals = Coalescer(ctx.client, self._arrive, scripts, lone_at_once=True, many=None if sharded else each)
 
     async def arrive(self, identity: str, request: ArrivalRequest) -> Arrival:
         device = request.device
         found = (b"", b"") if device is None else (device.device_id.encode("utf-8"), device.label.encode("utf-8"))
-        more_keys, tally = self._analytics.connect_part(identity, self._ctx.now())
-        args = (b"1" if request.claim else b"0", b"%d" % request.restore_turns, *found, *tally, *self._constants)
-        reply = await self._ctx.run_with(self._arrive, identity, more_keys, request.connection, *args)
+        now = self._ctx.now()
+        more_keys, tally = self._analytics.connect_part(identity, now)
+        args = (b"1" if request.claim else b"0", b"%d" % request.restore_turns, *found, *tally)
+        reply = await self._ctx.run_coalesced(self._arrivals, identity, now, more_keys, request.connection, *args)
         flags, values, metadata, context, devices, frames = reply
         if flags & 2:  # the arrival opened a visit, so tally_connect counted it (and added the identity today)
             self._analytics.connected(identity)
@@ -295,18 +363,18 @@ class RedisPresence:
 
     async def leave(self, identity: str, connection: str, reason: str | None) -> Session | None:
         switch = b"1" if reason == DUPLICATE_IDENTITY else b"0"
-        reply = await self._ctx.run(self._leave, identity, connection, switch, *self._constants)
+        reply = await self._ctx.run(self._leave, identity, connection, switch)
         return None if reply is None else self._session(identity, reply)
 
     async def beat(self, identity: str, connection: str) -> bool:
-        return bool(await self._ctx.run(self._beat, identity, connection, *self._constants) == 1)
+        return bool(await self._ctx.run(self._beat, identity, connection) == 1)
 
     async def claim_greeting(self, identity: str) -> bool:
-        return bool(await self._ctx.run(self._claim, identity, *self._constants) == 1)
+        return bool(await self._ctx.run(self._claim, identity) == 1)
 
     def _session(self, identity: str, reply: Any) -> Session:
         values, metadata, context, devices = reply
         return session_from_values(identity, values, metadata, context, devices, self._ctx.settings.codec)
 
 
-__all__ = ["ARRIVE", "BEAT", "CLAIM_GREETING", "LEAVE", "RedisPresence"]
+__all__ = ["ARRIVE", "BEAT", "CLAIM_GREETING", "LEAVE", "RedisPresence", "each_arrival", "presence_script", "store_constants"]

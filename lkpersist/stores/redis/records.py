@@ -147,6 +147,9 @@ def _session(
 def _connections(flat: Flat) -> tuple[Connection, ...]:
     """``c:`` fields flat (id, ``<since ms>,<beat ms>``, ...) as Connections, oldest first (then by id,
     for a stable order)."""
+    if len(flat) == 2:  # one connection: the usual case, nothing to sort
+        since, beat, _ = _entry(flat[1])
+        return (Connection(flat[0].decode("utf-8"), since, beat),)
     found = []
     for at in range(0, len(flat), 2):
         since, beat, _ = _entry(flat[at + 1])
