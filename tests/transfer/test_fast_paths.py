@@ -1,0 +1,80 @@
+"""The fast paths of export and import against the ordinary ones they stand in for.
+
+Each writes or reads what the ordinary path does: the same text where the ordinary path is the same
+function, else a text that the standard library reads to the same values; and whatever the fast path
+cannot vouch for goes to the ordinary path, which names it as it always did.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+
+from lkpersist.model.jsonform import acyclic_json
+from lkpersist.model.session import Device, Session, Turn
+from lkpersist.model.transfer import SessionRecord
+from lkpersist.transfer import format as fmt
+from lkpersist.transfer.format import parse_record, record_line, session_json
+from tests.conftest import T0
+
+ODD_VALUES: dict[str, Any] = {
+    "nothing odd": {"plan": "pro", "n": 3, "f": 2.5, "none": None},
+    "the text null": {"a": "null", "b": "nullnull"},
+    "nan": {"v": math.nan},
+    "infinity deep down": {"v": [1, {"w": (2, -math.inf)}], "s": "null"},
+    "big integer": {"v": 2**70},
+    "negative big integer": {"v": -(2**64)},
+    "lone surrogate": {"v": "\ud800 x"},
+    "big float": {"v": 1e300, "w": 1e-7, "z": -0.0},
+    "non-text key": {1: "one"},
+    "unicode": {"é": "ü 👋 \u2028", "ctl": "\x00\x1f\x7f"},
+}
+
+
+def _session(metadata: dict[Any, Any], **fields: Any) -> Session:
+    return Session(identity="ada", joined_at=T0 - 100, last_seen=T0 - 10, metadata=metadata, context={"c": 1},
+                   expires_at=T0 + 590, ttl=600.0, **fields)
+
+
+@pytest.mark.parametrize("name", ODD_VALUES)
+def test_the_session_json_reads_as_the_stdlib_text_reads(name: str) -> None:
+    session = _session(ODD_VALUES[name], devices=(Device("d1", "phone", T0 - 50, T0 - 20),)).to_dict()
+    fast, ordinary = session_json(session), acyclic_json(session)
+    assert _same(json.loads(fast), json.loads(ordinary)), (fast, ordinary)
+
+
+@pytest.mark.parametrize("name", ["nan", "infinity deep down", "big integer", "lone surrogate", "non-text key"])
+def test_what_orjson_would_write_differently_is_written_by_the_stdlib(name: str) -> None:
+    session = _session(ODD_VALUES[name]).to_dict()
+    assert session_json(session) == acyclic_json(session)
+
+
+def test_without_orjson_the_session_is_the_stdlib_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fmt, "_orjson", None)
+    session = _session(ODD_VALUES["nothing odd"]).to_dict()
+    assert session_json(session) == acyclic_json(session)
+
+
+@pytest.mark.parametrize("name", [name for name in ODD_VALUES if name != "non-text key"])
+def test_an_export_line_reads_back_as_its_record(name: str) -> None:
+    record = SessionRecord(_session(ODD_VALUES[name]), (Turn("user", "hi", T0 - 9, "i1"),))
+    again = parse_record(record_line(record), 2)
+    read, written = again.session.to_dict(), record.session.to_dict()
+    assert read.pop("turn_count") == 1 and written.pop("turn_count") is None  # the line carries the count
+    assert _same(read, json.loads(acyclic_json(written))) and again.turns == record.turns  # tuples read as lists
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, NaN equal to NaN, and of the same types (1 and 1.0 differ)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
