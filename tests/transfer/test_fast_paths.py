@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lkpersist.model.jsonform import acyclic_json
 from lkpersist.model.session import Device, Session, Turn
-from lkpersist.model.transfer import SessionRecord
+from lkpersist.model.transfer import ImportOutcome, SessionRecord
+from lkpersist.stores import open_store
 from lkpersist.transfer import format as fmt
 from lkpersist.transfer.format import parse_record, record_line, session_json
 from tests.conftest import T0
@@ -34,8 +37,8 @@ ODD_VALUES: dict[str, Any] = {
 }
 
 
-def _session(metadata: dict[Any, Any], **fields: Any) -> Session:
-    return Session(identity="ada", joined_at=T0 - 100, last_seen=T0 - 10, metadata=metadata, context={"c": 1},
+def _session(metadata: dict[Any, Any], identity: str = "ada", **fields: Any) -> Session:
+    return Session(identity=identity, joined_at=T0 - 100, last_seen=T0 - 10, metadata=metadata, context={"c": 1},
                    expires_at=T0 + 590, ttl=600.0, **fields)
 
 
@@ -78,3 +81,35 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, list | tuple):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     return bool(a == b)
+
+
+async def test_sqlite_writes_a_batch_of_new_sessions_turn_by_turn_as_one_would(tmp_path: Path) -> None:
+    """The bulk insert of a batch's turns: each session's turns numbered from 1, with their item ids and
+    the payload ``Turn.to_json`` gives, whatever the mix of turn counts in the batch."""
+    turn_counts = [3, 0, 1, 5, 0, 2]
+    records = [
+        SessionRecord(_session({"i": i}, identity=f"u{i}"),
+                      tuple(Turn(("user", "assistant")[t % 2], f"t{i}.{t} ü", T0 - 50 + t, None if t == 1 else f"i{i}-{t}")
+                            for t in range(count)))
+        for i, count in enumerate(turn_counts)
+    ]
+    store = open_store(f"sqlite:///{tmp_path / 'bulk.db'}")
+    try:
+        assert await store.import_records(records) == [ImportOutcome.CREATED] * len(records)
+        assert [await _stored_turns(tmp_path / "bulk.db", r.session.identity) for r in records] == [
+            [(seq, turn.item_id, turn.to_json()) for seq, turn in enumerate(r.turns, 1)] for r in records
+        ]
+        async for page in store.iter_records("all"):
+            assert sorted(page, key=lambda r: r.session.identity) == records  # type: ignore[union-attr]
+    finally:
+        await store.close()
+
+
+async def _stored_turns(path: Path, identity: str) -> list[tuple[int, str | None, str]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(
+            "SELECT seq, item_id, payload FROM lkpersist_turns JOIN lkpersist_sessions ON session_id = "
+            "lkpersist_sessions.id WHERE identity = ? ORDER BY seq", (identity,)).fetchall()
+    finally:
+        conn.close()

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any
 
 from lkpersist.clock import from_ms
@@ -141,15 +143,24 @@ def _insert_new(conn: sqlite3.Connection, settings: StoreSettings, records: list
     identities = [record.session.identity for record in records]
     marks = ", ".join("?" * len(identities))
     ids = dict(conn.execute(f"SELECT identity, id FROM lkpersist_sessions WHERE identity IN ({marks})", identities))
-    conn.executemany(
-        "INSERT INTO lkpersist_turns (session_id, seq, item_id, payload) VALUES (?, ?, ?, ?)",
-        [
-            (ids[record.session.identity], seq, turn["item_id"], payload)
-            for record in records
-            for seq, (turn, payload) in enumerate(
-                zip(record.turn_dicts, turn_payloads(record.turn_dicts, codec), strict=True), 1
-            )
-        ],
+    conn.executemany(_INSERT_TURN, _turn_rows([ids[identity] for identity in identities], records, codec))
+
+
+_INSERT_TURN = "INSERT INTO lkpersist_turns (session_id, seq, item_id, payload) VALUES (?, ?, ?, ?)"
+_item_id = itemgetter("item_id")
+
+
+def _turn_rows(session_ids: list[int], records: list[SessionRecord], codec: ValueCodec) -> Iterator[tuple[Any, ...]]:
+    """The turn rows of ``records`` (whose rows have ``session_ids``): every turn of the batch encoded in
+    one pass, the columns zipped together at C speed (a batch holds thousands of turns)."""
+    dicts = [record.turn_dicts for record in records]
+    counts = list(map(len, dicts))
+    turns = list(chain.from_iterable(dicts))
+    return zip(
+        chain.from_iterable(map(repeat, session_ids, counts)),
+        chain.from_iterable(map(range, repeat(1), [count + 1 for count in counts])),
+        map(_item_id, turns),
+        turn_payloads(turns, codec),
     )
 
 
