@@ -15,10 +15,12 @@ from typing import Any
 
 import pytest
 
+from lkpersist.crypto.codec import PLAIN
 from lkpersist.model.jsonform import acyclic_json
 from lkpersist.model.session import Device, Session, Turn
-from lkpersist.model.transfer import ImportOutcome, SessionRecord
+from lkpersist.model.transfer import ImportOutcome, SessionRecord, detached
 from lkpersist.stores import open_store
+from lkpersist.stores.sqlite.rows import INSERT_SESSION, ops_params, personal_params
 from lkpersist.transfer import format as fmt
 from lkpersist.transfer.format import parse_record, record_line, session_json
 from tests.conftest import T0
@@ -111,5 +113,43 @@ async def _stored_turns(path: Path, identity: str) -> list[tuple[int, str | None
         return conn.execute(
             "SELECT seq, item_id, payload FROM lkpersist_turns JOIN lkpersist_sessions ON session_id = "
             "lkpersist_sessions.id WHERE identity = ? ORDER BY seq", (identity,)).fetchall()
+    finally:
+        conn.close()
+
+
+async def test_sqlite_writes_a_batch_of_new_sessions_as_the_ordinary_upsert_does(tmp_path: Path) -> None:
+    """The plain INSERT of a batch's new sessions leaves every column as ``INSERT_SESSION`` would."""
+    sessions = [
+        _session({"i": i, "big": 2**70}, identity=f"u{i}", language=language, greeted_visit=i, reconnect_count=i,
+                 devices=devices)
+        for i, (language, devices) in enumerate([(None, ()), ("fr", (Device("d1", "phone", T0 - 50, T0 - 20),))])
+    ]
+    connected = Session(identity="live", joined_at=T0 - 100, last_seen=T0 - 10, connected=True, ttl=300.0)
+    bulk, ordinary = tmp_path / "bulk.db", tmp_path / "ordinary.db"
+    for path in (bulk, ordinary):
+        store = open_store(f"sqlite:///{path}")
+        try:
+            if path == bulk:
+                await store.import_records([SessionRecord(s) for s in [*sessions, connected]])
+            else:
+                await store.import_records([])  # the schema only
+        finally:
+            await store.close()
+    conn = sqlite3.connect(ordinary)
+    try:
+        for session in [*sessions, detached(connected)]:
+            conn.execute(INSERT_SESSION, {**ops_params(session), **personal_params(session, PLAIN)}).fetchall()
+        conn.commit()
+    finally:
+        conn.close()
+    assert _session_rows(bulk) == _session_rows(ordinary) and len(_session_rows(bulk)) == 3
+
+
+def _session_rows(path: Path) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        cursor = conn.execute("SELECT * FROM lkpersist_sessions ORDER BY identity")
+        names = [column[0] for column in cursor.description]
+        return [tuple(value for name, value in zip(names, row, strict=True) if name != "id") for row in cursor]
     finally:
         conn.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from functools import cache
 from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
@@ -37,7 +38,6 @@ from lkpersist.stores.sqlite.queries import STATUS_FILTER
 from lkpersist.stores.sqlite.reconcile import read_whole, write_whole
 from lkpersist.stores.sqlite.rows import (
     ALL_COLUMNS,
-    INSERT_SESSION,
     Row,
     ops_params,
     personal_params,
@@ -139,11 +139,21 @@ def _insert_new(conn: sqlite3.Connection, settings: StoreSettings, records: list
     if not records:
         return
     codec = settings.codec
-    conn.executemany(INSERT_SESSION, [{**ops_params(r.session), **personal_params(r.session, codec)} for r in records])
+    params = [(ops_params(record.session), personal_params(record.session, codec)) for record in records]
+    ops, personal = params[0]
+    conn.executemany(_insert_new_sessions(tuple(ops) + tuple(personal)), [(*o.values(), *p.values()) for o, p in params])
     identities = [record.session.identity for record in records]
     marks = ", ".join("?" * len(identities))
     ids = dict(conn.execute(f"SELECT identity, id FROM lkpersist_sessions WHERE identity IN ({marks})", identities))
     conn.executemany(_INSERT_TURN, _turn_rows([ids[identity] for identity in identities], records, codec))
+
+
+@cache
+def _insert_new_sessions(columns: tuple[str, ...]) -> str:
+    """A plain INSERT of the columns ``ops_params`` and ``personal_params`` give, in their order: the
+    batch's new identities have no row (checked in this transaction), so ``INSERT_SESSION``'s upsert and
+    RETURNING would only cost (about half the statement's time), and positional values bind faster."""
+    return f"INSERT INTO lkpersist_sessions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
 _INSERT_TURN = "INSERT INTO lkpersist_turns (session_id, seq, item_id, payload) VALUES (?, ?, ?, ?)"
