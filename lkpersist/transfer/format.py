@@ -24,7 +24,6 @@ reader's is refused. Values are plaintext even when the store encrypts at rest: 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,13 +38,7 @@ from lkpersist.model.jsonform import (
 )
 from lkpersist.model.session import Session, Status, Turn, validate_identity
 from lkpersist.model.transfer import SessionRecord, detached
-
-try:
-    import orjson
-
-    _orjson: Any = orjson
-except ImportError:  # the fast extra is optional
-    _orjson = None
+from lkpersist.stores.bulk import json_text
 
 FORMAT_NAME = "lkpersist-sessions"
 FORMAT_VERSION = 1
@@ -85,33 +78,9 @@ def record_line(record: SessionRecord) -> str:
 
 
 def session_json(session: dict[str, Any]) -> str:
-    """``acyclic_json(session)``, written by orjson wherever that writes the same values (an export writes
-    one per session; orjson is about ten times faster). orjson refuses what it cannot write exactly (an
-    integer beyond 64 bits, a lone surrogate, a key that is not text): the stdlib writes those. The one
-    value it writes differently, a non-finite float (as null), shows as a null more than the session's
-    own None fields, and sends the session to the stdlib when a search finds one (a text "null" does not)."""
-    if _orjson is not None:
-        try:
-            text: bytes = _orjson.dumps(session)
-        except TypeError:
-            return acyclic_json(session)
-        if text.count(b"null") == list(session.values()).count(None) or not _has_non_finite(session):
-            return text.decode("utf-8")
-    return acyclic_json(session)
-
-
-def _has_non_finite(value: Any) -> bool:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind is dict:
-            stack.extend(item.values())
-        elif kind is list or kind is tuple:
-            stack.extend(item)
-        elif isinstance(item, float) and not math.isfinite(item):
-            return True
-    return False
+    """``acyclic_json(session)``, by orjson wherever it writes the same values (an export writes one per
+    session): see :func:`~lkpersist.stores.bulk.json_text`."""
+    return json_text(session, acyclic_json)
 
 
 def parse_header(text: str) -> Header:

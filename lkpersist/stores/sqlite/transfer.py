@@ -21,7 +21,7 @@ from lkpersist.clock import from_ms
 from lkpersist.crypto.codec import ValueCodec
 from lkpersist.exceptions import CorruptRecordError, DecryptionError
 from lkpersist.model.events import SessionEvent
-from lkpersist.model.jsonform import parse_json
+from lkpersist.model.jsonform import compact_json, parse_json
 from lkpersist.model.results import CorruptRecord
 from lkpersist.model.session import Session, Status
 from lkpersist.model.transfer import (
@@ -31,7 +31,7 @@ from lkpersist.model.transfer import (
     creation_events,
     decide_import,
 )
-from lkpersist.stores.bulk import turn_dicts, turn_payloads
+from lkpersist.stores.bulk import json_text, turn_dicts, turn_payloads
 from lkpersist.stores.settings import StoreSettings
 from lkpersist.stores.sqlite.events import record_events
 from lkpersist.stores.sqlite.queries import STATUS_FILTER
@@ -40,7 +40,6 @@ from lkpersist.stores.sqlite.rows import (
     ALL_COLUMNS,
     Row,
     ops_params,
-    personal_params,
     session_from_row,
     turns_from_payloads,
 )
@@ -139,9 +138,10 @@ def _insert_new(conn: sqlite3.Connection, settings: StoreSettings, records: list
     if not records:
         return
     codec = settings.codec
-    params = [(ops_params(record.session), personal_params(record.session, codec)) for record in records]
-    ops, personal = params[0]
-    conn.executemany(_insert_new_sessions(tuple(ops) + tuple(personal)), [(*o.values(), *p.values()) for o, p in params])
+    params = [ops_params(record.session) for record in records]
+    statement = _insert_new_sessions(tuple(params[0]) + _PERSONAL)
+    rows = [(*ops.values(), *_personal(record.session, codec)) for ops, record in zip(params, records, strict=True)]
+    conn.executemany(statement, rows)
     identities = [record.session.identity for record in records]
     marks = ", ".join("?" * len(identities))
     ids = dict(conn.execute(f"SELECT identity, id FROM lkpersist_sessions WHERE identity IN ({marks})", identities))
@@ -150,10 +150,23 @@ def _insert_new(conn: sqlite3.Connection, settings: StoreSettings, records: list
 
 @cache
 def _insert_new_sessions(columns: tuple[str, ...]) -> str:
-    """A plain INSERT of the columns ``ops_params`` and ``personal_params`` give, in their order: the
+    """A plain INSERT of the columns ``ops_params`` gives and ``_PERSONAL``, in their order: the
     batch's new identities have no row (checked in this transaction), so ``INSERT_SESSION``'s upsert and
     RETURNING would only cost (about half the statement's time), and positional values bind faster."""
     return f"INSERT INTO lkpersist_sessions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+_PERSONAL = ("language", "metadata", "context")
+
+
+def _personal(session: Session, codec: ValueCodec) -> tuple[str | None, str, str]:
+    """``personal_params(session, codec)``'s values (in ``_PERSONAL``'s order), metadata and context
+    written by :func:`json_text` (the stdlib's values; an import writes one of each per session)."""
+    return (
+        None if session.language is None else codec.encode(session.language),
+        codec.encode(json_text(session.metadata, compact_json) if session.metadata else "{}"),
+        codec.encode(json_text(session.context, compact_json) if session.context else "{}"),
+    )
 
 
 _INSERT_TURN = "INSERT INTO lkpersist_turns (session_id, seq, item_id, payload) VALUES (?, ?, ?, ?)"
