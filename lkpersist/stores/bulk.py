@@ -64,7 +64,7 @@ def json_text(value: Any, ordinary: Callable[[Any], str]) -> str:
     orjson refuses what it cannot write exactly (an integer beyond 64 bits, a lone surrogate): those go
     to ``ordinary``, as does anything else (a tuple, a NaN, a date, a cycle), which it writes or refuses
     as it always did. A float may be spelled differently (``1e-7`` for ``1e-07``): the same value."""
-    if _orjson is not None and _plain(value):
+    if _orjson is not None and plain_json_values(value):
         try:
             return str(_orjson.dumps(value), "utf-8")
         except TypeError:
@@ -75,10 +75,11 @@ def json_text(value: Any, ordinary: Callable[[Any], str]) -> str:
 _SCALARS = frozenset({str, int, bool, type(None)})
 _TEXT = frozenset({str})
 _MOST_ITEMS = 100_000
-"""Items :func:`_plain` looks at before leaving a value to the stdlib (which also finds a cycle)."""
+"""Items :func:`plain_json_values` looks at before leaving a value to the stdlib (which also finds a cycle)."""
 
 
-def _plain(value: Any) -> bool:
+def plain_json_values(value: Any) -> bool:
+    """True when ``value`` holds only plain JSON values (see :func:`json_text`), at most ``_MOST_ITEMS``."""
     stack, seen = [value], 0
     while stack:
         item = stack.pop()
@@ -100,4 +101,4 @@ def _plain(value: Any) -> bool:
     return True
 
 
-__all__ = ["TurnDicts", "json_text", "turn_dicts", "turn_payloads"]
+__all__ = ["TurnDicts", "json_text", "plain_json_values", "turn_dicts", "turn_payloads"]

@@ -12,6 +12,7 @@ import math
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -25,6 +26,7 @@ from lkpersist.model.transfer import ImportOutcome, SessionRecord, detached
 from lkpersist.stores import bulk, open_store
 from lkpersist.stores.bulk import json_text
 from lkpersist.stores.sqlite.rows import INSERT_SESSION, ops_params, personal_params
+from lkpersist.transfer import format as fmt
 from lkpersist.transfer.format import parse_record, record_line, session_json
 from tests.conftest import T0
 
@@ -44,6 +46,10 @@ ODD_VALUES: dict[str, Any] = {
 
 class _Text(str):
     pass
+
+
+class _Colour(Enum):
+    RED = "red"
 
 
 CYCLE: list[Any] = []
@@ -86,10 +92,53 @@ def test_what_is_not_plain_json_is_left_to_the_stdlib(value: Any, ordinary: Call
         assert type(exc) is expected
 
 
+def test_a_plain_session_takes_the_orjson_path() -> None:
+    session = _session({"f": 1e-7}).to_dict()
+    assert "1e-7" in session_json(session) and "1e-07" in acyclic_json(session)  # the two spellings
+    assert json.loads(session_json(session)) == json.loads(acyclic_json(session))
+
+
 def test_without_orjson_the_session_is_the_stdlib_text(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bulk, "_orjson", None)
-    session = _session(ODD_VALUES["nothing odd"]).to_dict()
+    monkeypatch.setattr(fmt, "_orjson", None)
+    session = _session({"f": 1e-7}).to_dict()
     assert session_json(session) == acyclic_json(session)
+    assert json_text({"f": 1e-7}, compact_json) == compact_json({"f": 1e-7})
+
+
+@pytest.mark.parametrize("value", [
+    {"when": datetime(2030, 1, 1, tzinfo=UTC)}, {"id": UUID(int=7)}, {"d": Device("d", "l", 1, 2)},
+    {"e": _Colour.RED}, {"b": b"bytes"}, {"sub": _Text("x")}, {"t": (1, 2)},
+], ids=["datetime", "uuid", "dataclass", "enum", "bytes", "str subclass", "tuple"])
+@pytest.mark.parametrize("where", ["metadata", "context"])
+def test_a_session_holding_what_is_not_plain_json_is_left_to_the_stdlib(value: Any, where: str) -> None:
+    session = _session({}).to_dict()
+    session[where] = value
+    try:
+        expected: str | type[Exception] = acyclic_json(session)
+    except (TypeError, ValueError) as exc:
+        expected = type(exc)
+    try:
+        assert session_json(session) == expected
+    except (TypeError, ValueError) as exc:
+        assert type(exc) is expected
+
+
+@pytest.mark.parametrize("field,value", [
+    ("joined_at", math.nan), ("ttl", math.inf), ("joined_at", datetime(2030, 1, 1, tzinfo=UTC)),
+    ("identity", _Text("ada")), ("devices", [{"device_id": "d", "label": "l", "first_seen": -math.inf}]),
+])
+def test_a_session_field_orjson_would_write_differently_is_left_to_the_stdlib(field: str, value: Any) -> None:
+    session = _session({"m": 1}).to_dict()
+    session[field] = value
+    try:
+        expected: str | type[Exception] = acyclic_json(session)
+    except (TypeError, ValueError) as exc:
+        expected = type(exc)
+    try:
+        assert session_json(session) == expected
+    except (TypeError, ValueError) as exc:
+        assert type(exc) is expected
 
 
 @pytest.mark.parametrize("name", [name for name in ODD_VALUES if name != "non-text key"])
