@@ -12,7 +12,6 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from functools import cache
 from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
@@ -38,8 +37,10 @@ from lkpersist.stores.sqlite.queries import STATUS_FILTER
 from lkpersist.stores.sqlite.reconcile import read_whole, write_whole
 from lkpersist.stores.sqlite.rows import (
     ALL_COLUMNS,
+    OPS_FIELDS,
+    PERSONAL_FIELDS,
     Row,
-    ops_params,
+    ops_values,
     session_from_row,
     turns_from_payloads,
 )
@@ -138,30 +139,26 @@ def _insert_new(conn: sqlite3.Connection, settings: StoreSettings, records: list
     if not records:
         return
     codec = settings.codec
-    params = [ops_params(record.session) for record in records]
-    statement = _insert_new_sessions(tuple(params[0]) + _PERSONAL)
-    rows = [(*ops.values(), *_personal(record.session, codec)) for ops, record in zip(params, records, strict=True)]
-    conn.executemany(statement, rows)
+    rows = [(r.session.identity, *ops_values(r.session), *_personal(r.session, codec)) for r in records]
+    conn.executemany(_INSERT_NEW_SESSION, rows)
     identities = [record.session.identity for record in records]
     marks = ", ".join("?" * len(identities))
     ids = dict(conn.execute(f"SELECT identity, id FROM lkpersist_sessions WHERE identity IN ({marks})", identities))
     conn.executemany(_INSERT_TURN, _turn_rows([ids[identity] for identity in identities], records, codec))
 
 
-@cache
-def _insert_new_sessions(columns: tuple[str, ...]) -> str:
-    """A plain INSERT of the columns ``ops_params`` gives and ``_PERSONAL``, in their order: the
-    batch's new identities have no row (checked in this transaction), so ``INSERT_SESSION``'s upsert and
-    RETURNING would only cost (about half the statement's time), and positional values bind faster."""
-    return f"INSERT INTO lkpersist_sessions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-
-
-_PERSONAL = ("language", "metadata", "context")
+_INSERT_NEW_SESSION = (
+    f"INSERT INTO lkpersist_sessions (identity, {', '.join(OPS_FIELDS + PERSONAL_FIELDS)}) "
+    f"VALUES ({', '.join('?' * (1 + len(OPS_FIELDS + PERSONAL_FIELDS)))})"
+)
+"""``INSERT_SESSION`` for a batch's new identities, which have no row (checked in this transaction): a plain
+INSERT, without the upsert and RETURNING, which would only cost (about half the statement's time).
+Parameters: the identity, :func:`ops_values`, :func:`_personal`."""
 
 
 def _personal(session: Session, codec: ValueCodec) -> tuple[str | None, str, str]:
-    """``personal_params(session, codec)``'s values (in ``_PERSONAL``'s order), metadata and context
-    written by :func:`json_text` (the stdlib's values; an import writes one of each per session)."""
+    """``personal_values(session, codec)``, metadata and context written by :func:`json_text` (the
+    stdlib's values; an import writes one of each per session)."""
     return (
         None if session.language is None else codec.encode(session.language),
         codec.encode(json_text(session.metadata, compact_json) if session.metadata else "{}"),
