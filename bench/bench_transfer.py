@@ -1,12 +1,16 @@
 """Benchmark: ``sessions export`` / ``sessions import`` throughput between SQLite and Redis, and peak RSS.
 
-Usage: ``.venv/bin/python bench/bench_transfer.py [--sessions N] [--turns K] [--rss-sessions M] [--rss-turns T]``
+Usage: ``.venv/bin/python bench/bench_transfer.py [--sessions N] [--turns K] [--rss-sessions M] [--rss-turns T] [--only PART]``
 
 Throughput (N sessions of K turns, default 20,000 of 10): a SQLite file is filled through
 ``import_records``, then exported to a file, imported into Redis, exported from Redis and imported into a
 second SQLite file, each timed (sessions/s). Each is set against its floor measured in the same run: the
 same rows read back by two bare SELECTs (SQLite) or the same keys read by a pipeline of HGETALL/LRANGE
 (Redis), with no decoding; the ratio is what lkpersist's decoding, encoding and checks cost on top.
+
+``--only transaction``: SQLite's import transaction alone (``stores.sqlite.transfer.import_batch`` on the
+store's connection, in this thread, 500 new sessions per call, best of five fresh files), per CPU second:
+the part of an import into SQLite that runs on the store's worker thread.
 
 Memory (M sessions of T turns, default 100,000 of 20, and a tenth of that): export and import each run in
 a child process of their own, which reports its peak RSS (getrusage); flat means the two sizes cost the
@@ -150,6 +154,34 @@ def throughput(sessions: int, turns: int, tmp: Path, redis_url: str) -> None:
         print(f"  {label:<40} {rate:10,.0f}   per CPU second {rate.cpu:10,.0f}{ratio}")
 
 
+def sqlite_transaction(sessions: int, turns: int, tmp: Path) -> None:
+    """SQLite's import transaction alone: the store's ``import_batch`` called directly, per CPU second."""
+    from lkpersist.clock import to_ms
+    from lkpersist.model.transfer import prepared
+    from lkpersist.stores.sqlite import SQLiteStore
+    from lkpersist.stores.sqlite import transfer as sqlite_transfer
+
+    batches = [[prepared(r, 500) for r in records(start, min(BATCH, sessions - start), turns)]
+               for start in range(0, sessions, BATCH)]
+    best = 0.0
+    for round_ in range(5):
+        path = tmp / f"transaction-{round_}.db"
+        store = open_store(f"sqlite:///{path}")
+        asyncio.run(store.import_records([]))  # the schema
+        assert isinstance(store, SQLiteStore)
+        settings = store.settings
+        asyncio.run(store.close())
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA synchronous = NORMAL")
+        cpu = time.process_time()
+        for batch in batches:
+            sqlite_transfer.import_batch(conn, settings, batch, "merge", to_ms(time.time()))
+        best = max(best, sessions / (time.process_time() - cpu))
+        conn.close()
+    print(f"SQLite import transaction alone, {sessions:,} new sessions of {turns} turns: "
+          f"{best:,.0f} per CPU second (best of 5)")
+
+
 def _child(kind: str, url: str, path: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     rate = asyncio.run(export_to(url, Path(path)) if kind == "export" else import_from(url, Path(path)))
     queue.put((float(rate), peak_rss_mb()))
@@ -193,9 +225,13 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=10)
     parser.add_argument("--rss-sessions", type=int, default=100_000)
     parser.add_argument("--rss-turns", type=int, default=20)
-    parser.add_argument("--only", choices=("throughput", "memory"), help="run one half only")
+    parser.add_argument("--only", choices=("throughput", "memory", "transaction"), help="run one part only")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
+    if args.only == "transaction":
+        with tempfile.TemporaryDirectory(prefix="lkpersist-bench-") as tmp:
+            sqlite_transaction(args.sessions, args.turns, Path(tmp))
+        return
     with tempfile.TemporaryDirectory(prefix="lkpersist-bench-") as tmp, own_redis_server() as url:
         if args.only != "memory":
             throughput(args.sessions, args.turns, Path(tmp), url)

@@ -1,5 +1,6 @@
 """Stored turns in bulk, shared by every backend's export and import: payloads straight to the dicts a
-:class:`~lkpersist.model.transfer.SessionRecord` carries, and back, with no ``Turn`` built per turn.
+:class:`~lkpersist.model.transfer.SessionRecord` carries, and back, with no ``Turn`` built per turn; and
+JSON values written by orjson where it writes what the standard library does (:func:`json_text`).
 
 A page of an export or a batch of an import moves hundreds of thousands of turns; building and
 re-encoding an object per turn was most of its time. These helpers decide only whether the fast form
@@ -10,12 +11,20 @@ it always did.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from lkpersist.crypto.codec import PlainCodec, PlainGuardCodec, ValueCodec
 from lkpersist.exceptions import DecryptionError
 from lkpersist.model.jsonform import canonical_turns, parse_turn_objects, turn_texts
+
+try:
+    import orjson
+
+    _orjson: Any = orjson
+except ImportError:  # the fast extra is optional
+    _orjson = None
 
 TurnDicts = list[dict[str, Any]]
 
@@ -48,4 +57,48 @@ def turn_payloads(dicts: TurnDicts, codec: ValueCodec) -> list[str]:
     return [codec.encode(text) for text in texts]
 
 
-__all__ = ["TurnDicts", "turn_dicts", "turn_payloads"]
+def json_text(value: Any, ordinary: Callable[[Any], str]) -> str:
+    """``ordinary(value)`` (a standard-library encoder), or the same values written by orjson, about ten
+    times faster, when ``value`` holds only plain JSON values (dicts with text keys, lists, text, finite
+    floats, integers, booleans, None; nothing orjson would write differently or where the stdlib refuses).
+    orjson refuses what it cannot write exactly (an integer beyond 64 bits, a lone surrogate): those go
+    to ``ordinary``, as does anything else (a tuple, a NaN, a date, a cycle), which it writes or refuses
+    as it always did. A float may be spelled differently (``1e-7`` for ``1e-07``): the same value."""
+    if _orjson is not None and plain_json_values(value):
+        try:
+            return str(_orjson.dumps(value), "utf-8")
+        except TypeError:
+            pass
+    return ordinary(value)
+
+
+_SCALARS = frozenset({str, int, bool, type(None)})
+_TEXT = frozenset({str})
+_MOST_ITEMS = 100_000
+"""Items :func:`plain_json_values` looks at before leaving a value to the stdlib (which also finds a cycle)."""
+
+
+def plain_json_values(value: Any) -> bool:
+    """True when ``value`` holds only plain JSON values (see :func:`json_text`), at most ``_MOST_ITEMS``."""
+    stack, seen = [value], 0
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            if not _TEXT.issuperset(map(type, item)):
+                return False
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is float:
+            if not math.isfinite(item):
+                return False
+        elif kind not in _SCALARS:
+            return False
+        seen += 1
+        if seen > _MOST_ITEMS:
+            return False
+    return True
+
+
+__all__ = ["TurnDicts", "json_text", "plain_json_values", "turn_dicts", "turn_payloads"]

@@ -19,6 +19,7 @@ import asyncio
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from redis.commands.core import AsyncScript
@@ -149,32 +150,45 @@ async def _step(
 
 
 async def _decoded(ctx: RedisContext, reads: Reads, replies: list[Any]) -> list[Loaded]:
-    records: list[Loaded] = []
+    """The records of one step's READ_RECORDS replies, in order; those whose turns are not in the bulk
+    form are read again, together, by the per-identity path (which decodes each or names the bad one)."""
+    records: list[Loaded | None] = []
+    again: dict[int, str] = {}  # the place in records of each identity to read again
+    codec = ctx.settings.codec
     for (_, members), reply in zip(reads, replies, strict=True):
         for member, answer in zip(members, reply, strict=True):
             try:
                 identity = ctx.keys.decode_identity(member)
             except ValueError:
                 continue  # not one of ours: listing reports such entries, export has nothing to carry
-            record = await _record(ctx, identity, answer)
-            if record is not None:
+            record = _record(identity, answer, codec)
+            if record is _Read.AGAIN:
+                again[len(records)] = identity
+                records.append(None)
+            elif record is not _Read.GONE:
                 records.append(record)
-    return records
+    if again:
+        for index, loaded in zip(again, await load_records(ctx, list(again.values())), strict=True):
+            records[index] = loaded
+    return [record for record in records if record is not None]
 
 
-async def _record(ctx: RedisContext, identity: str, answer: Any) -> Loaded | None:
-    """One member's READ_RECORDS answer (None: removed since the scan); turns not in the bulk form are
-    read again by the per-identity path, which decodes each or names the bad one."""
-    codec = ctx.settings.codec
+class _Read(Enum):
+    GONE = "removed since the scan"
+    AGAIN = "turns not in the bulk form: read by the per-identity path"
+
+
+def _record(identity: str, answer: Any, codec: ValueCodec) -> Loaded | _Read:
+    """One member's READ_RECORDS answer as its record, or what to do instead."""
     try:
         session = _session(identity, answer, codec)
     except CorruptRecordError as exc:
         return CorruptRecord(identity=identity, reason=exc.reason)
     if session is None:
-        return None
+        return _Read.GONE
     dicts = turn_dicts(answer[4], codec) if answer[5] == 1 else None
     if dicts is None:
-        return (await load_records(ctx, [identity]))[0]
+        return _Read.AGAIN
     return SessionRecord.of_turn_dicts(session, dicts)
 
 
