@@ -172,7 +172,7 @@ def _steps(conn: sqlite3.Connection, settings: StoreSettings, single: ArrivalReq
         write_event_rows(conn, [(to_ms(NOW), "created", f"s{n}", 0)])
 
     def counted(n: int) -> None:  # the day's counters and identity rows, a precomputed hash
-        conn.execute(analytics.COUNT_DAY, ("2027-01-15", 0))
+        conn.execute(analytics.ADD_TO_DAY, ("2027-01-15", 1, 0, 1, 0))
         conn.execute(analytics.COUNT_IDENTITY, ("2027-01-15", f"{n:032x}"))
 
     def whole(n: int) -> None:

@@ -48,18 +48,15 @@ change, NULL once purged or before any): the statement that writes the session w
 (``rows.INSERT_ARRIVAL``, ``rows.UPDATE_VISIT``), so they cost an arrival no statement, table or index."""
 _SECRET = "analytics_key"
 COUNT_IDENTITY = "INSERT OR IGNORE INTO lkpersist_analytics_identities VALUES (?, ?)"
-COUNT_DAY = (
-    "INSERT INTO lkpersist_analytics_days (day, connections, returns, new_sessions) VALUES (?1, 1, ?2, 1 - ?2) "
-    "ON CONFLICT (day) DO UPDATE SET connections = connections + 1, returns = returns + ?2, "
-    "new_sessions = new_sessions + 1 - ?2"
+ADD_TO_DAY = (
+    f"INSERT INTO lkpersist_analytics_days (day, {', '.join(COUNTERS)}) VALUES (?1, ?2, ?3, ?4, ?5) "
+    "ON CONFLICT (day) DO UPDATE SET connections = connections + ?2, returns = returns + ?3, "
+    "new_sessions = new_sessions + ?4, turns = turns + ?5"
 )
+"""Add to a day's counters (``COUNTERS`` order after the day): every count of a day goes through it."""
 _COUNT_SESSION_TURN = (
     "UPDATE lkpersist_sessions SET counted_turns = counted_turns + 1, counted_day = ? "
     "WHERE id = ? AND counted_day IS NOT NULL"
-)
-_COUNT_TURN = (
-    "INSERT INTO lkpersist_analytics_days (day, turns) VALUES (?1, 1) "
-    "ON CONFLICT (day) DO UPDATE SET turns = turns + 1"
 )
 
 
@@ -69,7 +66,7 @@ def connected(conn: sqlite3.Connection, analytics: Analytics, identity: str, day
     The session's own counters were written with its row; the day's active identity is written once
     per identity, day and process (``INSERT OR IGNORE``: the cache only skips a write that would do nothing).
     """
-    conn.execute(COUNT_DAY, (day, int(returning)))
+    conn.execute(ADD_TO_DAY, (day, 1, int(returning), int(not returning), 0))
     if not analytics.counted_today(identity):  # marked in the transaction: it rarely fails past here
         hashed = _hash(conn, analytics, identity)
         conn.execute(COUNT_IDENTITY, (day, hashed))
@@ -79,15 +76,10 @@ def connected(conn: sqlite3.Connection, analytics: Analytics, identity: str, day
 def recorded_turn(conn: sqlite3.Connection, analytics: Analytics, session_id: int, now_ms: int) -> None:
     """Count a stored turn of the session in row ``session_id``, inside append_turn's transaction."""
     day = analytics.day(from_ms(now_ms))
-    conn.execute(_COUNT_TURN, (day,))
+    conn.execute(ADD_TO_DAY, (day, 0, 0, 0, 1))
     conn.execute(_COUNT_SESSION_TURN, (day, session_id))
 
 
-_COUNT_OFFLINE_DAY = (
-    f"INSERT INTO lkpersist_analytics_days (day, {', '.join(COUNTERS)}) VALUES (?1, ?2, ?3, ?4, ?5) "
-    "ON CONFLICT (day) DO UPDATE SET connections = connections + ?2, returns = returns + ?3, "
-    "new_sessions = new_sessions + ?4, turns = turns + ?5"
-)
 _COUNT_OFFLINE_SESSION = (
     "UPDATE lkpersist_sessions SET counted_connections = counted_connections + ?, counted_returns = counted_returns + ?, "
     "counted_turns = counted_turns + ?, counted_day = ? WHERE identity = ?"
@@ -97,10 +89,10 @@ _COUNT_OFFLINE_SESSION = (
 def offline(conn: sqlite3.Connection, analytics: Analytics, identity: str, tally: OfflineTally, now_ms: int) -> None:
     """Count an outage merged back, inside the merge's transaction, after its row was written (a row the
     merge created or replaced starts its counters at zero: ``rows.INSERT_SESSION``)."""
-    conn.execute(_COUNT_OFFLINE_DAY, (tally.day, tally.connections, tally.returns, tally.new_sessions, tally.turns))
+    conn.execute(ADD_TO_DAY, (tally.day, tally.connections, tally.returns, tally.new_sessions, tally.turns))
     if tally.connections:
         hashed = _hash(conn, analytics, identity)
-        conn.execute("INSERT OR IGNORE INTO lkpersist_analytics_identities VALUES (?, ?)", (tally.day, hashed))
+        conn.execute(COUNT_IDENTITY, (tally.day, hashed))
     changed = analytics.day(from_ms(now_ms))
     conn.execute(_COUNT_OFFLINE_SESSION, (tally.connections, tally.returns, tally.turns, changed, identity))
 
