@@ -54,6 +54,10 @@ class ImportOutcome(str, Enum):
     """The stored record could not be read (corrupt, or not decryptable with the keys): left alone."""
 
 
+RenderedParts = tuple[bytes, bytes, Sequence[bytes]]
+"""The JSON of a record's metadata, of its context and of each of its turns (see :meth:`SessionRecord.of_turn_dicts`)."""
+
+
 class SessionRecord:
     """One session and its turns (oldest first): what export writes and import reads, one per line.
 
@@ -63,25 +67,41 @@ class SessionRecord:
     Immutable; equal when the session and the turns are equal, however each was built.
     """
 
-    __slots__ = ("_dicts", "_turns", "session")
+    __slots__ = ("_dicts", "_json", "_turns", "session")
 
     session: Session
     _turns: tuple[Turn, ...] | None
     _dicts: list[dict[str, Any]] | None
+    _json: RenderedParts | None
 
     def __init__(self, session: Session, turns: Sequence[Turn] = ()) -> None:
         object.__setattr__(self, "session", session)
         object.__setattr__(self, "_turns", tuple(turns))
         object.__setattr__(self, "_dicts", None)
+        object.__setattr__(self, "_json", None)
 
     @classmethod
-    def of_turn_dicts(cls, session: Session, dicts: list[dict[str, Any]]) -> SessionRecord:
-        """A record whose turns are ``dicts``, which must have passed :func:`~lkpersist.model.jsonform.canonical_turns`."""
+    def of_turn_dicts(
+        cls, session: Session, dicts: list[dict[str, Any]], rendered: RenderedParts | None = None
+    ) -> SessionRecord:
+        """A record whose turns are ``dicts``, which must have passed :func:`~lkpersist.model.jsonform.canonical_turns`.
+
+        ``rendered``, when given, is the JSON of the session's metadata, of its context and of each of
+        ``dicts`` (its items joined by commas in brackets: the list), each read back as exactly those
+        values by orjson and by the standard library: a plaintext store's stored text, which an export
+        line can carry as it is (:attr:`rendered`)."""
         record = cls.__new__(cls)
         object.__setattr__(record, "session", session)
         object.__setattr__(record, "_turns", None)
         object.__setattr__(record, "_dicts", dicts)
+        object.__setattr__(record, "_json", rendered)
         return record
+
+    @property
+    def rendered(self) -> RenderedParts | None:
+        """The JSON of the metadata, context and turns this record was read with (see :meth:`of_turn_dicts`),
+        or None. Only a record built that way has it: :meth:`newest` and :meth:`with_session` drop it."""
+        return self._json
 
     @property
     def turns(self) -> tuple[Turn, ...]:
@@ -241,6 +261,7 @@ __all__ = [
     "ConflictRule",
     "ImportDecision",
     "ImportOutcome",
+    "RenderedParts",
     "SessionRecord",
     "check_conflict_rule",
     "creation_events",

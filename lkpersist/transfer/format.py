@@ -37,7 +37,7 @@ from lkpersist.model.jsonform import (
     turn_objects_json,
 )
 from lkpersist.model.session import Session, Status, Turn, validate_identity
-from lkpersist.model.transfer import SessionRecord, detached
+from lkpersist.model.transfer import RenderedParts, SessionRecord, detached
 from lkpersist.stores.bulk import plain_json_values
 
 try:
@@ -79,10 +79,32 @@ def header_line(exported_at: float, status: Status) -> str:
 
 def record_line(record: SessionRecord) -> str:
     """One session and its turns, detached from this store's presence (values read from a store: acyclic)."""
+    rendered = record.rendered
+    if rendered is not None and _orjson is not None:
+        line = _rendered_line(record, rendered)
+        if line is not None:
+            return line
     turns = record.turn_dicts
     session = detached(record.session).to_dict()
     session["turn_count"] = len(turns)  # what the line carries (a reader recounts; stores never keep it)
     return f'{{"session":{session_json(session)},"turns":{turn_objects_json(turns)}}}'
+
+
+def _rendered_line(record: SessionRecord, rendered: RenderedParts) -> str | None:
+    """:func:`record_line` with the record's stored JSON carried into it as it is (see
+    :attr:`SessionRecord.rendered`): the same values, no metadata, context or turn written again. None
+    when the session's own fields are not what orjson writes as the stdlib does (see :func:`session_json`)."""
+    metadata, context, turns = rendered
+    session = detached(record.session).to_dict()
+    session["turn_count"] = len(record.turn_dicts)
+    session["metadata"], session["context"] = _orjson.Fragment(metadata), _orjson.Fragment(context)
+    try:
+        text = _orjson.dumps(session, option=_EXACT)
+    except TypeError:
+        return None
+    if text.count(b"null") != list(session.values()).count(None) + metadata.count(b"null") + context.count(b"null"):
+        return None
+    return str(b"".join((b'{"session":', text, b',"turns":[', b",".join(turns), b"]}")), "utf-8")
 
 
 def session_json(session: dict[str, Any]) -> str:

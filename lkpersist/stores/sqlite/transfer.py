@@ -17,10 +17,10 @@ from operator import itemgetter
 from typing import Any
 
 from lkpersist.clock import from_ms
-from lkpersist.crypto.codec import ValueCodec
+from lkpersist.crypto.codec import PlainCodec, PlainGuardCodec, ValueCodec
 from lkpersist.exceptions import CorruptRecordError, DecryptionError
 from lkpersist.model.events import SessionEvent
-from lkpersist.model.jsonform import compact_json, parse_json
+from lkpersist.model.jsonform import compact_json, parse_json, plain_object
 from lkpersist.model.results import CorruptRecord
 from lkpersist.model.session import Session, Status
 from lkpersist.model.transfer import (
@@ -30,7 +30,7 @@ from lkpersist.model.transfer import (
     creation_events,
     decide_import,
 )
-from lkpersist.stores.bulk import json_text, turn_dicts, turn_payloads
+from lkpersist.stores.bulk import json_text, spliced_turns, turn_dicts, turn_payloads
 from lkpersist.stores.settings import StoreSettings
 from lkpersist.stores.sqlite.events import record_events
 from lkpersist.stores.sqlite.queries import STATUS_FILTER
@@ -197,6 +197,9 @@ def _payloads(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> 
 def _record(row: Row, payloads: list[bytes], codec: ValueCodec) -> Loaded:
     identity = row[1]
     try:
+        spliced = _spliced(row, payloads, codec)
+        if spliced is not None:
+            return spliced
         session = _session(row, codec)
         dicts = turn_dicts(payloads, codec)
         if dicts is not None:
@@ -204,6 +207,33 @@ def _record(row: Row, payloads: list[bytes], codec: ValueCodec) -> Loaded:
         return SessionRecord(session, tuple(turns_from_payloads(identity, payloads, codec)))
     except CorruptRecordError as exc:  # undecryptable (a wrong key) stays an error for the whole read, as in ls
         return CorruptRecord(identity=identity, reason=exc.reason)
+
+
+def _spliced(row: Row, payloads: list[bytes], codec: ValueCodec) -> SessionRecord | None:
+    """A plaintext store's record with its stored JSON beside it (:attr:`SessionRecord.rendered`): the
+    metadata and context as stored, when orjson and the stdlib read the same values from them (see
+    :func:`plain_object`) and they hold no line break (JSON allows one between tokens; an export line
+    must not), the turns as stored (:func:`spliced_turns`). None (the ordinary path, which reads or
+    names whatever is odd) unless all three qualify."""
+    if not isinstance(codec, PlainCodec | PlainGuardCodec) or not (_one_line(row[14]) and _one_line(row[15])):
+        return None
+    metadata, context = plain_object(row[14]), plain_object(row[15])
+    if metadata is None or context is None:
+        return None
+    dicts = spliced_turns(payloads, codec)
+    if dicts is None:
+        return None
+    session = session_from_row(row, codec, personal=False)
+    try:
+        session.language = None if row[13] is None else codec.decode(row[13].decode("utf-8"))
+    except (AttributeError, UnicodeDecodeError, DecryptionError):
+        return None
+    session.metadata, session.context = metadata, context
+    return SessionRecord.of_turn_dicts(session, dicts, (row[14], row[15], payloads))
+
+
+def _one_line(text: Any) -> bool:
+    return type(text) is bytes and b"\n" not in text and b"\r" not in text
 
 
 def _session(row: Row, codec: ValueCodec) -> Session:
