@@ -54,10 +54,6 @@ class ImportOutcome(str, Enum):
     """The stored record could not be read (corrupt, or not decryptable with the keys): left alone."""
 
 
-RenderedParts = tuple[bytes, bytes, Sequence[bytes]]
-"""The JSON of a record's metadata, of its context and of each of its turns (see :meth:`SessionRecord.of_turn_dicts`)."""
-
-
 class SessionRecord:
     """One session and its turns (oldest first): what export writes and import reads, one per line.
 
@@ -72,7 +68,7 @@ class SessionRecord:
     session: Session
     _turns: tuple[Turn, ...] | None
     _dicts: list[dict[str, Any]] | None
-    _json: RenderedParts | None
+    _json: Sequence[bytes] | None
 
     def __init__(self, session: Session, turns: Sequence[Turn] = ()) -> None:
         object.__setattr__(self, "session", session)
@@ -82,25 +78,26 @@ class SessionRecord:
 
     @classmethod
     def of_turn_dicts(
-        cls, session: Session, dicts: list[dict[str, Any]], rendered: RenderedParts | None = None
+        cls, session: Session, dicts: list[dict[str, Any]], payloads: Sequence[bytes] | None = None
     ) -> SessionRecord:
         """A record whose turns are ``dicts``, which must have passed :func:`~lkpersist.model.jsonform.canonical_turns`.
 
-        ``rendered``, when given, is the JSON of the session's metadata, of its context and of each of
-        ``dicts`` (its items joined by commas in brackets: the list), each read back as exactly those
-        values by orjson and by the standard library: a plaintext store's stored text, which an export
-        line can carry as it is (:attr:`rendered`)."""
+        ``payloads``, when given, is the JSON of each of ``dicts`` as a plaintext store keeps it, and
+        vouches for the whole record: joined by commas in brackets they read back as exactly ``dicts``,
+        by orjson and by the standard library alike, and every value of the session (metadata and
+        context too) is one orjson writes as the standard library does. An export line can then carry
+        the payloads as they are (:attr:`rendered`) and write the session with orjson unchecked."""
         record = cls.__new__(cls)
         object.__setattr__(record, "session", session)
         object.__setattr__(record, "_turns", None)
         object.__setattr__(record, "_dicts", dicts)
-        object.__setattr__(record, "_json", rendered)
+        object.__setattr__(record, "_json", payloads)
         return record
 
     @property
-    def rendered(self) -> RenderedParts | None:
-        """The JSON of the metadata, context and turns this record was read with (see :meth:`of_turn_dicts`),
-        or None. Only a record built that way has it: :meth:`newest` and :meth:`with_session` drop it."""
+    def rendered(self) -> Sequence[bytes] | None:
+        """The stored turn payloads this record was read with (see :meth:`of_turn_dicts`), or None. Only a
+        record built that way has them: :meth:`newest` and :meth:`with_session` drop them."""
         return self._json
 
     @property
@@ -261,7 +258,6 @@ __all__ = [
     "ConflictRule",
     "ImportDecision",
     "ImportOutcome",
-    "RenderedParts",
     "SessionRecord",
     "check_conflict_rule",
     "creation_events",

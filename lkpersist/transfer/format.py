@@ -24,6 +24,7 @@ reader's is refused. Values are plaintext even when the store encrypts at rest: 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,7 @@ from lkpersist.model.jsonform import (
     turn_objects_json,
 )
 from lkpersist.model.session import Session, Status, Turn, validate_identity
-from lkpersist.model.transfer import RenderedParts, SessionRecord, detached
+from lkpersist.model.transfer import SessionRecord, detached
 from lkpersist.stores.bulk import plain_json_values
 
 try:
@@ -90,21 +91,22 @@ def record_line(record: SessionRecord) -> str:
     return f'{{"session":{session_json(session)},"turns":{turn_objects_json(turns)}}}'
 
 
-def _rendered_line(record: SessionRecord, rendered: RenderedParts) -> str | None:
-    """:func:`record_line` with the record's stored JSON carried into it as it is (see
-    :attr:`SessionRecord.rendered`): the same values, no metadata, context or turn written again. None
-    when the session's own fields are not what orjson writes as the stdlib does (see :func:`session_json`)."""
-    metadata, context, turns = rendered
+def _rendered_line(record: SessionRecord, payloads: Sequence[bytes]) -> str | None:
+    """:func:`record_line` of a record that vouches for its values (see :attr:`SessionRecord.rendered`):
+    the session written by orjson without :func:`session_json`'s search of metadata and context, the
+    turns as stored. None when a session field is still not what orjson writes as the stdlib does (see
+    :func:`session_json`; a record is only vouched for as it was read)."""
     session = detached(record.session).to_dict()
-    session["turn_count"] = len(record.turn_dicts)
-    session["metadata"], session["context"] = _orjson.Fragment(metadata), _orjson.Fragment(context)
+    session["turn_count"] = len(payloads)
     try:
+        metadata, context = _orjson.dumps(session["metadata"]), _orjson.dumps(session["context"])
+        session["metadata"], session["context"] = _orjson.Fragment(metadata), _orjson.Fragment(context)
         text = _orjson.dumps(session, option=_EXACT)
-    except TypeError:
+    except TypeError:  # nested deeper than orjson writes, or a session field it refuses
         return None
     if text.count(b"null") != list(session.values()).count(None) + metadata.count(b"null") + context.count(b"null"):
         return None
-    return str(b"".join((b'{"session":', text, b',"turns":[', b",".join(turns), b"]}")), "utf-8")
+    return str(b"".join((b'{"session":', text, b',"turns":[', b",".join(payloads), b"]}")), "utf-8")
 
 
 def session_json(session: dict[str, Any]) -> str:

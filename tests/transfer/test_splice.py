@@ -1,4 +1,5 @@
-"""SQLite export carrying a plaintext store's stored JSON into its lines (``SessionRecord.rendered``).
+"""SQLite export carrying a plaintext store's stored turns into its lines (``SessionRecord.rendered``) and
+writing its sessions with orjson unchecked.
 
 Each line written that way reads, with the standard library and with the importer, as the line the
 ordinary path writes for the same record (where the ordinary path writes with orjson, the very same
@@ -47,9 +48,11 @@ STORED_OBJECTS: dict[str, str] = {
     "duplicate keys": '{"a":1,"b":2,"a":3}',
     "spaces": '{ "a" : [ 1 , 2 ] }',
     "a line break between tokens": '{"a":\n1,\r"b":2}',
+    "nested deeper than orjson writes": '{"a":' + "[" * 300 + "]" * 300 + "}",
 }
 SPLICED = {"plain", "empty", "unicode", "escaped non-ASCII", "nested", "nulls and the text null", "floats",
-           "64-bit integers", "duplicate keys", "spaces"}
+           "64-bit integers", "duplicate keys", "spaces", "a line break between tokens",
+           "nested deeper than orjson writes"}
 
 
 def _record(identity: str, turns: int = 3) -> SessionRecord:
@@ -196,3 +199,15 @@ async def test_without_orjson_nothing_is_carried(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(jsonform, "_orjson", None)
     [record] = _read(tmp_path / "store.db")
     assert isinstance(record, SessionRecord) and record.rendered is None and record == _record("ada")
+
+
+async def test_a_sqlite_scan_reads_at_most_scan_rows_at_once_and_every_record(tmp_path: Path) -> None:
+    count = sqlite_transfer.SCAN_ROWS * 2 + 7
+    await _stored(tmp_path / "store.db", [_record(f"u{i:03d}", turns=1) for i in range(count)])
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        pages = [page async for page in store.iter_records("all", page_size=500)]
+    finally:
+        await store.close()
+    assert [len(page) for page in pages] == [sqlite_transfer.SCAN_ROWS] * 2 + [7]
+    assert [_identity(r) for page in pages for r in page] == [f"u{i:03d}" for i in range(count)]

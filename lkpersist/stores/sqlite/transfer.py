@@ -47,12 +47,18 @@ from lkpersist.stores.sqlite.rows import (
 from lkpersist.stores.sqlite.transactions import immediate, snapshot
 
 Loaded = SessionRecord | CorruptRecord
+SCAN_ROWS = 100
+"""The most sessions :func:`scan_page` reads at once: an export decodes a page on this thread while it
+writes the previous one on its own, and a page of 500 (about 1.5 MB of records) no longer stays in the
+CPU's caches between the two (100 measured about 10 % faster per session; a page costs ~100 µs more)."""
 
 
 def scan_page(
     conn: sqlite3.Connection, codec: ValueCodec, status: Status, now_ms: int, after_id: int, limit: int
 ) -> tuple[list[Loaded], int | None]:
-    """The next ``limit`` matching records after row id ``after_id``, and the id to continue after (None: done)."""
+    """The next matching records after row id ``after_id`` (at most ``limit``, and at most ``SCAN_ROWS``),
+    and the id to continue after (None: done)."""
+    limit = min(limit, SCAN_ROWS)
     with snapshot(conn):
         rows = conn.execute(
             f"SELECT {ALL_COLUMNS} FROM lkpersist_sessions WHERE id > :after AND {STATUS_FILTER[status]} "
@@ -210,12 +216,10 @@ def _record(row: Row, payloads: list[bytes], codec: ValueCodec) -> Loaded:
 
 
 def _spliced(row: Row, payloads: list[bytes], codec: ValueCodec) -> SessionRecord | None:
-    """A plaintext store's record with its stored JSON beside it (:attr:`SessionRecord.rendered`): the
-    metadata and context as stored, when orjson and the stdlib read the same values from them (see
-    :func:`plain_object`) and they hold no line break (JSON allows one between tokens; an export line
-    must not), the turns as stored (:func:`spliced_turns`). None (the ordinary path, which reads or
-    names whatever is odd) unless all three qualify."""
-    if not isinstance(codec, PlainCodec | PlainGuardCodec) or not (_one_line(row[14]) and _one_line(row[15])):
+    """A plaintext store's record with its stored turn payloads beside it (:attr:`SessionRecord.rendered`),
+    its metadata and context read by :func:`plain_object` (values orjson writes as the stdlib does). None
+    (the ordinary path, which reads or names whatever is odd) unless both and the turns qualify."""
+    if not isinstance(codec, PlainCodec | PlainGuardCodec) or type(row[14]) is not bytes or type(row[15]) is not bytes:
         return None
     metadata, context = plain_object(row[14]), plain_object(row[15])
     if metadata is None or context is None:
@@ -229,11 +233,7 @@ def _spliced(row: Row, payloads: list[bytes], codec: ValueCodec) -> SessionRecor
     except (AttributeError, UnicodeDecodeError, DecryptionError):
         return None
     session.metadata, session.context = metadata, context
-    return SessionRecord.of_turn_dicts(session, dicts, (row[14], row[15], payloads))
-
-
-def _one_line(text: Any) -> bool:
-    return type(text) is bytes and b"\n" not in text and b"\r" not in text
+    return SessionRecord.of_turn_dicts(session, dicts, payloads)
 
 
 def _session(row: Row, codec: ValueCodec) -> Session:
