@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -98,7 +97,6 @@ def parse_turn_objects(text: str | bytes) -> Any:
 _INT64 = float(2**63)
 _timestamp = itemgetter("timestamp")
 _TURN_KEYS = ("role", "text", "timestamp", "item_id")
-_TURN_TYPES = frozenset({(str, str, float, str), (str, str, float, type(None))})
 
 
 def parse_json(text: str | bytes, unchecked: str | None = None) -> Any:
@@ -137,19 +135,45 @@ def canonical_turns(items: Any) -> list[dict[str, Any]] | None:
     """``items`` when it is a list of dicts each exactly as ``Turn.to_dict`` writes them (these keys in
     this order, str role and text, float timestamp, str or null item id), else None (build ``Turn``s).
 
-    Checked with C-level iteration (``map``): a page holds thousands of turns."""
+    Checked with C-level iteration (``map``), one field of every turn at a time: a page holds thousands."""
     if type(items) is not list:
         return None
     try:
         if not all(map(_TURN_KEYS.__eq__, map(tuple, items))):
             return None
-        kinds = _TURN_TYPES.issuperset(map(tuple, map(map, repeat(type), map(dict.values, items))))
+        kinds = (_STR.issuperset(map(type, map(_role, items))) and _STR.issuperset(map(type, map(_text, items)))
+                 and _FLOAT.issuperset(map(type, map(_timestamp, items)))
+                 and _ITEM_ID.issuperset(map(type, map(_item_id, items))))
     except TypeError:  # an item that is not a dict (a list of the four key names passes the first test)
         return None
     return items if kinds else None
 
 
+_role, _text, _item_id = itemgetter("role"), itemgetter("text"), itemgetter("item_id")
+_STR, _FLOAT, _ITEM_ID = frozenset({str}), frozenset({float}), frozenset({str, type(None)})
+
+
+def spliceable_turns(items: list[dict[str, Any]]) -> bool:
+    """True when canonical turn dicts ``items``, parsed by orjson from some text, are what the standard
+    library reads from that text too, so the text itself can stand for them in a line: every timestamp
+    below 2**63 (orjson reads an integer literal beyond 64 bits as a float; the stdlib as an int)."""
+    return not items or max(map(abs, map(_timestamp, items))) < _INT64
+
+
+def plain_object(text: bytes) -> dict[str, Any] | None:
+    """The JSON object ``text`` as orjson reads it, when that is exactly what ``json.loads`` reads (so
+    orjson writes it back as the same values); None for anything else (not JSON, not an object, NaN or
+    Infinity, a lone surrogate, an integer that may lie beyond 64 bits, or no orjson installed)."""
+    if _orjson is None:
+        return None
+    try:
+        value = _orjson.loads(text)
+    except ValueError:
+        return None
+    return value if type(value) is dict and not _may_be_big_integer(value) else None
+
+
 __all__ = [
-    "acyclic_json", "canonical_turns", "compact_json", "parse_json", "parse_turn_objects", "turn_objects_json",
-    "turn_texts",
+    "acyclic_json", "canonical_turns", "compact_json", "parse_json", "parse_turn_objects", "plain_object",
+    "spliceable_turns", "turn_objects_json", "turn_texts",
 ]

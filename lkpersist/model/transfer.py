@@ -63,25 +63,42 @@ class SessionRecord:
     Immutable; equal when the session and the turns are equal, however each was built.
     """
 
-    __slots__ = ("_dicts", "_turns", "session")
+    __slots__ = ("_dicts", "_json", "_turns", "session")
 
     session: Session
     _turns: tuple[Turn, ...] | None
     _dicts: list[dict[str, Any]] | None
+    _json: Sequence[bytes] | None
 
     def __init__(self, session: Session, turns: Sequence[Turn] = ()) -> None:
         object.__setattr__(self, "session", session)
         object.__setattr__(self, "_turns", tuple(turns))
         object.__setattr__(self, "_dicts", None)
+        object.__setattr__(self, "_json", None)
 
     @classmethod
-    def of_turn_dicts(cls, session: Session, dicts: list[dict[str, Any]]) -> SessionRecord:
-        """A record whose turns are ``dicts``, which must have passed :func:`~lkpersist.model.jsonform.canonical_turns`."""
+    def of_turn_dicts(
+        cls, session: Session, dicts: list[dict[str, Any]], payloads: Sequence[bytes] | None = None
+    ) -> SessionRecord:
+        """A record whose turns are ``dicts``, which must have passed :func:`~lkpersist.model.jsonform.canonical_turns`.
+
+        ``payloads``, when given, is the JSON of each of ``dicts`` as a plaintext store keeps it, and
+        vouches for the whole record: joined by commas in brackets they read back as exactly ``dicts``,
+        by orjson and by the standard library alike, and every value of the session (metadata and
+        context too) is one orjson writes as the standard library does. An export line can then carry
+        the payloads as they are (:attr:`rendered`) and write the session with orjson unchecked."""
         record = cls.__new__(cls)
         object.__setattr__(record, "session", session)
         object.__setattr__(record, "_turns", None)
         object.__setattr__(record, "_dicts", dicts)
+        object.__setattr__(record, "_json", payloads)
         return record
+
+    @property
+    def rendered(self) -> Sequence[bytes] | None:
+        """The stored turn payloads this record was read with (see :meth:`of_turn_dicts`), or None. Only a
+        record built that way has them: :meth:`newest` and :meth:`with_session` drop them."""
+        return self._json
 
     @property
     def turns(self) -> tuple[Turn, ...]:

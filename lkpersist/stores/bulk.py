@@ -17,7 +17,7 @@ from typing import Any
 
 from lkpersist.crypto.codec import PlainCodec, PlainGuardCodec, ValueCodec
 from lkpersist.exceptions import DecryptionError
-from lkpersist.model.jsonform import canonical_turns, parse_turn_objects, turn_texts
+from lkpersist.model.jsonform import canonical_turns, parse_turn_objects, spliceable_turns, turn_texts
 
 try:
     import orjson
@@ -47,6 +47,27 @@ def turn_dicts(payloads: Sequence[bytes], codec: ValueCodec) -> TurnDicts | None
     if type(items) is not list or len(items) != len(payloads):
         return None
     return canonical_turns(items)
+
+
+def spliced_turns(payloads: Sequence[bytes], codec: ValueCodec) -> TurnDicts | None:
+    """:func:`turn_dicts` of a plaintext store's ``payloads`` when the payloads joined by commas in
+    brackets read back as exactly those dicts, by orjson and by the standard library alike, so an export
+    line can carry the payloads as they are instead of writing the dicts again; else None (an encrypting
+    codec, no orjson, a turn that is not plain and canonical: see :func:`turn_dicts`; a line break between
+    tokens, which JSON allows and a line of NDJSON does not)."""
+    if _orjson is None or not isinstance(codec, PlainCodec | PlainGuardCodec):
+        return None
+    joined = b"[" + b",".join(payloads) + b"]"
+    if b"\n" in joined or b"\r" in joined:
+        return None
+    try:
+        items = _orjson.loads(joined)
+    except ValueError:
+        return None
+    if type(items) is not list or len(items) != len(payloads):
+        return None
+    dicts = canonical_turns(items)
+    return dicts if dicts is not None and spliceable_turns(dicts) else None
 
 
 def turn_payloads(dicts: TurnDicts, codec: ValueCodec) -> list[str]:
@@ -101,4 +122,4 @@ def plain_json_values(value: Any) -> bool:
     return True
 
 
-__all__ = ["TurnDicts", "json_text", "plain_json_values", "turn_dicts", "turn_payloads"]
+__all__ = ["TurnDicts", "json_text", "plain_json_values", "spliced_turns", "turn_dicts", "turn_payloads"]

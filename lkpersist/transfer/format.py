@@ -24,6 +24,7 @@ reader's is refused. Values are plaintext even when the store encrypts at rest: 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,10 +80,33 @@ def header_line(exported_at: float, status: Status) -> str:
 
 def record_line(record: SessionRecord) -> str:
     """One session and its turns, detached from this store's presence (values read from a store: acyclic)."""
+    rendered = record.rendered
+    if rendered is not None and _orjson is not None:
+        line = _rendered_line(record, rendered)
+        if line is not None:
+            return line
     turns = record.turn_dicts
     session = detached(record.session).to_dict()
     session["turn_count"] = len(turns)  # what the line carries (a reader recounts; stores never keep it)
     return f'{{"session":{session_json(session)},"turns":{turn_objects_json(turns)}}}'
+
+
+def _rendered_line(record: SessionRecord, payloads: Sequence[bytes]) -> str | None:
+    """:func:`record_line` of a record that vouches for its values (see :attr:`SessionRecord.rendered`):
+    the session written by orjson without :func:`session_json`'s search of metadata and context, the
+    turns as stored. None when a session field is still not what orjson writes as the stdlib does (see
+    :func:`session_json`; a record is only vouched for as it was read)."""
+    session = detached(record.session).to_dict()
+    session["turn_count"] = len(payloads)
+    try:
+        metadata, context = _orjson.dumps(session["metadata"]), _orjson.dumps(session["context"])
+        session["metadata"], session["context"] = _orjson.Fragment(metadata), _orjson.Fragment(context)
+        text = _orjson.dumps(session, option=_EXACT)
+    except TypeError:  # nested deeper than orjson writes, or a session field it refuses
+        return None
+    if text.count(b"null") != list(session.values()).count(None) + metadata.count(b"null") + context.count(b"null"):
+        return None
+    return str(b"".join((b'{"session":', text, b',"turns":[', b",".join(payloads), b"]}")), "utf-8")
 
 
 def session_json(session: dict[str, Any]) -> str:

@@ -17,10 +17,10 @@ from operator import itemgetter
 from typing import Any
 
 from lkpersist.clock import from_ms
-from lkpersist.crypto.codec import ValueCodec
+from lkpersist.crypto.codec import PlainCodec, PlainGuardCodec, ValueCodec
 from lkpersist.exceptions import CorruptRecordError, DecryptionError
 from lkpersist.model.events import SessionEvent
-from lkpersist.model.jsonform import compact_json, parse_json
+from lkpersist.model.jsonform import compact_json, parse_json, plain_object
 from lkpersist.model.results import CorruptRecord
 from lkpersist.model.session import Session, Status
 from lkpersist.model.transfer import (
@@ -30,7 +30,7 @@ from lkpersist.model.transfer import (
     creation_events,
     decide_import,
 )
-from lkpersist.stores.bulk import json_text, turn_dicts, turn_payloads
+from lkpersist.stores.bulk import json_text, spliced_turns, turn_dicts, turn_payloads
 from lkpersist.stores.settings import StoreSettings
 from lkpersist.stores.sqlite.events import record_events
 from lkpersist.stores.sqlite.queries import STATUS_FILTER
@@ -47,12 +47,18 @@ from lkpersist.stores.sqlite.rows import (
 from lkpersist.stores.sqlite.transactions import immediate, snapshot
 
 Loaded = SessionRecord | CorruptRecord
+SCAN_ROWS = 100
+"""The most sessions :func:`scan_page` reads at once: an export decodes a page on this thread while it
+writes the previous one on its own, and a page of 500 (about 1.5 MB of records) no longer stays in the
+CPU's caches between the two (100 measured about 10 % faster per session; a page costs ~100 µs more)."""
 
 
 def scan_page(
     conn: sqlite3.Connection, codec: ValueCodec, status: Status, now_ms: int, after_id: int, limit: int
 ) -> tuple[list[Loaded], int | None]:
-    """The next ``limit`` matching records after row id ``after_id``, and the id to continue after (None: done)."""
+    """The next matching records after row id ``after_id`` (at most ``limit``, and at most ``SCAN_ROWS``),
+    and the id to continue after (None: done)."""
+    limit = min(limit, SCAN_ROWS)
     with snapshot(conn):
         rows = conn.execute(
             f"SELECT {ALL_COLUMNS} FROM lkpersist_sessions WHERE id > :after AND {STATUS_FILTER[status]} "
@@ -197,6 +203,9 @@ def _payloads(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> 
 def _record(row: Row, payloads: list[bytes], codec: ValueCodec) -> Loaded:
     identity = row[1]
     try:
+        spliced = _spliced(row, payloads, codec)
+        if spliced is not None:
+            return spliced
         session = _session(row, codec)
         dicts = turn_dicts(payloads, codec)
         if dicts is not None:
@@ -204,6 +213,27 @@ def _record(row: Row, payloads: list[bytes], codec: ValueCodec) -> Loaded:
         return SessionRecord(session, tuple(turns_from_payloads(identity, payloads, codec)))
     except CorruptRecordError as exc:  # undecryptable (a wrong key) stays an error for the whole read, as in ls
         return CorruptRecord(identity=identity, reason=exc.reason)
+
+
+def _spliced(row: Row, payloads: list[bytes], codec: ValueCodec) -> SessionRecord | None:
+    """A plaintext store's record with its stored turn payloads beside it (:attr:`SessionRecord.rendered`),
+    its metadata and context read by :func:`plain_object` (values orjson writes as the stdlib does). None
+    (the ordinary path, which reads or names whatever is odd) unless both and the turns qualify."""
+    if not isinstance(codec, PlainCodec | PlainGuardCodec) or type(row[14]) is not bytes or type(row[15]) is not bytes:
+        return None
+    metadata, context = plain_object(row[14]), plain_object(row[15])
+    if metadata is None or context is None:
+        return None
+    dicts = spliced_turns(payloads, codec)
+    if dicts is None:
+        return None
+    session = session_from_row(row, codec, personal=False)
+    try:
+        session.language = None if row[13] is None else codec.decode(row[13].decode("utf-8"))
+    except (AttributeError, UnicodeDecodeError, DecryptionError):
+        return None
+    session.metadata, session.context = metadata, context
+    return SessionRecord.of_turn_dicts(session, dicts, payloads)
 
 
 def _session(row: Row, codec: ValueCodec) -> Session:
