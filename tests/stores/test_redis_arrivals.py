@@ -18,7 +18,7 @@ from lkpersist.exceptions import CorruptRecordError
 from lkpersist.model.ttl import TTLPolicy
 from lkpersist.stores import open_store
 from lkpersist.stores.redis import RedisStore
-from lkpersist.stores.redis.presence import presence_script, store_constants
+from lkpersist.stores.redis.presence import ARRIVAL_BATCH, presence_script, store_constants
 from tests.events.conftest import kinds, take
 from tests.stores.test_redis_turns import _commands
 
@@ -95,6 +95,23 @@ async def test_arrivals_made_at_once_go_out_together_and_answer_each_caller(
         assert (arrival.session.identity, arrival.new_visit, arrival.returning) == (identity, True, False)
     today = (await rstore.daily_stats(1)).days[-1]
     assert (today.connections, today.new_sessions, today.returns) == (5, 4, 1)  # the join is no connect
+
+
+async def test_a_big_batch_leaves_as_calls_of_at_most_arrival_batch(
+    rstore: RedisStore, writes: list[list[list[bytes]]]
+) -> None:
+    """So that Redis runs one part while the client writes or answers another (they overlap)."""
+    await rstore.connect("warm")
+    writes.clear()
+    identities = [f"crowd-{index}" for index in range(1 + 2 * ARRIVAL_BATCH + 3)]  # one alone, then 35
+    arrivals = await asyncio.gather(*(rstore.arrive(identity, "agent:1") for identity in identities))
+    each = rstore._presence._arrivals._many
+    assert each is not None
+    batches = [write[0][2] for write in writes if write[0][:2] == [b"EVALSHA", each.sha.encode()]]
+    width = b"%d" % (11 * ARRIVAL_BATCH)
+    assert sorted(batches, key=int) == [b"33", width, width]  # 3, 16 and 16 arrivals of 11 keys, in any order
+    assert [arrival.session.identity for arrival in arrivals] == identities
+    assert all(arrival.new_visit and arrival.greet for arrival in arrivals)
 
 
 @pytest.mark.parametrize("concurrent", [1, 5])
