@@ -110,10 +110,21 @@ class RedisContext:
                 await self.client.initialize()
             self._cluster_cold = False
 
-    def script_call(self, identity: str, args: tuple[Any, ...]) -> tuple[tuple[bytes, ...], tuple[Any, ...]]:
-        """KEYS and ARGV of one per-identity script call: the identity's keys; member, now ms, grace ms, ``args``."""
+    def script_call(
+        self, identity: str, args: tuple[Any, ...], now: float | None = None
+    ) -> tuple[tuple[bytes, ...], tuple[Any, ...]]:
+        """KEYS and ARGV of one per-identity script call: the identity's keys; member, now ms (the store
+        clock's unless the caller read it already), grace ms, ``args``."""
         member, keys = self.keys.packed_keys_for(identity)
-        return keys, (member, b"%d" % to_ms(self.now()), self._grace_ms, *args)
+        return keys, (member, b"%d" % to_ms(self.now() if now is None else now), self._grace_ms, *args)
+
+    def turn_call(
+        self, identity: str, args: tuple[Any, ...], more_keys: tuple[Any, ...] = ()
+    ) -> tuple[tuple[bytes, ...], tuple[Any, ...]]:
+        """KEYS and ARGV of a turn script call: the session hash, turns list and item-id set only (what a
+        turn touches, packed and routed on every append and return) then ``more_keys``; now ms, grace ms, ``args``."""
+        keys = self.keys.packed_turn_keys(identity)
+        return (*keys, *more_keys) if more_keys else keys, (b"%d" % to_ms(self.now()), self._grace_ms, *args)
 
     async def run(self, script: AsyncScript, identity: str, *args: Any) -> Any:
         """Run one per-identity script (KEYS: the identity's keys; ARGV: member, now ms, grace ms, ``args``)."""
@@ -126,10 +137,9 @@ class RedisContext:
         return await self._call(script, identity, (*keys, *more_keys), argv)
 
     async def run_on_turns(self, script: AsyncScript, identity: str, *args: Any, more_keys: tuple[Any, ...] = ()) -> Any:
-        """Run a turn script: KEYS the session hash, turns list and item-id set only (what a turn touches,
-        packed and routed on every append and return) then ``more_keys``, ARGV now ms, grace ms, ``args``."""
-        argv = (b"%d" % to_ms(self.now()), self._grace_ms, *args)
-        return await self._call(script, identity, (*self.keys.packed_turn_keys(identity), *more_keys), argv)
+        """Run a turn script (KEYS and ARGV: :meth:`turn_call`)."""
+        keys, argv = self.turn_call(identity, args, more_keys)
+        return await self._call(script, identity, keys, argv)
 
     async def run_coalesced(
         self, coalescer: Coalescer, identity: str, now: float, more_keys: tuple[Any, ...], *args: Any
@@ -137,26 +147,24 @@ class RedisContext:
         """:meth:`run` of ``coalescer``'s script at ``now`` (the caller's one reading of the clock) with
         ``more_keys`` after the identity's, pipelined with the calls of that script made at the same moment;
         with replica waits, on its own (EVALSHA + WAIT)."""
-        member, keys = self.keys.packed_keys_for(identity)
-        argv = (member, b"%d" % to_ms(now), self._grace_ms, *args)
+        keys, argv = self.script_call(identity, args, now)
+        if more_keys:
+            keys = (*keys, *more_keys)
         if self.replica_wait is not None:
-            return await self._call(coalescer.script, identity, (*keys, *more_keys), argv)
-        return await self._coalesced(coalescer, identity, (*keys, *more_keys) if more_keys else keys, argv)
+            return await self._call(coalescer.script, identity, keys, argv)
+        return await self._coalesced(coalescer, identity, keys, argv)
 
     async def read_turns(self, identity: str, *args: Any) -> Any:
-        """``recent_turns``' script (KEYS and ARGV as :meth:`run_on_turns`), pipelined with the reads of
+        """``recent_turns``' script (KEYS and ARGV: :meth:`turn_call`), pipelined with the reads of
         turns made at the same moment (see :class:`~lkpersist.stores.redis.pipeline.Coalescer`)."""
-        argv = (b"%d" % to_ms(self.now()), self._grace_ms, *args)
-        return await self._coalesced(self._turn_reads, identity, self.keys.packed_turn_keys(identity), argv)
+        return await self._coalesced(self._turn_reads, identity, *self.turn_call(identity, args))
 
     async def append_turn(self, identity: str, more_keys: tuple[Any, ...], *args: Any) -> Any:
         """``append_turn``'s script, as :meth:`read_turns` (with the analytics ``more_keys``); with replica
         waits, on its own (EVALSHA + WAIT)."""
         if self.replica_wait is not None:
             return await self.run_on_turns(self.scripts.append_turn, identity, *args, more_keys=more_keys)
-        argv = (b"%d" % to_ms(self.now()), self._grace_ms, *args)
-        keys = self.keys.packed_turn_keys(identity)
-        return await self._coalesced(self._turn_appends, identity, (*keys, *more_keys) if more_keys else keys, argv)
+        return await self._coalesced(self._turn_appends, identity, *self.turn_call(identity, args, more_keys))
 
     async def _coalesced(
         self, coalescer: Coalescer, identity: str, keys: tuple[bytes, ...], argv: tuple[Any, ...]
