@@ -80,21 +80,7 @@ Row = tuple[Any, ...]
 
 def ops_params(session: Session) -> dict[str, Any]:
     """The operational columns of ``session``, ``deadline`` included, as named SQL parameters."""
-    return {
-        "identity": session.identity,
-        "joined_at": to_ms(session.joined_at),
-        "last_seen": to_ms(session.last_seen),
-        "reconnect_count": session.reconnect_count,
-        "connected": int(session.connected),
-        "expires_at": None if session.expires_at is None else to_ms(session.expires_at),
-        "ttl": to_ms(session.ttl),
-        "deadline": to_ms(session.deadline),
-        "greeted_visit": session.greeted_visit,
-        "connections": _connections_json(session.connections),
-        "devices": _devices_json(session.devices) if session.devices else "[]",
-        "switch_until": None if session.switch_until is None else to_ms(session.switch_until),
-        "schema_version": session.schema_version,
-    }
+    return {"identity": session.identity, **dict(zip(OPS_FIELDS, ops_values(session), strict=True))}
 
 
 def ops_values(session: Session) -> tuple[Any, ...]:
