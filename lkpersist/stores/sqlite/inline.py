@@ -11,11 +11,10 @@ holds the lock, the transaction is rolled back untouched and the caller hands th
 worker, which waits for the lock as every write always has.
 
 What else could stall the loop is kept off it: this connection never checkpoints
-(``wal_autocheckpoint=0``); every ``CHECKPOINT_EVERY`` commits it asks the worker for passive
-checkpoints, which run while inline writes go on (syncing and copying the WAL is the long part), each
-catching up with the frames written during the one before, and a last short one with inline writes
-paused (they take the worker's way, queued behind it), so the checkpoint reaches the end of the WAL and
-the next write starts the WAL over: it stays bounded, as with SQLite's own auto-checkpoint. The connection is opened only after the worker has
+(``wal_autocheckpoint=0``); every ``CHECKPOINT_EVERY`` commits it asks the worker for a passive
+checkpoint and pauses (writes take the worker's way, queued behind it) until that is done, so the
+checkpoint catches up with the end of the WAL and the next write starts the WAL over: it stays
+bounded, as with SQLite's own auto-checkpoint. The connection is opened only after the worker has
 prepared the schema, is used only by the thread that opened it, and is forgotten (never used) in a
 forked child.
 """
@@ -48,33 +47,23 @@ class InlineWriter:
         self._commits = 0
         self.usable = True
         self.paused = False
-        """Set while the worker copies the last frames of a checkpoint (see the module docstring)."""
-        self._writing = threading.Lock()
-        """Held by an inline write, so :meth:`pause` waits for one in flight (its frames would stop the
-        WAL from starting over)."""
-
-    def pause(self) -> None:
-        """Send inline writes to the worker from now on, once the one in flight (if any) has committed."""
-        with self._writing:
-            self.paused = True
+        """Set while the worker checkpoints (see the module docstring)."""
 
     def attempt(self, work: Callable[..., T], args: tuple[Any, ...]) -> tuple[bool, T | None]:
         """(True, result) when ``work(connection, *args)`` ran and committed here; (False, None) when the
         lock was taken (nothing was changed): run it on the worker. Other errors are raised translated."""
         conn = self._connection()
-        if conn is None:
+        if conn is None or self.paused:
             return False, None
-        with self._writing:
-            if self.paused:
+        try:
+            result = work(conn, *args)
+        except sqlite3.Error as exc:
+            if is_busy(exc):
                 return False, None
-            try:
-                result = work(conn, *args)
-            except sqlite3.Error as exc:
-                if is_busy(exc):
-                    return False, None
-                raise translate(exc, self.target) from exc
+            raise translate(exc, self.target) from exc
         self._commits += 1
         if self._commits % CHECKPOINT_EVERY == 0:
+            self.paused = True
             self._checkpoint()
         return True, result
 
@@ -84,7 +73,6 @@ class InlineWriter:
             return self._conn
         if self._owner is not None and self._owner[0] != here[0]:  # a forked child: nothing of the parent's
             self._conn, self._owner, self.paused = None, None, False  # connection, nor its pending checkpoint
-            self._writing = threading.Lock()  # (nor a lock the parent's worker held at the fork)
         if self._conn is not None or not self.usable:
             return None  # another thread owns it: that caller goes through the worker
         try:
