@@ -12,6 +12,12 @@ and the greeting are the store's, whatever the order of their joins, leaves and 
   tells about the participant: livekit-rtc exposes its kind (standard, SIP, ingress, ...), kind details
   and, for SIP callers, the phone number attribute; it exposes no SDK or OS. The store bounds and
   escapes both (a 10 KB or control-character attribute never gets through raw).
+- A SIP caller's device id is a digest of the phone number, and devices are stored as they are (not
+  encrypted: the presence rule reads them on every arrival). A plain digest of a phone number is
+  reversed by trying every number, so when the store encrypts personal values (or
+  ``LKPERSIST_IDENTITY_KEY`` is set) the digest is keyed with the identity hash key
+  (:func:`number_hasher`); only an unencrypted store, which keeps every personal value readable anyway,
+  gets the plain one.
 - A ``DUPLICATE_IDENTITY`` leave is LiveKit kicking the old device because the same identity joined
   elsewhere: it is passed to the store as ``duplicate_identity``, which keeps the visit open for the
   new device's arrival (a device switch).
@@ -20,6 +26,7 @@ and the greeting are the store's, whatever the order of their joins, leaves and 
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 
 from livekit import rtc
@@ -27,6 +34,9 @@ from livekit.agents import get_job_context
 
 from lkpersist.agent._participants import DEVICE_ATTRIBUTES
 from lkpersist.agent._store_calls import FAILED, BoundedCalls, StoreFailed
+from lkpersist.crypto import ENV_IDENTITY_KEY
+from lkpersist.crypto.fernet import FernetCodec
+from lkpersist.crypto.identity import IdentityHasher
 from lkpersist.logsafe import get_logger
 from lkpersist.model.presence import DUPLICATE_IDENTITY, DeviceSeen
 from lkpersist.model.results import Arrival
@@ -49,8 +59,19 @@ def connection_id(agent_name: str | None = None) -> str:
     return f"{name or 'agent'}:{job}:{uuid.uuid4().hex[:8]}"
 
 
-def device_of(participant: rtc.Participant) -> DeviceSeen:
-    """The device ``participant`` arrived from: the page's attribute, else LiveKit's client info."""
+def number_hasher(store: SessionStore) -> IdentityHasher | None:
+    """The key phone numbers are digested with: ``LKPERSIST_IDENTITY_KEY``, else (an encrypted store) one
+    derived from its first key; None for an unencrypted store without that key (plain digest)."""
+    separate = os.environ.get(ENV_IDENTITY_KEY, "").strip()
+    if separate:
+        return IdentityHasher(separate)
+    codec = store.codec
+    return codec.identity_hasher() if isinstance(codec, FernetCodec) else None
+
+
+def device_of(participant: rtc.Participant, hasher: IdentityHasher | None = None) -> DeviceSeen:
+    """The device ``participant`` arrived from: the page's attribute, else LiveKit's client info (a SIP
+    caller's number digested with ``hasher`` when given: see the module docstring)."""
     attributes = participant.attributes
     given = attributes.get(DEVICE_ATTRIBUTE, "").strip()
     label = attributes.get(DEVICE_LABEL_ATTRIBUTE, "").strip()
@@ -61,8 +82,9 @@ def device_of(participant: rtc.Participant) -> DeviceSeen:
                for d in participant.kind_details]
     number = attributes.get(SIP_NUMBER_ATTRIBUTE, "").strip()
     if kind == "sip" and number:  # a phone number is personal data: the device record keeps a digest of it
-        digest = hashlib.sha256(number.encode()).hexdigest()[:12]
-        return DeviceSeen(f"sip:{digest}", label or f"phone ending {number[-4:]}")
+        if hasher is None:
+            return DeviceSeen(f"sip:{hashlib.sha256(number.encode()).hexdigest()[:12]}", label or f"phone ending {number[-4:]}")
+        return DeviceSeen(f"sip:k{hasher.digest(number)[:16]}", label or f"phone ending {number[-4:]}")
     derived = "+".join([kind, *details])
     return DeviceSeen(f"livekit:{derived}", label or f"LiveKit {' '.join([kind, *details])} client")
 
@@ -80,11 +102,12 @@ class Presence:
         self.store, self.calls = store, calls
         self.connection = connection
         self.restore_turns = restore_turns
+        self._hasher = number_hasher(store)
 
     async def arrive(self, participant: rtc.Participant, deadline: float) -> Arrival | StoreFailed:
         """Arrive: the visit, who greets it, and (to its greeter, on a return) the recent turns, atomically."""
         call = self.store.arrive(
-            participant.identity, self.connection, device=device_of(participant), restore_turns=self.restore_turns
+            participant.identity, self.connection, device=device_of(participant, self._hasher), restore_turns=self.restore_turns
         )
         return await self.calls(call, "arrive", deadline)
 
@@ -100,7 +123,7 @@ class Presence:
         alive = await self.calls(self.store.beat(identity, self.connection), "beat")
         if alive is not False:
             return
-        call = self.store.arrive(identity, self.connection, device=device_of(participant))
+        call = self.store.arrive(identity, self.connection, device=device_of(participant, self._hasher))
         again = await self.calls(call, "arrive after the connection was lost")
         if isinstance(again, Arrival) and again.new_visit:  # mid-conversation: nobody is greeted
             log.info("participant %r: the store had lost the visit; it goes on as visit %d", identity, again.visit)
@@ -117,4 +140,5 @@ __all__ = [
     "connection_id",
     "device_of",
     "leave_reason",
+    "number_hasher",
 ]

@@ -18,8 +18,10 @@ import pytest
 from livekit import rtc
 
 from lkpersist.agent.greetings import DEFAULT_NEW, DEFAULT_RETURNING
-from lkpersist.agent.presence import DEVICE_ATTRIBUTE, DEVICE_LABEL_ATTRIBUTE, device_of
+from lkpersist.agent.presence import DEVICE_ATTRIBUTE, DEVICE_LABEL_ATTRIBUTE, device_of, number_hasher
 from lkpersist.clock import VirtualClock
+from lkpersist.crypto.fernet import FernetCodec
+from lkpersist.crypto.keys import generate_key
 from lkpersist.model.presence import MAX_DEVICE_CHARS
 from lkpersist.stores import open_store
 from lkpersist.stores.base import SessionStore
@@ -212,6 +214,27 @@ async def test_without_the_attribute_the_device_comes_from_livekit(make_job: Job
                              attributes={"sip.phoneNumber": "+15550100"})
     assert (device_of(browser).device_id, device_of(browser).label) == ("livekit:standard", "LiveKit standard client")
     assert (device_of(caller).device_id, device_of(caller).label) == ("sip:" + hashlib.sha256(b"+15550100").hexdigest()[:12], "phone ending 0100")
+
+
+async def test_an_encrypted_store_keeps_a_keyed_digest_of_a_callers_number(
+    make_job: JobFactory, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain sha256 of a phone number is reversed by trying every number; devices are not encrypted,
+    so an encrypted store keys the digest (the same key for every worker: the same caller, one device)."""
+    monkeypatch.delenv("LKPERSIST_IDENTITY_KEY", raising=False)
+    key = generate_key()
+    store = open_store("memory://", clock=clock, codec=FernetCodec([key]))
+    job = await make_job(store)
+    await job.arrive("caller", kind=rtc.ParticipantKind.PARTICIPANT_KIND_SIP, attributes={"sip.phoneNumber": "+15550100"})
+    [device] = (await store.require("caller")).devices
+    plain = hashlib.sha256(b"+15550100").hexdigest()[:12]
+    assert device.device_id.startswith("sip:k") and plain not in device.device_id
+    assert device.label == "phone ending 0100"
+    other_worker = number_hasher(open_store("memory://", clock=clock, codec=FernetCodec([key])))
+    assert other_worker is not None and device.device_id == f"sip:k{other_worker.digest('+15550100')[:16]}"
+    another_key = number_hasher(open_store("memory://", clock=clock, codec=FernetCodec([generate_key()])))
+    assert another_key is not None and device.device_id != f"sip:k{another_key.digest('+15550100')[:16]}"
+    assert number_hasher(open_store("memory://", clock=clock)) is None
 
 
 async def test_the_greeting_decision_of_a_return_is_one_redis_command(
