@@ -1,4 +1,13 @@
-"""The SQLite store's analytics: its tables, and the statements connect and append_turn run in their transaction.
+"""The SQLite store's analytics: its tables, the statements append_turn and a merge run in their
+transaction, and the roll-up of the visits arrivals recorded as events.
+
+An arrival that opens a visit writes no analytics row: its ``created`` or ``returned`` event row (marked
+``by_arrival``, in the same transaction) is the record. Every few hundred event ids, and before any
+event could be pruned, :func:`roll_up` counts the events written since the last roll-up into their days
+(counters and keyed identity hashes) and moves a watermark (``lkpersist_meta``) past them, in the
+transaction that wrote the last event; reads (:func:`daily`) add the events past the watermark, so the
+stats are exact at any time. An arrival thus writes the pages of its session and its event only, not a
+day's counter row and a random leaf of the identity index (about a third of its commit before).
 
 Exact distinct counts (one row per day and keyed identity hash). The hash key, unless configured, is a
 random secret kept in ``lkpersist_meta`` (written by the first connect), so every process sharing the
@@ -10,7 +19,9 @@ connection first, as :mod:`~lkpersist.stores.sqlite.operations` does.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Callable
 
 from lkpersist.clock import from_ms
 from lkpersist.model.analytics import (
@@ -20,6 +31,7 @@ from lkpersist.model.analytics import (
     OfflineTally,
     SessionCounters,
     day_from_counts,
+    day_of,
 )
 from lkpersist.stores.sqlite.transactions import immediate, snapshot
 
@@ -60,17 +72,62 @@ _COUNT_SESSION_TURN = (
 )
 
 
-def connected(conn: sqlite3.Connection, analytics: Analytics, identity: str, day: str, returning: bool) -> None:
-    """Count a visit in its day, inside the arrival's transaction (see :mod:`lkpersist.model.analytics`).
+def keep_secret(conn: sqlite3.Connection, analytics: Analytics) -> None:
+    """Before an arrival's first counted event (inside its transaction): the file keeps the hash secret
+    the roll-up and every reader of the pending events hash with (nothing to do once this store knows it)."""
+    if not analytics.ready:
+        conn.execute("INSERT OR IGNORE INTO lkpersist_meta VALUES (?, ?)", (_SECRET, analytics.proposed_secret))
+        analytics.use_secret(kept_secret(conn) or analytics.proposed_secret)
 
-    The session's own counters were written with its row; the day's active identity is written once
-    per identity, day and process (``INSERT OR IGNORE``: the cache only skips a write that would do nothing).
-    """
-    conn.execute(ADD_TO_DAY, (day, 1, int(returning), int(not returning), 0))
-    if not analytics.counted_today(identity):  # marked in the transaction: it rarely fails past here
-        hashed = _hash(conn, analytics, identity)
-        conn.execute(COUNT_IDENTITY, (day, hashed))
-        analytics.mark_counted(identity)
+
+_ROLLED_UP = "analytics_rolled_up"
+"""The ``lkpersist_meta`` key of the newest event id the day rows include (absent: none yet)."""
+_PENDING = (
+    "SELECT time, kind, identity FROM lkpersist_events "
+    "WHERE id > ? AND by_arrival = 1 AND kind IN ('created', 'returned') ORDER BY id"
+)
+Pending = tuple[dict[str, list[int]], set[tuple[str, str]]]
+"""The visits past the watermark: counters by day (``COUNTERS`` order, turns 0) and (day, identity hash)."""
+
+
+def roll_up(conn: sqlite3.Connection, analytics: Analytics) -> None:
+    """Count the visits recorded past the watermark into their days and move it to the newest event,
+    inside the caller's write transaction (see the module docstring)."""
+    newest, mark = _newest_and_mark(conn)
+    keep_secret(conn, analytics)
+    counts, active = _pending(conn, analytics.identity_hash, mark)
+    conn.executemany(ADD_TO_DAY, [(day, *day_counts) for day, day_counts in counts.items()])
+    conn.executemany(COUNT_IDENTITY, sorted(active))
+    conn.execute(
+        "INSERT INTO lkpersist_meta VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2", (_ROLLED_UP, str(newest))
+    )
+
+
+def rolled_up_to(conn: sqlite3.Connection) -> int:
+    """The newest event id the day rows include: an event pruned must be at or below it, or not counted."""
+    row = conn.execute("SELECT value FROM lkpersist_meta WHERE key = ?", (_ROLLED_UP,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _newest_and_mark(conn: sqlite3.Connection) -> tuple[int, int]:
+    """The newest event id and the watermark; a watermark past the newest id means the table was emptied
+    by hand and its ids started over (every row was written since): nothing of it is counted yet."""
+    (newest,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM lkpersist_events").fetchone()
+    mark = rolled_up_to(conn)
+    return int(newest), mark if mark <= newest else 0
+
+
+def _pending(conn: sqlite3.Connection, hashed: Callable[[str], str], mark: int) -> Pending:
+    counts: dict[str, list[int]] = {}
+    active: set[tuple[str, str]] = set()
+    for time_ms, kind, identity in conn.execute(_PENDING, (mark,)).fetchall():
+        day = day_of(from_ms(time_ms))
+        returning = kind == "returned"
+        day_counts = counts.setdefault(day, [0, 0, 0, 0])
+        day_counts[0] += 1
+        day_counts[1 if returning else 2] += 1
+        active.add((day, hashed(identity)))
+    return counts, active
 
 
 def recorded_turn(conn: sqlite3.Connection, analytics: Analytics, session_id: int, now_ms: int) -> None:
@@ -98,9 +155,7 @@ def offline(conn: sqlite3.Connection, analytics: Analytics, identity: str, tally
 
 
 def _hash(conn: sqlite3.Connection, analytics: Analytics, identity: str) -> str:
-    if not analytics.ready:  # first write of this store object: keep (or read back) the file's secret
-        conn.execute("INSERT OR IGNORE INTO lkpersist_meta VALUES (?, ?)", (_SECRET, analytics.proposed_secret))
-        analytics.use_secret(kept_secret(conn) or analytics.proposed_secret)
+    keep_secret(conn, analytics)  # first write of this store object: keep (or read back) the file's secret
     return analytics.identity_hash(identity)
 
 
@@ -110,27 +165,50 @@ def kept_secret(conn: sqlite3.Connection) -> str | None:
     return None if row is None else str(row[0])
 
 
-def daily(conn: sqlite3.Connection, dates: list[str]) -> DailyStats:
-    """The stats of ``dates`` (oldest first), in one snapshot; zeros on a file older than these tables."""
+def daily(conn: sqlite3.Connection, analytics: Analytics, dates: list[str]) -> DailyStats:
+    """The stats of ``dates`` (oldest first), in one snapshot: the day rows plus the visits not rolled up
+    yet (:func:`roll_up`); zeros on a file older than these tables."""
     span = (dates[0], dates[-1])
     try:
         with snapshot(conn):
             rows = conn.execute(
                 f"SELECT day, {', '.join(COUNTERS)} FROM lkpersist_analytics_days WHERE day BETWEEN ? AND ?", span
             ).fetchall()
-            active = dict(conn.execute(
-                "SELECT day, COUNT(*) FROM lkpersist_analytics_identities WHERE day BETWEEN ? AND ? GROUP BY day", span
-            ).fetchall())
-            (distinct,) = conn.execute(
-                "SELECT COUNT(DISTINCT identity_hash) FROM lkpersist_analytics_identities WHERE day BETWEEN ? AND ?",
-                span,
-            ).fetchone()
+            pending, pending_active = _pending_in(conn, analytics, span)
+            hashes = json.dumps(sorted(pending_active))
+            active = dict(conn.execute(_ACTIVE_BY_DAY, (*span, hashes)).fetchall())
+            (distinct,) = conn.execute(_DISTINCT, (*span, hashes)).fetchone()
     except sqlite3.OperationalError as exc:
         if "no such table" not in str(exc):
             raise
-        rows, active, distinct = [], {}, 0
+        rows, pending, active, distinct = [], {}, {}, 0
     counts = {row[0]: dict(zip(COUNTERS, row[1:], strict=True)) for row in rows}
+    for day, day_counts in pending.items():
+        stored = counts.setdefault(day, {})
+        for name, value in zip(COUNTERS, day_counts, strict=True):
+            stored[name] = stored.get(name, 0) + value
     return DailyStats([day_from_counts(d, active.get(d, 0), counts.get(d, {})) for d in dates], distinct)
+
+
+_STORED_AND_PENDING = (
+    "SELECT day, identity_hash FROM lkpersist_analytics_identities WHERE day BETWEEN ?1 AND ?2 "
+    "UNION SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?3)"
+)
+"""The (day, identity hash) pairs of the span, stored or pending (?3: a JSON array of pending pairs in it)."""
+_ACTIVE_BY_DAY = f"SELECT day, COUNT(*) FROM ({_STORED_AND_PENDING}) GROUP BY day"
+_DISTINCT = f"SELECT COUNT(DISTINCT identity_hash) FROM ({_STORED_AND_PENDING})"
+
+
+def _pending_in(conn: sqlite3.Connection, analytics: Analytics, span: tuple[str, str]) -> Pending:
+    """The visits past the watermark whose day is in ``span``, hashed as the roll-up will hash them."""
+    _, mark = _newest_and_mark(conn)
+    if not analytics.ready and (secret := kept_secret(conn)) is not None:
+        analytics.use_secret(secret)  # a reader that never wrote: the file's secret, as every writer's
+    counts, active = _pending(conn, analytics.identity_hash, mark)
+    return (
+        {day: day_counts for day, day_counts in counts.items() if span[0] <= day <= span[1]},
+        {pair for pair in active if span[0] <= pair[0] <= span[1]},
+    )
 
 
 def counters(conn: sqlite3.Connection, identity: str) -> SessionCounters | None:
@@ -151,6 +229,7 @@ def purge(conn: sqlite3.Connection, analytics: Analytics, now_ms: int) -> None:
     now = from_ms(now_ms)
     oldest = analytics.oldest_kept_day(now)
     with immediate(conn):
+        roll_up(conn, analytics)  # so what is past retention is in the day rows, and goes with them
         conn.execute("DELETE FROM lkpersist_analytics_days WHERE day < ?", (oldest,))
         conn.execute("DELETE FROM lkpersist_analytics_identities WHERE day < ?", (oldest,))
         conn.execute(
@@ -160,4 +239,7 @@ def purge(conn: sqlite3.Connection, analytics: Analytics, now_ms: int) -> None:
         )
 
 
-__all__ = ["SESSION_COLUMNS", "TABLES", "connected", "counters", "daily", "kept_secret", "purge", "recorded_turn"]
+__all__ = [
+    "SESSION_COLUMNS", "TABLES", "counters", "daily", "keep_secret", "kept_secret", "purge", "recorded_turn",
+    "roll_up", "rolled_up_to",
+]

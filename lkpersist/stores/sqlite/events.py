@@ -12,6 +12,11 @@ a subscriber that then finds the newest id below its position starts over with i
 The table never grows without bound: whenever the id crosses a multiple of ``PRUNE_EVERY``, events
 beyond the newest ``KEEP_EVENTS`` or older than ``KEEP_SECONDS`` (store clock) are deleted. A subscriber
 that falls further behind than that misses the pruned events.
+
+The rows an arrival writes are marked ``by_arrival``: the visits they record are the day analytics'
+(:mod:`~lkpersist.stores.sqlite.analytics`), counted into the day rows by its roll-up, which runs at
+that same id boundary before the prune when the writer passes its analytics (every store operation
+does; an import does not). The prune never deletes a marked row the roll-up has not counted.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
 from lkpersist.clock import from_ms, to_ms
+from lkpersist.model.analytics import Analytics
 from lkpersist.model.events import EVENT_KINDS, EventKind, SessionEvent
+from lkpersist.stores.sqlite import analytics as day_analytics
 
 if TYPE_CHECKING:
     from lkpersist.stores.sqlite.db import Database
@@ -37,30 +44,46 @@ EventRow = tuple[int, str, str, int | None]
 """(time ms, kind, identity, reconnect_count): one event as written."""
 
 
-def record_events(conn: sqlite3.Connection, events: list[SessionEvent]) -> None:
-    """Insert ``events`` (inside the caller's transaction) and prune when an id boundary was crossed."""
+def record_events(
+    conn: sqlite3.Connection, events: list[SessionEvent], analytics: Analytics | None = None, *, by_arrival: bool = False
+) -> None:
+    """Insert ``events`` (inside the caller's transaction) and prune when an id boundary was crossed
+    (rolling the day analytics up first when ``analytics`` is given). ``by_arrival``: the events of an
+    arrival, whose ``created``/``returned`` the day analytics count (see the module docstring)."""
     if events:
-        write_event_rows(conn, [(to_ms(e.time), e.kind, e.identity, e.reconnect_count) for e in events])
+        rows = [(to_ms(e.time), e.kind, e.identity, e.reconnect_count) for e in events]
+        write_event_rows(conn, rows, analytics, by_arrival=by_arrival)
 
 
-def write_event_rows(conn: sqlite3.Connection, rows: Sequence[EventRow]) -> None:
+def write_event_rows(
+    conn: sqlite3.Connection, rows: Sequence[EventRow], analytics: Analytics | None = None, *, by_arrival: bool = False
+) -> None:
     """:func:`record_events` for rows already in table form (purge writes thousands at once)."""
     if not rows:
         return
     if len(rows) <= _FEW:  # the ids the inserts return say where the sequence was: no lookup first
-        after = max(conn.execute(_INSERT_RETURNING, row).fetchone()[0] for row in rows)
+        insert = _INSERT_BY_ARRIVAL_RETURNING if by_arrival else _INSERT_RETURNING
+        after = max(conn.execute(insert, row).fetchone()[0] for row in rows)
         before = after - len(rows)
     else:
         before = _max_id(conn)
-        conn.executemany(_INSERT, rows)
+        conn.executemany(_INSERT_BY_ARRIVAL if by_arrival else _INSERT, rows)
         after = before + len(rows)
     if after // PRUNE_EVERY != before // PRUNE_EVERY:
+        if analytics is not None:
+            day_analytics.roll_up(conn, analytics)
         cutoff = rows[-1][0] - to_ms(KEEP_SECONDS)
-        conn.execute("DELETE FROM lkpersist_events WHERE id <= ? OR time < ?", (after - KEEP_EVENTS, cutoff))
+        conn.execute(_PRUNE, (after - KEEP_EVENTS, cutoff, day_analytics.rolled_up_to(conn)))
 
 
 _INSERT = "INSERT INTO lkpersist_events (time, kind, identity, reconnect_count) VALUES (?, ?, ?, ?)"
 _INSERT_RETURNING = f"{_INSERT} RETURNING id"
+_INSERT_BY_ARRIVAL = (
+    "INSERT INTO lkpersist_events (time, kind, identity, reconnect_count, by_arrival) VALUES (?, ?, ?, ?, 1)"
+)
+_INSERT_BY_ARRIVAL_RETURNING = f"{_INSERT_BY_ARRIVAL} RETURNING id"
+_PRUNE = "DELETE FROM lkpersist_events WHERE (id <= ? OR time < ?) AND (by_arrival IS NULL OR id <= ?)"
+"""Parameters (oldest id kept, oldest time kept, the analytics watermark): no uncounted visit is deleted."""
 _FEW = 4
 
 
