@@ -175,9 +175,7 @@ def daily(conn: sqlite3.Connection, analytics: Analytics, dates: list[str]) -> D
                 f"SELECT day, {', '.join(COUNTERS)} FROM lkpersist_analytics_days WHERE day BETWEEN ? AND ?", span
             ).fetchall()
             pending, pending_active = _pending_in(conn, analytics, span)
-            hashes = json.dumps(sorted(pending_active))
-            active = dict(conn.execute(_ACTIVE_BY_DAY, (*span, hashes)).fetchall())
-            (distinct,) = conn.execute(_DISTINCT, (*span, hashes)).fetchone()
+            active, distinct = _active(conn, span, pending_active)
     except sqlite3.OperationalError as exc:
         if "no such table" not in str(exc):
             raise
@@ -190,13 +188,25 @@ def daily(conn: sqlite3.Connection, analytics: Analytics, dates: list[str]) -> D
     return DailyStats([day_from_counts(d, active.get(d, 0), counts.get(d, {})) for d in dates], distinct)
 
 
-_STORED_AND_PENDING = (
-    "SELECT day, identity_hash FROM lkpersist_analytics_identities WHERE day BETWEEN ?1 AND ?2 "
-    "UNION SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?3)"
+def _active(conn: sqlite3.Connection, span: tuple[str, str], pending: set[tuple[str, str]]) -> tuple[dict[str, int], int]:
+    """Active identities by day and distinct over ``span``: the stored hashes, and the pending ones that
+    are not stored yet (a point lookup each: a few hundred at most, as often as the events are pruned)."""
+    active = dict(conn.execute(
+        "SELECT day, COUNT(*) FROM lkpersist_analytics_identities WHERE day BETWEEN ? AND ? GROUP BY day", span
+    ).fetchall())
+    for day, hashed in pending:
+        if conn.execute(_IS_COUNTED, (day, hashed)).fetchone() is None:
+            active[day] = active.get(day, 0) + 1
+    (distinct,) = conn.execute(_DISTINCT, (*span, json.dumps(sorted({hashed for _, hashed in pending})))).fetchone()
+    return active, int(distinct)
+
+
+_IS_COUNTED = "SELECT 1 FROM lkpersist_analytics_identities WHERE day = ? AND identity_hash = ?"
+_DISTINCT = (
+    "SELECT COUNT(*) FROM (SELECT identity_hash FROM lkpersist_analytics_identities WHERE day BETWEEN ?1 AND ?2 "
+    "UNION SELECT value FROM json_each(?3))"
 )
-"""The (day, identity hash) pairs of the span, stored or pending (?3: a JSON array of pending pairs in it)."""
-_ACTIVE_BY_DAY = f"SELECT day, COUNT(*) FROM ({_STORED_AND_PENDING}) GROUP BY day"
-_DISTINCT = f"SELECT COUNT(DISTINCT identity_hash) FROM ({_STORED_AND_PENDING})"
+"""The distinct identity hashes of the span, stored or pending (?3: a JSON array of the pending ones)."""
 
 
 def _pending_in(conn: sqlite3.Connection, analytics: Analytics, span: tuple[str, str]) -> Pending:
