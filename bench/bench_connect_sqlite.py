@@ -171,7 +171,7 @@ def _steps(conn: sqlite3.Connection, settings: StoreSettings, single: ArrivalReq
         conn.execute(INSERT_ARRIVAL, row(n))
 
     def event(n: int) -> None:
-        write_event_rows(conn, [(to_ms(NOW), "created", f"s{n}", 0)], settings.analytics, by_arrival=True)
+        write_event_rows(conn, [(to_ms(NOW), "created", f"s{n}", 0)], f"{n:032x}")
 
     def counted(n: int) -> None:  # layout 4's day counters and identity rows, a precomputed hash
         conn.execute(analytics.ADD_TO_DAY, ("2027-01-15", 1, 0, 1, 0))

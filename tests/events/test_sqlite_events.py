@@ -6,15 +6,11 @@ import sqlite3
 from pathlib import Path
 
 from lkpersist.clock import VirtualClock, to_ms
-from lkpersist.model.analytics import Analytics, AnalyticsSettings
 from lkpersist.stores import open_store
 from lkpersist.stores.sqlite.events import KEEP_EVENTS, KEEP_SECONDS, PRUNE_EVERY, write_event_rows
 from lkpersist.stores.sqlite.schema import STORAGE_VERSION
 from tests.conftest import T0
 from tests.events.conftest import kinds, take
-
-ANALYTICS = Analytics(AnalyticsSettings(key="k" * 40))
-"""What every store operation passes along, so the prune may first roll the visits of arrivals up."""
 
 
 def _raw(path: Path, sql: str) -> list[tuple[object, ...]]:
@@ -36,7 +32,7 @@ async def test_the_events_table_keeps_only_the_newest_events(tmp_path: Path) -> 
     now_ms = to_ms(T0)
     with sqlite3.connect(path) as conn:
         rows = [(now_ms, "created", f"user-{i}", 0) for i in range(KEEP_EVENTS + 3 * PRUNE_EVERY)]
-        write_event_rows(conn, rows, ANALYTICS)
+        write_event_rows(conn, rows)
     count, lowest = _raw(path, "SELECT COUNT(*), MIN(id) FROM lkpersist_events")[0]
     assert isinstance(count, int) and KEEP_EVENTS <= count < KEEP_EVENTS + PRUNE_EVERY
     assert lowest == 1 + 1 + 3 * PRUNE_EVERY  # alice's created, then the oldest rows went first
@@ -47,25 +43,11 @@ async def test_old_events_are_pruned_by_age_and_ids_are_never_reused(tmp_path: P
     await _open_and_touch(path)
     later_ms = to_ms(T0 + KEEP_SECONDS + 1)
     with sqlite3.connect(path) as conn:
-        write_event_rows(conn, [(later_ms, "created", "bob", 0)] * PRUNE_EVERY, ANALYTICS)
+        write_event_rows(conn, [(later_ms, "created", "bob", 0)] * PRUNE_EVERY)
     assert _raw(path, "SELECT COUNT(*) FROM lkpersist_events WHERE identity = 'alice'") == [(0,)]
     with sqlite3.connect(path) as conn:
-        write_event_rows(conn, [(later_ms, "deleted", "bob", 0)], ANALYTICS)
+        write_event_rows(conn, [(later_ms, "deleted", "bob", 0)])
     assert _raw(path, "SELECT MIN(id), MAX(id) FROM lkpersist_events") == [(2, PRUNE_EVERY + 2)]
-
-
-async def test_a_prune_without_analytics_keeps_the_arrivals_not_rolled_up(tmp_path: Path) -> None:
-    path = tmp_path / "sessions.db"
-    await _open_and_touch(path)  # alice's arrival: a visit the day rows do not include yet
-    later_ms = to_ms(T0 + KEEP_SECONDS + 1)
-    with sqlite3.connect(path) as conn:  # as an import writes (it passes no analytics)
-        write_event_rows(conn, [(later_ms, "created", "bob", 0)] * PRUNE_EVERY)
-    assert _raw(path, "SELECT kind FROM lkpersist_events WHERE identity = 'alice'") == [("created",)]
-    store = open_store(f"sqlite:///{path}", clock=VirtualClock(T0))
-    try:
-        assert (await store.daily_stats(1)).days[0].connections == 1  # still counted once, from its row
-    finally:
-        await store.close()
 
 
 async def test_a_subscriber_follows_a_table_emptied_by_hand(tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ async def test_a_sqlite_file_of_layout_2_gets_the_analytics_tables(tmp_path: Pat
     with sqlite3.connect(path) as conn:  # as a file written before analytics existed
         for table in ("days", "identities"):
             conn.execute(f"DROP TABLE lkpersist_analytics_{table}")
-        conn.execute("ALTER TABLE lkpersist_events DROP COLUMN by_arrival")  # layout 5's mark of counted visits
+        conn.execute("ALTER TABLE lkpersist_events DROP COLUMN visit_hash")  # added by layout 5
         conn.execute("UPDATE lkpersist_meta SET value = '2' WHERE key = 'schema_version'")
     reader = open_store(f"sqlite:///{path}", clock=clock, create=False)
     store = open_store(f"sqlite:///{path}", clock=clock)

@@ -1,9 +1,11 @@
 """SQLite's day analytics rolled up from the arrivals' event rows (lkpersist.stores.sqlite.analytics.roll_up).
 
-An arrival writes no analytics row; its ``created``/``returned`` event (``by_arrival``) is counted into
-the day rows at the events' prune boundary, before any prune, by ``purge``, and added by every read
-until then. These check that the stats are the same before and after a roll-up, across a prune, from
-two processes sharing the file, past retention, after an outage merge, and on a file of layout 4.
+An arrival writes no analytics row; its ``created``/``returned`` event carries the identity's keyed hash
+(``visit_hash``) and is counted into the day rows at the events' prune boundary (right before the prune,
+whoever writes the event that crosses it) and by ``purge``, and added by every read until then. These
+check that the stats are the same before and after a roll-up, across a prune, from two processes
+sharing the file, for a reader without the hash key, past retention, after an outage merge, and on a
+file of layout 4.
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lkpersist.clock import VirtualClock
+from lkpersist.clock import VirtualClock, to_ms
 from lkpersist.crypto.identity import IdentityHasher
 from lkpersist.model.analytics import DAY, AnalyticsSettings, DayStats
 from lkpersist.model.reconcile import OfflineDelta
 from lkpersist.model.ttl import TTLPolicy
 from lkpersist.stores import open_store
 from lkpersist.stores.sqlite import SQLiteStore
-from lkpersist.stores.sqlite.events import KEEP_SECONDS, PRUNE_EVERY
+from lkpersist.stores.sqlite.events import KEEP_SECONDS, PRUNE_EVERY, write_event_rows
 from lkpersist.stores.sqlite.schema import STORAGE_VERSION
 from tests.conftest import T0
 
@@ -98,9 +100,41 @@ async def test_the_prune_boundary_rolls_up_and_pruned_visits_stay_counted(tmp_pa
         await store.close()
 
 
+async def test_any_writer_crossing_the_boundary_rolls_up_first(tmp_path: Path, clock: VirtualClock) -> None:
+    path = tmp_path / "s.db"
+    store = _open(path, clock)
+    try:
+        await store.arrive("ann", "c")
+        later_ms = to_ms(clock.now() + KEEP_SECONDS + 1)
+        with sqlite3.connect(path) as conn:  # as an import or a purge writes them: no visit among them
+            write_event_rows(conn, [(later_ms, "created", "imported", 0)] * PRUNE_EVERY)
+        assert _raw(path, "SELECT COUNT(*) FROM lkpersist_events WHERE identity = 'ann'") == [(0,)]  # pruned
+        today, distinct = await _today(store)
+        assert (today.connections, today.new_sessions, today.active_identities, distinct) == (1, 1, 1, 1)
+        assert _stored_days(path) == [(today.date, 1, 0, 1)]
+    finally:
+        await store.close()
+
+
+async def test_a_reader_without_the_hash_key_reads_the_same_stats(tmp_path: Path, clock: VirtualClock) -> None:
+    path = tmp_path / "s.db"
+    store = _open(path, clock, analytics=AnalyticsSettings(key=KEY))  # the agents' key, kept outside the file
+    reader = _open(path, clock, analytics=AnalyticsSettings(), create=False)  # an operator without it
+    try:
+        await _visits(store, ["ann", "bo"])
+        await store.purge()
+        await _visits(store, ["ann", "cy"])  # ann: already counted today, in the day rows
+        expected = ((4, 1, 3), 3)
+        for stats in (await _today(store), await _today(reader)):
+            assert ((stats[0].connections, stats[0].returns, stats[0].active_identities), stats[1]) == expected
+    finally:
+        await reader.close()
+        await store.close()
+
+
 _OTHER_PROCESS = """
 import asyncio, sys
-from lkpersist.clock import VirtualClock
+from lkpersist.clock import VirtualClock, to_ms
 from lkpersist.stores import open_store
 
 async def main() -> None:
@@ -183,7 +217,7 @@ async def test_a_file_of_layout_4_is_upgraded_and_counts_nothing_twice(tmp_path:
     await store.purge()  # the day rows hold ann's and bo's visits, as layout 4 wrote them at each arrival
     await store.close()
     with sqlite3.connect(path) as conn:  # as layout 4 left it: no mark on the events, no watermark
-        conn.execute("ALTER TABLE lkpersist_events DROP COLUMN by_arrival")
+        conn.execute("ALTER TABLE lkpersist_events DROP COLUMN visit_hash")
         conn.execute("DELETE FROM lkpersist_meta WHERE key = 'analytics_rolled_up'")
         conn.execute("UPDATE lkpersist_meta SET value = '4' WHERE key = 'schema_version'")
     store = _open(path, clock)
@@ -196,4 +230,4 @@ async def test_a_file_of_layout_4_is_upgraded_and_counts_nothing_twice(tmp_path:
     finally:
         await store.close()
     assert _raw(path, "SELECT value FROM lkpersist_meta WHERE key = 'schema_version'") == [(str(STORAGE_VERSION),)]
-    assert "by_arrival" in {row[1] for row in _raw(path, "PRAGMA table_info(lkpersist_events)")}
+    assert "visit_hash" in {row[1] for row in _raw(path, "PRAGMA table_info(lkpersist_events)")}

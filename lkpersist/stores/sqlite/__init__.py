@@ -113,7 +113,7 @@ class SQLiteStore(SessionStore):
         return await self._db.run(operations.update, self.settings, identity, self._now_ms(), changes)
 
     async def _delete(self, identity: str) -> bool:
-        return await self._db.run(queries.delete, identity, self._now_ms(), self.analytics)
+        return await self._db.run(queries.delete, identity, self._now_ms())
 
     async def _append_turn(self, identity: str, turn: Turn) -> bool:
         payload = encode_turn(turn, self.codec)
@@ -163,7 +163,7 @@ class SQLiteStore(SessionStore):
         purged = 0
         for condition in conditions:
             while True:  # one chunk per call, so other work on this store interleaves with a long purge
-                deleted = await self._db.run(queries.purge_chunk, condition, params, self.analytics)
+                deleted = await self._db.run(queries.purge_chunk, condition, params)
                 purged += deleted
                 if deleted:
                     progress(purged)
@@ -184,7 +184,7 @@ class SQLiteStore(SessionStore):
         return StorageInfo("sqlite", version, STORAGE_VERSION, f"SQLite {sqlite3.sqlite_version}")
 
     async def _daily_stats(self, dates: list[str]) -> DailyStats:
-        return await self._db.run(analytics.daily, self.analytics, dates)
+        return await self._db.run(analytics.daily, dates)
 
     async def _session_counters(self, identity: str, identity_hash: str) -> SessionCounters | None:
         return await self._db.run(analytics.counters, identity)  # kept in its session row, by identity

@@ -13,10 +13,10 @@ The table never grows without bound: whenever the id crosses a multiple of ``PRU
 beyond the newest ``KEEP_EVENTS`` or older than ``KEEP_SECONDS`` (store clock) are deleted. A subscriber
 that falls further behind than that misses the pruned events.
 
-The rows an arrival writes are marked ``by_arrival``: the visits they record are the day analytics'
-(:mod:`~lkpersist.stores.sqlite.analytics`), counted into the day rows by its roll-up, which runs at
-that same id boundary before the prune when the writer passes its analytics (every store operation
-does; an import does not). The prune never deletes a marked row the roll-up has not counted.
+The ``created``/``returned`` row of an arrival that opened a visit carries the identity's keyed hash
+(``visit_hash``): the day analytics are rolled up from those rows
+(:func:`~lkpersist.stores.sqlite.analytics.roll_up`), at that same id boundary right before the prune, so
+no visit is pruned before it was counted.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
 from lkpersist.clock import from_ms, to_ms
-from lkpersist.model.analytics import Analytics
 from lkpersist.model.events import EVENT_KINDS, EventKind, SessionEvent
 from lkpersist.stores.sqlite import analytics as day_analytics
 
@@ -44,46 +43,39 @@ EventRow = tuple[int, str, str, int | None]
 """(time ms, kind, identity, reconnect_count): one event as written."""
 
 
-def record_events(
-    conn: sqlite3.Connection, events: list[SessionEvent], analytics: Analytics | None = None, *, by_arrival: bool = False
-) -> None:
-    """Insert ``events`` (inside the caller's transaction) and prune when an id boundary was crossed
-    (rolling the day analytics up first when ``analytics`` is given). ``by_arrival``: the events of an
-    arrival, whose ``created``/``returned`` the day analytics count (see the module docstring)."""
+def record_events(conn: sqlite3.Connection, events: list[SessionEvent], visit_hash: str | None = None) -> None:
+    """Insert ``events`` (inside the caller's transaction) and prune when an id boundary was crossed.
+    ``visit_hash``: the keyed hash of the identity whose visit the last event opened (an arrival's)."""
     if events:
         rows = [(to_ms(e.time), e.kind, e.identity, e.reconnect_count) for e in events]
-        write_event_rows(conn, rows, analytics, by_arrival=by_arrival)
+        write_event_rows(conn, rows, visit_hash)
 
 
-def write_event_rows(
-    conn: sqlite3.Connection, rows: Sequence[EventRow], analytics: Analytics | None = None, *, by_arrival: bool = False
-) -> None:
+def write_event_rows(conn: sqlite3.Connection, rows: Sequence[EventRow], visit_hash: str | None = None) -> None:
     """:func:`record_events` for rows already in table form (purge writes thousands at once)."""
     if not rows:
         return
     if len(rows) <= _FEW:  # the ids the inserts return say where the sequence was: no lookup first
-        insert = _INSERT_BY_ARRIVAL_RETURNING if by_arrival else _INSERT_RETURNING
-        after = max(conn.execute(insert, row).fetchone()[0] for row in rows)
+        for row in rows[:-1]:
+            conn.execute(_INSERT, row)
+        after = conn.execute(_INSERT_VISIT_RETURNING, (*rows[-1], visit_hash)).fetchone()[0]  # the highest id
         before = after - len(rows)
     else:
         before = _max_id(conn)
-        conn.executemany(_INSERT_BY_ARRIVAL if by_arrival else _INSERT, rows)
+        conn.executemany(_INSERT, rows[:-1])
+        conn.execute(_INSERT_VISIT, (*rows[-1], visit_hash))
         after = before + len(rows)
     if after // PRUNE_EVERY != before // PRUNE_EVERY:
-        if analytics is not None:
-            day_analytics.roll_up(conn, analytics)
+        day_analytics.roll_up(conn)  # the visits first: every row at or below ``after`` is counted then
         cutoff = rows[-1][0] - to_ms(KEEP_SECONDS)
-        conn.execute(_PRUNE, (after - KEEP_EVENTS, cutoff, day_analytics.rolled_up_to(conn)))
+        conn.execute("DELETE FROM lkpersist_events WHERE id <= ? OR time < ?", (after - KEEP_EVENTS, cutoff))
 
 
 _INSERT = "INSERT INTO lkpersist_events (time, kind, identity, reconnect_count) VALUES (?, ?, ?, ?)"
-_INSERT_RETURNING = f"{_INSERT} RETURNING id"
-_INSERT_BY_ARRIVAL = (
-    "INSERT INTO lkpersist_events (time, kind, identity, reconnect_count, by_arrival) VALUES (?, ?, ?, ?, 1)"
+_INSERT_VISIT = (
+    "INSERT INTO lkpersist_events (time, kind, identity, reconnect_count, visit_hash) VALUES (?, ?, ?, ?, ?)"
 )
-_INSERT_BY_ARRIVAL_RETURNING = f"{_INSERT_BY_ARRIVAL} RETURNING id"
-_PRUNE = "DELETE FROM lkpersist_events WHERE (id <= ? OR time < ?) AND (by_arrival IS NULL OR id <= ?)"
-"""Parameters (oldest id kept, oldest time kept, the analytics watermark): no uncounted visit is deleted."""
+_INSERT_VISIT_RETURNING = f"{_INSERT_VISIT} RETURNING id"
 _FEW = 4
 
 

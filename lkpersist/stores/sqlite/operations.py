@@ -50,8 +50,8 @@ def arrive(
         session, visit = arrive_transition(current, identity, request, now, settings.presence)
         replaced = None
         # analytics count visits (returns, new sessions), not joined connections: the session's counters
-        # are written with its row (UPDATE_VISIT, INSERT_ARRIVAL), its day's are its event (by_arrival),
-        # which the roll-up counts (analytics.py)
+        # are written with its row (UPDATE_VISIT, INSERT_ARRIVAL), its day's are its event, which carries
+        # the identity's hash for the roll-up to count (analytics.py)
         day = settings.analytics.day(now) if visit.new_visit else None
         if row is not None and current is not None:  # a visit reopened here is a return (visit 2 or later)
             if day:
@@ -70,9 +70,8 @@ def arrive(
             payloads = queries.recent_payloads(conn, identity, now_ms, request.restore_turns)
             turns = turns_from_payloads(identity, payloads[::-1], settings.codec)
         arrival = visit.arrival(session, turns)
-        record_events(conn, arrival_events(arrival, now, replaced), settings.analytics, by_arrival=True)
-        if day:
-            analytics.keep_secret(conn, settings.analytics)  # once per store object: the file has the secret
+        hashed = analytics.identity_hash(conn, settings.analytics, identity) if day else None
+        record_events(conn, arrival_events(arrival, now, replaced), hashed)
         return arrival
 
 
@@ -86,7 +85,7 @@ def leave(
         updated, events = leave_outcome(found[1], connection, from_ms(now_ms), settings.presence, reason)
         if updated != found[1]:
             conn.execute(UPDATE_OPS, (*ops_values(updated), found[0]))
-        record_events(conn, events, settings.analytics)
+        record_events(conn, events)
         return updated
 
 

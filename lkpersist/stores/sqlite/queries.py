@@ -10,7 +10,6 @@ import sqlite3
 from typing import Any
 
 from lkpersist.crypto.codec import ValueCodec
-from lkpersist.model.analytics import Analytics
 from lkpersist.model.session import Session, Status
 from lkpersist.stores.sqlite.events import write_event_rows
 from lkpersist.stores.sqlite.rows import ALL_COLUMNS, OPS_COLUMNS, READ_COLUMNS, Row, session_from_row
@@ -46,7 +45,7 @@ def live_session(conn: sqlite3.Connection, identity: str, now_ms: int, codec: Va
     return None if row is None else session_from_row(row, codec)
 
 
-def delete(conn: sqlite3.Connection, identity: str, now_ms: int, analytics: Analytics) -> bool:
+def delete(conn: sqlite3.Connection, identity: str, now_ms: int) -> bool:
     with immediate(conn):
         row = conn.execute(
             "DELETE FROM lkpersist_sessions WHERE identity = ? RETURNING id, reconnect_count", (identity,)
@@ -54,7 +53,7 @@ def delete(conn: sqlite3.Connection, identity: str, now_ms: int, analytics: Anal
         if row is None:
             return False
         conn.execute("DELETE FROM lkpersist_turns WHERE session_id = ?", (row[0],))
-        write_event_rows(conn, [(now_ms, "deleted", identity, row[1])], analytics)
+        write_event_rows(conn, [(now_ms, "deleted", identity, row[1])])
         return True
 
 
@@ -140,7 +139,7 @@ def count_purgeable(conn: sqlite3.Connection, params: dict[str, Any]) -> int:
     return int(expired) + int(old)
 
 
-def purge_chunk(conn: sqlite3.Connection, condition: str, params: dict[str, Any], analytics: Analytics) -> int:
+def purge_chunk(conn: sqlite3.Connection, condition: str, params: dict[str, Any]) -> int:
     """Delete one chunk and write each removed session's event: expired, or purged when it was still live."""
     with immediate(conn):
         rows = conn.execute(
@@ -151,7 +150,7 @@ def purge_chunk(conn: sqlite3.Connection, condition: str, params: dict[str, Any]
         ).fetchall()
         conn.executemany("DELETE FROM lkpersist_turns WHERE session_id = ?", [(row[0],) for row in rows])
         now = params["now"]
-        write_event_rows(conn, [(now, "expired" if d <= now else "purged", i, r) for _, i, r, d in rows], analytics)
+        write_event_rows(conn, [(now, "expired" if d <= now else "purged", i, r) for _, i, r, d in rows])
         return len(rows)
 
 

@@ -44,7 +44,7 @@ def apply_offline(
         tally = offline_tally(settings.analytics, delta, stored, result.session)
         if tally is not None:
             analytics.offline(conn, settings.analytics, delta.identity, tally, now_ms)
-        record_events(conn, result.events, settings.analytics)  # its visits are the tally's, not by_arrival
+        record_events(conn, result.events)
         return result.session
 
 
