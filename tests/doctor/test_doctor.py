@@ -56,7 +56,7 @@ def test_everything_passes_on_a_healthy_sqlite_store(runner: CliRunner, sqlite_u
         "store", "schema", "encryption", "clock", "purge", "livekit", "livekit", "agent", "metrics"]
     assert all(line.startswith("✓ ") for line in lines)
     assert f"{livekit} answers (HTTP 200)" in result.stdout
-    assert "layout version 4" in result.stdout
+    assert "layout version 5" in result.stdout
 
 
 def test_a_closed_livekit_port_and_missing_credentials_fail_with_the_fix(

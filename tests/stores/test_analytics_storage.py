@@ -31,6 +31,7 @@ async def test_sqlite_keeps_only_keyed_hashes_and_purge_drops_what_is_past_reten
     )
     await store.connect(IDENTITY)
     await store.append_turn(IDENTITY, Turn(role="user", text="hi", timestamp=clock.now(), item_id="i1"))
+    await store.purge()  # rolls the visit up from its event row into the day rows (nothing is past retention)
     conn = sqlite3.connect(path)
     rows = [row for table in ("days", "identities") for row in conn.execute(f"SELECT * FROM lkpersist_analytics_{table}")]
     assert IDENTITY not in repr(rows) and IdentityHasher(KEY).digest(IDENTITY) in repr(rows)
@@ -79,6 +80,7 @@ async def test_a_sqlite_file_of_layout_2_gets_the_analytics_tables(tmp_path: Pat
     with sqlite3.connect(path) as conn:  # as a file written before analytics existed
         for table in ("days", "identities"):
             conn.execute(f"DROP TABLE lkpersist_analytics_{table}")
+        conn.execute("ALTER TABLE lkpersist_events DROP COLUMN visit_hash")  # added by layout 5
         conn.execute("UPDATE lkpersist_meta SET value = '2' WHERE key = 'schema_version'")
     reader = open_store(f"sqlite:///{path}", clock=clock, create=False)
     store = open_store(f"sqlite:///{path}", clock=clock)
@@ -90,7 +92,7 @@ async def test_a_sqlite_file_of_layout_2_gets_the_analytics_tables(tmp_path: Pat
         await store.close()
         await reader.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM lkpersist_meta WHERE key = 'schema_version'").fetchone() == ("4",)
+        assert conn.execute("SELECT value FROM lkpersist_meta WHERE key = 'schema_version'").fetchone() == ("5",)
 
 
 async def test_memory_purge_drops_days_past_retention(clock: VirtualClock) -> None:

@@ -124,7 +124,7 @@ def test_the_sqlite_file_is_migrated_in_place_once(tmp_path: Path, clock: Virtua
     asyncio.run(store.delete("gone"))
     asyncio.run(store.close())
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM lkpersist_meta WHERE key = 'schema_version'").fetchall() == [("4",)]
+        assert conn.execute("SELECT value FROM lkpersist_meta WHERE key = 'schema_version'").fetchall() == [("5",)]
         columns = {row[1] for row in conn.execute("PRAGMA table_info(lkpersist_sessions)")}
         migrated_events = conn.execute(events).fetchall()
         table = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'lkpersist_events'").fetchone()[0]

@@ -135,7 +135,7 @@ async def test_wal_normal_sync_and_busy_timeout_are_on(store: SQLiteStore, db_pa
 
 async def test_schema_version_is_recorded(store: SQLiteStore, db_path: Path) -> None:
     await store.count("all")
-    assert _raw(db_path, "SELECT value FROM lkpersist_meta WHERE key = 'schema_version'") == [("4",)]  # 3: analytics; 4: presence
+    assert _raw(db_path, "SELECT value FROM lkpersist_meta WHERE key = 'schema_version'") == [("5",)]  # 3: analytics; 4: presence; 5: events carry visit_hash
 
 
 async def test_a_file_from_a_newer_lkpersist_is_refused(store: SQLiteStore, db_path: Path, clock: VirtualClock) -> None:

@@ -1,4 +1,14 @@
-"""The SQLite store's analytics: its tables, and the statements connect and append_turn run in their transaction.
+"""The SQLite store's analytics: its tables, the statements append_turn and a merge run in their
+transaction, and the roll-up of the visits arrivals recorded as events.
+
+An arrival that opens a visit writes no analytics row: its ``created`` or ``returned`` event row carries
+the keyed hash of the identity (``visit_hash``, in the same transaction), and that is the record. Before
+the events are pruned (every ``events.PRUNE_EVERY`` ids, in the transaction that crosses the boundary)
+and at ``purge``, :func:`roll_up` counts the events written since the last roll-up into their days
+(counters and identity hashes) and moves a watermark (``lkpersist_meta``) past them; reads
+(:func:`daily`) add the events past the watermark, in SQL, so the stats are exact at any time and any
+reader (one without the hash key too) sees them. An arrival thus writes the pages of its session and of
+its event only, not the day's counter row and a random leaf of the identity index as well.
 
 Exact distinct counts (one row per day and keyed identity hash). The hash key, unless configured, is a
 random secret kept in ``lkpersist_meta`` (written by the first connect), so every process sharing the
@@ -60,17 +70,57 @@ _COUNT_SESSION_TURN = (
 )
 
 
-def connected(conn: sqlite3.Connection, analytics: Analytics, identity: str, day: str, returning: bool) -> None:
-    """Count a visit in its day, inside the arrival's transaction (see :mod:`lkpersist.model.analytics`).
+def identity_hash(conn: sqlite3.Connection, analytics: Analytics, identity: str) -> str:
+    """The keyed hash ``identity`` is counted under (an arrival's visit event carries it), keeping the
+    file's secret on this store object's first write (inside the caller's transaction)."""
+    if not analytics.ready:
+        conn.execute("INSERT OR IGNORE INTO lkpersist_meta VALUES (?, ?)", (_SECRET, analytics.proposed_secret))
+        analytics.use_secret(kept_secret(conn) or analytics.proposed_secret)
+    return analytics.identity_hash(identity)
 
-    The session's own counters were written with its row; the day's active identity is written once
-    per identity, day and process (``INSERT OR IGNORE``: the cache only skips a write that would do nothing).
-    """
-    conn.execute(ADD_TO_DAY, (day, 1, int(returning), int(not returning), 0))
-    if not analytics.counted_today(identity):  # marked in the transaction: it rarely fails past here
-        hashed = _hash(conn, analytics, identity)
-        conn.execute(COUNT_IDENTITY, (day, hashed))
-        analytics.mark_counted(identity)
+
+_ROLLED_UP = "analytics_rolled_up"
+"""The ``lkpersist_meta`` key of the newest event id the day rows include (absent: none yet)."""
+_PENDING_VISITS = (
+    "SELECT strftime('%Y-%m-%d', time / 1000, 'unixepoch') AS day, kind, visit_hash FROM lkpersist_events "
+    "WHERE id > :mark AND visit_hash IS NOT NULL"
+)
+"""The visits past the watermark ``:mark``: their UTC day (as ``model.analytics.day_of``), kind and hash."""
+_EVERY_DAY = ("", "~")
+
+
+def roll_up(conn: sqlite3.Connection) -> None:
+    """Count the visits recorded past the watermark into their days and move it to the newest event,
+    inside the caller's write transaction (see the module docstring). Grouped here, not by SQL: they are
+    a few hundred rows, and a purge's statements never sort."""
+    newest, mark = _newest_and_mark(conn)
+    visits = conn.execute(_PENDING_VISITS, {"mark": mark}).fetchall()
+    conn.executemany(ADD_TO_DAY, _day_counts(visits, _EVERY_DAY))
+    conn.executemany(COUNT_IDENTITY, sorted({(day, hashed) for day, _, hashed in visits}))
+    conn.execute(
+        "INSERT INTO lkpersist_meta VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2", (_ROLLED_UP, str(newest))
+    )
+
+
+def _day_counts(visits: list[tuple[str, str, str]], span: tuple[str, str]) -> list[tuple[str, int, int, int, int]]:
+    """The counters (``ADD_TO_DAY``'s parameters) of the days in ``span`` of the pending ``visits``: each is
+    a connection, and a return or a new session (an arrival's visit is one or the other)."""
+    counts: dict[str, list[int]] = {}
+    for day, kind, _ in visits:
+        if span[0] <= day <= span[1]:
+            day_counts = counts.setdefault(day, [0, 0, 0])
+            day_counts[0] += 1
+            day_counts[1 if kind == "returned" else 2] += 1
+    return [(day, connections, returns, new, 0) for day, (connections, returns, new) in counts.items()]
+
+
+def _newest_and_mark(conn: sqlite3.Connection) -> tuple[int, int]:
+    """The newest event id and the watermark; a watermark past the newest id means the table was emptied
+    by hand and its ids started over (every row was written since): nothing of it is counted yet."""
+    (newest,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM lkpersist_events").fetchone()
+    row = conn.execute("SELECT value FROM lkpersist_meta WHERE key = ?", (_ROLLED_UP,)).fetchone()
+    mark = 0 if row is None else int(row[0])
+    return int(newest), mark if mark <= newest else 0
 
 
 def recorded_turn(conn: sqlite3.Connection, analytics: Analytics, session_id: int, now_ms: int) -> None:
@@ -91,17 +141,9 @@ def offline(conn: sqlite3.Connection, analytics: Analytics, identity: str, tally
     merge created or replaced starts its counters at zero: ``rows.INSERT_SESSION``)."""
     conn.execute(ADD_TO_DAY, (tally.day, tally.connections, tally.returns, tally.new_sessions, tally.turns))
     if tally.connections:
-        hashed = _hash(conn, analytics, identity)
-        conn.execute(COUNT_IDENTITY, (tally.day, hashed))
+        conn.execute(COUNT_IDENTITY, (tally.day, identity_hash(conn, analytics, identity)))
     changed = analytics.day(from_ms(now_ms))
     conn.execute(_COUNT_OFFLINE_SESSION, (tally.connections, tally.returns, tally.turns, changed, identity))
-
-
-def _hash(conn: sqlite3.Connection, analytics: Analytics, identity: str) -> str:
-    if not analytics.ready:  # first write of this store object: keep (or read back) the file's secret
-        conn.execute("INSERT OR IGNORE INTO lkpersist_meta VALUES (?, ?)", (_SECRET, analytics.proposed_secret))
-        analytics.use_secret(kept_secret(conn) or analytics.proposed_secret)
-    return analytics.identity_hash(identity)
 
 
 def kept_secret(conn: sqlite3.Connection) -> str | None:
@@ -111,26 +153,45 @@ def kept_secret(conn: sqlite3.Connection) -> str | None:
 
 
 def daily(conn: sqlite3.Connection, dates: list[str]) -> DailyStats:
-    """The stats of ``dates`` (oldest first), in one snapshot; zeros on a file older than these tables."""
+    """The stats of ``dates`` (oldest first), in one snapshot: the day rows plus the visits not rolled up
+    yet (:func:`roll_up`); zeros on a file older than these tables."""
     span = (dates[0], dates[-1])
     try:
         with snapshot(conn):
+            params = {"mark": _newest_and_mark(conn)[1], "first": span[0], "last": span[1]}
             rows = conn.execute(
                 f"SELECT day, {', '.join(COUNTERS)} FROM lkpersist_analytics_days WHERE day BETWEEN ? AND ?", span
             ).fetchall()
+            pending = _day_counts(conn.execute(_PENDING_VISITS, params).fetchall(), span)
             active = dict(conn.execute(
                 "SELECT day, COUNT(*) FROM lkpersist_analytics_identities WHERE day BETWEEN ? AND ? GROUP BY day", span
             ).fetchall())
-            (distinct,) = conn.execute(
-                "SELECT COUNT(DISTINCT identity_hash) FROM lkpersist_analytics_identities WHERE day BETWEEN ? AND ?",
-                span,
-            ).fetchone()
+            newly_active = conn.execute(_NEWLY_ACTIVE, params).fetchall()
+            (distinct,) = conn.execute(_DISTINCT, params).fetchone()
     except sqlite3.OperationalError as exc:
         if "no such table" not in str(exc):
             raise
-        rows, active, distinct = [], {}, 0
+        rows, pending, active, newly_active, distinct = [], [], {}, [], 0
     counts = {row[0]: dict(zip(COUNTERS, row[1:], strict=True)) for row in rows}
+    for day, *day_counts in pending:
+        stored = counts.setdefault(day, {})
+        for name, value in zip(COUNTERS, day_counts, strict=True):
+            stored[name] = stored.get(name, 0) + value
+    for day, more in newly_active:
+        active[day] = active.get(day, 0) + more
     return DailyStats([day_from_counts(d, active.get(d, 0), counts.get(d, {})) for d in dates], distinct)
+
+
+_NEWLY_ACTIVE = (
+    f"SELECT day, COUNT(DISTINCT visit_hash) FROM ({_PENDING_VISITS}) AS p WHERE day BETWEEN :first AND :last "
+    "AND NOT EXISTS (SELECT 1 FROM lkpersist_analytics_identities AS i WHERE i.day = p.day AND i.identity_hash = p.visit_hash) "
+    "GROUP BY day"
+)
+"""The identities active by day in the visits past the watermark and not in the day's identity rows yet."""
+_DISTINCT = (
+    "SELECT COUNT(*) FROM (SELECT identity_hash FROM lkpersist_analytics_identities WHERE day BETWEEN :first AND :last "
+    f"UNION SELECT visit_hash FROM ({_PENDING_VISITS}) WHERE day BETWEEN :first AND :last)"
+)
 
 
 def counters(conn: sqlite3.Connection, identity: str) -> SessionCounters | None:
@@ -151,6 +212,7 @@ def purge(conn: sqlite3.Connection, analytics: Analytics, now_ms: int) -> None:
     now = from_ms(now_ms)
     oldest = analytics.oldest_kept_day(now)
     with immediate(conn):
+        roll_up(conn)  # so what is past retention is in the day rows, and goes with them
         conn.execute("DELETE FROM lkpersist_analytics_days WHERE day < ?", (oldest,))
         conn.execute("DELETE FROM lkpersist_analytics_identities WHERE day < ?", (oldest,))
         conn.execute(
@@ -160,4 +222,7 @@ def purge(conn: sqlite3.Connection, analytics: Analytics, now_ms: int) -> None:
         )
 
 
-__all__ = ["SESSION_COLUMNS", "TABLES", "connected", "counters", "daily", "kept_secret", "purge", "recorded_turn"]
+__all__ = [
+    "SESSION_COLUMNS", "TABLES", "counters", "daily", "identity_hash", "kept_secret", "purge", "recorded_turn",
+    "roll_up",
+]

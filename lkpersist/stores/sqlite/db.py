@@ -132,6 +132,10 @@ _WRITE = object()
 """The marker of a job ``Database.write`` queued (its args are the work and the work's arguments)."""
 MAX_GROUP = 64
 """Writes one shared transaction takes at most, so the file's write lock is never held for long."""
+CATCH_UP_ROUNDS = 3
+CATCH_UP_FRAMES = 200
+"""A checkpoint of the inline writes stops catching up after this many rounds, or once a round had this
+few new WAL frames to copy (about 30 arrivals'), and copies the rest with them paused."""
 
 
 class Database:
@@ -167,16 +171,25 @@ class Database:
         return await self.run(work, *args)
 
     def _checkpoint_soon(self) -> None:
-        """Ask the worker for a passive checkpoint (the inline connection never checkpoints itself); the
-        inline writer is paused until the worker has run it (the worker resumes it, even if the loop that
-        asked is gone by then)."""
+        """Ask the worker for a checkpoint of the inline writes (whose connection never checkpoints itself)."""
         self._submit(self._call, self._checkpoint_and_resume, ()).add_done_callback(_ignore_outcome)
 
     def _checkpoint_and_resume(self, conn: sqlite3.Connection) -> None:
+        """Passive checkpoints while inline writes go on (the long part: syncing the WAL, copying its pages),
+        each catching up with what was written during the last, then one with inline writes paused, so the
+        WAL ends fully copied and the next write starts it over (:mod:`~lkpersist.stores.sqlite.inline`);
+        inline writes resume even if the loop that asked is gone by then."""
         try:
+            copied = 0
+            for _ in range(CATCH_UP_ROUNDS):  # a round that had little to copy leaves less for the paused one
+                frames = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+                if frames - copied <= CATCH_UP_FRAMES:
+                    break
+                copied = frames
+            self._inline.pause()
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
-            self._inline.paused = False
+            self._inline.resume()
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """Run ``work(connection, *args)`` on the worker thread; sqlite3 errors come back translated."""

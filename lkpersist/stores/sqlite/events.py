@@ -12,6 +12,11 @@ a subscriber that then finds the newest id below its position starts over with i
 The table never grows without bound: whenever the id crosses a multiple of ``PRUNE_EVERY``, events
 beyond the newest ``KEEP_EVENTS`` or older than ``KEEP_SECONDS`` (store clock) are deleted. A subscriber
 that falls further behind than that misses the pruned events.
+
+The ``created``/``returned`` row of an arrival that opened a visit carries the identity's keyed hash
+(``visit_hash``): the day analytics are rolled up from those rows
+(:func:`~lkpersist.stores.sqlite.analytics.roll_up`), at that same id boundary right before the prune, so
+no visit is pruned before it was counted.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING, cast
 
 from lkpersist.clock import from_ms, to_ms
 from lkpersist.model.events import EVENT_KINDS, EventKind, SessionEvent
+from lkpersist.stores.sqlite import analytics as day_analytics
 
 if TYPE_CHECKING:
     from lkpersist.stores.sqlite.db import Database
@@ -37,30 +43,39 @@ EventRow = tuple[int, str, str, int | None]
 """(time ms, kind, identity, reconnect_count): one event as written."""
 
 
-def record_events(conn: sqlite3.Connection, events: list[SessionEvent]) -> None:
-    """Insert ``events`` (inside the caller's transaction) and prune when an id boundary was crossed."""
+def record_events(conn: sqlite3.Connection, events: list[SessionEvent], visit_hash: str | None = None) -> None:
+    """Insert ``events`` (inside the caller's transaction) and prune when an id boundary was crossed.
+    ``visit_hash``: the keyed hash of the identity whose visit the last event opened (an arrival's)."""
     if events:
-        write_event_rows(conn, [(to_ms(e.time), e.kind, e.identity, e.reconnect_count) for e in events])
+        rows = [(to_ms(e.time), e.kind, e.identity, e.reconnect_count) for e in events]
+        write_event_rows(conn, rows, visit_hash)
 
 
-def write_event_rows(conn: sqlite3.Connection, rows: Sequence[EventRow]) -> None:
+def write_event_rows(conn: sqlite3.Connection, rows: Sequence[EventRow], visit_hash: str | None = None) -> None:
     """:func:`record_events` for rows already in table form (purge writes thousands at once)."""
     if not rows:
         return
     if len(rows) <= _FEW:  # the ids the inserts return say where the sequence was: no lookup first
-        after = max(conn.execute(_INSERT_RETURNING, row).fetchone()[0] for row in rows)
+        for row in rows[:-1]:
+            conn.execute(_INSERT, row)
+        after = conn.execute(_INSERT_VISIT_RETURNING, (*rows[-1], visit_hash)).fetchone()[0]  # the highest id
         before = after - len(rows)
     else:
         before = _max_id(conn)
-        conn.executemany(_INSERT, rows)
+        conn.executemany(_INSERT, rows[:-1])
+        conn.execute(_INSERT_VISIT, (*rows[-1], visit_hash))
         after = before + len(rows)
     if after // PRUNE_EVERY != before // PRUNE_EVERY:
+        day_analytics.roll_up(conn)  # the visits first: every row at or below ``after`` is counted then
         cutoff = rows[-1][0] - to_ms(KEEP_SECONDS)
         conn.execute("DELETE FROM lkpersist_events WHERE id <= ? OR time < ?", (after - KEEP_EVENTS, cutoff))
 
 
 _INSERT = "INSERT INTO lkpersist_events (time, kind, identity, reconnect_count) VALUES (?, ?, ?, ?)"
-_INSERT_RETURNING = f"{_INSERT} RETURNING id"
+_INSERT_VISIT = (
+    "INSERT INTO lkpersist_events (time, kind, identity, reconnect_count, visit_hash) VALUES (?, ?, ?, ?, ?)"
+)
+_INSERT_VISIT_RETURNING = f"{_INSERT_VISIT} RETURNING id"
 _FEW = 4
 
 

@@ -11,10 +11,14 @@ holds the lock, the transaction is rolled back untouched and the caller hands th
 worker, which waits for the lock as every write always has.
 
 What else could stall the loop is kept off it: this connection never checkpoints
-(``wal_autocheckpoint=0``); every ``CHECKPOINT_EVERY`` commits it asks the worker for a passive
-checkpoint and pauses (writes take the worker's way, queued behind it) until that is done, so the
-checkpoint catches up with the end of the WAL and the next write starts the WAL over: it stays
-bounded, as with SQLite's own auto-checkpoint. The connection is opened only after the worker has
+(``wal_autocheckpoint=0``); every ``CHECKPOINT_EVERY`` commits it asks the worker for passive
+checkpoints. The first runs while inline writes go on (syncing the WAL written since the last one is
+the long part: most of the checkpoint's time), later ones catch up with what was written meanwhile,
+and the last runs with inline writes paused (they take the worker's way, queued behind it; a write in
+flight is waited for), so it reaches the end of the WAL and the next write starts the WAL over. The WAL
+stays bounded whatever the timing: once ``CATCH_UP_COMMITS`` inline commits were made after the
+request, the writer pauses itself until the checkpoint is done, so the WAL never holds more than
+``CHECKPOINT_EVERY + CATCH_UP_COMMITS`` commits. The connection is opened only after the worker has
 prepared the schema, is used only by the thread that opened it, and is forgotten (never used) in a
 forked child.
 """
@@ -33,7 +37,10 @@ from lkpersist.stores.sqlite.url import SQLiteTarget
 
 T = TypeVar("T")
 CHECKPOINT_EVERY = 500
-"""Inline commits between two passive checkpoints asked of the worker (a WAL of about 10 MB at most)."""
+"""Inline commits between two checkpoints asked of the worker (each commit of an arrival adds ~6 WAL frames)."""
+CATCH_UP_COMMITS = CHECKPOINT_EVERY // 2
+"""Inline commits a checkpoint may let through before inline writes pause for the rest of it (a WAL of
+``1.5 * CHECKPOINT_EVERY`` commits at most: about 20 MB of new arrivals)."""
 
 
 class InlineWriter:
@@ -47,23 +54,42 @@ class InlineWriter:
         self._commits = 0
         self.usable = True
         self.paused = False
-        """Set while the worker checkpoints (see the module docstring)."""
+        """Set while the worker copies the last frames of a checkpoint (see the module docstring)."""
+        self._asked_at: int | None = None
+        """The commit count when the checkpoint under way was asked for (None: none is)."""
+        self._writing = threading.Lock()
+        """Held by an inline write, so :meth:`pause` waits for the one in flight (its frames, written
+        after the last checkpoint, would keep the WAL from starting over)."""
+
+    def pause(self) -> None:
+        """Send inline writes to the worker from now on, once the one in flight (if any) has committed."""
+        with self._writing:
+            self.paused = True
+
+    def resume(self) -> None:
+        """The checkpoint is done: inline writes again (called by the worker, even if the loop is gone)."""
+        self._asked_at, self.paused = None, False
 
     def attempt(self, work: Callable[..., T], args: tuple[Any, ...]) -> tuple[bool, T | None]:
         """(True, result) when ``work(connection, *args)`` ran and committed here; (False, None) when the
         lock was taken (nothing was changed): run it on the worker. Other errors are raised translated."""
         conn = self._connection()
-        if conn is None or self.paused:
+        if conn is None:
             return False, None
-        try:
-            result = work(conn, *args)
-        except sqlite3.Error as exc:
-            if is_busy(exc):
+        with self._writing:
+            if self.paused:
                 return False, None
-            raise translate(exc, self.target) from exc
-        self._commits += 1
-        if self._commits % CHECKPOINT_EVERY == 0:
-            self.paused = True
+            try:
+                result = work(conn, *args)
+            except sqlite3.Error as exc:
+                if is_busy(exc):
+                    return False, None
+                raise translate(exc, self.target) from exc
+            self._commits += 1
+            if self._asked_at is not None and self._commits - self._asked_at >= CATCH_UP_COMMITS:
+                self.paused = True  # the checkpoint fell this far behind: the WAL stops growing here
+        if self._commits % CHECKPOINT_EVERY == 0 and self._asked_at is None:
+            self._asked_at = self._commits
             self._checkpoint()
         return True, result
 
@@ -72,7 +98,9 @@ class InlineWriter:
         if self._conn is not None and self._owner == here:
             return self._conn
         if self._owner is not None and self._owner[0] != here[0]:  # a forked child: nothing of the parent's
-            self._conn, self._owner, self.paused = None, None, False  # connection, nor its pending checkpoint
+            self._conn, self._owner = None, None  # connection, nor its pending checkpoint,
+            self._writing = threading.Lock()  # nor a lock the parent's worker held at the fork
+            self.resume()
         if self._conn is not None or not self.usable:
             return None  # another thread owns it: that caller goes through the worker
         try:
@@ -103,4 +131,4 @@ def _open(target: SQLiteTarget) -> sqlite3.Connection:
     return conn
 
 
-__all__ = ["CHECKPOINT_EVERY", "InlineWriter"]
+__all__ = ["CATCH_UP_COMMITS", "CHECKPOINT_EVERY", "InlineWriter"]

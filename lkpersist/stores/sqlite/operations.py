@@ -50,7 +50,8 @@ def arrive(
         session, visit = arrive_transition(current, identity, request, now, settings.presence)
         replaced = None
         # analytics count visits (returns, new sessions), not joined connections: the session's counters
-        # are written with its row (UPDATE_VISIT, INSERT_ARRIVAL), its day's by analytics.connected
+        # are written with its row (UPDATE_VISIT, INSERT_ARRIVAL), its day's are its event, which carries
+        # the identity's hash for the roll-up to count (analytics.py)
         day = settings.analytics.day(now) if visit.new_visit else None
         if row is not None and current is not None:  # a visit reopened here is a return (visit 2 or later)
             if day:
@@ -69,9 +70,8 @@ def arrive(
             payloads = queries.recent_payloads(conn, identity, now_ms, request.restore_turns)
             turns = turns_from_payloads(identity, payloads[::-1], settings.codec)
         arrival = visit.arrival(session, turns)
-        record_events(conn, arrival_events(arrival, now, replaced))
-        if day:
-            analytics.connected(conn, settings.analytics, identity, day, visit.returning)
+        hashed = analytics.identity_hash(conn, settings.analytics, identity) if day else None
+        record_events(conn, arrival_events(arrival, now, replaced), hashed)
         return arrival
 
 

@@ -4,7 +4,9 @@ The layout's version is recorded in ``lkpersist_meta``. An older file is upgrade
 transaction, by creating the tables it lacks (2 added events and locks, 3 analytics) and reshaping the sessions
 table (4 replaced the disconnect/greeting counters by per-connection presence and moved the session's
 analytics counters into its row, :func:`_to_presence`,
-and dropped the events table's AUTOINCREMENT, :func:`_events_without_autoincrement`);
+and dropped the events table's AUTOINCREMENT, :func:`_events_without_autoincrement`; 5 gave the events
+the identity hash of the visit an arrival opened, which the day analytics now roll up from,
+:func:`_events_with_visit_hash`);
 a newer one is refused (upgrade lkpersist).
 """
 
@@ -15,7 +17,8 @@ import sqlite3
 from lkpersist.stores.sqlite import analytics
 from lkpersist.stores.sqlite.transactions import immediate
 
-STORAGE_VERSION = 4  # the layout below, in lkpersist_meta (2: events, locks; 3: analytics; 4: presence)
+STORAGE_VERSION = 5  # the layout below, in lkpersist_meta (2: events, locks; 3: analytics; 4: presence;
+# 5: events carry visit_hash)
 
 # Times are integer milliseconds. ``deadline`` is Session.deadline (connected: last_seen + ttl;
 # disconnected: expires_at), rewritten on every write so count/list/purge filter on an index and never
@@ -64,12 +67,15 @@ SCHEMA = (
     # session events (events.py): written in the operation's transaction, polled by subscribers. Ids are
     # never reused although there is no AUTOINCREMENT (whose sqlite_sequence row costs every write a page):
     # pruning never removes the newest row, so the next id is always past every id handed out.
+    # ``visit_hash``: on the event of an arrival that opened a visit, the keyed identity hash the day
+    # analytics count it under (analytics.roll_up); NULL on every other event.
     """CREATE TABLE IF NOT EXISTS lkpersist_events (
         id INTEGER PRIMARY KEY,
         time INTEGER NOT NULL,
         kind TEXT NOT NULL,
         identity TEXT NOT NULL,
-        reconnect_count INTEGER
+        reconnect_count INTEGER,
+        visit_hash TEXT
     )""",
     # named locks (locks.py)
     """CREATE TABLE IF NOT EXISTS lkpersist_locks (
@@ -87,6 +93,7 @@ def prepare_schema(conn: sqlite3.Connection) -> None:
         with immediate(conn):
             _to_presence(conn)
             _events_without_autoincrement(conn)
+            _events_with_visit_hash(conn)
             conn.execute("DROP TABLE IF EXISTS lkpersist_analytics_sessions")  # layout 3's, now in the sessions
             for statement in SCHEMA:
                 conn.execute(statement)
@@ -133,9 +140,21 @@ def _events_without_autoincrement(conn: sqlite3.Connection) -> None:
         return
     conn.execute("ALTER TABLE lkpersist_events RENAME TO lkpersist_events_v2")
     conn.execute(next(statement for statement in SCHEMA if "lkpersist_events (" in statement))
-    conn.execute("INSERT INTO lkpersist_events SELECT id, time, kind, identity, reconnect_count FROM lkpersist_events_v2")
+    conn.execute(
+        "INSERT INTO lkpersist_events (id, time, kind, identity, reconnect_count) "
+        "SELECT id, time, kind, identity, reconnect_count FROM lkpersist_events_v2"
+    )
     conn.execute("DROP TABLE lkpersist_events_v2")
     conn.execute("DELETE FROM sqlite_sequence WHERE name IN ('lkpersist_events', 'lkpersist_events_v2')")
+
+
+def _events_with_visit_hash(conn: sqlite3.Connection) -> None:
+    """Layout 4 → 5, in the caller's transaction: the events get their ``visit_hash`` column. The rows
+    already there have none (NULL): their visits were counted in the day rows when they were written, as
+    a process of layout 4 still running goes on doing, so nothing is counted twice."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(lkpersist_events)")}
+    if columns and "visit_hash" not in columns:
+        conn.execute("ALTER TABLE lkpersist_events ADD COLUMN visit_hash TEXT")
 
 
 def check_schema(conn: sqlite3.Connection) -> None:
