@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any
 
 from lkpersist.crypto.codec import PlainCodec, PlainGuardCodec, ValueCodec
@@ -70,6 +71,32 @@ def spliced_turns(payloads: Sequence[bytes], codec: ValueCodec) -> TurnDicts | N
     return dicts if dicts is not None and spliceable_turns(dicts) else None
 
 
+def spliced_page(pages: Sequence[Sequence[bytes]], codec: ValueCodec) -> list[TurnDicts | None]:
+    """:func:`spliced_turns` of each record's payloads in ``pages`` (a page of records, oldest turn first
+    in each), the checks of the turns' fields run once over the whole page instead of once per record:
+    they cost about one and a half times the parse per record of ten turns, and a third less over a page.
+    Each record's payloads are still parsed on their own (its dicts are read from its text alone). When
+    the page does not pass whole, each record is checked by :func:`spliced_turns` (only odd ones are None)."""
+    if _orjson is None or not isinstance(codec, PlainCodec | PlainGuardCodec):
+        return [None] * len(pages)
+    loads = _orjson.loads
+    found: list[TurnDicts] = []
+    try:
+        for payloads in pages:
+            joined = b"[" + b",".join(payloads) + b"]"
+            items = loads(joined)
+            if type(items) is not list or len(items) != len(payloads) or b"\n" in joined or b"\r" in joined:
+                break
+            found.append(items)
+        else:
+            every = list(chain.from_iterable(found))
+            if canonical_turns(every) is not None and spliceable_turns(every):
+                return [*found]
+    except ValueError:
+        pass
+    return [spliced_turns(payloads, codec) for payloads in pages]
+
+
 def turn_payloads(dicts: TurnDicts, codec: ValueCodec) -> list[str]:
     """What a store keeps for each turn: ``codec.encode(Turn.to_json())`` of each dict."""
     texts = turn_texts(dicts)
@@ -122,4 +149,6 @@ def plain_json_values(value: Any) -> bool:
     return True
 
 
-__all__ = ["TurnDicts", "json_text", "plain_json_values", "spliced_turns", "turn_dicts", "turn_payloads"]
+__all__ = [
+    "TurnDicts", "json_text", "plain_json_values", "spliced_page", "spliced_turns", "turn_dicts", "turn_payloads",
+]
