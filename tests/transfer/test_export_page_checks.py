@@ -1,6 +1,7 @@
-"""``stores.bulk.spliced_page``: a page of records' stored turns checked for the splice at once, which
-must decide for every record exactly what ``spliced_turns`` decides for it alone, whatever else is on the
-page (an odd record next to good ones, turns that would only parse joined across two records)."""
+"""``stores.bulk.spliced_page`` and ``turn_dict_page``: a page of records' stored turns checked at once
+(for the splice, or as dicts), which must decide for every record exactly what ``spliced_turns`` or
+``turn_dicts`` decides for it alone, whatever else is on the page (an odd record next to good ones,
+turns that would only parse joined across two records, a value encrypted with another key)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from lkpersist.crypto.codec import PLAIN, PLAIN_GUARD
 from lkpersist.crypto.fernet import FernetCodec
 from lkpersist.crypto.keys import generate_key
 from lkpersist.model.session import Turn
-from lkpersist.stores.bulk import spliced_page, spliced_turns
+from lkpersist.stores.bulk import spliced_page, spliced_turns, turn_dict_page, turn_dicts
 
 
 def _payloads(name: str, count: int) -> list[bytes]:
@@ -65,3 +66,21 @@ def test_encrypted_turns_are_never_spliced() -> None:
     codec = FernetCodec([generate_key()])
     pages = [[codec.encode(payload.decode()).encode() for payload in payloads] for payloads in GOOD]
     assert spliced_page(pages, codec) == [None] * len(pages)
+
+
+@pytest.mark.parametrize("odd", [None, *ODD.values()], ids=["none", *ODD.keys()])
+def test_turn_dict_page_reads_each_record_as_turn_dicts_alone(odd: list[bytes] | None) -> None:
+    pages = [*GOOD] if odd is None else [GOOD[0], odd, *GOOD[1:]]
+    found = turn_dict_page(pages, PLAIN)
+    assert found == [turn_dicts(payloads, PLAIN) for payloads in pages]
+    assert all(dicts is not None for dicts in found[:1] + found[2:])  # the good ones, whatever is beside them
+
+
+def test_turn_dict_page_decrypts_and_leaves_out_a_record_it_cannot() -> None:
+    codec, other = FernetCodec([generate_key()]), FernetCodec([generate_key()])
+    pages = [[codec.encode(payload.decode()).encode() for payload in payloads] for payloads in GOOD]
+    assert turn_dict_page(pages, codec) == [turn_dicts(payloads, PLAIN) for payloads in GOOD]
+    pages.insert(1, [other.encode(_payloads("h", 1)[0].decode()).encode()])
+    found = turn_dict_page(pages, codec)
+    assert found[1] is None
+    assert [dicts for index, dicts in enumerate(found) if index != 1] == [turn_dicts(payloads, PLAIN) for payloads in GOOD]
