@@ -9,11 +9,12 @@ their pages taken in turn: while Python decodes and writes one walk's page, Redi
 step, so neither waits for the other (with a single step in flight, Redis stood idle while a page was
 written, and Python while the next step was read). Memory stays bounded by about ``_WALKS`` + 1 pages
 plus the members of the buckets being walked (kept to return each entry once, as ZSCAN may repeat one).
-The order is the store's own, walk by walk and bucket by bucket, not ``last_seen``: export needs every
-record once, not a ranking.
+The order is the store's own (the walks' pages in turn, each walk bucket by bucket), not ``last_seen``:
+export needs every record once, not a ranking.
 
-Records come with their turns as dicts (:func:`lkpersist.stores.bulk.turn_dicts`); one whose turns are
-not in that form is read again by the per-identity ``READ_RECORD`` path, which decodes (or names) each.
+Records come with their turns as dicts (:func:`lkpersist.stores.bulk.turn_dict_page`, a step's turns
+checked together); one whose turns are not in that form is read again by the per-identity
+``READ_RECORD`` path, which decodes (or names) each.
 """
 
 from __future__ import annotations
