@@ -4,13 +4,10 @@ working at the same time.
 The walk goes over each bucket's ``deadline`` index by ZSCAN (no keyspace scan; the scores filter by
 status before anything is read). Each step is one pipeline: a ``READ_RECORDS`` call per bucket for the
 members the previous step found (every record in it read in one snapshot), and the next ZSCANs of the
-buckets being walked. The buckets are shared between ``_WALKS`` walks, each with one step in flight, and
-their pages taken in turn: while Python decodes and writes one walk's page, Redis reads the other's next
-step, so neither waits for the other (with a single step in flight, Redis stood idle while a page was
-written, and Python while the next step was read). Memory stays bounded by about ``_WALKS`` + 1 pages
-plus the members of the buckets being walked (kept to return each entry once, as ZSCAN may repeat one).
-The order is the store's own (the walks' pages in turn, each walk bucket by bucket), not ``last_seen``:
-export needs every record once, not a ranking.
+buckets being walked. The next step is sent before this one's replies are decoded, so Redis reads while
+Python decodes. Memory stays bounded by about two pages plus the members of the buckets being walked
+(kept to return each entry once, as ZSCAN may repeat one). The order is the store's own, bucket by
+bucket, not ``last_seen``: export needs every record once, not a ranking.
 
 Records come with their turns as dicts (:func:`lkpersist.stores.bulk.turn_dict_page`, a step's turns
 checked together); one whose turns are not in that form is read again by the per-identity
@@ -21,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -65,8 +62,6 @@ end
 return out
 """
 _MAX_LANES = 64
-_WALKS = 2
-"""Walks over the buckets, each with a step in flight (see the module docstring)."""
 _registered: weakref.WeakKeyDictionary[Any, AsyncScript] = weakref.WeakKeyDictionary()
 
 Reads = list[tuple[int, list[bytes]]]
@@ -77,7 +72,7 @@ Reads = list[tuple[int, list[bytes]]]
 class _Walk:
     """Where the walk stands: the buckets being scanned (ZSCAN cursors) and the members each returned."""
 
-    buckets: Sequence[int]
+    buckets: int
     status: Status
     page_size: int
     lanes: int = 8
@@ -87,10 +82,9 @@ class _Walk:
 
     def scans(self) -> list[tuple[int, int]]:
         """The (bucket, cursor) pairs to ZSCAN in the next step: open buckets, then new ones up to ``lanes``."""
-        while len(self.cursors) < self.lanes and self.next_bucket < len(self.buckets):
-            bucket = self.buckets[self.next_bucket]
-            self.cursors[bucket] = 0
-            self.seen[bucket] = set()
+        while len(self.cursors) < self.lanes and self.next_bucket < self.buckets:
+            self.cursors[self.next_bucket] = 0
+            self.seen[self.next_bucket] = set()
             self.next_bucket += 1
         return list(self.cursors.items())
 
@@ -118,51 +112,24 @@ class _Walk:
 async def scan_records(ctx: RedisContext, status: Status, page_size: int) -> AsyncIterator[list[Loaded]]:
     """Every record matching ``status``, about ``page_size`` at a time (see the module docstring)."""
     await ctx.ensure_ready()
-    buckets = ctx.keys.buckets
-    walks = [_Walking(_Walk(range(first, buckets, _WALKS), status, page_size)) for first in range(min(_WALKS, buckets))]
-    for walking in walks:
-        walking.send(ctx)
+    walk = _Walk(ctx.keys.buckets, status, page_size)
+    reads: Reads = []
+    scans = walk.scans()
+    step: asyncio.Future[tuple[list[Any], list[Any]]] | None = asyncio.ensure_future(_step(ctx, reads, scans, page_size))
     try:
-        while walks:
-            walking = walks.pop(0)
-            done, records = await walking.received(ctx)
-            if walking.step is not None:
-                walks.append(walking)
+        while step is not None:
+            records, scanned = await step
+            done, reads = reads, walk.found(scans, scanned, to_ms(ctx.now()))
+            scans = walk.scans()
+            step = asyncio.ensure_future(_step(ctx, reads, scans, page_size)) if reads or scans else None
             await asyncio.sleep(0)  # the next step's pipeline leaves before this one is decoded
             page = await _decoded(ctx, done, records)
             if page:
                 yield page
     finally:
-        steps = [walking.step for walking in walks if walking.step is not None and not walking.step.done()]
-        for step in steps:
+        if step is not None and not step.done():
             step.cancel()
-        await asyncio.gather(*steps, return_exceptions=True)
-
-
-@dataclass
-class _Walking:
-    """One walk and its step in flight: the members that step reads, and the ZSCANs it carries."""
-
-    walk: _Walk
-    reads: Reads = field(default_factory=list)
-    scans: list[tuple[int, int]] = field(default_factory=list)
-    step: asyncio.Future[tuple[list[Any], list[Any]]] | None = None
-
-    def send(self, ctx: RedisContext) -> None:
-        """Send the next step: the reads the last ZSCANs found, and the next ZSCANs (none left: no step)."""
-        self.scans = self.walk.scans()
-        if self.reads or self.scans:
-            self.step = asyncio.ensure_future(_step(ctx, self.reads, self.scans, self.walk.page_size))
-        else:
-            self.step = None
-
-    async def received(self, ctx: RedisContext) -> tuple[Reads, list[Any]]:
-        """Await the step in flight, send the next one; the members it read and their READ_RECORDS replies."""
-        assert self.step is not None
-        records, scanned = await self.step
-        done, self.reads = self.reads, self.walk.found(self.scans, scanned, to_ms(ctx.now()))
-        self.send(ctx)
-        return done, records
+            await asyncio.gather(step, return_exceptions=True)
 
 
 async def _step(
