@@ -1,6 +1,6 @@
 """Benchmark: ``sessions export`` / ``sessions import`` throughput between SQLite and Redis, and peak RSS.
 
-Usage: ``.venv/bin/python bench/bench_transfer.py [--sessions N] [--turns K] [--rounds R] [--rss-sessions M] [--rss-turns T] [--only PART]``
+Usage: ``.venv/bin/python bench/bench_transfer.py [--sessions N] [--turns K] [--rounds R] [--rss-sessions M] [--rss-turns T] [--only PART]`` (PART: throughput, export, memory, transaction)
 
 Throughput (N sessions of K turns, default 20,000 of 10): a SQLite file is filled through
 ``import_records``, then exported to a file, imported into Redis, exported from Redis and imported into a
@@ -8,6 +8,11 @@ second SQLite file, each timed (sessions/s), ``--rounds`` times (default 3) into
 round of each step kept. Each is set against its floor measured in the same run: the
 same rows read back by two bare SELECTs (SQLite) or the same keys read by a pipeline of HGETALL/LRANGE
 (Redis), with no decoding; the ratio is what lkpersist's decoding, encoding and checks cost on top.
+
+``--only export``: the two exports alone (SQLite and Redis, N sessions of K turns), ``--rounds`` rounds
+interleaved in one process over the same data, best round of each: wall rate, rate per second of this
+process's CPU, and for Redis the rate per second of the server's own CPU (``INFO cpu``; on a 2-core machine
+the export's wall rate is bounded by the slower of the two when they overlap).
 
 ``--only transaction``: SQLite's import transaction alone (``stores.sqlite.transfer.import_batch`` on the
 store's connection, in this thread, 500 new sessions per call, best of five fresh files), per CPU second:
@@ -169,6 +174,33 @@ def _chain(first: str, tmp: Path, redis_url: str, prefix: str, round_: int,
     ]
 
 
+def exports(sessions: int, turns: int, tmp: Path, redis_url: str, rounds: int) -> None:
+    """Export from SQLite and from Redis alone, interleaved over ``rounds``, each one's best round kept."""
+    first, middle = f"sqlite:///{tmp / 'first.db'}", f"{redis_url}?prefix=benchexport"
+    asyncio.run(fill(first, sessions, turns))
+    asyncio.run(export_to(first, tmp / "one.ndjson"))
+    asyncio.run(import_from(middle, tmp / "one.ndjson"))
+    server = redis.Redis.from_url(redis_url)
+    best: dict[str, tuple[Rate, float]] = {}
+    for _ in range(rounds):
+        for label, url in (("export from SQLite", first), ("export from Redis", middle)):
+            before = _server_cpu(server)
+            rate = asyncio.run(export_to(url, tmp / "out.ndjson"))
+            spent = _server_cpu(server) - before
+            if label not in best or rate > best[label][0]:
+                best[label] = (rate, sessions / spent if "Redis" in label and spent else 0.0)
+    print(f"exports alone, {sessions:,} sessions of {turns} turns, best of {rounds} rounds (sessions/s):")
+    for label, (rate, served) in best.items():
+        server_rate = f"   per Redis CPU second {served:10,.0f}" if served else ""
+        print(f"  {label:<20} {rate:10,.0f}   per CPU second {rate.cpu:10,.0f}{server_rate}")
+    server.close()
+
+
+def _server_cpu(client: redis.Redis) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def sqlite_transaction(sessions: int, turns: int, tmp: Path) -> None:
     """SQLite's import transaction alone: the store's ``import_batch`` called directly, per CPU second."""
     from lkpersist.clock import to_ms
@@ -241,7 +273,7 @@ def main() -> None:
     parser.add_argument("--rss-sessions", type=int, default=100_000)
     parser.add_argument("--rss-turns", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3, help="throughput: rounds, the best of each step kept")
-    parser.add_argument("--only", choices=("throughput", "memory", "transaction"), help="run one part only")
+    parser.add_argument("--only", choices=("throughput", "export", "memory", "transaction"), help="run one part only")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
     if args.only == "transaction":
@@ -249,6 +281,9 @@ def main() -> None:
             sqlite_transaction(args.sessions, args.turns, Path(tmp))
         return
     with tempfile.TemporaryDirectory(prefix="lkpersist-bench-") as tmp, own_redis_server() as url:
+        if args.only == "export":
+            exports(args.sessions, args.turns, Path(tmp), url, args.rounds)
+            return
         if args.only != "memory":
             throughput(args.sessions, args.turns, Path(tmp), url, args.rounds)
         if args.only != "throughput":

@@ -75,6 +75,7 @@ async def _read_ahead(pages: AsyncIterator[RecordPage]) -> AsyncIterator[RecordP
             except StopAsyncIteration:
                 return
             upcoming = asyncio.ensure_future(anext(pages))
+            await asyncio.sleep(0)  # the task starts now (a store's read is under way) before the caller writes
             yield page
     finally:
         if not upcoming.done():

@@ -9,8 +9,9 @@ Python decodes. Memory stays bounded by about two pages plus the members of the 
 (kept to return each entry once, as ZSCAN may repeat one). The order is the store's own, bucket by
 bucket, not ``last_seen``: export needs every record once, not a ranking.
 
-Records come with their turns as dicts (:func:`lkpersist.stores.bulk.turn_dicts`); one whose turns are
-not in that form is read again by the per-identity ``READ_RECORD`` path, which decodes (or names) each.
+Records come with their turns as dicts (:func:`lkpersist.stores.bulk.turn_dict_page`, a step's turns
+checked together); one whose turns are not in that form is read again by the per-identity
+``READ_RECORD`` path, which decodes (or names) each.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from lkpersist.model.jsonform import parse_json
 from lkpersist.model.results import CorruptRecord
 from lkpersist.model.session import Session, Status
 from lkpersist.model.transfer import SessionRecord
-from lkpersist.stores.bulk import turn_dicts
+from lkpersist.stores.bulk import TurnDicts, turn_dict_page
 from lkpersist.stores.redis.context import RedisContext
 from lkpersist.stores.redis.errors import translated
 from lkpersist.stores.redis.pipeline import queue_script, run_pipeline
@@ -150,23 +151,27 @@ async def _step(
 
 
 async def _decoded(ctx: RedisContext, reads: Reads, replies: list[Any]) -> list[Loaded]:
-    """The records of one step's READ_RECORDS replies, in order; those whose turns are not in the bulk
-    form are read again, together, by the per-identity path (which decodes each or names the bad one)."""
-    records: list[Loaded | None] = []
-    again: dict[int, str] = {}  # the place in records of each identity to read again
-    codec = ctx.settings.codec
+    """The records of one step's READ_RECORDS replies, in order, their turns checked together
+    (:func:`~lkpersist.stores.bulk.turn_dict_page`); those whose turns are not in the bulk form are read
+    again, together, by the per-identity path (which decodes each or names the bad one)."""
+    answers: list[tuple[str, Any]] = []
     for (_, members), reply in zip(reads, replies, strict=True):
         for member, answer in zip(members, reply, strict=True):
             try:
-                identity = ctx.keys.decode_identity(member)
+                answers.append((ctx.keys.decode_identity(member), answer))
             except ValueError:
                 continue  # not one of ours: listing reports such entries, export has nothing to carry
-            record = _record(identity, answer, codec)
-            if record is _Read.AGAIN:
-                again[len(records)] = identity
-                records.append(None)
-            elif record is not _Read.GONE:
-                records.append(record)
+    codec = ctx.settings.codec
+    bulk = iter(turn_dict_page([answer[4] for _, answer in answers if answer[5] == 1], codec))
+    records: list[Loaded | None] = []
+    again: dict[int, str] = {}  # the place in records of each identity to read again
+    for identity, answer in answers:
+        record = _record(identity, answer, next(bulk) if answer[5] == 1 else None, codec)
+        if record is _Read.AGAIN:
+            again[len(records)] = identity
+            records.append(None)
+        elif record is not _Read.GONE:
+            records.append(record)
     if again:
         for index, loaded in zip(again, await load_records(ctx, list(again.values())), strict=True):
             records[index] = loaded
@@ -178,15 +183,15 @@ class _Read(Enum):
     AGAIN = "turns not in the bulk form: read by the per-identity path"
 
 
-def _record(identity: str, answer: Any, codec: ValueCodec) -> Loaded | _Read:
-    """One member's READ_RECORDS answer as its record, or what to do instead."""
+def _record(identity: str, answer: Any, dicts: TurnDicts | None, codec: ValueCodec) -> Loaded | _Read:
+    """One member's READ_RECORDS answer as its record (``dicts``: its turns in the bulk form, or None), or
+    what to do instead."""
     try:
         session = _session(identity, answer, codec)
     except CorruptRecordError as exc:
         return CorruptRecord(identity=identity, reason=exc.reason)
     if session is None:
         return _Read.GONE
-    dicts = turn_dicts(answer[4], codec) if answer[5] == 1 else None
     if dicts is None:
         return _Read.AGAIN
     return SessionRecord.of_turn_dicts(session, dicts)

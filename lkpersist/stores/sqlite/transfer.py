@@ -30,7 +30,7 @@ from lkpersist.model.transfer import (
     creation_events,
     decide_import,
 )
-from lkpersist.stores.bulk import json_text, spliced_turns, turn_dicts, turn_payloads
+from lkpersist.stores.bulk import TurnDicts, json_text, spliced_page, turn_dicts, turn_payloads
 from lkpersist.stores.settings import StoreSettings
 from lkpersist.stores.sqlite.events import record_events
 from lkpersist.stores.sqlite.queries import STATUS_FILTER
@@ -68,7 +68,7 @@ def scan_page(
         if not rows:
             return [], None
         payloads = _payloads(conn, "session_id BETWEEN ? AND ?", (rows[0][0], rows[-1][0]))
-    return [_record(row, payloads.get(int(row[0]), []), codec) for row in rows], int(rows[-1][0])
+    return _records(rows, payloads, codec), int(rows[-1][0])
 
 
 def load(conn: sqlite3.Connection, codec: ValueCodec, identities: Sequence[str]) -> list[Loaded | None]:
@@ -79,7 +79,7 @@ def load(conn: sqlite3.Connection, codec: ValueCodec, identities: Sequence[str])
                             tuple(identities)).fetchall()
         ids = tuple(int(row[0]) for row in rows)
         payloads = _payloads(conn, f"session_id IN ({', '.join('?' * len(ids))})", ids) if ids else {}
-    by_identity = {row[1]: _record(row, payloads.get(int(row[0]), []), codec) for row in rows}
+    by_identity = {row[1]: record for row, record in zip(rows, _records(rows, payloads, codec), strict=True)}
     return [by_identity.get(identity) for identity in identities]
 
 
@@ -200,10 +200,18 @@ def _payloads(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> 
     return found
 
 
-def _record(row: Row, payloads: list[bytes], codec: ValueCodec) -> Loaded:
+def _records(rows: list[Row], payloads: dict[int, list[bytes]], codec: ValueCodec) -> list[Loaded]:
+    """The records of ``rows`` and their turns' ``payloads`` (by row id), the turns of all checked at once
+    for the splice (:func:`spliced_page`)."""
+    stored = [payloads.get(int(row[0]), []) for row in rows]
+    return list(map(_record, rows, stored, spliced_page(stored, codec), repeat(codec)))
+
+
+def _record(row: Row, payloads: list[bytes], spliceable: TurnDicts | None, codec: ValueCodec) -> Loaded:
+    """One record; ``spliceable`` its turns as :func:`~lkpersist.stores.bulk.spliced_turns` reads them."""
     identity = row[1]
     try:
-        spliced = _spliced(row, payloads, codec)
+        spliced = _spliced(row, payloads, spliceable, codec)
         if spliced is not None:
             return spliced
         session = _session(row, codec)
@@ -215,17 +223,17 @@ def _record(row: Row, payloads: list[bytes], codec: ValueCodec) -> Loaded:
         return CorruptRecord(identity=identity, reason=exc.reason)
 
 
-def _spliced(row: Row, payloads: list[bytes], codec: ValueCodec) -> SessionRecord | None:
+def _spliced(row: Row, payloads: list[bytes], dicts: TurnDicts | None, codec: ValueCodec) -> SessionRecord | None:
     """A plaintext store's record with its stored turn payloads beside it (:attr:`SessionRecord.rendered`),
     its metadata and context read by :func:`plain_object` (values orjson writes as the stdlib does). None
-    (the ordinary path, which reads or names whatever is odd) unless both and the turns qualify."""
-    if not isinstance(codec, PlainCodec | PlainGuardCodec) or type(row[14]) is not bytes or type(row[15]) is not bytes:
+    (the ordinary path, which reads or names whatever is odd) unless both and the turns (``dicts``, from
+    :func:`~lkpersist.stores.bulk.spliced_turns`) qualify."""
+    if dicts is None or not isinstance(codec, PlainCodec | PlainGuardCodec):
+        return None
+    if type(row[14]) is not bytes or type(row[15]) is not bytes:
         return None
     metadata, context = plain_object(row[14]), plain_object(row[15])
     if metadata is None or context is None:
-        return None
-    dicts = spliced_turns(payloads, codec)
-    if dicts is None:
         return None
     session = session_from_row(row, codec, personal=False)
     try:
