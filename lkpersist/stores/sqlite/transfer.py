@@ -91,40 +91,69 @@ def import_batch(
     """Run on the store's worker thread: every record of the batch in one transaction, each whole.
 
     Identities without a row are written together (one statement per table for all of them); the
-    others are read, decided and rewritten one by one. A record whose identity is waiting to be written
-    earlier in the batch first has those written, so it sees them as the file's order says."""
+    others are decided and rewritten one by one, their stored records read ``SCAN_ROWS`` at a time (two
+    statements, not two per record). A record whose identity is waiting to be written earlier in the
+    batch first has those written, and one whose identity was written earlier in the batch is read
+    again, so each sees the earlier lines as the file's order says."""
     outcomes: list[ImportOutcome] = []
     events: list[list[SessionEvent]] = []
     now = from_ms(now_ms)
     with immediate(conn):
         stored = _stored_identities(conn, [record.session.identity for record in records])
         fresh: dict[str, SessionRecord] = {}  # to be written together, by identity
-        for record in records:
-            identity = record.session.identity
-            if identity not in stored and identity not in fresh:
-                fresh[identity] = record
-                outcomes.append(ImportOutcome.CREATED)
-                events.append(creation_events(None, record.session, now))
-                continue
-            if identity in fresh:
-                _insert_new(conn, settings, list(fresh.values()))
-                stored.update(fresh)
-                fresh = {}
-            outcome, written = _import_one(conn, settings, record, rule, now)
-            outcomes.append(outcome)
-            events.append(written)
+        written: set[str] = set()  # rewritten in this batch: what was read before is stale
+        for start in range(0, len(records), SCAN_ROWS):
+            part = records[start:start + SCAN_ROWS]
+            read = _stored_wholes(conn, [r.session.identity for r in part if r.session.identity in stored])
+            for record in part:
+                identity = record.session.identity
+                if identity not in stored and identity not in fresh:
+                    fresh[identity] = record
+                    outcomes.append(ImportOutcome.CREATED)
+                    events.append(creation_events(None, record.session, now))
+                    continue
+                if identity in fresh:
+                    _insert_new(conn, settings, list(fresh.values()))
+                    stored.update(fresh)
+                    fresh = {}
+                outcome, changes = _import_one(
+                    conn, settings, record, rule, now, None if identity in written else read.get(identity))
+                written.add(identity)
+                outcomes.append(outcome)
+                events.append(changes)
         _insert_new(conn, settings, list(fresh.values()))
         record_events(conn, [event for batch in events for event in batch])
     return outcomes
 
 
+StoredRaw = tuple[Row, list[bytes]]
+"""A stored session row (``ALL_COLUMNS``) and its turn payloads in order, as read, not yet decoded."""
+
+
+def _stored_wholes(conn: sqlite3.Connection, identities: list[str]) -> dict[str, StoredRaw]:
+    """The rows and turn payloads of ``identities`` (all of which have a row), by identity: two statements."""
+    if not identities:
+        return {}
+    marks = ", ".join("?" * len(identities))
+    rows = conn.execute(f"SELECT {ALL_COLUMNS} FROM lkpersist_sessions WHERE identity IN ({marks})", identities).fetchall()
+    ids = tuple(int(row[0]) for row in rows)
+    payloads = _payloads(conn, f"session_id IN ({', '.join('?' * len(ids))})", ids) if ids else {}
+    return {row[1]: (row, payloads.get(int(row[0]), [])) for row in rows}
+
+
 def _import_one(
-    conn: sqlite3.Connection, settings: StoreSettings, record: SessionRecord, rule: ConflictRule, now: float
+    conn: sqlite3.Connection, settings: StoreSettings, record: SessionRecord, rule: ConflictRule, now: float,
+    read: StoredRaw | None,
 ) -> tuple[ImportOutcome, list[SessionEvent]]:
-    """One record over a stored row: read, decided by the rule, rewritten whole (or left alone)."""
+    """One record over a stored row (``read`` already, or read here): decided by the rule, rewritten
+    whole (or left alone)."""
     identity = record.session.identity
     try:
-        row_id, stored, turns = read_whole(conn, identity, settings.codec)
+        if read is None:
+            row_id, stored, turns = read_whole(conn, identity, settings.codec)
+        else:  # decoded as read_whole decodes (metadata and context the faster way that reads the same)
+            row_id, stored = int(read[0][0]), _session(read[0], settings.codec)
+            turns = turns_from_payloads(identity, read[1], settings.codec)
     except (CorruptRecordError, DecryptionError):
         return ImportOutcome.FAILED, []
     decision = decide_import(stored, turns, record, rule, now, settings.max_turns)
