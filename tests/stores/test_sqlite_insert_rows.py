@@ -39,6 +39,12 @@ def test_every_row_is_inserted_once_in_order(conn: sqlite3.Connection, count: in
     assert conn.execute("SELECT a, b, c FROM t ORDER BY id").fetchall() == _rows(count)
 
 
+@pytest.mark.parametrize("count", [0, 1, 300, 513])
+def test_rows_may_come_from_an_iterator(conn: sqlite3.Connection, count: int) -> None:
+    transfer.insert_rows(conn, INSERT, iter(_rows(count)))
+    assert conn.execute("SELECT a, b, c FROM t ORDER BY id").fetchall() == _rows(count)
+
+
 def test_a_build_with_few_variables_gets_smaller_statements(conn: sqlite3.Connection) -> None:
     conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 10)  # three rows of three per statement at most
     transfer.insert_rows(conn, INSERT, _rows(20))

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
-from itertools import chain, repeat
+from itertools import chain, islice, repeat
 from operator import itemgetter
 from typing import Any
 
@@ -180,7 +180,7 @@ def _insert_new(conn: sqlite3.Connection, settings: StoreSettings, records: list
     identities = [record.session.identity for record in records]
     marks = ", ".join("?" * len(identities))
     ids = dict(conn.execute(f"SELECT identity, id FROM lkpersist_sessions WHERE identity IN ({marks})", identities))
-    insert_rows(conn, _INSERT_TURN, list(_turn_rows([ids[identity] for identity in identities], records, codec)))
+    insert_rows(conn, _INSERT_TURN, _turn_rows([ids[identity] for identity in identities], records, codec))
 
 
 _INSERT_NEW_SESSION = f"INSERT INTO lkpersist_sessions (identity, {', '.join(OPS_FIELDS + PERSONAL_FIELDS)})"
@@ -217,9 +217,9 @@ def _turn_rows(session_ids: list[int], records: list[SessionRecord], codec: Valu
     )
 
 
-def insert_rows(conn: sqlite3.Connection, insert: str, rows: Sequence[tuple[Any, ...]]) -> None:
+def insert_rows(conn: sqlite3.Connection, insert: str, rows: Iterable[tuple[Any, ...]]) -> None:
     """``insert`` (an ``INSERT INTO table (columns)`` without its VALUES) of every row of ``rows`` (all of
-    one width), many rows per statement.
+    one width), many rows per statement, taken from ``rows`` a statement's worth at a time.
 
     ``executemany`` binds, steps and resets the statement once per row, releasing and retaking the GIL at
     every step (which, while the event loop parses the next batch, means waiting for it): an import batch
@@ -227,15 +227,17 @@ def insert_rows(conn: sqlite3.Connection, insert: str, rows: Sequence[tuple[Any,
     binary-sized pieces (at most nine shapes of statement, all kept in the connection's statement cache),
     each one ``execute``: one step for hundreds of rows (the import transaction alone: about a quarter
     more sessions per CPU second)."""
-    if not rows:
+    source = iter(rows)
+    first = next(source, None)
+    if first is None:
         return
-    width = len(rows[0])
+    width, source = len(first), chain((first,), source)
     most = max(1, min(_ROWS_PER_STATEMENT, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
-    start = 0
-    while start < len(rows):
-        size = most if len(rows) - start >= most else 1 << ((len(rows) - start).bit_length() - 1)
-        conn.execute(_values_statement(insert, width, size), list(chain.from_iterable(rows[start:start + size])))
-        start += size
+    while chunk := list(islice(source, most)):
+        while chunk:
+            size = most if len(chunk) == most else 1 << (len(chunk).bit_length() - 1)
+            conn.execute(_values_statement(insert, width, size), list(chain.from_iterable(chunk[:size])))
+            chunk = chunk[size:]
 
 
 _ROWS_PER_STATEMENT = 256
