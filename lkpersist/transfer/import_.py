@@ -97,7 +97,7 @@ async def import_sessions(
         for number, raw in numbered:
             if progress is not None:
                 progress(len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8")))
-            if not raw.strip():
+            if not raw or raw.isspace():  # (not strip(): that copies every line)
                 continue
             if number % _YIELD_EVERY == 0 and writing is not None and not writing.done():
                 await asyncio.sleep(0)  # the batch in flight moves on (see _YIELD_EVERY)
