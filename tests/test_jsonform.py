@@ -51,6 +51,10 @@ EXACT_TEXTS = [
     '{"a":9223372036854775807,"b":-9223372036854775808,"c":0.1,"d":-0.0,"e":5e-324,"f":"é\\u00e9"}',
     '{"a":1,"a":2}',
     '[1.7976931348623157e308, 1, true, null]',
+    '{"a":"a run of digits in text 12345678901234567890123","b":-18446744073709551617}',
+    '{"é":"ü👋","n":[{"m":99999999999999999999}]}',
+    '{"a":"12345678901234567890123","b":1.5}',
+    '{"a":-9223372036854775809}',
 ]
 
 
@@ -69,6 +73,27 @@ def test_parse_json_leaves_the_unchecked_key_to_its_caller() -> None:
     assert jsonform.parse_json(text)["turns"][0]["t"] == 123456789012345678901234567890  # checked: exact
     text = '{"session":{"n":123456789012345678901234567890},"turns":[]}'
     assert jsonform.parse_json(text, unchecked="turns")["session"] == {"n": 123456789012345678901234567890}
+
+
+@pytest.mark.parametrize(("text", "long"), [
+    ("1234567890123456789", True), ("-1234567890123456789", True), ("123456789012345678", False),
+    ('{"t":1800000000.123456789,"u":123456789.0123456789}', False), ('"é1234567890123456789é"', True),
+    ('{"a":[1,2,3],"b":"x"}', False), ("", False),
+])
+def test_a_long_integer_is_spelled_by_a_run_of_19_digits(text: str, long: bool) -> None:
+    assert jsonform._spells_long_integer(text) is long
+    assert jsonform._spells_long_integer(text.encode("utf-8")) is long
+
+
+def test_parse_json_reads_a_text_without_a_long_digit_run_by_orjson_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(value: object) -> bool:
+        raise AssertionError("walked")
+
+    monkeypatch.setattr(jsonform, "_may_be_big_integer", refuse)
+    assert jsonform.parse_json('{"a":[1.5e300,{"b":123456789012345678}],"c":"d"}') == json.loads(
+        '{"a":[1.5e300,{"b":123456789012345678}],"c":"d"}')
+    with pytest.raises(AssertionError, match="walked"):
+        jsonform.parse_json('{"a":1234567890123456789}')
 
 
 def test_parse_json_refuses_what_the_standard_library_refuses() -> None:

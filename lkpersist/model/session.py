@@ -121,25 +121,28 @@ class Session:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Session:
         """Build a session from :meth:`to_dict` output; raises KeyError/TypeError/ValueError on bad data."""
-        count, connected, last_seen = int(data.get("reconnect_count", 0)), bool(data.get("connected", False)), \
+        get = data.get  # an import reads one per line: the optional fields looked up once each
+        count, connected, last_seen = int(get("reconnect_count", 0)), bool(get("connected", False)), \
             float(data["last_seen"])
+        expires_at, switch_until, turn_count, devices = get("expires_at"), get("switch_until"), get("turn_count"), \
+            get("devices")
         return cls(
             identity=str(data["identity"]),
             joined_at=float(data["joined_at"]),
             last_seen=last_seen,
             reconnect_count=count,
-            language=data.get("language"),
-            metadata=_as_dict(data.get("metadata") or {}),
-            context=_as_dict(data.get("context") or {}),
+            language=get("language"),
+            metadata=_as_dict(get("metadata") or {}),
+            context=_as_dict(get("context") or {}),
             connected=connected,
-            expires_at=None if data.get("expires_at") is None else float(data["expires_at"]),
-            ttl=float(data.get("ttl", 300.0)),
+            expires_at=None if expires_at is None else float(expires_at),
+            ttl=float(get("ttl", 300.0)),
             greeted_visit=_greeted_visit(data, count),
             connections=_connections(data, connected, last_seen),
-            devices=tuple(Device.from_dict(_as_dict(d)) for d in data.get("devices") or ()),
-            switch_until=None if data.get("switch_until") is None else float(data["switch_until"]),
-            schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
-            turn_count=None if data.get("turn_count") is None else int(data["turn_count"]),
+            devices=tuple(Device.from_dict(_as_dict(d)) for d in devices) if devices else (),
+            switch_until=None if switch_until is None else float(switch_until),
+            schema_version=int(get("schema_version", SCHEMA_VERSION)),
+            turn_count=None if turn_count is None else int(turn_count),
         )
 
 
@@ -168,7 +171,8 @@ def _greeted_visit(data: dict[str, Any], reconnect_count: int) -> int:
 
 def _connections(data: dict[str, Any], connected: bool, last_seen: float) -> tuple[Connection, ...]:
     if "connections" in data:
-        return tuple(Connection.from_dict(_as_dict(c)) for c in data["connections"] or ())
+        connections = data["connections"]
+        return tuple(Connection.from_dict(_as_dict(c)) for c in connections) if connections else ()
     return legacy_connections(connected, last_seen)
 
 

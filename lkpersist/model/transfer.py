@@ -227,22 +227,20 @@ def _merged(
     stored: Session, stored_turns: list[Turn], incoming: Session, turns: list[Turn], max_turns: int
 ) -> Reconciled:
     """The merge rule of the module docstring; fields it does not name keep the stored values."""
-    deadline = max(stored.deadline, incoming.deadline)
-    session = replace(
-        stored,
-        joined_at=min(stored.joined_at, incoming.joined_at),
-        last_seen=max(stored.last_seen, incoming.last_seen),
-        reconnect_count=max(stored.reconnect_count, incoming.reconnect_count),
-        greeted_visit=max(stored.greeted_visit, incoming.greeted_visit),
-        devices=merge_devices(stored.devices, incoming.devices),
-        ttl=max(stored.ttl, incoming.ttl),
-        language=stored.language if incoming.language is None else incoming.language,
-        metadata={**stored.metadata, **incoming.metadata},
-        context={**stored.context, **incoming.context},
-    )
-    if not session.connected:
-        session = replace(session, expires_at=deadline)
-    return Reconciled(session, merge_turns(stored_turns, turns, max_turns))
+    merged: dict[str, Any] = {
+        "joined_at": min(stored.joined_at, incoming.joined_at),
+        "last_seen": max(stored.last_seen, incoming.last_seen),
+        "reconnect_count": max(stored.reconnect_count, incoming.reconnect_count),
+        "greeted_visit": max(stored.greeted_visit, incoming.greeted_visit),
+        "devices": merge_devices(stored.devices, incoming.devices),
+        "ttl": max(stored.ttl, incoming.ttl),
+        "language": stored.language if incoming.language is None else incoming.language,
+        "metadata": {**stored.metadata, **incoming.metadata},
+        "context": {**stored.context, **incoming.context},
+    }
+    if not stored.connected:  # the merged session is connected as the stored one is: the later deadline
+        merged["expires_at"] = max(stored.deadline, incoming.deadline)
+    return Reconciled(replace(stored, **merged), merge_turns(stored_turns, turns, max_turns))
 
 
 def _created(session: Session, now: float) -> SessionEvent:

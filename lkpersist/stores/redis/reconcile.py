@@ -75,20 +75,18 @@ return record
 # section is empty is then left absent (nothing to expire). Returns the ARGV index after the record;
 # skip_record(at) returns it without writing.
 _WRITE_RECORD = """
+local RECORD_COMMANDS, RECORD_TARGETS = {'HSET', 'HSET', 'HSET', 'RPUSH', 'SADD', 'HSET'}, {1, 2, 3, 4, 5, 8}
 local function write_record(k, at, member, now, grace, channel, absent)
-  local function section()
-    local n, items = tonumber(ARGV[at]), {}
-    for j = 1, n do items[j] = ARGV[at + j] end
-    at = at + n + 1
-    return items
-  end
   local deadline, last_seen = ARGV[at], ARGV[at + 1]
   at = at + 2
-  local sections = {}
-  for s = 1, 7 do sections[s] = section() end
-  local events = sections[7]
-  for i = 1, #events, 3 do
-    publish_event(channel, events[i], member, tonumber(events[i + 1]), tonumber(events[i + 2]))
+  local starts, counts = {}, {}  -- where each section's strings are in ARGV: handed on by unpack, never copied
+  for s = 1, 7 do
+    local n = tonumber(ARGV[at])
+    starts[s], counts[s] = at + 1, n
+    at = at + n + 1
+  end
+  for i = starts[7], starts[7] + counts[7] - 1, 3 do
+    publish_event(channel, ARGV[i], member, tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]))
   end
   if not absent then redis.call('DEL', KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 8]) end
   if deadline == '' then
@@ -96,12 +94,12 @@ local function write_record(k, at, member, now, grace, channel, absent)
     redis.call('ZREM', KEYS[k + 7], member)
     return at
   end
-  local commands, targets = {'HSET', 'HSET', 'HSET', 'RPUSH', 'SADD', 'HSET'}, {1, 2, 3, 4, 5, 8}
   local ttl = string.format('%d', math.max(tonumber(deadline) - now, 0) + grace)
   for s = 1, 6 do
-    if #sections[s] > 0 then
-      redis.call(commands[s], KEYS[k + targets[s]], unpack(sections[s]))
-      redis.call('PEXPIRE', KEYS[k + targets[s]], ttl)
+    if counts[s] > 0 then
+      local key = KEYS[k + RECORD_TARGETS[s]]
+      redis.call(RECORD_COMMANDS[s], key, unpack(ARGV, starts[s], starts[s] + counts[s] - 1))
+      redis.call('PEXPIRE', key, ttl)
     end
   end
   redis.call('ZADD', KEYS[k + 6], last_seen, member)
