@@ -7,10 +7,11 @@ identities so most connects are returns (the agent's hot path):
   arrive script with its ``tally_connect`` block removed (:func:`before_analytics`, on the same client). Both are one EVALSHA: the
   analytics add no round trip, only the work inside the script and three keys and arguments.
 - SQLite: ``connect`` against the same transaction as it was before analytics, for the baseline rounds:
-  ``lkpersist.stores.sqlite.analytics.connected`` (the day's counters, the day's identity) replaced by a
-  function doing nothing, and the session row written by the statements without its counter columns
-  (``operations.UPDATE_VISIT`` → ``rows.UPDATE_OPS``, ``operations.INSERT_ARRIVAL`` → ``rows.INSERT_SESSION``,
-  both taking the counted day as a parameter they ignore).
+  the visit's event row written without the identity's keyed hash
+  (``lkpersist.stores.sqlite.analytics.identity_hash`` answering None) and never rolled up into the day
+  rows (``analytics.roll_up`` doing nothing), and the session row written by the statements without its
+  counter columns (``operations.UPDATE_VISIT`` → ``rows.UPDATE_OPS``, ``operations.INSERT_ARRIVAL`` →
+  ``rows.INSERT_SESSION``, both taking the counted day as a parameter they ignore).
 
     .venv/bin/python bench/bench_analytics.py [--redis-url URL] [--seconds 6] [--concurrency 1 64]
 """
@@ -77,13 +78,25 @@ def _redis_cases(store: RedisStore, clock: SteppingClock) -> dict[str, Op]:
     return {"before": without, "analytics": with_analytics}
 
 
-def _sqlite_cases(store: Any, clock: SteppingClock) -> dict[str, Op]:
-    counting = (sqlite_analytics.connected, sqlite_operations.UPDATE_VISIT, sqlite_operations.INSERT_ARRIVAL)
-    before = (_skip, *_statements_before_analytics())
-    pool = _pool("bench")
+Steps = tuple[Any, Any, str, str]
+"""What connect's transaction counts with: the visit's hash, the roll-up, the session row's two statements."""
 
-    def use(steps: tuple[Any, str, str]) -> None:
-        sqlite_analytics.connected, sqlite_operations.UPDATE_VISIT, sqlite_operations.INSERT_ARRIVAL = steps
+
+def _counting() -> Steps:
+    return (sqlite_analytics.identity_hash, sqlite_analytics.roll_up, sqlite_operations.UPDATE_VISIT,
+            sqlite_operations.INSERT_ARRIVAL)
+
+
+def _use(steps: Steps) -> None:
+    (sqlite_analytics.identity_hash, sqlite_analytics.roll_up, sqlite_operations.UPDATE_VISIT,
+     sqlite_operations.INSERT_ARRIVAL) = steps
+
+
+def _sqlite_cases(store: Any, clock: SteppingClock) -> dict[str, Op]:
+    counting = _counting()
+    before = (_no_hash, _skip, *_statements_before_analytics())
+    pool = _pool("bench")
+    use = _use
 
     # Cases run one after the other (every op of a round finishes before the next case starts), so each
     # op setting its own mode switches the whole round. The clock moves STEP per op: every connect of the
@@ -115,7 +128,11 @@ def _statements_before_analytics() -> tuple[str, str]:
 
 
 def _skip(*_: Any) -> None:
-    """The baseline: connect's transaction without the analytics statements."""
+    """The baseline: connect's transaction without the analytics roll-up."""
+
+
+def _no_hash(*_: Any) -> None:
+    """The baseline: the visit's event row without the identity's keyed hash (nothing for a roll-up)."""
 
 
 async def _compare(label: str, cases: dict[str, Op], seconds: float, concurrencies: list[int]) -> None:
@@ -151,11 +168,11 @@ async def bench_sqlite(seconds: float, concurrencies: list[int]) -> None:
     with tempfile.TemporaryDirectory() as directory:
         clock = SteppingClock()
         store = open_store(f"sqlite:///{Path(directory) / 'bench.db'}", clock=clock)
-        counting = (sqlite_analytics.connected, sqlite_operations.UPDATE_VISIT, sqlite_operations.INSERT_ARRIVAL)
+        counting = _counting()
         try:
             await _compare("sqlite", _sqlite_cases(store, clock), seconds, concurrencies)
         finally:
-            sqlite_analytics.connected, sqlite_operations.UPDATE_VISIT, sqlite_operations.INSERT_ARRIVAL = counting
+            _use(counting)
             await store.close()
 
 
