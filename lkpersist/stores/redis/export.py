@@ -26,13 +26,13 @@ from typing import Any
 from redis.commands.core import AsyncScript
 
 from lkpersist.clock import to_ms
-from lkpersist.crypto.codec import ValueCodec
+from lkpersist.crypto.codec import PlainCodec, PlainGuardCodec, ValueCodec
 from lkpersist.exceptions import CorruptRecordError, DecryptionError
 from lkpersist.model.jsonform import parse_json
 from lkpersist.model.results import CorruptRecord
 from lkpersist.model.session import Session, Status
 from lkpersist.model.transfer import SessionRecord
-from lkpersist.stores.bulk import TurnDicts, turn_dict_page
+from lkpersist.stores.bulk import TurnDicts, joined_turn_page, turn_dict_page
 from lkpersist.stores.redis.context import RedisContext
 from lkpersist.stores.redis.errors import translated
 from lkpersist.stores.redis.pipeline import queue_script, run_pipeline
@@ -43,12 +43,13 @@ from lkpersist.stores.redis.transfer import load_records
 Loaded = SessionRecord | CorruptRecord
 
 # read records (export). KEYS: six per member, as KeyLayout.record_keys gives them (session, metadata,
-# context, turns, item ids, devices), all of one bucket (one slot); no ARGV. Returns, per member, {session
-# flat, metadata flat, context flat, devices flat, turn payloads, 1}, the payloads being the turn frames
-# without their ``<n>:<id>`` / ``-:`` item-id prefix; or {..., frames as stored, 0} when a frame has
-# neither prefix.
+# context, turns, item ids, devices), all of one bucket (one slot); ARGV[1]: '1' to join each member's
+# payloads. Returns, per member, {session flat, metadata flat, context flat, devices flat, turn payloads, 1}
+# (with '1': {..., '[' payloads joined by ',' ']', 1, number of payloads}), the payloads being the turn
+# frames without their ``<n>:<id>`` / ``-:`` item-id prefix; or {..., frames as stored, 0} when a frame
+# has neither prefix.
 READ_RECORDS = """
-local out = {}
+local join, out = ARGV[1] == '1', {}
 for i = 1, #KEYS, 6 do
   local frames, payloads = redis.call('LRANGE', KEYS[i + 3], 0, -1), {}
   for j, frame in ipairs(frames) do
@@ -56,8 +57,10 @@ for i = 1, #KEYS, 6 do
     if not head then payloads = nil; break end
     payloads[j] = string.sub(frame, #head + 2 + (head == '-' and 0 or tonumber(head)))
   end
-  out[#out + 1] = {redis.call('HGETALL', KEYS[i]), redis.call('HGETALL', KEYS[i + 1]),
+  local answer = {redis.call('HGETALL', KEYS[i]), redis.call('HGETALL', KEYS[i + 1]),
     redis.call('HGETALL', KEYS[i + 2]), redis.call('HGETALL', KEYS[i + 5]), payloads or frames, payloads and 1 or 0}
+  if payloads and join then answer[5], answer[7] = '[' .. table.concat(payloads, ',') .. ']', #payloads end
+  out[#out + 1] = answer
 end
 return out
 """
@@ -138,10 +141,11 @@ async def _step(
     """One pipeline: READ_RECORDS per bucket of ``reads``, then the ZSCANs (about ``count`` entries) of ``scans``."""
     script = _script(ctx)
     keys = ctx.keys
+    args = (b"1" if _joins(ctx.settings.codec) else b"0",)
 
     def fill(pipe: Any) -> None:
         for bucket, members in reads:
-            queue_script(pipe, script, keys.record_keys(bucket, members), ())
+            queue_script(pipe, script, keys.record_keys(bucket, members), args)
         for bucket, cursor in scans:
             pipe.zscan(keys.deadline_key(bucket), cursor, count=count)
 
@@ -162,7 +166,10 @@ async def _decoded(ctx: RedisContext, reads: Reads, replies: list[Any]) -> list[
             except ValueError:
                 continue  # not one of ours: listing reports such entries, export has nothing to carry
     codec = ctx.settings.codec
-    bulk = iter(turn_dict_page([answer[4] for _, answer in answers if answer[5] == 1], codec))
+    if _joins(codec):
+        bulk = iter(joined_turn_page([(answer[4], answer[6]) for _, answer in answers if answer[5] == 1]))
+    else:
+        bulk = iter(turn_dict_page([answer[4] for _, answer in answers if answer[5] == 1], codec))
     records: list[Loaded | None] = []
     again: dict[int, str] = {}  # the place in records of each identity to read again
     for identity, answer in answers:
@@ -215,6 +222,11 @@ def _json_hash(flat: Flat, codec: ValueCodec) -> dict[str, Any]:
     """A metadata or context hash flat as its dict, each value read by :func:`parse_json`."""
     items = iter(flat)
     return {key.decode("utf-8"): parse_json(codec.decode(value.decode("utf-8"))) for key, value in zip(items, items, strict=True)}
+
+
+def _joins(codec: ValueCodec) -> bool:
+    """Whether READ_RECORDS joins each record's payloads (plaintext only: an encrypted payload is decoded alone)."""
+    return isinstance(codec, PlainCodec | PlainGuardCodec)
 
 
 def _matches(status: Status, deadline_ms: float, now_ms: int) -> bool:
