@@ -84,6 +84,14 @@ def spliced_page(pages: Sequence[Sequence[bytes]], codec: ValueCodec) -> list[Tu
     return _by_page(pages, _spliceable, _splice_checked, lambda payloads: spliced_turns(payloads, codec))
 
 
+def spliced_joined_page(pages: Sequence[JoinedPayloads]) -> list[TurnDicts | None]:
+    """:func:`spliced_turns` of each record of a plaintext page whose payloads come joined (see
+    :data:`JoinedPayloads`; the same text :func:`spliced_turns` joins), checked once over the whole page."""
+    if _orjson is None:
+        return [None] * len(pages)
+    return _by_page(pages, _spliceable_joined, _splice_checked, _spliced_joined)
+
+
 def _by_page(
     pages: Sequence[_Page],
     parse: Callable[[_Page], TurnDicts | None],
@@ -138,11 +146,25 @@ def _joined_dicts(joined: JoinedPayloads) -> TurnDicts | None:
 
 def _spliceable(payloads: Sequence[bytes]) -> TurnDicts | None:
     """The payloads as orjson reads them joined, not yet checked; None: not one value each, or a line break."""
-    joined = b"[" + b",".join(payloads) + b"]"
-    if b"\n" in joined or b"\r" in joined:
+    return _spliceable_joined((b"[" + b",".join(payloads) + b"]", len(payloads)))
+
+
+def _spliceable_joined(joined: JoinedPayloads) -> TurnDicts | None:
+    """:func:`_spliceable` of payloads already joined."""
+    text = joined[0]
+    if b"\n" in text or b"\r" in text:
         return None
-    items = _orjson.loads(joined)
-    return items if type(items) is list and len(items) == len(payloads) else None
+    items = _orjson.loads(text)
+    return items if type(items) is list and len(items) == joined[1] else None
+
+
+def _spliced_joined(joined: JoinedPayloads) -> TurnDicts | None:
+    """:func:`spliced_turns` of one record's joined payloads."""
+    try:
+        items = _spliceable_joined(joined)
+    except ValueError:
+        return None
+    return None if items is None else _splice_checked(items)
 
 
 def _splice_checked(items: TurnDicts) -> TurnDicts | None:
@@ -203,6 +225,6 @@ def plain_json_values(value: Any) -> bool:
 
 
 __all__ = [
-    "JoinedPayloads", "TurnDicts", "joined_turn_page", "json_text", "plain_json_values", "spliced_page", "spliced_turns", "turn_dict_page", "turn_dicts",
-    "turn_payloads",
+    "JoinedPayloads", "TurnDicts", "joined_turn_page", "json_text", "plain_json_values", "spliced_joined_page",
+    "spliced_page", "spliced_turns", "turn_dict_page", "turn_dicts", "turn_payloads",
 ]

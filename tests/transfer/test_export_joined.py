@@ -1,8 +1,12 @@
 """Redis export with each record's turn payloads joined by ``READ_RECORDS`` (plaintext stores): the reply
 carries ``[p1,...,pn]`` and ``n`` instead of one value per turn, and ``stores.bulk.joined_turn_page`` must
-decide every record exactly as ``turn_dicts`` decides its payloads alone, whatever else is on the page."""
+decide every record exactly as ``turn_dicts`` decides its payloads alone, whatever else is on the page.
+That text is carried into the record's line (``SessionRecord.rendered``) when it reads back as the turns:
+each line reads as the line the ordinary path writes (for a store written by lkpersist, the very same text)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -16,7 +20,10 @@ from lkpersist.stores.bulk import joined_turn_page, turn_dicts
 from lkpersist.stores.redis import RedisStore
 from lkpersist.stores.redis.export import READ_RECORDS
 from lkpersist.stores.redis.keys import KeyLayout
+from lkpersist.transfer.format import parse_record, record_line
 from tests.transfer.test_export_page_checks import GOOD, ODD, _payloads
+from tests.transfer.test_fast_paths import _same
+from tests.transfer.test_splice import _ordinary_line
 
 
 def _joined(payloads: list[bytes]) -> tuple[bytes, int]:
@@ -107,5 +114,84 @@ async def test_an_export_with_an_odd_record_names_it_and_carries_the_rest(
                 item = found[record.session.identity]
                 assert isinstance(item, SessionRecord)
                 assert item.turn_dicts == [turn.to_dict() for turn in record.turns]
+    finally:
+        await store.close()
+
+
+STORED_VALUES = {
+    "plain": '"pro"', "number": "2.5", "unicode": '"ü 👋 \\u2028 \\u0000"', "nested": '{"a":[1,{"b":null}],"c":"null"}',
+    "64-bit integer": "18446744073709551615", "big integer": "123456789012345678901234567890",
+    "whole float beyond 2**63": "1e19", "nan": "NaN", "infinity": "[1,-Infinity]", "lone surrogate": '"\\ud800 x"',
+    "spaces": '[ 1 , 2 ]', "nested deeper than orjson writes": "[" * 300 + "]" * 300,
+}
+
+
+async def _exported(store: RedisStore) -> list[SessionRecord]:
+    found: list[SessionRecord] = []
+    async for page in store.iter_records("all", None, 50):
+        for item in page:
+            assert isinstance(item, SessionRecord), item
+            found.append(item)
+    return sorted(found, key=lambda record: record.session.identity)
+
+
+async def test_a_store_written_by_lkpersist_exports_the_very_same_text_with_its_turns_spliced(
+    redis_url: str, redis_prefix: str, clock: VirtualClock
+) -> None:
+    store = open_store(f"{redis_url}?prefix={redis_prefix}", clock=clock)
+    assert isinstance(store, RedisStore)
+    try:
+        records = [_record(clock, index, index % 6) for index in range(12)]
+        await store.import_records(records)
+        read = await _exported(store)
+        assert all(record.rendered is not None for record in read)
+        assert [record_line(record) for record in read] == [_ordinary_line(record) for record in read]
+        assert read == records
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("name", STORED_VALUES)
+@pytest.mark.parametrize("field", [1, 2])  # the metadata hash, the context hash
+async def test_a_line_reads_as_the_ordinary_line_whatever_the_stored_value(
+    redis_url: str, redis_prefix: str, clock: VirtualClock, name: str, field: int
+) -> None:
+    store = open_store(f"{redis_url}?prefix={redis_prefix}", clock=clock)
+    assert isinstance(store, RedisStore)
+    try:
+        await store.import_records([_record(clock, 0, 3)])
+        await store._redis.client.hset(_record_keys(store.keys, "joiner-00")[field], "v", STORED_VALUES[name])
+        [record] = await _exported(store)
+        line, ordinary = record_line(record), _ordinary_line(record)
+        assert "\n" not in line and "\r" not in line
+        assert _same(json.loads(line), json.loads(ordinary)), (line, ordinary)
+        assert parse_record(line, 2) == parse_record(ordinary, 2)
+        values = parse_record(line, 2).session.metadata if field == 1 else parse_record(line, 2).session.context
+        assert _same(values["v"], json.loads(STORED_VALUES[name]))
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("payload,spliced", [
+    ('{"role":"user","text":"hi","timestamp":1800000000.5,"item_id":"i0"}', True),
+    ('{ "role" : "user", "text" : "hi", "timestamp" : 1.5, "item_id" : "i0" }', True),
+    ('{"role":"user",\n"text":"hi","timestamp":1.5,"item_id":"i0"}', False),  # a line break: the ordinary path
+    ('{"role":"user","text":"hi","timestamp":1e19,"item_id":"i0"}', False),  # beyond 2**63: the ordinary path
+    ('{"role":"user","text":"hi","timestamp":NaN,"item_id":"i0"}', False),  # orjson refuses it
+])
+async def test_stored_turns_are_carried_only_when_they_read_back_the_same(
+    redis_url: str, redis_prefix: str, clock: VirtualClock, payload: str, spliced: bool
+) -> None:
+    store = open_store(f"{redis_url}?prefix={redis_prefix}", clock=clock)
+    assert isinstance(store, RedisStore)
+    try:
+        await store.import_records([_record(clock, 0, 3)])
+        await store._redis.client.lset(_record_keys(store.keys, "joiner-00")[3], 1, b"2:i0" + payload.encode())
+        [record] = await _exported(store)
+        assert (record.rendered is not None) == spliced
+        line, ordinary = record_line(record), _ordinary_line(record)
+        assert "\n" not in line and "\r" not in line
+        assert _same(json.loads(line), json.loads(ordinary)), (line, ordinary)
+        assert _same(json.loads(line)["turns"][1], json.loads(payload))
     finally:
         await store.close()

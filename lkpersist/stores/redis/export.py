@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -32,7 +32,14 @@ from lkpersist.model.jsonform import parse_json
 from lkpersist.model.results import CorruptRecord
 from lkpersist.model.session import Session, Status
 from lkpersist.model.transfer import SessionRecord
-from lkpersist.stores.bulk import TurnDicts, joined_turn_page, turn_dict_page
+from lkpersist.stores.bulk import (
+    JoinedPayloads,
+    TurnDicts,
+    joined_turn_page,
+    plain_json_values,
+    spliced_joined_page,
+    turn_dict_page,
+)
 from lkpersist.stores.redis.context import RedisContext
 from lkpersist.stores.redis.errors import translated
 from lkpersist.stores.redis.pipeline import queue_script, run_pipeline
@@ -166,14 +173,10 @@ async def _decoded(ctx: RedisContext, reads: Reads, replies: list[Any]) -> list[
             except ValueError:
                 continue  # not one of ours: listing reports such entries, export has nothing to carry
     codec = ctx.settings.codec
-    if _joins(codec):
-        bulk = iter(joined_turn_page([(answer[4], answer[6]) for _, answer in answers if answer[5] == 1]))
-    else:
-        bulk = iter(turn_dict_page([answer[4] for _, answer in answers if answer[5] == 1], codec))
     records: list[Loaded | None] = []
     again: dict[int, str] = {}  # the place in records of each identity to read again
-    for identity, answer in answers:
-        record = _record(identity, answer, next(bulk) if answer[5] == 1 else None, codec)
+    for (identity, answer), turns in zip(answers, _page_turns([answer for _, answer in answers], codec), strict=True):
+        record = _record(identity, answer, turns, codec)
         if record is _Read.AGAIN:
             again[len(records)] = identity
             records.append(None)
@@ -185,22 +188,46 @@ async def _decoded(ctx: RedisContext, reads: Reads, replies: list[Any]) -> list[
     return [record for record in records if record is not None]
 
 
+Turns = tuple[TurnDicts | None, bytes | None]
+"""A record's turns in the bulk form (None: not in it), and their stored text to splice into its line (or None)."""
+
+
+def _page_turns(answers: list[Any], codec: ValueCodec) -> list[Turns]:
+    """The turns of each READ_RECORDS answer of a page, checked together: joined plaintext payloads for the
+    splice first (:func:`~lkpersist.stores.bulk.spliced_joined_page`), then the rest as dicts alone."""
+    bulk = [answer for answer in answers if answer[5] == 1]
+    found: Iterator[Turns]
+    if not _joins(codec):
+        found = ((dicts, None) for dicts in turn_dict_page([answer[4] for answer in bulk], codec))
+    else:
+        joined: list[JoinedPayloads] = [(answer[4], answer[6]) for answer in bulk]
+        spliced = spliced_joined_page(joined)
+        plain = iter(joined_turn_page([pair for pair, dicts in zip(joined, spliced, strict=True) if dicts is None]))
+        found = ((dicts, pair[0]) if dicts is not None else (next(plain), None)
+                 for pair, dicts in zip(joined, spliced, strict=True))
+    return [next(found) if answer[5] == 1 else (None, None) for answer in answers]
+
+
 class _Read(Enum):
     GONE = "removed since the scan"
     AGAIN = "turns not in the bulk form: read by the per-identity path"
 
 
-def _record(identity: str, answer: Any, dicts: TurnDicts | None, codec: ValueCodec) -> Loaded | _Read:
-    """One member's READ_RECORDS answer as its record (``dicts``: its turns in the bulk form, or None), or
-    what to do instead."""
+def _record(identity: str, answer: Any, turns: Turns, codec: ValueCodec) -> Loaded | _Read:
+    """One member's READ_RECORDS answer as its record (``turns``: see :data:`Turns`), or what to do instead.
+    A record with its turns' text vouches for it (:attr:`SessionRecord.rendered`) when its metadata and
+    context are plain JSON values too."""
     try:
         session = _session(identity, answer, codec)
     except CorruptRecordError as exc:
         return CorruptRecord(identity=identity, reason=exc.reason)
     if session is None:
         return _Read.GONE
+    dicts, text = turns
     if dicts is None:
         return _Read.AGAIN
+    if text is not None and plain_json_values(session.metadata) and plain_json_values(session.context):
+        return SessionRecord.of_turn_dicts(session, dicts, (text[1:-1],))  # the payloads, joined, unbracketed
     return SessionRecord.of_turn_dicts(session, dicts)
 
 
