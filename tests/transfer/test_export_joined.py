@@ -13,12 +13,12 @@ import pytest
 from lkpersist.clock import VirtualClock
 from lkpersist.crypto.codec import PLAIN
 from lkpersist.model.results import CorruptRecord
-from lkpersist.model.session import Session, Turn
+from lkpersist.model.session import Device, Session, Turn
 from lkpersist.model.transfer import SessionRecord
 from lkpersist.stores import open_store
 from lkpersist.stores.bulk import joined_turn_page, turn_dicts
 from lkpersist.stores.redis import RedisStore
-from lkpersist.stores.redis.export import READ_RECORDS
+from lkpersist.stores.redis.export import READ_RECORDS, read_keys
 from lkpersist.stores.redis.keys import KeyLayout
 from lkpersist.transfer.format import parse_record, record_line
 from tests.transfer.test_export_page_checks import GOOD, ODD, _payloads
@@ -58,15 +58,17 @@ def test_turns_that_only_parse_across_two_joined_records_are_not_read() -> None:
 
 def _record(clock: VirtualClock, index: int, turns: int) -> SessionRecord:
     now = clock.now()
+    devices = (Device(f"d{index}", "a «phone», v2", now - 90, now - 20),) if index % 2 else ()
     session = Session(identity=f"joiner-{index:02d}", joined_at=now - 100, last_seen=now - 10, metadata={"n": index},
-                      expires_at=now + 500, ttl=600.0)
+                      expires_at=now + 500, ttl=600.0, devices=devices)
     return SessionRecord(session, tuple(Turn("user", f"turn {t} «é»", now - 50 + t, None if t % 2 else f"i-{t}")
                                         for t in range(turns)))
 
 
 def _record_keys(layout: KeyLayout, identity: str) -> list[bytes]:
+    """READ_RECORDS' keys for ``identity``: session, metadata, context, turns, devices."""
     encoded = layout.encode_identity(identity)
-    return layout.record_keys(layout.bucket_of(encoded), [encoded.encode("ascii")])
+    return read_keys(layout, layout.bucket_of(encoded), [encoded.encode("ascii")])
 
 
 async def test_the_script_joins_exactly_the_payloads_it_would_return(
@@ -83,7 +85,7 @@ async def test_the_script_joins_exactly_the_payloads_it_would_return(
             joined = (await client.eval(READ_RECORDS, len(record_keys), *record_keys, "1"))[0]
             assert apart[5] == joined[5] == 1 and len(apart[4]) == turns
             assert joined[4] == b"[" + b",".join(apart[4]) + b"]" and joined[6] == turns
-            assert joined[:4] == apart[:4]
+            assert joined[:4] == apart[:4] and apart[0] and apart[1]  # the session and its metadata, as read
         # a frame without its item-id prefix: the frames come back as stored, not joined, in either mode
         record_keys = _record_keys(layout, "joiner-02")
         await client.rpush(record_keys[3], b"no prefix here")
@@ -147,6 +149,8 @@ async def test_a_store_written_by_lkpersist_exports_the_very_same_text_with_its_
         assert all(record.rendered is not None for record in read)
         assert [record_line(record) for record in read] == [_ordinary_line(record) for record in read]
         assert read == records
+        assert [record.session.devices for record in read[1::2]] == [record.session.devices for record in records[1::2]]
+        assert all(record.session.devices for record in read[1::2])
     finally:
         await store.close()
 
