@@ -82,8 +82,8 @@ class SessionRecord:
     ) -> SessionRecord:
         """A record whose turns are ``dicts``, which must have passed :func:`~lkpersist.model.jsonform.canonical_turns`.
 
-        ``payloads``, when given, is the JSON of each of ``dicts`` as a plaintext store keeps it (or of
-        several of them at once, joined by commas, as Redis' export reads them), and vouches for the whole record: joined by commas in brackets they read back as exactly ``dicts``,
+        ``payloads``, when given, is the JSON of each of ``dicts`` as a plaintext store keeps it, and
+        vouches for the whole record: joined by commas in brackets they read back as exactly ``dicts``,
         by orjson and by the standard library alike, and every value of the session (metadata and
         context too) is one orjson writes as the standard library does. An export line can then carry
         the payloads as they are (:attr:`rendered`) and write the session with orjson unchecked."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from itertools import chain
-from typing import Any, TypeVar
+from typing import Any
 
 from lkpersist.crypto.codec import PlainCodec, PlainGuardCodec, ValueCodec
 from lkpersist.exceptions import DecryptionError
@@ -28,10 +28,6 @@ except ImportError:  # the fast extra is optional
     _orjson = None
 
 TurnDicts = list[dict[str, Any]]
-JoinedPayloads = tuple[bytes, int]
-"""A plaintext record's stored payloads already joined as one JSON array, ``[p1,...,pn]``, and their number
-``n`` (Redis' export script joins them, so the client gets one value per record, not one per turn)."""
-_Page = TypeVar("_Page")
 
 
 def turn_dicts(payloads: Sequence[bytes], codec: ValueCodec) -> TurnDicts | None:
@@ -69,13 +65,6 @@ def turn_dict_page(pages: Sequence[Sequence[bytes]], codec: ValueCodec) -> list[
                     lambda payloads: turn_dicts(payloads, codec))
 
 
-def joined_turn_page(pages: Sequence[JoinedPayloads]) -> list[TurnDicts | None]:
-    """:func:`turn_dicts` of each record of a plaintext page whose payloads come joined (see
-    :data:`JoinedPayloads`): the same text :func:`turn_dicts` would join, so the same answer, the turns'
-    fields checked once over the whole page (see :func:`_by_page`)."""
-    return _by_page(pages, _parsed_joined, canonical_turns, _joined_dicts)
-
-
 def spliced_page(pages: Sequence[Sequence[bytes]], codec: ValueCodec) -> list[TurnDicts | None]:
     """:func:`spliced_turns` of each record's payloads in ``pages`` (a page of records), the turns' fields
     checked once over the whole page (see :func:`_by_page`)."""
@@ -84,19 +73,11 @@ def spliced_page(pages: Sequence[Sequence[bytes]], codec: ValueCodec) -> list[Tu
     return _by_page(pages, _spliceable, _splice_checked, lambda payloads: spliced_turns(payloads, codec))
 
 
-def spliced_joined_page(pages: Sequence[JoinedPayloads]) -> list[TurnDicts | None]:
-    """:func:`spliced_turns` of each record of a plaintext page whose payloads come joined (see
-    :data:`JoinedPayloads`; the same text :func:`spliced_turns` joins), checked once over the whole page."""
-    if _orjson is None:
-        return [None] * len(pages)
-    return _by_page(pages, _spliceable_joined, _splice_checked, _spliced_joined)
-
-
 def _by_page(
-    pages: Sequence[_Page],
-    parse: Callable[[_Page], TurnDicts | None],
+    pages: Sequence[Sequence[bytes]],
+    parse: Callable[[Sequence[bytes]], TurnDicts | None],
     check: Callable[[TurnDicts], TurnDicts | None],
-    alone: Callable[[_Page], TurnDicts | None],
+    alone: Callable[[Sequence[bytes]], TurnDicts | None],
 ) -> list[TurnDicts | None]:
     """``alone(payloads)`` for each record of a page, computed as ``parse`` of each record's payloads on
     their own (so a record's dicts come from its text alone) and one ``check`` over all their turns: the
@@ -124,47 +105,19 @@ _UNREAD = (ValueError, TypeError, UnicodeDecodeError, DecryptionError)
 def _parsed(payloads: Sequence[bytes], codec: ValueCodec) -> TurnDicts | None:
     """The payloads parsed as one JSON array (one value each), not yet checked; None: not one value each."""
     if isinstance(codec, PlainCodec | PlainGuardCodec):
-        return _parsed_joined((b"[" + b",".join(payloads) + b"]", len(payloads)))
-    items = parse_turn_objects("[" + ",".join(codec.decode(p.decode("utf-8")) for p in payloads) + "]")
+        items = parse_turn_objects(b"[" + b",".join(payloads) + b"]")
+    else:
+        items = parse_turn_objects("[" + ",".join(codec.decode(p.decode("utf-8")) for p in payloads) + "]")
     return items if type(items) is list and len(items) == len(payloads) else None
-
-
-def _parsed_joined(joined: JoinedPayloads) -> TurnDicts | None:
-    """The joined payloads parsed, not yet checked; None: not one value each (see :func:`_parsed`)."""
-    items = parse_turn_objects(joined[0])
-    return items if type(items) is list and len(items) == joined[1] else None
-
-
-def _joined_dicts(joined: JoinedPayloads) -> TurnDicts | None:
-    """:func:`turn_dicts` of one record's joined payloads."""
-    try:
-        items = _parsed_joined(joined)
-    except _UNREAD:
-        return None
-    return None if items is None else canonical_turns(items)
 
 
 def _spliceable(payloads: Sequence[bytes]) -> TurnDicts | None:
     """The payloads as orjson reads them joined, not yet checked; None: not one value each, or a line break."""
-    return _spliceable_joined((b"[" + b",".join(payloads) + b"]", len(payloads)))
-
-
-def _spliceable_joined(joined: JoinedPayloads) -> TurnDicts | None:
-    """:func:`_spliceable` of payloads already joined."""
-    text = joined[0]
-    if b"\n" in text or b"\r" in text:
+    joined = b"[" + b",".join(payloads) + b"]"
+    if b"\n" in joined or b"\r" in joined:
         return None
-    items = _orjson.loads(text)
-    return items if type(items) is list and len(items) == joined[1] else None
-
-
-def _spliced_joined(joined: JoinedPayloads) -> TurnDicts | None:
-    """:func:`spliced_turns` of one record's joined payloads."""
-    try:
-        items = _spliceable_joined(joined)
-    except ValueError:
-        return None
-    return None if items is None else _splice_checked(items)
+    items = _orjson.loads(joined)
+    return items if type(items) is list and len(items) == len(payloads) else None
 
 
 def _splice_checked(items: TurnDicts) -> TurnDicts | None:
@@ -225,6 +178,6 @@ def plain_json_values(value: Any) -> bool:
 
 
 __all__ = [
-    "JoinedPayloads", "TurnDicts", "joined_turn_page", "json_text", "plain_json_values", "spliced_joined_page",
-    "spliced_page", "spliced_turns", "turn_dict_page", "turn_dicts", "turn_payloads",
+    "TurnDicts", "json_text", "plain_json_values", "spliced_page", "spliced_turns", "turn_dict_page", "turn_dicts",
+    "turn_payloads",
 ]

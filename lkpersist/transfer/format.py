@@ -97,7 +97,7 @@ def _rendered_line(record: SessionRecord, payloads: Sequence[bytes]) -> str | No
     turns as stored. None when a session field is still not what orjson writes as the stdlib does (see
     :func:`session_json`; a record is only vouched for as it was read)."""
     session = detached(record.session).to_dict()
-    session["turn_count"] = len(record.turn_dicts)  # a payload may hold several turns, joined
+    session["turn_count"] = len(payloads)
     try:
         metadata, context = _orjson.dumps(session["metadata"]), _orjson.dumps(session["context"])
         session["metadata"], session["context"] = _orjson.Fragment(metadata), _orjson.Fragment(context)

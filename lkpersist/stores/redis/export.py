@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -26,20 +26,13 @@ from typing import Any
 from redis.commands.core import AsyncScript
 
 from lkpersist.clock import to_ms
-from lkpersist.crypto.codec import PlainCodec, PlainGuardCodec, ValueCodec
+from lkpersist.crypto.codec import ValueCodec
 from lkpersist.exceptions import CorruptRecordError, DecryptionError
 from lkpersist.model.jsonform import parse_json
 from lkpersist.model.results import CorruptRecord
 from lkpersist.model.session import Session, Status
 from lkpersist.model.transfer import SessionRecord
-from lkpersist.stores.bulk import (
-    JoinedPayloads,
-    TurnDicts,
-    joined_turn_page,
-    plain_json_values,
-    spliced_joined_page,
-    turn_dict_page,
-)
+from lkpersist.stores.bulk import TurnDicts, turn_dict_page
 from lkpersist.stores.redis.context import RedisContext
 from lkpersist.stores.redis.errors import translated
 from lkpersist.stores.redis.keys import KeyLayout
@@ -51,13 +44,12 @@ from lkpersist.stores.redis.transfer import load_records
 Loaded = SessionRecord | CorruptRecord
 
 # read records (export). KEYS: five per member, as read_keys gives them (session, metadata, context, turns,
-# devices), all of one bucket (one slot); ARGV[1]: '1' to join each member's
-# payloads. Returns, per member, {session flat, metadata flat, context flat, devices flat, turn payloads, 1}
-# (with '1': {..., '[' payloads joined by ',' ']', 1, number of payloads}), the payloads being the turn
-# frames without their ``<n>:<id>`` / ``-:`` item-id prefix; or {..., frames as stored, 0} when a frame
-# has neither prefix.
+# devices), all of one bucket (one slot); no ARGV. Returns, per member, {session
+# flat, metadata flat, context flat, devices flat, turn payloads, 1}, the payloads being the turn frames
+# without their ``<n>:<id>`` / ``-:`` item-id prefix; or {..., frames as stored, 0} when a frame has
+# neither prefix.
 READ_RECORDS = """
-local join, out = ARGV[1] == '1', {}
+local out = {}
 for i = 1, #KEYS, 5 do
   local frames, payloads = redis.call('LRANGE', KEYS[i + 3], 0, -1), {}
   for j, frame in ipairs(frames) do
@@ -65,10 +57,8 @@ for i = 1, #KEYS, 5 do
     if not head then payloads = nil; break end
     payloads[j] = string.sub(frame, #head + 2 + (head == '-' and 0 or tonumber(head)))
   end
-  local answer = {redis.call('HGETALL', KEYS[i]), redis.call('HGETALL', KEYS[i + 1]),
+  out[#out + 1] = {redis.call('HGETALL', KEYS[i]), redis.call('HGETALL', KEYS[i + 1]),
     redis.call('HGETALL', KEYS[i + 2]), redis.call('HGETALL', KEYS[i + 4]), payloads or frames, payloads and 1 or 0}
-  if payloads and join then answer[5], answer[7] = '[' .. table.concat(payloads, ',') .. ']', #payloads end
-  out[#out + 1] = answer
 end
 return out
 """
@@ -149,11 +139,10 @@ async def _step(
     """One pipeline: READ_RECORDS per bucket of ``reads``, then the ZSCANs (about ``count`` entries) of ``scans``."""
     script = _script(ctx)
     keys = ctx.keys
-    args = (b"1" if _joins(ctx.settings.codec) else b"0",)
 
     def fill(pipe: Any) -> None:
         for bucket, members in reads:
-            queue_script(pipe, script, read_keys(keys, bucket, members), args)
+            queue_script(pipe, script, read_keys(keys, bucket, members), ())
         for bucket, cursor in scans:
             pipe.zscan(keys.deadline_key(bucket), cursor, count=count)
 
@@ -164,7 +153,7 @@ async def _step(
 
 def read_keys(keys: KeyLayout, bucket: int, members: list[bytes]) -> list[bytes]:
     """READ_RECORDS' KEYS for ``members`` of ``bucket``: their record keys but the item ids, which an export
-    does not read (each key is one more argument for the client to pack and Redis to parse)."""
+    does not read (each key is one more argument for the client to pack and for Redis to parse)."""
     found = keys.record_keys(bucket, members)
     del found[4::6]
     return found
@@ -182,10 +171,11 @@ async def _decoded(ctx: RedisContext, reads: Reads, replies: list[Any]) -> list[
             except ValueError:
                 continue  # not one of ours: listing reports such entries, export has nothing to carry
     codec = ctx.settings.codec
+    bulk = iter(turn_dict_page([answer[4] for _, answer in answers if answer[5] == 1], codec))
     records: list[Loaded | None] = []
     again: dict[int, str] = {}  # the place in records of each identity to read again
-    for (identity, answer), turns in zip(answers, _page_turns([answer for _, answer in answers], codec), strict=True):
-        record = _record(identity, answer, turns, codec)
+    for identity, answer in answers:
+        record = _record(identity, answer, next(bulk) if answer[5] == 1 else None, codec)
         if record is _Read.AGAIN:
             again[len(records)] = identity
             records.append(None)
@@ -197,46 +187,22 @@ async def _decoded(ctx: RedisContext, reads: Reads, replies: list[Any]) -> list[
     return [record for record in records if record is not None]
 
 
-Turns = tuple[TurnDicts | None, bytes | None]
-"""A record's turns in the bulk form (None: not in it), and their stored text to splice into its line (or None)."""
-
-
-def _page_turns(answers: list[Any], codec: ValueCodec) -> list[Turns]:
-    """The turns of each READ_RECORDS answer of a page, checked together: joined plaintext payloads for the
-    splice first (:func:`~lkpersist.stores.bulk.spliced_joined_page`), then the rest as dicts alone."""
-    bulk = [answer for answer in answers if answer[5] == 1]
-    found: Iterator[Turns]
-    if not _joins(codec):
-        found = ((dicts, None) for dicts in turn_dict_page([answer[4] for answer in bulk], codec))
-    else:
-        joined: list[JoinedPayloads] = [(answer[4], answer[6]) for answer in bulk]
-        spliced = spliced_joined_page(joined)
-        plain = iter(joined_turn_page([pair for pair, dicts in zip(joined, spliced, strict=True) if dicts is None]))
-        found = ((dicts, pair[0]) if dicts is not None else (next(plain), None)
-                 for pair, dicts in zip(joined, spliced, strict=True))
-    return [next(found) if answer[5] == 1 else (None, None) for answer in answers]
-
-
 class _Read(Enum):
     GONE = "removed since the scan"
     AGAIN = "turns not in the bulk form: read by the per-identity path"
 
 
-def _record(identity: str, answer: Any, turns: Turns, codec: ValueCodec) -> Loaded | _Read:
-    """One member's READ_RECORDS answer as its record (``turns``: see :data:`Turns`), or what to do instead.
-    A record with its turns' text vouches for it (:attr:`SessionRecord.rendered`) when its metadata and
-    context are plain JSON values too."""
+def _record(identity: str, answer: Any, dicts: TurnDicts | None, codec: ValueCodec) -> Loaded | _Read:
+    """One member's READ_RECORDS answer as its record (``dicts``: its turns in the bulk form, or None), or
+    what to do instead."""
     try:
         session = _session(identity, answer, codec)
     except CorruptRecordError as exc:
         return CorruptRecord(identity=identity, reason=exc.reason)
     if session is None:
         return _Read.GONE
-    dicts, text = turns
     if dicts is None:
         return _Read.AGAIN
-    if text is not None and plain_json_values(session.metadata) and plain_json_values(session.context):
-        return SessionRecord.of_turn_dicts(session, dicts, (text[1:-1],))  # the payloads, joined, unbracketed
     return SessionRecord.of_turn_dicts(session, dicts)
 
 
@@ -258,11 +224,6 @@ def _json_hash(flat: Flat, codec: ValueCodec) -> dict[str, Any]:
     """A metadata or context hash flat as its dict, each value read by :func:`parse_json`."""
     items = iter(flat)
     return {key.decode("utf-8"): parse_json(codec.decode(value.decode("utf-8"))) for key, value in zip(items, items, strict=True)}
-
-
-def _joins(codec: ValueCodec) -> bool:
-    """Whether READ_RECORDS joins each record's payloads (plaintext only: an encrypted payload is decoded alone)."""
-    return isinstance(codec, PlainCodec | PlainGuardCodec)
 
 
 def _matches(status: Status, deadline_ms: float, now_ms: int) -> bool:
