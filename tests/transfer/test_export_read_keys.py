@@ -1,4 +1,4 @@
-"""Redis export's ``READ_RECORDS`` on the five keys ``read_keys`` gives a member (its record keys but the
+"""Redis export's ``READ_RECORDS`` on the five keys ``KeyLayout.read_keys`` gives a member (its record keys but the
 item ids, which an export never reads): each part of the answer is the hash or list it names, and a
 record's devices, metadata and context come out of an export as they went in."""
 
@@ -10,7 +10,7 @@ from lkpersist.model.session import Device, Session, Turn
 from lkpersist.model.transfer import SessionRecord
 from lkpersist.stores import open_store
 from lkpersist.stores.redis import RedisStore
-from lkpersist.stores.redis.export import READ_RECORDS, read_keys
+from lkpersist.stores.redis.export import READ_RECORDS
 from lkpersist.stores.redis.keys import KeyLayout
 
 
@@ -25,14 +25,14 @@ def _record(clock: VirtualClock, index: int, turns: int) -> SessionRecord:
 
 def _read_keys(layout: KeyLayout, identity: str) -> list[bytes]:
     encoded = layout.encode_identity(identity)
-    return read_keys(layout, layout.bucket_of(encoded), [encoded.encode("ascii")])
+    return layout.read_keys(layout.bucket_of(encoded), [encoded.encode("ascii")])
 
 
 def test_read_keys_are_the_record_keys_but_the_item_ids() -> None:
     layout = KeyLayout("rk")
     members = [layout.encode_identity(name).encode("ascii") for name in ("a", "b", "c")]
     every = layout.record_keys(7, members)
-    found = read_keys(layout, 7, members)
+    found = layout.read_keys(7, members)
     assert found == [key for at, key in enumerate(every) if at % 6 != 4]
     assert not any(b":k:" in key for key in found) and len(found) == 5 * len(members)
 

@@ -35,7 +35,6 @@ from lkpersist.model.transfer import SessionRecord
 from lkpersist.stores.bulk import TurnDicts, turn_dict_page
 from lkpersist.stores.redis.context import RedisContext
 from lkpersist.stores.redis.errors import translated
-from lkpersist.stores.redis.keys import KeyLayout
 from lkpersist.stores.redis.pipeline import queue_script, run_pipeline
 from lkpersist.stores.redis.records import Flat, hash_values, pairs, session_from_reply
 from lkpersist.stores.redis.records import _session as built_session
@@ -43,7 +42,7 @@ from lkpersist.stores.redis.transfer import load_records
 
 Loaded = SessionRecord | CorruptRecord
 
-# read records (export). KEYS: five per member, as read_keys gives them (session, metadata, context, turns,
+# read records (export). KEYS: five per member, as KeyLayout.read_keys gives them (session, metadata, context, turns,
 # devices), all of one bucket (one slot); no ARGV. Returns, per member, {session
 # flat, metadata flat, context flat, devices flat, turn payloads, 1}, the payloads being the turn frames
 # without their ``<n>:<id>`` / ``-:`` item-id prefix; or {..., frames as stored, 0} when a frame has
@@ -142,21 +141,13 @@ async def _step(
 
     def fill(pipe: Any) -> None:
         for bucket, members in reads:
-            queue_script(pipe, script, read_keys(keys, bucket, members), ())
+            queue_script(pipe, script, keys.read_keys(bucket, members), ())
         for bucket, cursor in scans:
             pipe.zscan(keys.deadline_key(bucket), cursor, count=count)
 
     with translated(ctx.display_url):
         replies = await run_pipeline(ctx.client, (script,), fill)
     return replies[: len(reads)], replies[len(reads):]
-
-
-def read_keys(keys: KeyLayout, bucket: int, members: list[bytes]) -> list[bytes]:
-    """READ_RECORDS' KEYS for ``members`` of ``bucket``: their record keys but the item ids, which an export
-    does not read (each key is one more argument for the client to pack and for Redis to parse)."""
-    found = keys.record_keys(bucket, members)
-    del found[4::6]
-    return found
 
 
 async def _decoded(ctx: RedisContext, reads: Reads, replies: list[Any]) -> list[Loaded]:
@@ -237,4 +228,4 @@ def _script(ctx: RedisContext) -> AsyncScript:
     return script
 
 
-__all__ = ["READ_RECORDS", "read_keys", "scan_records"]
+__all__ = ["READ_RECORDS", "scan_records"]

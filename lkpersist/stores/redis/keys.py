@@ -38,6 +38,7 @@ DEFAULT_PREFIX = "lkpersist"
 BUCKETS = 256
 _PACKED_CACHE_SIZE = 4096
 _RECORD_KINDS = (b":s:", b":m:", b":x:", b":t:", b":k:", b":d:")  # IdentityKeys' record keys, in order
+_READ_KINDS = tuple(kind for kind in _RECORD_KINDS if kind != b":k:")  # the same but the item ids
 _FORBIDDEN_IN_PREFIX = set("{}*?[]\\ \t\r\n")
 
 
@@ -134,9 +135,17 @@ class KeyLayout:
     def record_keys(self, bucket: int, members: list[bytes]) -> list[bytes]:
         """The six record keys (session, metadata, context, turns, item ids, devices) of every member of one
         bucket, flattened, as bytes (purge sends thousands at once)."""
+        return self._member_keys(bucket, members, _RECORD_KINDS)
+
+    def read_keys(self, bucket: int, members: list[bytes]) -> list[bytes]:
+        """:meth:`record_keys` but the item ids (session, metadata, context, turns, devices): what an export
+        reads (each key is one more argument for the client to pack and for Redis to parse)."""
+        return self._member_keys(bucket, members, _READ_KINDS)
+
+    def _member_keys(self, bucket: int, members: list[bytes], kinds: tuple[bytes, ...]) -> list[bytes]:
         tag = self.bucket_tag(bucket).encode("utf-8")
-        kinds = [tag + kind for kind in _RECORD_KINDS]
-        return [kind + member for member in members for kind in kinds]
+        tagged = [tag + kind for kind in kinds]
+        return [kind + member for member in members for kind in tagged]
 
     def turn_list_keys(self, bucket: int, members: list[bytes]) -> list[bytes]:
         """The turns-list key of every member of one bucket, as bytes (census samples thousands)."""
