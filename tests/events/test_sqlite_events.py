@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lkpersist.clock import VirtualClock, to_ms
 from lkpersist.stores import open_store
-from lkpersist.stores.sqlite.events import KEEP_EVENTS, KEEP_SECONDS, PRUNE_EVERY, write_event_rows
+from lkpersist.stores.sqlite.events import _PRUNE, KEEP_EVENTS, KEEP_SECONDS, PRUNE_EVERY, write_event_rows
 from lkpersist.stores.sqlite.schema import STORAGE_VERSION
 from tests.conftest import T0
 from tests.events.conftest import kinds, take
@@ -48,6 +48,21 @@ async def test_old_events_are_pruned_by_age_and_ids_are_never_reused(tmp_path: P
     with sqlite3.connect(path) as conn:
         write_event_rows(conn, [(later_ms, "deleted", "bob", 0)])
     assert _raw(path, "SELECT MIN(id), MAX(id) FROM lkpersist_events") == [(2, PRUNE_EVERY + 2)]
+
+
+async def test_a_prune_by_age_reads_only_the_rows_it_deletes(tmp_path: Path) -> None:
+    """Old rows go as one range of ids up to the first young row (the older ``OR time < ?`` form read the
+    whole table at every prune); an old row written after a younger one waits for a later prune."""
+    path = tmp_path / "sessions.db"
+    await _open_and_touch(path)  # alice, at T0: id 1
+    young_ms, old_ms = to_ms(T0 + KEEP_SECONDS + 1), to_ms(T0)
+    with sqlite3.connect(path) as conn:
+        plan = " ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {_PRUNE}", (1, 2)))
+        assert "USING INTEGER PRIMARY KEY (rowid<?)" in plan and "SEARCH lkpersist_events" in plan
+        rows = [(old_ms, "created", "old", 0), (young_ms, "created", "young", 0), (old_ms, "created", "late", 0)]
+        write_event_rows(conn, rows + [(young_ms, "created", "bob", 0)] * (PRUNE_EVERY - len(rows)))
+    assert _raw(path, f"SELECT identity FROM lkpersist_events WHERE time = {old_ms} ORDER BY id") == [("late",)]
+    assert _raw(path, "SELECT MIN(id) FROM lkpersist_events") == [(3,)]  # alice and "old" went; "young" is first
 
 
 async def test_a_subscriber_follows_a_table_emptied_by_hand(tmp_path: Path) -> None:

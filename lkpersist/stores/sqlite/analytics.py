@@ -25,11 +25,13 @@ import sqlite3
 from lkpersist.clock import from_ms
 from lkpersist.model.analytics import (
     COUNTERS,
+    DAY,
     Analytics,
     DailyStats,
     OfflineTally,
     SessionCounters,
     day_from_counts,
+    day_of,
 )
 from lkpersist.stores.sqlite.transactions import immediate, snapshot
 
@@ -86,32 +88,50 @@ _PENDING_VISITS = (
     "WHERE id > :mark AND visit_hash IS NOT NULL"
 )
 """The visits past the watermark ``:mark``: their UTC day (as ``model.analytics.day_of``), kind and hash."""
+_PENDING_VISIT_TIMES = "SELECT time, kind, visit_hash FROM lkpersist_events WHERE id > :mark AND visit_hash IS NOT NULL"
+""":data:`_PENDING_VISITS` with the time in ms instead of the day, for :func:`_visits_by_day` (``strftime``
+on every row cost the roll-up as much as its inserts)."""
 _EVERY_DAY = ("", "~")
+_DAY_MS = round(DAY * 1000)
+DayVisits = dict[str, tuple[int, int, list[str]]]
+"""Visits by UTC day: (returns, new sessions, the identity hash of each visit)."""
 
 
 def roll_up(conn: sqlite3.Connection) -> None:
     """Count the visits recorded past the watermark into their days and move it to the newest event,
     inside the caller's write transaction (see the module docstring). Grouped here, not by SQL: they are
-    a few hundred rows, and a purge's statements never sort."""
+    a few hundred rows, and a purge's statements never sort. The identity rows go in in key order, so
+    the inserts walk the index's leaves once instead of jumping between them."""
     newest, mark = _newest_and_mark(conn)
-    visits = conn.execute(_PENDING_VISITS, {"mark": mark}).fetchall()
+    visits = _visits_by_day(conn.execute(_PENDING_VISIT_TIMES, {"mark": mark}).fetchall())
     conn.executemany(ADD_TO_DAY, _day_counts(visits, _EVERY_DAY))
-    conn.executemany(COUNT_IDENTITY, sorted({(day, hashed) for day, _, hashed in visits}))
+    conn.executemany(COUNT_IDENTITY, [(day, hashed) for day in sorted(visits) for hashed in sorted(set(visits[day][2]))])
     conn.execute(
         "INSERT INTO lkpersist_meta VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2", (_ROLLED_UP, str(newest))
     )
 
 
-def _day_counts(visits: list[tuple[str, str, str]], span: tuple[str, str]) -> list[tuple[str, int, int, int, int]]:
+def _visits_by_day(visits: list[tuple[int, str, str]]) -> DayVisits:
+    """:data:`_PENDING_VISIT_TIMES` rows by UTC day (each day's name found once)."""
+    days: dict[int, tuple[str, list[int], list[str]]] = {}
+    for time_ms, kind, hashed in visits:
+        number = time_ms // _DAY_MS
+        found = days.get(number)
+        if found is None:
+            found = days[number] = (day_of(number * DAY), [0, 0], [])
+        found[1][kind != "returned"] += 1
+        found[2].append(hashed)
+    return {day: (counts[0], counts[1], hashes) for day, counts, hashes in days.values()}
+
+
+def _day_counts(visits: DayVisits, span: tuple[str, str]) -> list[tuple[str, int, int, int, int]]:
     """The counters (``ADD_TO_DAY``'s parameters) of the days in ``span`` of the pending ``visits``: each is
     a connection, and a return or a new session (an arrival's visit is one or the other)."""
-    counts: dict[str, list[int]] = {}
-    for day, kind, _ in visits:
-        if span[0] <= day <= span[1]:
-            day_counts = counts.setdefault(day, [0, 0, 0])
-            day_counts[0] += 1
-            day_counts[1 if kind == "returned" else 2] += 1
-    return [(day, connections, returns, new, 0) for day, (connections, returns, new) in counts.items()]
+    return [
+        (day, returns + new, returns, new, 0)
+        for day, (returns, new, _) in visits.items()
+        if span[0] <= day <= span[1]
+    ]
 
 
 def _newest_and_mark(conn: sqlite3.Connection) -> tuple[int, int]:
@@ -162,7 +182,7 @@ def daily(conn: sqlite3.Connection, dates: list[str]) -> DailyStats:
             rows = conn.execute(
                 f"SELECT day, {', '.join(COUNTERS)} FROM lkpersist_analytics_days WHERE day BETWEEN ? AND ?", span
             ).fetchall()
-            pending = _day_counts(conn.execute(_PENDING_VISITS, params).fetchall(), span)
+            pending = _day_counts(_visits_by_day(conn.execute(_PENDING_VISIT_TIMES, params).fetchall()), span)
             active = dict(conn.execute(
                 "SELECT day, COUNT(*) FROM lkpersist_analytics_identities WHERE day BETWEEN ? AND ? GROUP BY day", span
             ).fetchall())

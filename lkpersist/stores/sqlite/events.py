@@ -67,8 +67,7 @@ def write_event_rows(conn: sqlite3.Connection, rows: Sequence[EventRow], visit_h
         after = before + len(rows)
     if after // PRUNE_EVERY != before // PRUNE_EVERY:
         day_analytics.roll_up(conn)  # the visits first: every row at or below ``after`` is counted then
-        cutoff = rows[-1][0] - to_ms(KEEP_SECONDS)
-        conn.execute("DELETE FROM lkpersist_events WHERE id <= ? OR time < ?", (after - KEEP_EVENTS, cutoff))
+        conn.execute(_PRUNE, (after - KEEP_EVENTS + 1, rows[-1][0] - to_ms(KEEP_SECONDS)))
 
 
 _INSERT = "INSERT INTO lkpersist_events (time, kind, identity, reconnect_count) VALUES (?, ?, ?, ?)"
@@ -76,6 +75,15 @@ _INSERT_VISIT = (
     "INSERT INTO lkpersist_events (time, kind, identity, reconnect_count, visit_hash) VALUES (?, ?, ?, ?, ?)"
 )
 _INSERT_VISIT_RETURNING = f"{_INSERT_VISIT} RETURNING id"
+_PRUNE = (
+    "DELETE FROM lkpersist_events WHERE id < MAX(?1, COALESCE("
+    "(SELECT id FROM lkpersist_events WHERE time >= ?2 ORDER BY id LIMIT 1), ?1))"
+)
+"""Parameters (the lowest id kept by count, the cutoff time ms): the rows below both, as one range of ids.
+The age bound is the oldest id of the first row young enough, found by walking up from the oldest row, so
+a prune reads what it deletes and nothing more (``id <= ? OR time < ?`` read the whole table every time,
+~10,000 rows every ``PRUNE_EVERY`` writes). Times follow ids but for writers racing within milliseconds,
+so an old row written just after a younger one waits for the next prune."""
 _FEW = 4
 
 
