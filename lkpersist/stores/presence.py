@@ -21,6 +21,9 @@ from lkpersist.model.presence import (
 from lkpersist.model.results import Arrival, ConnectResult
 from lkpersist.model.session import LEGACY_CONNECTION, Session, validate_identity
 
+_CONNECT = ArrivalRequest(LEGACY_CONNECTION, claim=False)
+"""What every single-connection ``connect`` asks (frozen, so one object serves them all)."""
+
 
 class PresenceContract(ABC):
     """Who is connected to a session, visit by visit, and who greets each visit."""
@@ -49,8 +52,7 @@ class PresenceContract(ABC):
 
     async def connect(self, identity: str) -> ConnectResult:
         """Arrive as the single connection ``-`` without claiming the greeting (see ``claim_greeting``)."""
-        request = ArrivalRequest(LEGACY_CONNECTION, claim=False)
-        return (await self._arrive(validate_identity(identity), request)).as_connect()
+        return (await self._arrive(validate_identity(identity), _CONNECT)).as_connect()
 
     async def disconnect(self, identity: str) -> Session | None:
         """Leave as the single connection ``-``; None if there is no live session."""
