@@ -18,26 +18,28 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
 
 from lkpersist.clock import to_ms
-from lkpersist.crypto.codec import ValueCodec
+from lkpersist.crypto.codec import PlainCodec, PlainGuardCodec, ValueCodec
 from lkpersist.exceptions import CorruptRecordError, DecryptionError
-from lkpersist.model.jsonform import parse_json
+from lkpersist.model.jsonform import parse_json, parse_json_texts
 from lkpersist.model.results import CorruptRecord
 from lkpersist.model.session import Session, Status
 from lkpersist.model.transfer import SessionRecord
 from lkpersist.stores.bulk import TurnDicts, turn_dict_page
+from lkpersist.stores.redis import wire
 from lkpersist.stores.redis.context import RedisContext
 from lkpersist.stores.redis.errors import translated
 from lkpersist.stores.redis.pipeline import queue_script, run_pipeline
-from lkpersist.stores.redis.records import Flat, hash_values, pairs, session_from_reply
 from lkpersist.stores.redis.records import _session as built_session
+from lkpersist.stores.redis.records import hash_values, pairs, session_from_reply
 from lkpersist.stores.redis.transfer import load_records
 
 Loaded = SessionRecord | CorruptRecord
@@ -135,7 +137,10 @@ async def scan_records(ctx: RedisContext, status: Status, page_size: int) -> Asy
 async def _step(
     ctx: RedisContext, reads: Reads, scans: list[tuple[int, int]], count: int
 ) -> tuple[list[Any], list[Any]]:
-    """One pipeline: READ_RECORDS per bucket of ``reads``, then the ZSCANs (about ``count`` entries) of ``scans``."""
+    """One pipeline: the records of ``reads`` and the ZSCANs (about ``count`` entries) of ``scans``; each
+    bucket's records as READ_RECORDS answers them, each ZSCAN as (cursor, [(member, score), ...])."""
+    if wire.usable(ctx.client):
+        return await _plain_step(ctx, reads, scans, count)
     script = _script(ctx)
     keys = ctx.keys
 
@@ -147,13 +152,102 @@ async def _step(
 
     with translated(ctx.display_url):
         replies = await run_pipeline(ctx.client, (script,), fill)
-    return replies[: len(reads)], replies[len(reads):]
+    answers = [[(pairs(a[0]), pairs(a[1]), pairs(a[2]), pairs(a[3]), a[4], a[5]) for a in bucket]
+               for bucket in replies[: len(reads)]]
+    return answers, replies[len(reads):]
+
+
+async def _plain_step(
+    ctx: RedisContext, reads: Reads, scans: list[tuple[int, int]], count: int
+) -> tuple[list[Any], list[Any]]:
+    """:func:`_step` by plain commands (:mod:`~lkpersist.stores.redis.wire`): each bucket's reads in one
+    MULTI/EXEC (one snapshot, as one READ_RECORDS call), five commands a member, the turn frames' item-id
+    prefixes stripped here (:func:`_payloads`). Redis spends about a third of the script's time on them."""
+    keys, pack = ctx.keys, wire.pack
+    packed: list[bytes] = []
+    for bucket, members in reads:
+        packed.append(_MULTI)
+        names = iter(keys.read_keys(bucket, members))
+        for session, metadata, context, turns, devices in zip(names, names, names, names, names):
+            packed += (pack((b"HGETALL", session)), pack((b"HGETALL", metadata)), pack((b"HGETALL", context)),
+                       pack((b"LRANGE", turns, 0, -1)), pack((b"HGETALL", devices)))
+        packed.append(_EXEC)
+    for bucket, cursor in scans:
+        packed.append(pack((b"ZSCAN", keys.deadline_key(bucket), cursor, b"COUNT", count)))
+    with translated(ctx.display_url):
+        replies = await wire.run_commands(ctx.client, packed, len(packed))
+        return _answers(reads, replies), [_scanned(reply) for reply in replies[len(replies) - len(scans):]]
+
+
+_MULTI, _EXEC = b"*1\r\n$5\r\nMULTI\r\n", b"*1\r\n$4\r\nEXEC\r\n"
+
+
+def _answers(reads: Reads, replies: list[Any]) -> list[Any]:
+    """Each bucket's MULTI/EXEC replies as READ_RECORDS answers its members; a reply error (a key of the
+    wrong type) is raised, as the script's would be."""
+    answers, at = [], 0
+    for _, members in reads:
+        commands = 5 * len(members)
+        queued, done = replies[at: at + commands + 1], replies[at + commands + 1]
+        at += commands + 2
+        if queued[0] != b"OK" or queued.count(b"QUEUED") != commands or type(done) is not list:
+            _raise_error([*queued, done])
+        if any(type(reply) is wire.ReplyError for reply in done):
+            _raise_error(done)
+        results = iter(done)
+        bucket = []
+        for session, metadata, context, frames, devices in zip(results, results, results, results, results):
+            payloads = _payloads(frames)
+            bucket.append((_hash(session), _hash(metadata), _hash(context), _hash(devices),
+                           frames if payloads is None else payloads,
+                           0 if payloads is None else 1))
+        answers.append(bucket)
+    return answers
+
+
+def _hash(reply: Any) -> dict[bytes, bytes]:
+    """An HGETALL reply as a dict: RESP3 gives one, RESP2 the fields flat."""
+    return reply if type(reply) is dict else pairs(reply)
+
+
+def _raise_error(replies: list[Any]) -> None:
+    for reply in replies:
+        if isinstance(reply, wire.ReplyError):
+            raise ResponseError(str(reply))
+    raise ResponseError(f"unexpected replies to an export read: {replies[:3]!r}")
+
+
+def _payloads(frames: list[bytes]) -> list[bytes] | None:
+    """The turn frames without their ``<n>:<id>`` / ``-:`` item-id prefix (as READ_RECORDS strips them),
+    or None when a frame has neither."""
+    payloads = []
+    for frame in frames:
+        head, colon, rest = frame.partition(b":")
+        if head == b"-" and colon:
+            payloads.append(rest)
+        elif head.isdigit():  # ASCII digits only, as Lua's %d; a colon follows (else head is the frame, rest empty)
+            if not colon:
+                return None
+            payloads.append(rest[int(head):])
+        else:
+            return None
+    return payloads
+
+
+def _scanned(reply: Any) -> tuple[int, list[tuple[bytes, float]]]:
+    """A raw ZSCAN reply as redis-py's gives it."""
+    if type(reply) is not list:
+        _raise_error([reply])
+    cursor, flat = reply
+    items = iter(flat)
+    return int(cursor), list(zip(items, map(float, items), strict=True))
 
 
 async def _decoded(ctx: RedisContext, reads: Reads, replies: list[Any]) -> list[Loaded]:
     """The records of one step's READ_RECORDS replies, in order, their turns checked together
-    (:func:`~lkpersist.stores.bulk.turn_dict_page`); those whose turns are not in the bulk form are read
-    again, together, by the per-identity path (which decodes each or names the bad one)."""
+    (:func:`~lkpersist.stores.bulk.turn_dict_page`) and their metadata and context values read together
+    (:func:`_page_values`); those whose turns are not in the bulk form are read again, together, by the
+    per-identity path (which decodes each or names the bad one)."""
     answers: list[tuple[str, Any]] = []
     for (_, members), reply in zip(reads, replies, strict=True):
         for member, answer in zip(members, reply, strict=True):
@@ -163,10 +257,12 @@ async def _decoded(ctx: RedisContext, reads: Reads, replies: list[Any]) -> list[
                 continue  # not one of ours: listing reports such entries, export has nothing to carry
     codec = ctx.settings.codec
     bulk = iter(turn_dict_page([answer[4] for _, answer in answers if answer[5] == 1], codec))
+    values = _page_values([answer for _, answer in answers], codec)
     records: list[Loaded | None] = []
     again: dict[int, str] = {}  # the place in records of each identity to read again
     for identity, answer in answers:
-        record = _record(identity, answer, next(bulk) if answer[5] == 1 else None, codec)
+        record = _record(identity, answer, next(bulk) if answer[5] == 1 else None, codec,
+                         None if values is None else next(values))
         if record is _Read.AGAIN:
             again[len(records)] = identity
             records.append(None)
@@ -183,38 +279,77 @@ class _Read(Enum):
     AGAIN = "turns not in the bulk form: read by the per-identity path"
 
 
-def _record(identity: str, answer: Any, dicts: TurnDicts | None, codec: ValueCodec) -> Loaded | _Read:
-    """One member's READ_RECORDS answer as its record (``dicts``: its turns in the bulk form, or None), or
-    what to do instead."""
+Hashes = tuple[dict[str, Any], dict[str, Any]]
+"""A record's metadata and context as dicts."""
+
+
+def _record(identity: str, answer: Any, dicts: TurnDicts | None, codec: ValueCodec, plain: Hashes | None) -> Loaded | _Read:
+    """One member's READ_RECORDS answer as its record (``dicts``: its turns in the bulk form, or None;
+    ``plain``: its metadata and context as :func:`_page_values` read them, or None), or what to do instead."""
     try:
-        session = _session(identity, answer, codec)
+        session = _session(identity, answer, codec, plain)
     except CorruptRecordError as exc:
         return CorruptRecord(identity=identity, reason=exc.reason)
     if session is None:
         return _Read.GONE
     if dicts is None:
         return _Read.AGAIN
-    return SessionRecord.of_turn_dicts(session, dicts)
+    return SessionRecord.of_turn_dicts(session, dicts, plain=plain is not None)
 
 
-def _session(identity: str, answer: Any, codec: ValueCodec) -> Session | None:
-    """The session of a READ_RECORDS answer (None without a session hash). Metadata and context values
-    are parsed by :func:`parse_json` (the stdlib's values, several times faster): an export decodes every
-    one of them; anything it cannot read goes to the ordinary decode, which names what is wrong."""
+def _session(identity: str, answer: Any, codec: ValueCodec, plain: Hashes | None) -> Session | None:
+    """The session of a READ_RECORDS answer (None without a session hash), its metadata and context
+    ``plain`` or each value read by :func:`parse_json` (the stdlib's values, several times faster than
+    ``json.loads``); anything it cannot read goes to the ordinary decode, which names what is wrong."""
     if not answer[0]:
         return None
     try:
-        values = hash_values(pairs(answer[0]))
-        metadata, context = _json_hash(answer[1], codec), _json_hash(answer[2], codec)
-        return built_session(identity, values, metadata, context, answer[3], codec)
+        values = hash_values(answer[0])
+        metadata, context = (_json_hash(answer[1], codec), _json_hash(answer[2], codec)) if plain is None else plain
+        return built_session(identity, values, metadata, context, _flat(answer[3]), codec)
     except (KeyError, ValueError, TypeError, UnicodeDecodeError, AttributeError, DecryptionError):
-        return session_from_reply(identity, answer[0:4], codec)  # raises CorruptRecordError naming it
+        return session_from_reply(identity, [_flat(fields) for fields in answer[0:4]], codec)  # raises, naming it
 
 
-def _json_hash(flat: Flat, codec: ValueCodec) -> dict[str, Any]:
-    """A metadata or context hash flat as its dict, each value read by :func:`parse_json`."""
-    items = iter(flat)
-    return {key.decode("utf-8"): parse_json(codec.decode(value.decode("utf-8"))) for key, value in zip(items, items, strict=True)}
+def _page_values(answers: list[Any], codec: ValueCodec) -> Iterator[Hashes | None] | None:
+    """Every answer's metadata and context as dicts, all the page's values read by one
+    :func:`parse_json_texts` (the values the stdlib reads, in one C pass); None when that does not apply
+    to every one of them (an encrypting codec, a value orjson refuses or may read differently): then each
+    record's are read on their own."""
+    if not isinstance(codec, PlainCodec | PlainGuardCodec):  # an encrypted value is not JSON: it would be None
+        return None
+    texts = [text for answer in answers for fields in (answer[1], answer[2]) for text in fields.values()]
+    values = parse_json_texts(texts)
+    if values is None:
+        return None
+    return _hashes(answers, values)
+
+
+def _hashes(answers: list[Any], values: list[Any]) -> Iterator[Hashes | None]:
+    """Each answer's share of ``values`` under its fields' names (None: a name that is not UTF-8)."""
+    at = 0
+    for answer in answers:
+        metadata, context = answer[1], answer[2]
+        middle, end = at + len(metadata), at + len(metadata) + len(context)
+        try:
+            yield (dict(zip(map(_utf8, metadata), values[at:middle], strict=True)),
+                   dict(zip(map(_utf8, context), values[middle:end], strict=True)))
+        except UnicodeDecodeError:
+            yield None
+        at = end
+
+
+def _json_hash(fields: dict[bytes, bytes], codec: ValueCodec) -> dict[str, Any]:
+    """A metadata or context hash as its dict, each value read by :func:`parse_json`."""
+    return {key.decode("utf-8"): parse_json(codec.decode(value.decode("utf-8"))) for key, value in fields.items()}
+
+
+_utf8 = bytes.decode
+
+
+def _flat(fields: dict[bytes, bytes]) -> list[bytes]:
+    """A hash as Lua's HGETALL gives it (field, value, ...)."""
+    return [part for item in fields.items() for part in item]
 
 
 def _matches(status: Status, deadline_ms: float, now_ms: int) -> bool:
