@@ -51,8 +51,9 @@ def pack(command: Sequence[Any]) -> bytes:
 
 
 async def run_commands(client: Redis, packed: Sequence[bytes], replies: int) -> list[Any]:
-    """Send ``packed`` (commands made by :func:`pack`) as one pipeline on a pooled connection and return
-    the ``replies`` replies they give, in order. A broken or timed-out connection is redis-py's
+    """Send ``packed`` (commands as the Redis protocol sends them, several to an item if need be, as
+    :func:`pack` makes them) as one pipeline on a pooled connection and return the ``replies`` replies
+    they give, in order. A broken or timed-out connection is redis-py's
     ConnectionError / TimeoutError, after one more attempt on a fresh connection (every caller's
     commands are reads)."""
     if not replies:
