@@ -8,7 +8,7 @@ whole pipeline written with the connection's ``send_packed_command``, and the re
 ``Reader`` of this module's own, fed straight from the connection's stream: about a microsecond of client
 CPU per command, and Redis does only the commands' own work.
 
-Only for a client of one server (plain, TLS or Sentinel master) speaking RESP2, with hiredis installed:
+Only for a client of one server (plain, TLS or Sentinel master) with hiredis installed:
 :func:`usable` says whether a client qualifies; callers use an ordinary pipeline otherwise (a Cluster).
 The connection's stream (``Connection._reader``) is the one redis-py internal read; a connection that
 fails or is cancelled mid-pipeline is disconnected before it goes back to the pool, as redis-py does.
@@ -38,11 +38,9 @@ _READ_SIZE = 1 << 18
 
 
 def usable(client: Any) -> bool:
-    """Whether :func:`run_commands` can run on ``client``: one server's pooled client, RESP2, hiredis."""
-    if _hiredis is None or type(client) is not Redis or getattr(client, "single_connection_client", False):
-        return False
-    kwargs = getattr(client.connection_pool, "connection_kwargs", {})
-    return str(kwargs.get("protocol") or 2) == "2"
+    """Whether :func:`run_commands` can run on ``client``: one server's pooled client, hiredis installed.
+    (RESP2 or RESP3: the Reader reads either; a hash comes as its fields flat or as a dict.)"""
+    return _hiredis is not None and type(client) is Redis and not getattr(client, "single_connection_client", False)
 
 
 def pack(command: Sequence[Any]) -> bytes:
