@@ -1,8 +1,9 @@
-"""Redis export by plain commands (``stores/redis/wire.py``: MULTI/EXEC of five commands a member, read by
-a hiredis Reader of our own) gives exactly what the ``READ_RECORDS`` script gives: the same lines byte
-for byte and the same damaged records reported, over RESP3 and RESP2; a damaged value is never written
-as if it were fine (the page's metadata and context are read in one pass, each value still on its own);
-a wrong-type key fails the export as the script did; a stopped export leaves no connection half-read."""
+"""Redis export by plain commands (``stores/redis/snapshots.py`` over ``wire.py``: a MULTI/EXEC of five
+commands a member, read by a hiredis Reader of our own) gives exactly what the ``READ_RECORDS`` script
+gives: the same lines byte for byte and the same damaged records reported, over RESP3 and RESP2; a
+damaged value is never written as if it were fine (the page's metadata and context are read in one
+pass, each value still on its own); a wrong-type key fails the export as the script did; a stopped
+export leaves no connection half-read; a step reads at most a page of members, however big a bucket."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ import redis.asyncio
 from lkpersist.clock import VirtualClock
 from lkpersist.exceptions import CorruptRecordError
 from lkpersist.model.jsonform import parse_json_texts
+from lkpersist.model.results import CorruptRecord
 from lkpersist.model.session import Device, Session, Turn
 from lkpersist.model.transfer import SessionRecord
 from lkpersist.stores import open_store
 from lkpersist.stores.redis import RedisStore, wire
-from lkpersist.stores.redis.export import _payloads
+from lkpersist.stores.redis.snapshots import _payloads
 from lkpersist.transfer.export import export_sessions
 
 
@@ -233,5 +235,34 @@ async def test_an_export_raises_the_collector_threshold_and_restores_it(
             assert seen[-1] == 0 and gc.get_threshold()[0] == 0  # collection turned off stays off
         finally:
             gc.set_threshold(*before)
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("script", [False, True])
+async def test_a_step_reads_a_page_of_members_however_big_the_bucket(
+    redis_url: str, redis_prefix: str, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch, script: bool
+) -> None:
+    from lkpersist.stores.redis import export
+
+    store = open_store(f"{redis_url}?prefix={redis_prefix}", clock=clock)
+    assert isinstance(store, RedisStore)
+    store.keys.buckets = 2  # 150 members a bucket: more than a page
+    steps: list[int] = []
+    read_step = export.read_step
+
+    async def counted(ctx: Any, reads: Any, scans: Any, count: int) -> Any:
+        steps.append(sum(len(members) for _, members in reads))
+        return await read_step(ctx, reads, scans, count)
+
+    try:
+        await store.import_records([_record(clock, index) for index in range(300)])
+        monkeypatch.setattr(export, "read_step", counted)
+        if script:
+            monkeypatch.setattr(wire, "usable", lambda client: False)
+        found = [item.session.identity async for page in store.iter_records("all", None, 40) for item in page
+                 if not isinstance(item, CorruptRecord)]
+        assert sorted(found) == sorted(_record(clock, index).session.identity for index in range(300))
+        assert max(steps) == 40 and sum(steps) == 300
     finally:
         await store.close()
