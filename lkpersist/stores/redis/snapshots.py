@@ -76,9 +76,9 @@ async def read_step(
 async def _plain_step(
     ctx: RedisContext, reads: Reads, scans: list[tuple[int, int]], count: int
 ) -> tuple[list[Any], list[Any]]:
-    """:func:`_step` by plain commands (:mod:`~lkpersist.stores.redis.wire`): each bucket's reads in one
-    MULTI/EXEC (one snapshot, as one READ_RECORDS call), five commands a member, the turn frames' item-id
-    prefixes stripped here (:func:`_payloads`). Redis spends about a third of the script's time on them."""
+    """:func:`read_step` by plain commands (:mod:`~lkpersist.stores.redis.wire`): each bucket's reads in
+    one MULTI/EXEC (one snapshot, as one READ_RECORDS call), five commands a member, the turn frames'
+    item-id prefixes stripped here (:func:`_payloads`)."""
     keys = ctx.keys
     packed: list[bytes] = []
     for bucket, members in reads:
