@@ -169,10 +169,12 @@ async def test_an_export_stopped_mid_read_leaves_the_pool_usable(
 
 @pytest.mark.parametrize(("frames", "payloads"), [
     ([b"3:abc{}", b"-:{}", b"0:{}", b"03:abc[]"], [b"{}", b"{}", b"{}", b"[]"]),
+    ([b"3:abc{}", b"1000:" + b"i" * 1000 + b"{}", b"0001:x[]"], [b"{}", b"{}", b"[]"]),  # heads not looked up
     ([b"9:ab"], [b""]),  # an id longer than the frame: nothing left, as Lua's string.sub gives
     ([], []),
     ([b"{}"], None), ([b"-{}"], None), ([b"x:{}"], None), ([b":{}"], None), ([b"12"], None), ([b"-"], None),
     ([b"\xd9\xa1:{}"], None),  # a digit that is not ASCII is not Lua's %d
+    ([b"3:abc{}", b"-{}"], None), ([b"3:abc{}", b"12"], None),
 ])
 def test_frames_lose_their_item_id_prefix_as_the_script_strips_it(
     frames: list[bytes], payloads: list[bytes] | None

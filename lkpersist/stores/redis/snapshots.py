@@ -140,7 +140,26 @@ def _raise_error(replies: list[Any]) -> None:
 
 def _payloads(frames: list[bytes]) -> list[bytes] | None:
     """The turn frames without their ``<n>:<id>`` / ``-:`` item-id prefix (as READ_RECORDS strips them),
-    or None when a frame has neither."""
+    or None when a frame has neither. The usual heads are looked up (:data:`_HEADS`); any other frame
+    makes :func:`_payloads_exactly` decide them all."""
+    payloads = []
+    length = _HEADS.get
+    for frame in frames:
+        head, colon, rest = frame.partition(b":")
+        skip = length(head)
+        if skip is None or not colon:
+            return _payloads_exactly(frames)
+        payloads.append(rest[skip:])
+    return payloads
+
+
+_HEADS = {b"-": 0, **{b"%d" % n: n for n in range(1000)}}
+"""The frame heads of item ids shorter than 1,000 bytes, each to the length of what follows the colon
+to skip (``int`` per frame cost a quarter of the stripping)."""
+
+
+def _payloads_exactly(frames: list[bytes]) -> list[bytes] | None:
+    """:func:`_payloads` by Lua's rules for any head: ``-``, or ASCII digits (``%d+``, leading zeros too)."""
     payloads = []
     for frame in frames:
         head, colon, rest = frame.partition(b":")
