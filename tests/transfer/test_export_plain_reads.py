@@ -268,3 +268,21 @@ async def test_a_step_reads_a_page_of_members_however_big_the_bucket(
         assert max(steps) == 40 and sum(steps) == 300
     finally:
         await store.close()
+
+
+async def test_a_connection_wire_cannot_read_falls_back_to_the_script(
+    redis_url: str, redis_prefix: str, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lkpersist.stores.redis import snapshots
+
+    store = open_store(f"{redis_url}?prefix={redis_prefix}", clock=clock)
+    assert isinstance(store, RedisStore)
+    try:
+        await _fill(store, redis_url, clock)
+        expected = await _export(store, script=False, monkeypatch=monkeypatch)
+        monkeypatch.setattr(wire, "stream_of", lambda connection: None)  # a redis-py keeping its stream elsewhere
+        assert await _export(store, script=False, monkeypatch=monkeypatch) == expected
+        assert store._redis.client in snapshots._unwired  # asked once, not at every step
+        assert await store.count("all") == 80  # the connection it looked at went back to the pool
+    finally:
+        await store.close()

@@ -45,6 +45,8 @@ end
 return out
 """
 _registered: weakref.WeakKeyDictionary[Any, AsyncScript] = weakref.WeakKeyDictionary()
+_unwired: weakref.WeakSet[Any] = weakref.WeakSet()
+"""Clients whose connections :mod:`~lkpersist.stores.redis.wire` found it cannot read: the script for them."""
 
 Reads = list[tuple[int, list[bytes]]]
 """Members to read, bucket by bucket."""
@@ -55,8 +57,11 @@ async def read_step(
 ) -> tuple[list[Any], list[Any]]:
     """One pipeline: the records of ``reads`` and the ZSCANs (about ``count`` entries) of ``scans``; each
     bucket's records as READ_RECORDS answers them, each ZSCAN as (cursor, [(member, score), ...])."""
-    if wire.usable(ctx.client):
-        return await _plain_step(ctx, reads, scans, count)
+    if wire.usable(ctx.client) and ctx.client not in _unwired:
+        try:
+            return await _plain_step(ctx, reads, scans, count)
+        except wire.WireUnavailable:
+            _unwired.add(ctx.client)
     script = _script(ctx)
     keys = ctx.keys
 

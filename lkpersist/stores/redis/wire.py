@@ -37,6 +37,11 @@ except ImportError:  # redis-py works without it; so does every caller of this m
 _READ_SIZE = 1 << 18
 
 
+class WireUnavailable(Exception):
+    """The client's connections do not expose the stream this module reads (a redis-py that keeps it
+    elsewhere): nothing was sent; use an ordinary pipeline."""
+
+
 def usable(client: Any) -> bool:
     """Whether :func:`run_commands` can run on ``client``: one server's pooled client, hiredis installed.
     (RESP2 or RESP3: the Reader reads either; a hash comes as its fields flat or as a dict.)"""
@@ -53,7 +58,7 @@ async def run_commands(client: Redis, packed: Sequence[bytes], replies: int) -> 
     :func:`pack` makes them) as one pipeline on a pooled connection and return the ``replies`` replies
     they give, in order. A broken or timed-out connection is redis-py's
     ConnectionError / TimeoutError, after one more attempt on a fresh connection (every caller's
-    commands are reads)."""
+    commands are reads); :class:`WireUnavailable` when this client's connections cannot be read so."""
     if not replies:
         return []
     for attempt in (1, 2):
@@ -69,8 +74,16 @@ async def _run_once(client: Redis, packed: Sequence[bytes], replies: int) -> lis
     pool = client.connection_pool
     connection = await pool.get_connection()  # type: ignore[no-untyped-call]
     try:
+        if not connection.is_connected:
+            await connection.connect()
+        stream = stream_of(connection)
+        if stream is None:
+            await pool.release(connection)
+            raise WireUnavailable(type(connection).__name__)
         await connection.send_packed_command(packed)
-        found = await _read(connection, replies)
+        found = await _read(connection, stream, replies)
+    except WireUnavailable:
+        raise
     except BaseException as exc:
         await connection.disconnect(nowait=True)
         await pool.release(connection)
@@ -83,9 +96,14 @@ async def _run_once(client: Redis, packed: Sequence[bytes], replies: int) -> lis
     return found
 
 
-async def _read(connection: Any, replies: int) -> list[Any]:
-    """``replies`` replies read off ``connection``'s stream by a Reader of our own."""
-    stream: asyncio.StreamReader = connection._reader
+def stream_of(connection: Any) -> asyncio.StreamReader | None:
+    """The stream a connected redis-py connection reads its replies from (None: not where it is looked for)."""
+    stream = getattr(connection, "_reader", None)
+    return stream if isinstance(stream, asyncio.StreamReader) else None
+
+
+async def _read(connection: Any, stream: asyncio.StreamReader, replies: int) -> list[Any]:
+    """``replies`` replies read off ``connection``'s ``stream`` by a Reader of our own."""
     timeout: float | None = connection.socket_timeout
     reader = _hiredis.Reader(notEnoughData=_MORE)
     found: list[Any] = []
@@ -107,4 +125,4 @@ async def _read(connection: Any, replies: int) -> list[Any]:
 
 _MORE = object()
 
-__all__ = ["ReplyError", "pack", "run_commands", "usable"]
+__all__ = ["ReplyError", "WireUnavailable", "pack", "run_commands", "stream_of", "usable"]
