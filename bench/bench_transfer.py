@@ -19,8 +19,9 @@ store's connection, in this thread, 500 new sessions per call, best of five fres
 the part of an import into SQLite that runs on the store's worker thread.
 
 Memory (M sessions of T turns, default 100,000 of 20, and a tenth of that): export and import each run in
-a child process of their own, which reports its peak RSS (getrusage); flat means the two sizes cost the
-same. It starts its own redis-server on a free loopback port.
+a child process of their own, which reports its peak RSS (VmHWM); flat means the two sizes cost the
+same; then the file is imported into Redis and exported from it, the export in a child of its own. It
+starts its own redis-server on a free loopback port.
 """
 
 from __future__ import annotations
@@ -253,8 +254,9 @@ def in_child(kind: str, url: str, path: Path) -> tuple[float, float]:
     return result  # type: ignore[no-any-return]
 
 
-def memory(sessions: int, turns: int, tmp: Path) -> None:
-    print(f"peak RSS of the process doing the work, sessions of {turns} turns (SQLite to file, file to SQLite):")
+def memory(sessions: int, turns: int, tmp: Path, redis_url: str) -> None:
+    print(f"peak RSS of the process doing the work, sessions of {turns} turns (SQLite to file, file to SQLite; "
+          "the file into Redis and out again):")
     for count in (sessions // 10, sessions):
         source, target = tmp / f"rss-{count}.db", tmp / f"rss-{count}-copy.db"
         asyncio.run(fill(f"sqlite:///{source}", count, turns))
@@ -264,6 +266,11 @@ def memory(sessions: int, turns: int, tmp: Path) -> None:
         size = dump.stat().st_size / 2**20
         print(f"  {count:>8,} sessions ({size:,.0f} MB file): export {export_rss:6.1f} MB ({export_rate:,.0f}/s), "
               f"import {import_rss:6.1f} MB ({import_rate:,.0f}/s)")
+        middle = f"{redis_url}?prefix=benchrss{count}"
+        asyncio.run(import_from(middle, dump))
+        redis_rate, redis_rss = in_child("export", middle, tmp / f"rss-{count}-redis.ndjson")
+        print(f"  {count:>8,} sessions from Redis: export {redis_rss:6.1f} MB ({redis_rate:,.0f}/s)")
+        redis.Redis.from_url(redis_url).flushall()
 
 
 def main() -> None:
@@ -287,7 +294,7 @@ def main() -> None:
         if args.only != "memory":
             throughput(args.sessions, args.turns, Path(tmp), url, args.rounds)
         if args.only != "throughput":
-            memory(args.rss_sessions, args.rss_turns, Path(tmp))
+            memory(args.rss_sessions, args.rss_turns, Path(tmp), url)
 
 
 if __name__ == "__main__":

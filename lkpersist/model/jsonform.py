@@ -57,7 +57,7 @@ except ImportError:  # the fast extra is optional
 
 def turn_objects_json(turns: Sequence[dict[str, Any]] | dict[str, Any]) -> str:
     """One turn dict, or a list of them, as compact JSON (orjson when installed and the timestamps are finite)."""
-    finite = math.isfinite(turns["timestamp"]) if isinstance(turns, dict) else _finite_times(turns)
+    finite = math.isfinite(turns["timestamp"]) if isinstance(turns, dict) else finite_times(turns)
     if _orjson is not None and finite:
         try:
             return str(_orjson.dumps(turns), "utf-8")
@@ -66,8 +66,8 @@ def turn_objects_json(turns: Sequence[dict[str, Any]] | dict[str, Any]) -> str:
     return acyclic_json(turns)
 
 
-def _finite_times(turns: Sequence[dict[str, Any]]) -> bool:
-    """Every timestamp finite (a sum overflowing to infinity only sends finite ones the stdlib's way)."""
+def finite_times(turns: Sequence[dict[str, Any]]) -> bool:
+    """Every timestamp of turn dicts ``turns`` finite (a sum overflowing to infinity only sends finite ones the stdlib's way)."""
     try:
         return math.isfinite(sum(map(_timestamp, turns)))
     except TypeError:
@@ -76,7 +76,7 @@ def _finite_times(turns: Sequence[dict[str, Any]]) -> bool:
 
 def turn_texts(turns: Sequence[dict[str, Any]]) -> list[str]:
     """``turn_objects_json`` of each turn dict: what ``Turn.to_json`` gives for each, in one pass."""
-    if _orjson is not None and _finite_times(turns):
+    if _orjson is not None and finite_times(turns):
         dumps = _orjson.dumps
         try:
             return [str(dumps(item), "utf-8") for item in turns]
@@ -116,6 +116,19 @@ def parse_json(text: str | bytes, unchecked: str | None = None) -> Any:
         if not _may_be_big_integer(checked):
             return value
     return json.loads(text)
+
+
+def parse_json_texts(texts: Sequence[bytes]) -> list[Any] | None:
+    """``[json.loads(text) for text in texts]`` when orjson reads each text as exactly that (see
+    :func:`parse_json`), in one C pass over them; None when it may not (no orjson installed, a text it
+    refuses or may read differently: the caller reads them the ordinary way, which also names a bad one)."""
+    if _orjson is None:
+        return None
+    try:
+        values = list(map(_orjson.loads, texts))
+    except ValueError:
+        return None
+    return None if _spells_long_integer(b" ".join(texts)) and _may_be_big_integer(values) else values
 
 
 _DIGIT_MARKS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
@@ -193,6 +206,7 @@ def plain_object(text: bytes) -> dict[str, Any] | None:
 
 
 __all__ = [
-    "acyclic_json", "canonical_turns", "compact_json", "parse_json", "parse_turn_objects", "plain_object",
+    "acyclic_json", "canonical_turns", "compact_json", "finite_times", "parse_json", "parse_json_texts", "parse_turn_objects",
+    "plain_object",
     "spliceable_turns", "turn_objects_json", "turn_texts",
 ]

@@ -63,22 +63,25 @@ class SessionRecord:
     Immutable; equal when the session and the turns are equal, however each was built.
     """
 
-    __slots__ = ("_dicts", "_json", "_turns", "session")
+    __slots__ = ("_dicts", "_json", "_plain", "_turns", "session")
 
     session: Session
     _turns: tuple[Turn, ...] | None
     _dicts: list[dict[str, Any]] | None
     _json: Sequence[bytes] | None
+    _plain: bool
 
     def __init__(self, session: Session, turns: Sequence[Turn] = ()) -> None:
         object.__setattr__(self, "session", session)
         object.__setattr__(self, "_turns", tuple(turns))
         object.__setattr__(self, "_dicts", None)
         object.__setattr__(self, "_json", None)
+        object.__setattr__(self, "_plain", False)
 
     @classmethod
     def of_turn_dicts(
-        cls, session: Session, dicts: list[dict[str, Any]], payloads: Sequence[bytes] | None = None
+        cls, session: Session, dicts: list[dict[str, Any]], payloads: Sequence[bytes] | None = None, *,
+        plain: bool = False,
     ) -> SessionRecord:
         """A record whose turns are ``dicts``, which must have passed :func:`~lkpersist.model.jsonform.canonical_turns`.
 
@@ -86,12 +89,16 @@ class SessionRecord:
         vouches for the whole record: joined by commas in brackets they read back as exactly ``dicts``,
         by orjson and by the standard library alike, and every value of the session (metadata and
         context too) is one orjson writes as the standard library does. An export line can then carry
-        the payloads as they are (:attr:`rendered`) and write the session with orjson unchecked."""
+        the payloads as they are (:attr:`rendered`) and write the session with orjson unchecked.
+
+        ``plain`` vouches for the session alone (:attr:`plain_session`): every value of it is one orjson
+        writes as the standard library does (metadata and context read from JSON by orjson, exactly)."""
         record = cls.__new__(cls)
         object.__setattr__(record, "session", session)
         object.__setattr__(record, "_turns", None)
         object.__setattr__(record, "_dicts", dicts)
         object.__setattr__(record, "_json", payloads)
+        object.__setattr__(record, "_plain", plain or payloads is not None)
         return record
 
     @property
@@ -99,6 +106,12 @@ class SessionRecord:
         """The stored turn payloads this record was read with (see :meth:`of_turn_dicts`), or None. Only a
         record built that way has them: :meth:`newest` and :meth:`with_session` drop them."""
         return self._json
+
+    @property
+    def plain_session(self) -> bool:
+        """Whether the store vouched for the session's values (see :meth:`of_turn_dicts`); only a record
+        built that way is: :meth:`newest` and :meth:`with_session` drop it."""
+        return self._plain
 
     @property
     def turns(self) -> tuple[Turn, ...]:

@@ -34,6 +34,7 @@ from lkpersist.model.jsonform import (
     acyclic_json,
     canonical_turns,
     compact_json,
+    finite_times,
     parse_json,
     turn_objects_json,
 )
@@ -88,6 +89,11 @@ def record_line(record: SessionRecord) -> str:
     turns = record.turn_dicts
     session = detached(record.session).to_dict()
     session["turn_count"] = len(turns)  # what the line carries (a reader recounts; stores never keep it)
+    if record.plain_session and _orjson is not None and finite_times(turns):
+        try:
+            return str(_orjson.dumps({"session": session, "turns": turns}, option=_EXACT), "utf-8")
+        except TypeError:  # a turn orjson refuses (a lone surrogate): the ordinary way says what it is
+            pass
     return f'{{"session":{session_json(session)},"turns":{turn_objects_json(turns)}}}'
 
 
