@@ -286,3 +286,21 @@ async def test_a_connection_wire_cannot_read_falls_back_to_the_script(
         assert await store.count("all") == 80  # the connection it looked at went back to the pool
     finally:
         await store.close()
+
+
+class _PoolOfRedisPy52(redis.asyncio.ConnectionPool):
+    """A pool whose ``get_connection`` wants a command name, as redis-py's did before 5.3."""
+
+    async def get_connection(self, command_name: str, *keys: Any, **options: Any) -> Any:  # type: ignore[override]
+        assert isinstance(command_name, str) and command_name
+        return await super().get_connection()
+
+
+async def test_a_pool_of_an_older_redis_py_is_given_a_command_name(redis_url: str) -> None:
+    client = redis.asyncio.Redis(connection_pool=_PoolOfRedisPy52.from_url(redis_url))
+    try:
+        assert wire.usable(client)
+        replies = await wire.run_commands(client, [wire.pack(("PING",)), wire.pack(("ECHO", "x"))], 2)
+        assert replies == [b"PONG", b"x"]
+    finally:
+        await client.aclose()

@@ -18,6 +18,7 @@ Reply errors are returned in place (``ReplyError`` instances), never raised: the
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,7 +73,7 @@ async def run_commands(client: Redis, packed: Sequence[bytes], replies: int) -> 
 
 async def _run_once(client: Redis, packed: Sequence[bytes], replies: int) -> list[Any]:
     pool = client.connection_pool
-    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+    connection = await (pool.get_connection() if _no_command_name(pool) else pool.get_connection("MULTI"))  # type: ignore[no-untyped-call]
     try:
         if not connection.is_connected:
             await connection.connect()
@@ -94,6 +95,20 @@ async def _run_once(client: Redis, packed: Sequence[bytes], replies: int) -> lis
         raise
     await pool.release(connection)
     return found
+
+
+def _no_command_name(pool: Any) -> bool:
+    """Whether this pool's ``get_connection`` is called without arguments (redis-py since 5.3 warns when
+    given any; before, it required a command name, which no pool of redis-py's ever used)."""
+    kind = type(pool)
+    known = _NO_COMMAND_NAME.get(kind)
+    if known is None:
+        parameter = inspect.signature(kind.get_connection).parameters.get("command_name")
+        known = _NO_COMMAND_NAME[kind] = parameter is None or parameter.default is not inspect.Parameter.empty
+    return known
+
+
+_NO_COMMAND_NAME: dict[type, bool] = {}
 
 
 def stream_of(connection: Any) -> asyncio.StreamReader | None:
