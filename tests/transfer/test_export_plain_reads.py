@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -60,6 +61,17 @@ ODD: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+@pytest.fixture
+async def store(redis_url: str, redis_prefix: str, clock: VirtualClock) -> AsyncIterator[RedisStore]:
+    """A store opened as the CLI opens one (its own client, from the URL)."""
+    opened = open_store(f"{redis_url}?prefix={redis_prefix}", clock=clock)
+    assert isinstance(opened, RedisStore)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
 async def _fill(store: RedisStore, url: str, clock: VirtualClock) -> None:
     await store.import_records([_record(clock, index) for index in range(80)])
     client = redis.Redis.from_url(url)
@@ -106,65 +118,50 @@ async def test_plain_reads_export_what_the_script_exports(
 
 
 async def test_corrupt_metadata_is_reported_and_not_written(
-    redis_url: str, redis_prefix: str, clock: VirtualClock
+    store: RedisStore, redis_url: str, clock: VirtualClock
 ) -> None:
-    store = open_store(f"{redis_url}?prefix={redis_prefix}", clock=clock)
-    assert isinstance(store, RedisStore)
-    try:
-        await store.import_records([_record(clock, index) for index in range(6)])
-        client = redis.Redis.from_url(redis_url)
-        client.hset(store.keys.keys_for("plain-002")[1].metadata, mapping={"p1": "[1", "p2": "2]", "p3": "3,4"})
-        client.hset(store.keys.keys_for("plain-003")[1].context, "bad", '{"a":')
-        client.close()
-        out = io.StringIO()
-        result = await export_sessions(store, out, status="all")
-        assert sorted(c.identity for c in result.corrupt) == ["plain-002", "plain-003"]
-        assert result.sessions == 4 and "plain-002" not in out.getvalue() and "plain-003" not in out.getvalue()
-    finally:
-        await store.close()
+    await store.import_records([_record(clock, index) for index in range(6)])
+    client = redis.Redis.from_url(redis_url)
+    client.hset(store.keys.keys_for("plain-002")[1].metadata, mapping={"p1": "[1", "p2": "2]", "p3": "3,4"})
+    client.hset(store.keys.keys_for("plain-003")[1].context, "bad", '{"a":')
+    client.close()
+    out = io.StringIO()
+    result = await export_sessions(store, out, status="all")
+    assert sorted(c.identity for c in result.corrupt) == ["plain-002", "plain-003"]
+    assert result.sessions == 4 and "plain-002" not in out.getvalue() and "plain-003" not in out.getvalue()
 
 
 async def test_a_key_of_the_wrong_type_fails_the_export_as_the_script_did(
-    redis_url: str, redis_prefix: str, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+    store: RedisStore, redis_url: str, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = open_store(f"{redis_url}?prefix={redis_prefix}", clock=clock)
-    assert isinstance(store, RedisStore)
-    try:
-        await store.import_records([_record(clock, index) for index in range(6)])
-        client = redis.Redis.from_url(redis_url)
-        key = store.keys.keys_for("plain-001")[1].metadata
-        client.delete(key)
-        client.set(key, "a string, not a hash")
-        client.close()
-        for script in (False, True):
-            with pytest.raises(CorruptRecordError, match="wrong type"):
-                await _export(store, script=script, monkeypatch=monkeypatch)
-        client = redis.Redis.from_url(redis_url)
-        client.delete(key)
-        client.close()
-        lines, corrupt = await _export(store, script=False, monkeypatch=monkeypatch)  # the pool's connections are fine
-        assert len(lines) == 7 and not corrupt
-    finally:
-        await store.close()
+    await store.import_records([_record(clock, index) for index in range(6)])
+    client = redis.Redis.from_url(redis_url)
+    key = store.keys.keys_for("plain-001")[1].metadata
+    client.delete(key)
+    client.set(key, "a string, not a hash")
+    client.close()
+    for script in (False, True):
+        with pytest.raises(CorruptRecordError, match="wrong type"):
+            await _export(store, script=script, monkeypatch=monkeypatch)
+    client = redis.Redis.from_url(redis_url)
+    client.delete(key)
+    client.close()
+    lines, corrupt = await _export(store, script=False, monkeypatch=monkeypatch)  # the pool's connections are fine
+    assert len(lines) == 7 and not corrupt
 
 
 async def test_an_export_stopped_mid_read_leaves_the_pool_usable(
-    redis_url: str, redis_prefix: str, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+    store: RedisStore, redis_url: str, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = open_store(f"{redis_url}?prefix={redis_prefix}", clock=clock)
-    assert isinstance(store, RedisStore)
-    try:
-        await store.import_records([_record(clock, index) for index in range(200)])
-        for pause in (0, 0.0005, 0.002):
-            task = asyncio.ensure_future(_export(store, script=False, monkeypatch=monkeypatch))
-            await asyncio.sleep(pause)
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            lines, corrupt = await _export(store, script=False, monkeypatch=monkeypatch)
-            assert len(lines) == 201 and not corrupt
-            assert await store.count("all") == 200
-    finally:
-        await store.close()
+    await store.import_records([_record(clock, index) for index in range(200)])
+    for pause in (0, 0.0005, 0.002):
+        task = asyncio.ensure_future(_export(store, script=False, monkeypatch=monkeypatch))
+        await asyncio.sleep(pause)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        lines, corrupt = await _export(store, script=False, monkeypatch=monkeypatch)
+        assert len(lines) == 201 and not corrupt
+        assert await store.count("all") == 200
 
 
 @pytest.mark.parametrize(("frames", "payloads"), [
@@ -211,44 +208,38 @@ def test_records_read_plain_write_the_lines_the_ordinary_way_writes(clock: Virtu
 
 
 async def test_an_export_raises_the_collector_threshold_and_restores_it(
-    redis_url: str, redis_prefix: str, clock: VirtualClock
+    store: RedisStore, redis_url: str, clock: VirtualClock
 ) -> None:
     import gc
 
-    store = open_store(f"{redis_url}?prefix={redis_prefix}", clock=clock)
     before = gc.get_threshold()
     seen: list[int] = []
 
     def progress(_: int) -> None:
         seen.append(gc.get_threshold()[0])
 
+    await store.import_records([_record(clock, index) for index in range(30)])
+    first = asyncio.ensure_future(export_sessions(store, io.StringIO(), status="all", page_size=5, progress=progress))
+    await asyncio.sleep(0)
+    second = await export_sessions(store, io.StringIO(), status="all", page_size=3, progress=progress)
+    await first
+    assert second.sessions == first.result().sessions == 30
+    assert seen and set(seen) == {max(before[0], 50_000)}
+    assert gc.get_threshold() == before
+    gc.set_threshold(0, *before[1:])
     try:
-        await store.import_records([_record(clock, index) for index in range(30)])
-        first = asyncio.ensure_future(export_sessions(store, io.StringIO(), status="all", page_size=5, progress=progress))
-        await asyncio.sleep(0)
-        second = await export_sessions(store, io.StringIO(), status="all", page_size=3, progress=progress)
-        await first
-        assert second.sessions == first.result().sessions == 30
-        assert seen and set(seen) == {max(before[0], 50_000)}
-        assert gc.get_threshold() == before
-        gc.set_threshold(0, *before[1:])
-        try:
-            await export_sessions(store, io.StringIO(), status="all", progress=progress)
-            assert seen[-1] == 0 and gc.get_threshold()[0] == 0  # collection turned off stays off
-        finally:
-            gc.set_threshold(*before)
+        await export_sessions(store, io.StringIO(), status="all", progress=progress)
+        assert seen[-1] == 0 and gc.get_threshold()[0] == 0  # collection turned off stays off
     finally:
-        await store.close()
+        gc.set_threshold(*before)
 
 
 @pytest.mark.parametrize("script", [False, True])
 async def test_a_step_reads_a_page_of_members_however_big_the_bucket(
-    redis_url: str, redis_prefix: str, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch, script: bool
+    store: RedisStore, redis_url: str, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch, script: bool
 ) -> None:
     from lkpersist.stores.redis import export
 
-    store = open_store(f"{redis_url}?prefix={redis_prefix}", clock=clock)
-    assert isinstance(store, RedisStore)
     store.keys.buckets = 2  # 150 members a bucket: more than a page
     steps: list[int] = []
     read_step = export.read_step
@@ -257,35 +248,27 @@ async def test_a_step_reads_a_page_of_members_however_big_the_bucket(
         steps.append(sum(len(members) for _, members in reads))
         return await read_step(ctx, reads, scans, count)
 
-    try:
-        await store.import_records([_record(clock, index) for index in range(300)])
-        monkeypatch.setattr(export, "read_step", counted)
-        if script:
-            monkeypatch.setattr(wire, "usable", lambda client: False)
-        found = [item.session.identity async for page in store.iter_records("all", None, 40) for item in page
-                 if not isinstance(item, CorruptRecord)]
-        assert sorted(found) == sorted(_record(clock, index).session.identity for index in range(300))
-        assert max(steps) == 40 and sum(steps) == 300
-    finally:
-        await store.close()
+    await store.import_records([_record(clock, index) for index in range(300)])
+    monkeypatch.setattr(export, "read_step", counted)
+    if script:
+        monkeypatch.setattr(wire, "usable", lambda client: False)
+    found = [item.session.identity async for page in store.iter_records("all", None, 40) for item in page
+             if not isinstance(item, CorruptRecord)]
+    assert sorted(found) == sorted(_record(clock, index).session.identity for index in range(300))
+    assert max(steps) == 40 and sum(steps) == 300
 
 
 async def test_a_connection_wire_cannot_read_falls_back_to_the_script(
-    redis_url: str, redis_prefix: str, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+    store: RedisStore, redis_url: str, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lkpersist.stores.redis import snapshots
 
-    store = open_store(f"{redis_url}?prefix={redis_prefix}", clock=clock)
-    assert isinstance(store, RedisStore)
-    try:
-        await _fill(store, redis_url, clock)
-        expected = await _export(store, script=False, monkeypatch=monkeypatch)
-        monkeypatch.setattr(wire, "stream_of", lambda connection: None)  # a redis-py keeping its stream elsewhere
-        assert await _export(store, script=False, monkeypatch=monkeypatch) == expected
-        assert store._redis.client in snapshots._unwired  # asked once, not at every step
-        assert await store.count("all") == 80  # the connection it looked at went back to the pool
-    finally:
-        await store.close()
+    await _fill(store, redis_url, clock)
+    expected = await _export(store, script=False, monkeypatch=monkeypatch)
+    monkeypatch.setattr(wire, "stream_of", lambda connection: None)  # a redis-py keeping its stream elsewhere
+    assert await _export(store, script=False, monkeypatch=monkeypatch) == expected
+    assert store._redis.client in snapshots._unwired  # asked once, not at every step
+    assert await store.count("all") == 80  # the connection it looked at went back to the pool
 
 
 class _PoolOfRedisPy52(redis.asyncio.ConnectionPool):
