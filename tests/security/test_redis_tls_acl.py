@@ -31,7 +31,8 @@ ACL_COMMANDS = (
     "+hget +hgetall +hmget +hset +hdel +del +exists +pexpire +lrange +lindex +lset +lpop +llen +rpush "
     "+sadd +srem +zadd +zrem +zscore +zrange +zrangebyscore +zrevrank +zcount +zcard +zscan "
     "+publish +subscribe +unsubscribe "
-    "+get +set +hincrby +hsetnx +pfadd +pfcount"  # analytics
+    "+get +set +hincrby +hsetnx +pfadd +pfcount "  # analytics
+    "+multi +exec"  # an export's reads (one snapshot per bucket)
 )
 """The commands lkpersist sends (directly or from its Lua scripts), for the README's ACL line."""
 
@@ -91,6 +92,10 @@ def test_rediss_verifies_the_server_and_everything_works(tls_server: tuple[int, 
     assert cli(url, "encrypt", "migrate", keys=[KEY]).exit_code == 0
     shown = cli(url, "sessions", "show", "over-tls", "--turns", "1", "-o", "json", keys=[KEY])
     assert shown.exit_code == 0 and json.loads(shown.stdout)["turns"][0]["text"] == "tls-secret-turn"
+    exported = cli(url, "sessions", "export", "--status", "all", keys=[KEY])  # the export's own reads, over TLS
+    assert exported.exit_code == 0, exported.output
+    (line,) = exported.stdout.splitlines()[1:]
+    assert json.loads(line)["turns"][0]["text"] == "tls-secret-turn"
 
 
 @pytest.mark.parametrize("which", ["another CA", "system CAs"])
@@ -127,13 +132,16 @@ def acl_url(port: int, prefix: str = PREFIX, db: int = 0) -> str:
     return f"redis://lkpuser:s3cret-pw@127.0.0.1:{port}/{db}?prefix={prefix}"
 
 
-def test_acl_user_confined_to_the_prefix_runs_every_command(acl_server: int) -> None:
+def test_acl_user_confined_to_the_prefix_runs_every_command(acl_server: int, tmp_path: Path) -> None:
     url = acl_url(acl_server)
     asyncio.run(write_plain_session(url, "acl-user"))
+    exported = str(tmp_path / "sessions.ndjson")
     steps = [
         ("simulate", "reconnect", "--identity", "simulated", "--gap", "10s"),
         ("sessions", "ls"), ("sessions", "ls", "--all", "-o", "json"), ("sessions", "count"),
         ("sessions", "show", "acl-user", "--turns", "5"),
+        ("sessions", "export", "--status", "all", "--file", exported),
+        ("sessions", "import", exported, "--on-conflict", "merge"),
         ("encrypt", "status"), ("encrypt", "migrate"), ("encrypt", "rotate"),
         ("sessions", "purge"), ("sessions", "purge", "--older-than", "1d", "--dry-run"),
         ("sessions", "rm", "simulated"),

@@ -100,7 +100,7 @@ DayVisits = dict[str, tuple[int, int, list[str]]]
 def roll_up(conn: sqlite3.Connection) -> None:
     """Count the visits recorded past the watermark into their days and move it to the newest event,
     inside the caller's write transaction (see the module docstring). Grouped here, not by SQL: they are
-    a few hundred rows, and a purge's statements never sort. The identity rows go in in key order, so
+    at most a couple of thousand rows (``events.PRUNE_EVERY``), and a purge's statements never sort. The identity rows go in in key order, so
     the inserts walk the index's leaves once instead of jumping between them."""
     newest, mark = _newest_and_mark(conn)
     visits = _visits_by_day(conn.execute(_PENDING_VISIT_TIMES, {"mark": mark}).fetchall())
