@@ -132,14 +132,14 @@ def _export_chat_ctx(ctx: typer.Context, identity: str, status: Status, file: Pa
 
 def _report_export(result: ExportResult, file: Path | None) -> None:
     from lkpersist.cli._output.listing import report_corrupt
-    from lkpersist.cli._output.text import quoted
+    from lkpersist.cli._output.text import counted, quoted
 
     for record in result.corrupt:
         report_corrupt(record)
     for identity in result.missing:
         typer.echo(f"error: session not found: {quoted(identity)}", err=True)
     where = f" to {file}" if file else ""
-    typer.echo(f"exported {result.sessions} sessions ({result.turns} turns){where}", err=True)
+    typer.echo(f"exported {counted(result.sessions, 'session')} ({counted(result.turns, 'turn')}){where}", err=True)
     if result.corrupt:
         raise typer.Exit(3)
     if result.missing:
@@ -241,11 +241,13 @@ def _input(source: str) -> Iterator[tuple[BinaryIO, int | None]]:
 
 
 def _import_summary(result: ImportResult) -> str:
+    from lkpersist.cli._output.text import counted
+
     verb = "would import" if result.dry_run else "imported"
     parts = ", ".join(f"{count} {outcome}" for outcome, count in sorted(result.outcomes.items()))
-    bad = f"; {result.bad_lines} bad lines" if result.bad_lines else ""
+    bad = f"; {counted(result.bad_lines, 'bad line')}" if result.bad_lines else ""
     stopped = f"; stopped at line {result.stopped_at} (--strict)" if result.stopped_at else ""
-    return f"{verb} {result.sessions} sessions ({parts or 'none'}){bad}{stopped}"
+    return f"{verb} {counted(result.sessions, 'session')} ({parts or 'none'}){bad}{stopped}"
 
 
 @contextmanager

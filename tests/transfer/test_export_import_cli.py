@@ -108,7 +108,7 @@ def test_bad_lines_are_reported_by_number_and_strict_stops(runner: CliRunner, sq
     strict_target = f"sqlite:///{tmp_path / 't2.db'}"
     strict = invoke(runner, strict_target, "sessions", "import", str(broken), "--strict")
     assert strict.exit_code == 1
-    assert strict.stdout == "imported 1 sessions (1 created); 1 bad lines; stopped at line 3 (--strict)\n"
+    assert strict.stdout == "imported 1 session (1 created); 1 bad line; stopped at line 3 (--strict)\n"
     assert len(_records(strict_target)) == 1
 
 
@@ -185,7 +185,7 @@ def test_a_line_of_bad_bytes_is_one_bad_line(runner: CliRunner, sqlite_url: str,
     result = invoke(runner, f"sqlite:///{tmp_path / 't.db'}", "sessions", "import", str(broken))
     assert result.exit_code == 1
     assert result.stderr == "error: line 2: not UTF-8 text\n"
-    assert result.stdout == "imported 2 sessions (2 created); 1 bad lines\n"
+    assert result.stdout == "imported 2 sessions (2 created); 1 bad line\n"
 
 
 def test_export_into_a_closed_pipe_stops_quietly(sqlite_url: str) -> None:

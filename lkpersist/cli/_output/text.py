@@ -33,6 +33,11 @@ def safe_text(text: str, limit: int | None = None, *, keep_newlines: bool = Fals
     return escaped
 
 
+def counted(count: int, noun: str) -> str:
+    """``1 session``, ``2 sessions``: a count and its noun, for summary lines."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def quoted(identity: str) -> str:
     """An identity for a one-line message: escaped, quoted, at most about a line long."""
     return f"'{safe_text(identity, 80)}'"
