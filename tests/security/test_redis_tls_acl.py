@@ -157,3 +157,11 @@ def test_acl_user_confined_to_the_prefix_runs_every_command(acl_server: int, tmp
 def test_acl_user_is_refused_outside_its_prefix(acl_server: int, step: tuple[str, ...]) -> None:
     """The confinement is real: the same user under another prefix is refused (so the test above can fail)."""
     assert_unusable(cli(acl_url(acl_server, prefix="elsewhere"), *step), "no permissions")
+
+
+def test_the_readme_acl_line_grants_what_the_acl_test_grants() -> None:
+    """The README's least-privilege line is the one tested here (an export's +multi +exec once went missing)."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    (line,) = [line for line in readme.splitlines() if line.startswith("ACL SETUSER lkpersist ")]
+    granted = {word for word in line.split() if word.startswith("+")}
+    assert granted == set(ACL_COMMANDS.split())
