@@ -10,8 +10,9 @@ id handed out. (No AUTOINCREMENT: its
 a subscriber that then finds the newest id below its position starts over with it.
 
 The table never grows without bound: whenever the id crosses a multiple of ``PRUNE_EVERY``, events
-beyond the newest ``KEEP_EVENTS`` or older than ``KEEP_SECONDS`` (store clock) are deleted. A subscriber
-that falls further behind than that misses the pruned events.
+beyond the newest ``KEEP_EVENTS``, and those older than ``KEEP_SECONDS`` (store clock) up to the first
+younger one, are deleted (:data:`_PRUNE`). A subscriber that falls further behind than that misses the
+pruned events.
 
 The ``created``/``returned`` row of an arrival that opened a visit carries the identity's keyed hash
 (``visit_hash``): the day analytics are rolled up from those rows
